@@ -1,0 +1,1 @@
+"""Subcommands of the qsm-ms command line (one module each)."""

@@ -1,0 +1,16 @@
+"""`qsm-ms coregister` (placeholder: its issue replaces this module)."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..errors import QSMMSError
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("coregister", help="(not yet available)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    raise QSMMSError("'coregister' is not available yet in this build")

@@ -1,0 +1,16 @@
+"""`qsm-ms simulate` (placeholder: its issue replaces this module)."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..errors import QSMMSError
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("simulate", help="(not yet available)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    raise QSMMSError("'simulate' is not available yet in this build")
