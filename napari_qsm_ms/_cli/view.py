@@ -1,16 +1,46 @@
-"""`qsm-ms view` (placeholder: its issue replaces this module)."""
+"""`qsm-ms view [STUDY | SUBJECT_DIR | FILE ...]`: open napari with the plugin and the data loaded."""
 
 from __future__ import annotations
 
 import argparse
+import os
+from pathlib import Path
 
 from ..errors import QSMMSError
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("view", help="(not yet available)")
+    p = subparsers.add_parser(
+        "view",
+        help="open napari with the plugin's docks and a study, subject folder or NIfTI files loaded",
+        description="Open napari with the QSM-MS docks. A study folder opens its first subject "
+        "(switch subjects in the Study dock); a sub-* folder opens that subject; NIfTI files open as layers.",
+    )
+    p.add_argument("paths", metavar="PATH", nargs="*", type=Path, help="study folder, sub-* folder or NIfTI files")
+    p.add_argument("--no-docks", action="store_true", help="do not open the plugin's docks")
     p.set_defaults(func=run)
 
 
+def check_view_paths(paths: list[Path]) -> None:
+    """Validate before any window opens, so bad input gives one line and exit 2."""
+    from .._reader import get_reader
+
+    for p in paths:
+        if not p.exists():
+            raise QSMMSError(f"{p}: not found")
+        if get_reader(str(p)) is None:
+            raise QSMMSError(f"{p}: not a NIfTI file, a sub-* folder or a study with sub-* folders")
+
+
 def run(args: argparse.Namespace) -> int:
-    raise QSMMSError("'view' is not available yet in this build")
+    check_view_paths(args.paths)
+    if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
+        raise QSMMSError("no display available (DISPLAY is not set); run under a desktop or xvfb-run")
+    import napari
+
+    from .._widgets.study import open_in_viewer
+
+    viewer = napari.Viewer(title="napari-qsm-ms")
+    open_in_viewer(viewer, args.paths, docks=not args.no_docks)
+    napari.run()
+    return 0

@@ -5,6 +5,7 @@ from .geometry import b0_direction_voxel
 from .layout import StudyFiles, SubjectFiles, subject_from_path
 from .nifti import Volume, check_same_grid, from_canonical, load_volume, save_volume, to_canonical
 from .sidecar import AcquisitionParams, acquisition_from_sidecar, check_b0_t, check_te_s
+from .study import Finding, StudyReport, scan_study
 from .units import detect_phase_units, phase_to_radians, wrap_to_pi
 
 __all__ = [
@@ -26,6 +27,9 @@ __all__ = [
     "acquisition_from_sidecar",
     "check_b0_t",
     "check_te_s",
+    "Finding",
+    "StudyReport",
+    "scan_study",
     "detect_phase_units",
     "phase_to_radians",
     "wrap_to_pi",

@@ -207,6 +207,17 @@ class CanonicalView:
     ornt: np.ndarray  # source -> canonical transform (nibabel orientation array)
 
     @property
+    def canonical_shape(self) -> tuple[int, int, int]:
+        """Spatial shape of the canonical array."""
+        order = np.argsort(self.ornt[:, 0])
+        return tuple(int(self.source_shape[i]) for i in order)
+
+    def canonical_to_source_index(self, ijk) -> np.ndarray:
+        """Source voxel index of a canonical voxel index (float, 3,)."""
+        world = self.canonical_affine @ np.r_[np.asarray(ijk, dtype=float), 1.0]
+        return (np.linalg.inv(self.source_affine) @ world)[:3]
+
+    @property
     def canonical_affine(self) -> np.ndarray:
         return self.source_affine @ inv_ornt_aff(self.ornt, self.source_shape[:3])
 
