@@ -110,8 +110,8 @@ def volume_layer_data(
     }
     if kind == "labels":
         data = np.asarray(data).astype(np.int32, copy=False)
-        if role in CONTOUR_ROLES:
-            kwargs["contour"] = 1
+        if role in CONTOUR_ROLES:  # Labels() takes no contour argument: applied after adding
+            kwargs["metadata"]["contour"] = 1
     elif data.ndim >= 3 and "contrast_limits" not in kwargs:
         finite = data[np.isfinite(data)]
         if finite.size:

@@ -46,6 +46,22 @@ def set_axial_view(viewer: napari.Viewer) -> None:
         viewer.camera.orientation2d = ("up", "left")
 
 
+def add_layer_data(viewer: napari.Viewer, data, kwargs: dict, kind: str):
+    """Add one LayerData tuple from the reader, applying what constructors cannot (contours)."""
+    layer = getattr(viewer, f"add_{kind}")(data, **kwargs)
+    contour = (layer.metadata or {}).get("contour")
+    if contour and kind == "labels":
+        layer.contour = contour
+    return layer
+
+
+def apply_display_hints(layer) -> None:
+    """Contours for ROI layers opened through ``viewer.open`` (reader LayerData)."""
+    contour = (layer.metadata or {}).get("contour")
+    if contour and layer._type_string == "labels" and layer.contour != contour:
+        layer.contour = contour
+
+
 def load_subject_into_viewer(viewer: napari.Viewer, subject: SubjectFiles, *, replace: bool = True) -> list:
     """Add every layer of ``subject`` (see ``_reader.subject_layer_data``); returns the layers.
 
@@ -57,7 +73,7 @@ def load_subject_into_viewer(viewer: napari.Viewer, subject: SubjectFiles, *, re
                 viewer.layers.remove(layer)
     layers = []
     for data, kwargs, kind in subject_layer_data(subject):
-        layers.append(getattr(viewer, f"add_{kind}")(data, **kwargs))
+        layers.append(add_layer_data(viewer, data, kwargs, kind))
     set_axial_view(viewer)
     viewer.reset_view()
     return layers
@@ -71,7 +87,7 @@ def add_volume_layer(viewer: napari.Viewer, volume: Volume, role: str, *, subjec
         existing.data = data
         existing.metadata.update(kwargs["metadata"])
         return existing
-    return getattr(viewer, f"add_{kind}")(data, **kwargs)
+    return add_layer_data(viewer, data, kwargs, kind)
 
 
 def save_layer_to_subject(layer, path: str | Path | None = None) -> Path:

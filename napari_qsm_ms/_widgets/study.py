@@ -24,7 +24,7 @@ from ..errors import QSMMSError
 from ..io.layout import StudyFiles, SubjectFiles, subject_from_path
 from ..io.study import StudyReport, scan_study
 from ..progress import report
-from ._layers import ROLE_STYLE, current_subject, set_axial_view
+from ._layers import ROLE_STYLE, add_layer_data, apply_display_hints, current_subject, set_axial_view
 from ._worker import ProgressPanel, run_with_progress
 
 
@@ -147,7 +147,7 @@ class StudyWidget(QWidget):
             if (layer.metadata or {}).get("role") in ROLE_STYLE:
                 self.viewer.layers.remove(layer)
         for data, kwargs, kind in layer_data:
-            getattr(self.viewer, f"add_{kind}")(data, **kwargs)
+            add_layer_data(self.viewer, data, kwargs, kind)
         set_axial_view(self.viewer)
         self.viewer.reset_view()
         subject = current_subject(self.viewer)
@@ -168,5 +168,6 @@ def open_in_viewer(viewer: napari.Viewer, paths: list[Path], *, docks: bool = Tr
         if docks:
             viewer.window.add_plugin_dock_widget("napari-qsm-ms", "Lesions and references")
     if files:
-        viewer.open(files, plugin="napari-qsm-ms")
+        for layer in viewer.open(files, plugin="napari-qsm-ms"):
+            apply_display_hints(layer)
         set_axial_view(viewer)

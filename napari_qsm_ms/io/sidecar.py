@@ -79,7 +79,7 @@ def check_b0_t(b0_t: float, source: str | os.PathLike | None = None) -> float:
     except (TypeError, ValueError):
         _raise(source, f"MagneticFieldStrength {b0_t!r} is not a number")
     if not (B0_RANGE_T[0] <= b0 <= B0_RANGE_T[1]):
-        _raise(source, f"MagneticFieldStrength {b0} T is outside {B0_RANGE_T[0]}-{B0_RANGE_T[1]} T")
+        _raise(source, f"MagneticFieldStrength {b0} T is outside {B0_RANGE_T[0]:g}-{B0_RANGE_T[1]:g} T")
     return b0
 
 
