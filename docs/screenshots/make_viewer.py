@@ -1,0 +1,42 @@
+"""Screenshot: the viewer with sample subject sub-01 loaded through the Study dock."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import napari
+from qtpy.QtCore import QTimer
+
+from napari_qsm_ms._sample_data import sample_study_path
+from napari_qsm_ms._widgets._layers import find_layer
+from napari_qsm_ms._widgets.study import open_in_viewer
+
+OUT = Path(__file__).resolve().parent / "viewer_sample_subject.png"
+
+
+def main() -> None:
+    viewer = napari.Viewer(title="napari-qsm-ms")
+    viewer.window.resize(1500, 950)
+    open_in_viewer(viewer, [sample_study_path()], docks=False)
+    for role in ("lesions", "tissue"):
+        layer = find_layer(viewer, role)
+        if layer is not None:
+            layer.visible = True
+    lesions = find_layer(viewer, "lesions")
+    if lesions is not None and lesions.data.any():
+        import numpy as np
+
+        z = int(np.argmax((lesions.data > 0).sum(axis=(0, 1))))
+        viewer.dims.set_point(2, z * lesions.scale[2] + lesions.translate[2])
+
+    def shoot() -> None:
+        viewer.screenshot(str(OUT), canvas_only=False, flash=False)
+        print(f"wrote {OUT}")
+        viewer.close()
+
+    QTimer.singleShot(2500, shoot)
+    napari.run()
+
+
+if __name__ == "__main__":
+    main()
