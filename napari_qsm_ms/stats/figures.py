@@ -1,0 +1,271 @@
+"""Figures of the study: Figure 2 (relative susceptibility by lesion type) and ROI overlay panels.
+
+Figures are built as :class:`matplotlib.figure.Figure` objects without pyplot, so they work with
+the Agg backend (command line, tests) and embed in Qt (the Statistics dock) alike.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from .tests import included_rows, mixed_pairs, paper_tests
+
+TYPE_STYLE = {
+    "wm": ("WM\nlesions", "#1f77b4"),
+    "cortical": ("cortical\nlesions", "#d62728"),
+    "mixed_wm": ("mixed:\nWM part", "#6baed6"),
+    "mixed_cortical": ("mixed:\ncortical part", "#fc9272"),
+}
+ROI_COLOURS = {"lesion": "#ff3030", "refwm": "#00e5ff", "refgm": "#ffd700"}
+
+
+def _p_text(p: float) -> str:
+    if not np.isfinite(p):
+        return "P n/a"
+    if p < 1e-4:
+        return f"P = {p:.1e}"
+    return f"P = {p:.3f}" if p >= 0.001 else f"P = {p:.4f}"
+
+
+def _mean_sd_bar(ax, x: float, values: np.ndarray) -> None:
+    if values.size == 0:
+        return
+    m = values.mean()
+    sd = values.std(ddof=1) if values.size > 1 else 0.0
+    ax.errorbar([x + 0.28], [m], yerr=[[sd], [sd]], fmt="s", color="black", ms=5, capsize=4, lw=1.4, zorder=5)
+
+
+def figure2(lesions: pd.DataFrame, *, seed: int = 0, fig: Figure | None = None) -> Figure:
+    """Figure 2 of the paper: (A) every lesion part by type, (B) per-patient means.
+
+    Parameters
+    ----------
+    lesions : DataFrame
+        Lesion table (only ``included`` rows are drawn).
+    seed : int
+        Seed of the horizontal jitter (the figure is reproducible).
+    fig : Figure, optional
+        Figure to draw into (cleared); a new 10 x 4.5 inch figure by default.
+
+    Returns
+    -------
+    Figure
+        Panel A: jittered points per lesion type with mean +/- SD (black square and bars), a grey
+        line joining the WM and cortical part of each mixed lesion, n and the one-sample t-test P
+        (uncorrected) under each group. Panel B: each subject's mean of WM and of cortical lesions,
+        joined per subject, with mean +/- SD.
+    """
+    if fig is None:
+        fig = Figure(figsize=(10, 4.5), dpi=110)
+    fig.clear()
+    ax_a, ax_b = fig.subplots(1, 2, gridspec_kw={"width_ratios": [2.2, 1]})
+    rows = included_rows(lesions)
+    summary = paper_tests(lesions)
+    p_of = {(r.set, r.level): r.p for r in summary.itertuples()}
+    rng = np.random.default_rng(seed)
+    jitter: dict[tuple, float] = {}
+    types = list(TYPE_STYLE)
+    for x, t in enumerate(types):
+        sub = rows[rows["lesion_type"] == t] if not rows.empty else rows
+        vals = sub["relative_ppm"].to_numpy(dtype=float) if not sub.empty else np.array([])
+        j = rng.uniform(-0.15, 0.15, size=vals.size)
+        if not sub.empty:
+            for (s, lid), dx in zip(zip(sub["subject"], sub["lesion_id"], strict=True), j, strict=True):
+                jitter[(t, s, int(lid))] = dx
+        ax_a.scatter(x + j, vals, s=14, color=TYPE_STYLE[t][1], alpha=0.75, edgecolors="none", zorder=3)
+        _mean_sd_bar(ax_a, x, vals)
+    pairs = mixed_pairs(lesions)
+    for r in pairs.itertuples():
+        x0 = 2 + jitter.get(("mixed_wm", r.subject, int(r.lesion_id)), 0.0)
+        x1 = 3 + jitter.get(("mixed_cortical", r.subject, int(r.lesion_id)), 0.0)
+        ax_a.plot([x0, x1], [r.wm, r.cortical], color="0.55", lw=0.8, zorder=2)
+    labels = []
+    for t in types:
+        n = int((rows["lesion_type"] == t).sum()) if not rows.empty else 0
+        labels.append(f"{TYPE_STYLE[t][0]}\nn={n}\n{_p_text(p_of.get((t, 'lesion'), np.nan))}")
+    ax_a.set_xticks(range(len(types)), labels, fontsize=8)
+    ax_a.axhline(0, color="0.3", lw=0.8, ls="--", zorder=1)
+    ax_a.set_ylabel("relative susceptibility (ppm)")
+    ax_a.set_title("A   per lesion", loc="left", fontsize=10)
+    ax_a.set_xlim(-0.6, len(types) - 0.3)
+
+    means = {}
+    for t in ("wm", "cortical"):
+        sub = rows[rows["lesion_type"] == t] if not rows.empty else rows
+        means[t] = sub.groupby("subject")["relative_ppm"].mean() if not sub.empty else pd.Series(dtype=float)
+    both = sorted(set(means["wm"].index) & set(means["cortical"].index))
+    for s in both:
+        ax_b.plot([0, 1], [means["wm"][s], means["cortical"][s]], color="0.7", lw=0.8, zorder=2)
+    for x, t in enumerate(("wm", "cortical")):
+        v = means[t].to_numpy(dtype=float)
+        ax_b.scatter(np.full(v.size, x), v, s=22, color=TYPE_STYLE[t][1], alpha=0.85, edgecolors="none", zorder=3)
+        _mean_sd_bar(ax_b, x, v)
+    ax_b.set_xticks(
+        [0, 1],
+        [f"WM lesions\nn={means['wm'].size} subjects\n{_p_text(p_of.get(('wm', 'subject'), np.nan))}",
+         f"cortical lesions\nn={means['cortical'].size} subjects\n{_p_text(p_of.get(('cortical', 'subject'), np.nan))}"],
+        fontsize=8,
+    )
+    ax_b.axhline(0, color="0.3", lw=0.8, ls="--", zorder=1)
+    ax_b.set_xlim(-0.5, 1.6)
+    ax_b.set_title("B   per-patient means", loc="left", fontsize=10)
+    ax_b.set_ylabel("relative susceptibility (ppm)")
+    for ax in (ax_a, ax_b):
+        ax.spines[["top", "right"]].set_visible(False)
+    fig.text(0.99, 0.005, "mean \u00b1 SD in black; P: one-sample t-test vs 0, uncorrected (Bonferroni: x6)",
+             ha="right", va="bottom", fontsize=7, color="0.35")
+    fig.subplots_adjust(left=0.07, right=0.98, top=0.93, bottom=0.2, wspace=0.28)
+    return fig
+
+
+def save_figure(fig: Figure, stem: str | Path) -> dict[str, Path]:
+    """Save ``fig`` as ``stem.png`` (150 dpi) and ``stem.svg``; returns the paths by format."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    stem = Path(stem)
+    if fig.canvas is None or type(fig.canvas).__name__ == "FigureCanvasBase":
+        FigureCanvasAgg(fig)
+    out = {}
+    for ext, kw in (("png", {"dpi": 150}), ("svg", {})):
+        path = stem.with_suffix(f".{ext}")
+        fig.savefig(path, format=ext, facecolor="white", **kw)
+        out[ext] = path
+    return out
+
+
+def choose_example_lesions(lesions: pd.DataFrame, n: int = 3) -> pd.DataFrame:
+    """The largest included lesion of each class (wm, cortical, mixed), up to ``n`` lesions."""
+    rows = included_rows(lesions)
+    if rows.empty or n <= 0:
+        return pd.DataFrame(columns=["subject", "lesion_id", "class"])
+    size = rows.groupby(["subject", "lesion_id", "class"], sort=False)["lesion_voxels"].sum().reset_index()
+    picks = []
+    for klass in ("wm", "cortical", "mixed"):
+        sub = size[size["class"] == klass]
+        if not sub.empty:
+            picks.append(sub.sort_values(["lesion_voxels", "subject"], ascending=[False, True]).iloc[0])
+    return pd.DataFrame(picks).head(n).reset_index(drop=True)
+
+
+def _canonical_slice(data: np.ndarray, affine: np.ndarray, index_vox: tuple[int, int, int]):
+    """Slice of ``data`` through ``index_vox`` across the acquisition slice axis (file axis 2).
+
+    Returns the 2-D slice in canonical (RAS+) in-plane order and the in-plane voxel sizes.
+    """
+    from ..io.nifti import to_canonical
+
+    can, view = to_canonical(data, affine)
+    ax_target = int(view.ornt[2, 0])
+    idx = np.array(index_vox, dtype=int)
+    # index in canonical order: apply the permutation and flips of the orientation transform
+    can_idx = np.zeros(3, dtype=int)
+    for src_axis in range(3):
+        tgt, flip = int(view.ornt[src_axis, 0]), view.ornt[src_axis, 1]
+        can_idx[tgt] = idx[src_axis] if flip > 0 else data.shape[src_axis] - 1 - idx[src_axis]
+    sl = np.take(can, can_idx[ax_target], axis=ax_target)
+    sizes = np.sqrt((view.canonical_affine[:3, :3] ** 2).sum(axis=0))
+    inplane = [a for a in range(3) if a != ax_target]
+    return sl, (float(sizes[inplane[0]]), float(sizes[inplane[1]])), ax_target
+
+
+def roi_panel_figure(subject, lesion_id: int, *, pad_vox: int = 12, fig: Figure | None = None) -> Figure | None:
+    """ROI outlines on every available series, on the lesion's central slice (paper Figs 1, 3).
+
+    Parameters
+    ----------
+    subject : SubjectFiles
+        The subject.
+    lesion_id : int
+        Lesion to show.
+    pad_vox : int
+        Margin (voxels) around the lesion and its references in the crop.
+    fig : Figure, optional
+        Figure to draw into.
+
+    Returns
+    -------
+    Figure or None
+        Panels (whichever exist): T2* magnitude, QSM, WM-nulled MPRAGE, CSF-nulled MPRAGE and FLAIR
+        (coregistered onto the T2* grid), with the lesion (red), WM reference (cyan) and cortical
+        reference (yellow) outlined; None when the lesion map or the lesion is missing.
+    """
+    from ..io.nifti import load_volume
+
+    if not subject.lesions.exists():
+        return None
+    les_vol = load_volume(subject.lesions, dtype=None)
+    les = np.rint(np.asarray(les_vol.data)).astype(np.int64)
+    mask = les == lesion_id
+    if not mask.any():
+        return None
+    counts = mask.sum(axis=(0, 1))
+    nz = np.flatnonzero(counts)
+    k = int((nz[0] + nz[-1]) // 2)
+    if counts[k] == 0:
+        k = int(nz[np.argmin(np.abs(nz - k))])
+    ij = np.argwhere(mask[:, :, k])
+    centre = tuple(int(v) for v in ij.mean(axis=0).round()) + (k,)
+    series = [("T2* magnitude", subject.magnitude, "gray"), ("QSM (ppm)", subject.chimap, "gray"),
+              ("WM-nulled MPRAGE", subject.coreg_series("wmn"), "gray"),
+              ("CSF-nulled MPRAGE", subject.coreg_series("csfn"), "gray"),
+              ("FLAIR", subject.coreg_series("flair"), "gray")]
+    panels = []
+    for title, path, cmap in series:
+        if path.exists():
+            try:
+                vol = load_volume(path, allow_nan=True)
+            except Exception:  # a broken optional series must not stop the report
+                continue
+            if vol.shape[:3] != les.shape:
+                continue
+            panels.append((title, vol.data, cmap))
+    if not panels:
+        return None
+    outlines = {"lesion": mask}
+    for name in ("refwm", "refgm"):
+        path = getattr(subject, name)
+        if path.exists():
+            outlines[name] = np.rint(np.asarray(load_volume(path, dtype=None).data)).astype(np.int64) == lesion_id
+    affine = les_vol.affine
+    sl_masks = {n: _canonical_slice(m.astype(np.uint8), affine, centre)[0] > 0 for n, m in outlines.items()}
+    union = np.zeros_like(sl_masks["lesion"])
+    for m in sl_masks.values():
+        union |= m
+    pts = np.argwhere(union)
+    lo = np.maximum(pts.min(axis=0) - pad_vox, 0)
+    hi = np.minimum(pts.max(axis=0) + pad_vox + 1, union.shape)
+    crop = (slice(lo[0], hi[0]), slice(lo[1], hi[1]))
+
+    if fig is None:
+        fig = Figure(figsize=(2.3 * len(panels), 2.9), dpi=110)
+    fig.clear()
+    axes = np.atleast_1d(fig.subplots(1, len(panels)))
+    for ax, (title, data, cmap) in zip(axes, panels, strict=True):
+        img, (dx, dy), _ = _canonical_slice(data, affine, centre)
+        img = img[crop]
+        extent = (lo[0] * dx, hi[0] * dx, lo[1] * dy, hi[1] * dy)
+        finite = img[np.isfinite(img)]
+        if title.startswith("QSM"):
+            vmax = float(np.percentile(np.abs(finite), 99)) if finite.size else 0.1
+            vmin, vmax = -max(vmax, 0.02), max(vmax, 0.02)
+        else:
+            vmin, vmax = (np.percentile(finite, [1, 99.5]) if finite.size else (0, 1))
+        ax.imshow(img.T, origin="lower", cmap=cmap, vmin=vmin, vmax=vmax, extent=extent, interpolation="nearest")
+        for name, m in sl_masks.items():
+            mc = m[crop].astype(float)
+            if mc.any():
+                ax.contour(mc.T, levels=[0.5], colors=[ROI_COLOURS[name]], linewidths=1.0, origin="lower",
+                           extent=extent)
+        ax.set_title(title if not title.startswith("QSM") else f"QSM [{vmin:.2f}, {vmax:.2f}] ppm", fontsize=8)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.text(0.02, 0.02, "L", color="white", fontsize=7, transform=ax.transAxes)
+        ax.text(0.93, 0.02, "R", color="white", fontsize=7, transform=ax.transAxes)
+    fig.suptitle(f"sub-{subject.label}, lesion {lesion_id}, slice {k} (file voxel axis 2); "
+                 "red lesion, cyan WM reference, yellow cortical reference", fontsize=8)
+    fig.subplots_adjust(left=0.01, right=0.99, top=0.8, bottom=0.02, wspace=0.05)
+    return fig
