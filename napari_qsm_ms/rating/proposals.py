@@ -10,8 +10,10 @@ conventional contrast),
 where the robust z-score of a voxel is ``(x - median) / (1.4826 MAD)`` against the voxels of its
 own tissue class (``desc-tissue_dseg``) inside the brain mask (brain voxels without a tissue class
 use the whole brain). Proposed voxels are grouped in 26-connected components; a component stays
-when its extent (largest bounding-box edge, mm) is at least ``min_extent_mm`` and it does not
-touch a drawn lesion (those are already candidates).
+when its in-plane extent (largest bounding-box edge across the slice axis, mm) is at least
+``min_extent_mm``, it has at least
+``min_voxels`` voxels (single voxels are noise), and it does not touch a drawn lesion (those are
+already candidates).
 
 Proposals are kept apart from the drawn lesions until voted: they are written to their own label
 map, ``sub-<label>_desc-proposals_dseg.nii.gz`` beside the derivatives (:func:`proposals_path`),
@@ -96,6 +98,8 @@ def propose_candidates(
     drawn: np.ndarray | None = None,
     z_threshold: float = 2.5,
     min_extent_mm: float = 2.0,
+    min_voxels: int = 2,
+    slice_axis: int | None = 2,
     first_id: int | None = None,
     progress: ProgressCallback | None = None,
 ) -> np.ndarray:
@@ -116,6 +120,11 @@ def propose_candidates(
         Robust z-score threshold (default 2.5).
     min_extent_mm : float
         Smallest largest bounding-box edge kept (mm, default 2.0).
+    min_voxels : int
+        Smallest component kept (voxels, default 2: isolated voxels are noise).
+    slice_axis : int or None
+        The extent is measured in the plane across this axis (default 2, the axial slices of the
+        T2* grid), so that one thick slice does not make a lesion "2 mm"; None uses every axis.
     first_id : int, optional
         First proposal id (default: largest drawn id + 1, or 1).
 
@@ -150,10 +159,12 @@ def propose_candidates(
     for lab, slc in enumerate(ndimage.find_objects(comps), start=1):
         if slc is None:
             continue
-        extent = max((s.stop - s.start) * v for s, v in zip(slc, voxel))
-        if extent < min_extent_mm:
+        extent = max((s.stop - s.start) * v for ax, (s, v) in enumerate(zip(slc, voxel)) if ax != slice_axis)
+        if extent < min_extent_mm - 1e-6:
             continue
         region = comps[slc] == lab
+        if region.sum() < min_voxels:
+            continue
         if drawn_arr is not None and (drawn_arr[slc][region] > 0).any():
             continue
         keep.append((int(region.sum()), lab))
@@ -204,3 +215,11 @@ def propose_subject(
         tissue=tissue, drawn=drawn, z_threshold=z_threshold, min_extent_mm=min_extent_mm, progress=progress,
     )
     return save_volume(proposals_path(subject), labels, mag.affine, like=mag, dtype=np.int32)
+
+
+def subject_proposals(subject: SubjectFiles) -> np.ndarray | None:
+    """The subject's proposals label map (file voxel order), or None if there is none."""
+    path = proposals_path(subject)
+    if not path.exists():
+        return None
+    return np.asarray(load_volume(path, dtype=None).data).astype(np.int32)
