@@ -1,0 +1,165 @@
+"""GUI tests of the lesions and references dock on a real viewer (run under Xvfb)."""
+
+from __future__ import annotations
+
+import nibabel as nib
+import numpy as np
+import pytest
+
+from napari_qsm_ms._widgets._autosave import pending_recovery, read_autosave
+from napari_qsm_ms._widgets._layers import find_layer, load_subject_into_viewer
+from napari_qsm_ms._widgets.annotation import AnnotationWidget, apply_labels_edit, slice_axis_of, viewer_camera
+from napari_qsm_ms.io.nifti import to_canonical
+
+from .test_annotation_support import AFFINE, SHAPE, ball_indices, make_subject
+
+
+@pytest.fixture
+def subject(tmp_path):
+    return make_subject(tmp_path)
+
+
+@pytest.fixture
+def dock(make_napari_viewer, qtbot, subject):
+    viewer = make_napari_viewer()
+    load_subject_into_viewer(viewer, subject)
+    widget = AnnotationWidget(viewer, recovery="always", autosave_delay_ms=100)
+    viewer.window.add_dock_widget(widget, name="Lesions and references")
+    yield viewer, widget
+    widget.shutdown()
+
+
+def canonical_shape():
+    return to_canonical(np.zeros(SHAPE), AFFINE)[0].shape
+
+
+def paint_lesion(layer, lesion_id, center, radius=2.5):
+    """Paint like a user: one undoable data_setitem (as a brush stroke would)."""
+    idx = ball_indices(center, radius, layer.data.shape)
+    layer.data_setitem(idx, lesion_id)
+    return idx
+
+
+def test_lesions_layer_contour_and_new_lesion(dock):
+    viewer, widget = dock
+    lesions = find_layer(viewer, "lesions")
+    assert lesions.contour == 1
+    assert slice_axis_of(lesions) == 2
+    paint_lesion(lesions, 1, (12, 12, 5))
+    assert widget.new_lesion() == 2
+    assert lesions.selected_label == 2
+    assert lesions.mode == "paint"
+    assert viewer.layers.selection.active is lesions
+
+
+def test_draw_lesion_shows_in_table_and_undo_removes_it(dock, qtbot):
+    viewer, widget = dock
+    lesions = find_layer(viewer, "lesions")
+    paint_lesion(lesions, 1, (12, 12, 5))
+    qtbot.waitUntil(lambda: widget.table.table_model.rowCount() == 1, timeout=3000)
+    row = widget.table.row_texts()[0]
+    assert row[0] == "1"
+    n_vox = int((lesions.data == 1).sum())
+    assert float(row[1]) == pytest.approx(n_vox * 2.0, abs=0.05)  # 1 x 1 x 2 mm voxels
+    assert row[3] == "4-6 [5]"
+    lesions.undo()  # Ctrl-Z
+    qtbot.waitUntil(lambda: widget.table.table_model.rowCount() == 0, timeout=3000)
+    assert not lesions.data.any()
+    lesions.redo()
+    qtbot.waitUntil(lambda: widget.table.table_model.rowCount() == 1, timeout=3000)
+
+
+def test_lesion_flags_are_shown_and_highlighted(dock, qtbot):
+    viewer, widget = dock
+    lesions = find_layer(viewer, "lesions")
+    lesions.data_setitem((np.array([20]), np.array([20]), np.array([5])), 3)  # one 1x1x2 mm voxel
+    widget.refresh_table()
+    flags = widget.table.row_texts()[0][7]
+    # one voxel: drawn on a single slice; its Feret extent sqrt(1+1+4) = 2.45 mm is not "small" (< 2 mm)
+    assert flags == "single_slice"
+    from qtpy.QtCore import Qt
+
+    assert widget.table.proxy.index(0, 0).data(Qt.ItemDataRole.BackgroundRole) is not None
+    assert "1 flagged" in widget.summary_label.text()
+
+
+def test_merge_split_delete_are_single_undo_steps(dock, qtbot):
+    viewer, widget = dock
+    lesions = find_layer(viewer, "lesions")
+    paint_lesion(lesions, 1, (10, 12, 5), 2)
+    paint_lesion(lesions, 2, (26, 22, 5), 2)
+    before = np.array(lesions.data, copy=True)
+    widget.refresh_table()
+
+    assert widget.merge_lesions([1, 2]) == 1
+    assert set(np.unique(lesions.data)) == {0, 1}
+    assert widget.table.table_model.rowCount() == 1
+    lesions.undo()
+    np.testing.assert_array_equal(lesions.data, before)
+
+    widget.merge_lesions([1, 2])
+    new_ids = widget.split_lesion(1)
+    assert len(new_ids) == 1
+    assert set(np.unique(lesions.data)) == {0, 1, new_ids[0]}
+    assert widget.table.table_model.rowCount() == 2
+    lesions.undo()  # split undone
+    assert set(np.unique(lesions.data)) == {0, 1}
+    lesions.undo()  # merge undone
+    np.testing.assert_array_equal(lesions.data, before)
+
+    widget.table.select_ids([2])
+    widget.delete_button.click()
+    assert set(np.unique(lesions.data)) == {0, 1}
+    lesions.undo()
+    np.testing.assert_array_equal(lesions.data, before)
+
+
+def test_apply_labels_edit_counts_and_noop(dock):
+    viewer, _ = dock
+    lesions = find_layer(viewer, "lesions")
+    new = np.zeros_like(lesions.data)
+    new[3:5, 3:5, 2] = 7
+    assert apply_labels_edit(lesions, new) == 4
+    assert apply_labels_edit(lesions, new) == 0
+    lesions.undo()
+    assert not lesions.data.any()
+
+
+def test_click_row_centres_view_on_lesion(dock, qtbot):
+    viewer, widget = dock
+    lesions = find_layer(viewer, "lesions")
+    paint_lesion(lesions, 1, (10, 12, 3), 2)
+    paint_lesion(lesions, 2, (28, 24, 8), 2)
+    widget.refresh_table()
+    model = widget.table.proxy
+    row = [r for r in range(model.rowCount()) if model.index(r, 0).data() == "2"][0]
+    rect = widget.table.visualRect(model.index(row, 0))
+    from qtpy.QtCore import Qt
+
+    qtbot.mouseClick(widget.table.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+    assert lesions.selected_label == 2
+    z_world = viewer.dims.point[2]
+    assert lesions.world_to_data((0, 0, z_world))[2] == pytest.approx(8, abs=0.01)
+    centre = np.asarray(viewer_camera(viewer).center)[-2:]
+    expected = np.asarray(lesions.data_to_world((28, 24, 8)))
+    displayed = list(viewer.dims.displayed)
+    np.testing.assert_allclose(centre, expected[displayed], atol=0.6)
+    assert widget.table.selected_ids() == [2]
+
+
+def test_save_writes_source_orientation_and_clears_autosave(dock, qtbot, subject):
+    viewer, widget = dock
+    lesions = find_layer(viewer, "lesions")
+    paint_lesion(lesions, 4, (12, 12, 5))
+    qtbot.waitUntil(lambda: read_autosave(subject.autosave_dir) is not None, timeout=5000)
+    widget.autosaver.wait()
+    assert "lesions" in read_autosave(subject.autosave_dir).files
+    written = widget.save()
+    assert subject.lesions in written
+    img = nib.load(str(subject.lesions))
+    np.testing.assert_allclose(img.affine, AFFINE)
+    on_disk = np.asarray(img.dataobj)
+    assert on_disk.shape == SHAPE
+    np.testing.assert_array_equal(to_canonical(on_disk, AFFINE)[0], lesions.data)
+    assert read_autosave(subject.autosave_dir) is None
+    assert pending_recovery(subject) is None
