@@ -499,3 +499,35 @@ def run_study_stats(
     result.parameters["out_dir"] = str(out)
     write_study_stats(result, out, progress=scaled(progress, 0.6, 1.0))
     return result
+
+
+def subject_stats_from_arrays(
+    subject: SubjectFiles,
+    *,
+    chi_ppm: np.ndarray | None,
+    lesions: np.ndarray,
+    refwm: np.ndarray | None,
+    refgm: np.ndarray | None,
+    tissue: np.ndarray | None,
+    qsm_mask: np.ndarray | None = None,
+    voxel_size_mm: tuple[float, float, float] = (1.0, 1.0, 1.0),
+    slice_axis: int = SLICE_AXIS,
+    progress: ProgressCallback | None = None,
+) -> pd.DataFrame:
+    """One subject's lesion table from arrays in memory (the GUI's edited layers).
+
+    Classes and exclusions are read from the subject's files (``sub-*_lesions.tsv`` and the
+    annotation JSON) as in :func:`subject_stats`; the arrays must share one grid (any axis order,
+    e.g. the canonical layers of the viewer: means do not depend on it). Rows are flagged
+    ``from_layers`` because they may differ from the saved files until the layers are saved.
+    """
+    report(progress, 0.1, f"sub-{subject.label}: relative susceptibility from layers")
+    classes = read_classes(subject)
+    exclude, extra_flags = read_annotation(subject)
+    table = relative_susceptibility(chi_ppm, lesions, refwm, refgm, tissue, classes, exclude=exclude,
+                                    qsm_mask=qsm_mask, voxel_size_mm=voxel_size_mm, subject=subject.label,
+                                    lesion_flags=extra_flags, slice_axis=slice_axis)
+    if not table.empty:
+        table["flags"] = [";".join(f for f in (str(x), "from_layers") if f) for x in table["flags"]]
+    report(progress, 1.0, "done")
+    return table

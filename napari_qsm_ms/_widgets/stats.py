@@ -1,0 +1,424 @@
+"""The "Statistics" dock: lesion table, Figure 2, live values while ROIs are edited, export.
+
+Thin by design: the numbers come from :mod:`napari_qsm_ms.stats` (``compute_study`` for the
+study, ``subject_stats_from_arrays`` for the subject shown in the viewer, ``run_study_stats`` for
+the export), run in thread workers; this module only lays out widgets and forwards actions.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import napari
+import numpy as np
+import pandas as pd
+from qtpy.QtCore import Qt, QTimer
+from qtpy.QtWidgets import (
+    QAbstractItemView,
+    QFileDialog,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ..errors import QSMMSError
+from ..io.layout import StudyFiles, SubjectFiles
+from ..stats.study import compute_study, run_study_stats, subject_stats_from_arrays
+from ..stats.tests import paper_tests
+from ._worker import ProgressPanel, run_with_progress
+
+#: (lesions.tsv column, header)
+TABLE_COLUMNS = [
+    ("subject", "Subject"),
+    ("lesion_id", "ID"),
+    ("class", "Class"),
+    ("part", "Part"),
+    ("relative_ppm", "Rel. (ppm)"),
+    ("lesion_ppm", "Lesion (ppm)"),
+    ("reference_ppm", "Ref. (ppm)"),
+    ("lesion_voxels", "Vox"),
+    ("reference_voxels", "Ref vox"),
+    ("included", "In tests"),
+    ("flags", "Flags"),
+]
+ROI_ROLES = ("lesions", "refwm", "refgm", "tissue", "qsm", "mask")
+DEBOUNCE_MS = 400
+
+
+def _layer(viewer, role: str, subject: SubjectFiles | None = None):
+    for layer in viewer.layers:
+        meta = layer.metadata or {}
+        if meta.get("role") == role and (subject is None or meta.get("subject") in (None, subject)):
+            return layer
+    return None
+
+
+def _viewer_subject(viewer) -> SubjectFiles | None:
+    for role in ("magnitude", "lesions", "qsm"):
+        layer = _layer(viewer, role)
+        if layer is not None and (layer.metadata or {}).get("subject") is not None:
+            return layer.metadata["subject"]
+    for layer in viewer.layers:
+        sub = (layer.metadata or {}).get("subject")
+        if sub is not None:
+            return sub
+    return None
+
+
+def _fmt(value, column: str) -> str:
+    if isinstance(value, (bool, np.bool_)):
+        return "yes" if value else "no"
+    if isinstance(value, (float, np.floating)):
+        if not np.isfinite(value):
+            return "n/a"
+        return f"{value:+.4f}" if column.endswith("_ppm") else f"{value:g}"
+    return "" if value is None else str(value)
+
+
+class StatsWidget(QWidget):
+    """Lesion table and Figure 2 of the loaded study, live values, export of the report."""
+
+    def __init__(self, napari_viewer: napari.Viewer) -> None:
+        super().__init__()
+        self.viewer = napari_viewer
+        self.study: StudyFiles | None = None
+        self.lesions = pd.DataFrame()
+        self.live_subject: str | None = None
+        self._workers: list = []
+        self._live_busy = False
+        self._live_again = False
+        self._connected: list = []
+
+        self.path_edit = QLineEdit()
+        self.path_edit.setPlaceholderText("study folder (taken from the loaded subject)")
+        browse = QPushButton("Browse...")
+        browse.clicked.connect(self._on_browse)
+        self.compute_button = QPushButton("Compute")
+        self.compute_button.setToolTip("Relative susceptibility of every lesion of the study, from the saved files")
+        self.compute_button.clicked.connect(self._on_compute)
+        self.export_button = QPushButton("Export report...")
+        self.export_button.setToolTip("Write lesions.tsv, summary.tsv, model.tsv, bootstrap.tsv, figures and "
+                                      "report.html (default derivatives/qsm-ms/stats), from the SAVED files")
+        self.export_button.clicked.connect(self._on_export)
+        row = QHBoxLayout()
+        row.addWidget(self.path_edit, 1)
+        row.addWidget(browse)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.compute_button)
+        buttons.addWidget(self.export_button)
+
+        self.summary_label = QLabel("No study computed yet.")
+        self.summary_label.setWordWrap(True)
+        self.summary_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.status_label = QLabel("")
+        self.status_label.setWordWrap(True)
+
+        self.table = QTableWidget(0, len(TABLE_COLUMNS))
+        self.table.setHorizontalHeaderLabels([h for _, h in TABLE_COLUMNS])
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.verticalHeader().setVisible(False)
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table.cellClicked.connect(self._on_row_clicked)
+
+        from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
+        from matplotlib.figure import Figure
+
+        self.figure = Figure(figsize=(6, 3.2), dpi=90)
+        self.canvas = FigureCanvasQTAgg(self.figure)
+        self.canvas.setMinimumHeight(260)
+
+        self.progress = ProgressPanel()
+        split = QSplitter(Qt.Orientation.Vertical)
+        split.addWidget(self.table)
+        split.addWidget(self.canvas)
+        split.setStretchFactor(0, 1)
+        split.setStretchFactor(1, 1)
+        lay = QVBoxLayout(self)
+        lay.addLayout(row)
+        lay.addLayout(buttons)
+        lay.addWidget(self.progress)
+        lay.addWidget(self.summary_label)
+        lay.addWidget(split, 1)
+        lay.addWidget(self.status_label)
+
+        self._debounce = QTimer(self)
+        self._debounce.setSingleShot(True)
+        self._debounce.setInterval(DEBOUNCE_MS)
+        self._debounce.timeout.connect(self.refresh_current_subject)
+        self.viewer.layers.events.inserted.connect(self._on_layers_changed)
+        self.viewer.layers.events.removed.connect(self._on_layers_changed)
+        self._on_layers_changed()
+
+    # ------------------------------------------------------------------------------ study
+    def _on_browse(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Study folder", self.path_edit.text())
+        if path:
+            self.path_edit.setText(path)
+
+    def study_root(self) -> Path | None:
+        text = self.path_edit.text().strip()
+        if text:
+            return Path(text)
+        sub = _viewer_subject(self.viewer)
+        return None if sub is None else Path(sub.study)
+
+    def _on_layers_changed(self, event=None) -> None:
+        sub = _viewer_subject(self.viewer)
+        if sub is not None and not self.path_edit.text().strip():
+            self.path_edit.setText(str(sub.study))
+        self._connect_roi_layers()
+
+    def _on_compute(self) -> None:
+        self.compute(blocking=False)
+
+    def compute(self, *, blocking: bool = False):
+        """Compute the study statistics from the saved files (worker unless ``blocking``)."""
+        root = self.study_root()
+        if root is None:
+            self._show_error("choose a study folder first")
+            return None
+        if blocking:
+            try:
+                result = compute_study(root, n_resamples=200)
+            except QSMMSError as exc:
+                self._show_error(str(exc))
+                return None
+            self._on_computed(result)
+            return result
+        worker = run_with_progress(compute_study, self.progress, on_returned=self._on_computed,
+                                   on_error=lambda e: self._show_error(str(e)), study_root=root, n_resamples=200)
+        self._keep(worker)
+        return worker
+
+    def _on_computed(self, result) -> None:
+        self.study = StudyFiles.at(result.root)
+        self.lesions = result.lesions.copy()
+        self.live_subject = None
+        for note in result.notes:
+            napari.utils.notifications.show_warning(note)
+        self._show_table()
+        self.status_label.setText("values from the saved files")
+        if _viewer_subject(self.viewer) is not None:
+            self._debounce.start()  # the loaded subject may have unsaved edits
+
+    def _on_export(self) -> None:
+        root = self.study_root()
+        if root is None:
+            self._show_error("choose a study folder first")
+            return
+        default = StudyFiles.at(root).stats_dir
+        out = QFileDialog.getExistingDirectory(self, "Output folder (replaced)", str(default.parent))
+        if out:
+            self.export(root, Path(out) / "stats" if Path(out) == default.parent else Path(out))
+
+    def export(self, root: Path, out_dir: Path | None = None, *, start: bool = True):
+        """Run ``run_study_stats`` (files written) in a worker; returns it."""
+        worker = run_with_progress(run_study_stats, self.progress, on_returned=self._on_exported,
+                                   on_error=lambda e: self._show_error(str(e)), start=start,
+                                   study_root=root, out_dir=out_dir)
+        self._keep(worker)
+        return worker
+
+    def _on_exported(self, result) -> None:
+        self._on_computed(result)
+        self.status_label.setText(f"report written: {result.parameters.get('out_dir')}/report.html")
+
+    def _keep(self, worker) -> None:
+        self._workers.append(worker)
+        worker.finished.connect(lambda: self._workers.remove(worker) if worker in self._workers else None)
+
+    def _show_error(self, message: str) -> None:
+        self.status_label.setText(f"error: {message}")
+        napari.utils.notifications.show_error(message)
+
+    # ------------------------------------------------------------------------------ display
+    def _show_table(self) -> None:
+        frame = self.lesions
+        self.table.setSortingEnabled(False)
+        self.table.setRowCount(len(frame))
+        for c, (col, _) in enumerate(TABLE_COLUMNS):
+            values = frame[col].tolist() if col in frame else [""] * len(frame)
+            right = col in ("lesion_id", "lesion_voxels", "reference_voxels") or col.endswith("_ppm")
+            for r, value in enumerate(values):
+                item = QTableWidgetItem(_fmt(value, col))
+                if right:
+                    item.setTextAlignment(int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter))
+                if col == "flags" and value:
+                    item.setToolTip(str(value).replace(";", "\n"))
+                self.table.setItem(r, c, item)
+        self._draw_figure()
+        self._update_summary()
+
+    def _update_summary(self) -> None:
+        if self.lesions.empty:
+            self.summary_label.setText("No lesions.")
+            return
+        s = paper_tests(self.lesions).set_index(["set", "level"])
+        parts = []
+        for key, label in ((("wm", "lesion"), "WM"), (("cortical", "lesion"), "cortical"),
+                           (("mixed_wm", "lesion"), "mixed WM"), (("mixed_cortical", "lesion"), "mixed cx")):
+            r = s.loc[key]
+            mean = f"{r['mean_ppm']:+.4f}" if np.isfinite(r["mean_ppm"]) else "n/a"
+            p = f"{r['p']:.2g}" if np.isfinite(r["p"]) else "n/a"
+            parts.append(f"{label}: n={int(r['n'])}, {mean} ppm, p={p}{' *' if r['significant'] else ''}")
+        n_flag = int((self.lesions["flags"].astype(str) != "").sum())
+        self.summary_label.setText(" | ".join(parts) + f"  ({n_flag} rows flagged; * Bonferroni x6 < 0.05)")
+
+    def _draw_figure(self) -> None:
+        from ..stats.figures import figure2
+
+        figure2(self.lesions, fig=self.figure)
+        self.canvas.draw_idle()
+
+    # ------------------------------------------------------------------------------ navigation
+    def _on_row_clicked(self, row: int, _column: int) -> None:
+        if row < 0 or row >= len(self.lesions):
+            return
+        rec = self.lesions.iloc[row]
+        self.go_to_lesion(str(rec["subject"]), int(rec["lesion_id"]))
+
+    def go_to_lesion(self, subject: str, lesion_id: int) -> bool:
+        """Show lesion ``lesion_id`` of ``subject`` if that subject is loaded: central slice, centred."""
+        sub = _viewer_subject(self.viewer)
+        if sub is None or sub.label != subject:
+            self.status_label.setText(f"lesion {lesion_id} belongs to sub-{subject}: load that subject "
+                                      "(Study dock) to go to it")
+            return False
+        layer = _layer(self.viewer, "lesions", sub)
+        if layer is None:
+            self.status_label.setText("no lesions layer loaded")
+            return False
+        data = np.asarray(layer.data)
+        coords = np.argwhere(data == lesion_id)
+        if coords.size == 0:
+            self.status_label.setText(f"lesion {lesion_id} is not in the lesions layer")
+            return False
+        axis = self._slice_axis(layer)
+        lo, hi = coords[:, axis].min(), coords[:, axis].max()
+        central = int((lo + hi) // 2)
+        on_slice = coords[coords[:, axis] == central]
+        if on_slice.size == 0:
+            on_slice = coords
+        centre = on_slice.mean(axis=0)
+        centre[axis] = central
+        _centre_viewer_on(self.viewer, layer, centre)
+        layer.selected_label = int(lesion_id)
+        self.status_label.setText(f"sub-{subject} lesion {lesion_id}: slice {central}")
+        return True
+
+    @staticmethod
+    def _slice_axis(layer) -> int:
+        view = (layer.metadata or {}).get("canonical")
+        if view is None:
+            return 2
+        return int(view.ornt[2, 0])  # canonical axis of the file's slice axis (2)
+
+    # ------------------------------------------------------------------------------ live values
+    def _connect_roi_layers(self) -> None:
+        for emitter, cb in self._connected:
+            try:
+                emitter.disconnect(cb)
+            except (TypeError, ValueError, RuntimeError):
+                pass
+        self._connected = []
+        for role in ROI_ROLES:
+            layer = _layer(self.viewer, role)
+            if layer is None:
+                continue
+            for name in ("data", "paint", "set_data"):
+                emitter = getattr(layer.events, name, None)
+                if emitter is not None:
+                    emitter.connect(self._on_roi_changed)
+                    self._connected.append((emitter, self._on_roi_changed))
+
+    def _on_roi_changed(self, event=None) -> None:
+        self._debounce.start()
+
+    def _layer_arrays(self, sub: SubjectFiles) -> dict | None:
+        les = _layer(self.viewer, "lesions", sub)
+        if les is None:
+            return None
+        arrays: dict = {"lesions": np.asarray(les.data).copy()}
+        for role, key in (("refwm", "refwm"), ("refgm", "refgm"), ("tissue", "tissue"), ("qsm", "chi_ppm"),
+                          ("mask", "qsm_mask")):
+            layer = _layer(self.viewer, role, sub)
+            arr = None if layer is None else np.asarray(layer.data)
+            if arr is not None and arr.shape != arrays["lesions"].shape:
+                arr = None
+            if arr is not None and role == "mask":
+                arr = arr > 0
+            arrays[key] = None if arr is None else arr.copy()
+        arrays["voxel_size_mm"] = tuple(float(s) for s in les.scale[-3:])
+        arrays["slice_axis"] = self._slice_axis(les)
+        return arrays
+
+    def refresh_current_subject(self, *, blocking: bool = False):
+        """Recompute the loaded subject's rows from its layers (edited, maybe unsaved)."""
+        sub = _viewer_subject(self.viewer)
+        if sub is None:
+            return None
+        arrays = self._layer_arrays(sub)
+        if arrays is None:
+            return None
+        if blocking:
+            self._on_live(sub, subject_stats_from_arrays(sub, **arrays))
+            return None
+        if self._live_busy:
+            self._live_again = True
+            return None
+        from napari.qt.threading import create_worker
+
+        self._live_busy = True
+        worker = create_worker(subject_stats_from_arrays, sub, _start_thread=False, **arrays)
+        worker.returned.connect(lambda table: self._on_live(sub, table))
+        worker.errored.connect(lambda exc: self._show_error(str(exc)))
+        worker.finished.connect(self._on_live_finished)
+        self._keep(worker)
+        worker.start()
+        return worker
+
+    def _on_live_finished(self) -> None:
+        self._live_busy = False
+        if self._live_again:
+            self._live_again = False
+            self._debounce.start()
+
+    def _on_live(self, sub: SubjectFiles, table: pd.DataFrame) -> None:
+        others = self.lesions[self.lesions["subject"].astype(str) != sub.label] if not self.lesions.empty else self.lesions
+        frames = [f for f in (others, table) if not f.empty]
+        merged = pd.concat(frames, ignore_index=True) if frames else table
+        if "subject" in merged and not merged.empty:
+            order = {s: k for k, s in enumerate(dict.fromkeys(list(self.lesions.get("subject", [])) + [sub.label]))}
+            merged = merged.assign(_o=merged["subject"].map(order)).sort_values(["_o", "lesion_id", "part"],
+                                                                                 kind="stable").drop(columns="_o")
+        self.lesions = merged.reset_index(drop=True)
+        self.live_subject = sub.label
+        self._show_table()
+        self.status_label.setText(f"sub-{sub.label}: live values from the layers (save the ROI layers before "
+                                  "exporting; export uses the saved files)")
+
+
+def _centre_viewer_on(viewer, layer, index_vox) -> None:
+    """Set the slider to the voxel's slice and centre the camera on it (world coordinates)."""
+    world = np.asarray(layer.data_to_world(np.asarray(index_vox, dtype=float)), dtype=float)
+    offset = viewer.dims.ndim - world.size
+    displayed = [d - offset for d in viewer.dims.displayed]
+    for ax in range(world.size):
+        if ax not in displayed:
+            viewer.dims.set_point(offset + ax, world[ax])
+    scene = getattr(viewer, "scene", None)  # napari >= 0.9 keeps the camera on the scene
+    camera = getattr(scene, "camera", None) or viewer.camera
+    center = list(camera.center)
+    values = [world[d] for d in displayed]
+    center[-len(values):] = values
+    camera.center = tuple(center)
