@@ -71,6 +71,7 @@ class AutosaveSnapshot:
     time: float
     files: dict[str, Path] = field(default_factory=dict)
     annotation: Path | None = None
+    subject_label: str | None = None
 
     @property
     def time_text(self) -> str:
@@ -109,6 +110,8 @@ def write_autosave(
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     previous = read_autosave(directory)
+    if subject_label is None and previous is not None:
+        subject_label = previous.subject_label
     entries: dict[str, dict[str, Any]] = {}
     if previous is not None:
         for role, path in previous.files.items():
@@ -133,7 +136,9 @@ def write_autosave(
         "annotation": None if annotation is None else annotation.name,
     }
     atomic_write_json(directory / MANIFEST_NAME, manifest)
-    return AutosaveSnapshot(directory, now, {r: directory / e["file"] for r, e in entries.items()}, annotation)
+    return AutosaveSnapshot(
+        directory, now, {r: directory / e["file"] for r, e in entries.items()}, annotation, subject_label
+    )
 
 
 def read_autosave(directory: str | Path) -> AutosaveSnapshot | None:
@@ -160,7 +165,8 @@ def read_autosave(directory: str | Path) -> AutosaveSnapshot | None:
     annotation_path = directory / annotation if annotation else None
     if annotation_path is not None and not annotation_path.is_file():
         annotation_path = None
-    return AutosaveSnapshot(directory, stamp, files, annotation_path)
+    label = manifest.get("subject")
+    return AutosaveSnapshot(directory, stamp, files, annotation_path, None if label is None else str(label))
 
 
 def saved_time(subject: SubjectFiles) -> float:

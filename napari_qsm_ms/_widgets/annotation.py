@@ -47,6 +47,7 @@ from ..io.nifti import CanonicalView, Volume, check_same_grid, load_volume, to_c
 from ..roi import lesions as roi_lesions
 from ..roi import references as roi_refs
 from ..roi.annotation import EXCLUSION_REASONS, AnnotationState
+from ..roi.study import axial_axis, read_lesion_classes, reference_flags
 from ._autosave import AUTOSAVE_ROLES, Autosaver, clear_autosave, pending_recovery, recovered_arrays
 from ._layers import current_subject, find_layer, save_layer_to_subject
 from ._lesion_table import LesionTableView, display_frame
@@ -99,15 +100,15 @@ def centre_viewer_on(viewer, layer, index_vox) -> None:
 
 
 def slice_axis_of(layer) -> int:
-    """Canonical array axis of the source file's third (slice) axis; 2 without a canonical view.
+    """Array axis across the axial slices of a layer (2 for the canonical RAS layers of the plugin).
 
-    Lesions are drawn slice by slice on the T2* acquisition; for an axial acquisition this is the
-    canonical S axis (2), for a coronal or sagittal one it is the corresponding canonical axis.
+    Same rule as ``qsm-ms rois`` (:func:`napari_qsm_ms.roi.study.axial_axis`): the axis nearest
+    the world S-I axis, from the layer's canonical affine.
     """
     view: CanonicalView | None = (layer.metadata or {}).get("canonical")
     if view is None:
         return 2
-    return int(view.ornt[2, 0])
+    return axial_axis(view.canonical_affine)
 
 
 def voxel_size_of(layer) -> tuple[float, float, float]:
@@ -153,21 +154,6 @@ def import_segmentation_on_grid(path: str | Path, kind: str, reference: Volume, 
     tissue = import_segmentation(data, kind=kind)
     canonical, _ = to_canonical(np.asarray(tissue, dtype=np.int32), volume.affine)
     return canonical
-
-
-def reference_flags(table: pd.DataFrame) -> dict[int, list[str]]:
-    """Reference flags per lesion from a ``ReferenceResult.table``, prefixed ``refwm_``/``refgm_``.
-
-    The prefixes are those :meth:`AnnotationState.set_reference_flags` replaces on a rebuild;
-    a flag of a lesion with no reference part (``part == 'none'``) is filed under ``refwm_``.
-    """
-    out: dict[int, list[str]] = {}
-    for rec in table.to_dict("records"):
-        prefix = "refgm_" if rec.get("part") == "cortical" else "refwm_"
-        for flag in str(rec.get("flags") or "").split(";"):
-            if flag:
-                out.setdefault(int(rec["lesion_id"]), []).append(prefix + flag)
-    return out
 
 
 def _without_progress(func, **kwargs):
@@ -553,29 +539,26 @@ class AnnotationWidget(QWidget):
         """lesion id -> consensus class from ``sub-*_lesions.tsv`` (empty if none)."""
         if self.subject is None or not self.subject.lesions_tsv.exists():
             return {}
-        from ..rating.consensus import read_lesion_classes
+        from ..rating.consensus import read_lesion_classes as read_consensus_table
 
         try:
-            frame = read_lesion_classes(self.subject)
+            frame = read_consensus_table(self.subject)
         except QSMMSError as exc:
             self.summary_label.setText(str(exc))
             return {}
         return {int(i): str(c) for i, c in zip(frame["lesion_id"], frame["class"])}
 
     def lesion_classes(self) -> dict[int, str]:
-        """Class of each lesion for the references.
+        """Class of each lesion for the references, as ``qsm-ms rois`` takes them.
 
-        The consensus class where the raters decided (wm, cortical, mixed; rejected or disputed
-        lesions get no reference), else the class suggested by the cortex fraction; excluded
-        lesions get ``"excluded"`` (no reference, but their voxels and gap stay out of others').
+        The consensus class from ``sub-*_lesions.tsv`` where decided (``rejected`` lesions get no
+        reference; lesions absent or ``disputed`` get the class suggested by their cortex
+        fraction, inside ``build_references``); lesions excluded in the dock get ``"excluded"``
+        (no reference, while their voxels and gap stay out of the other lesions' references).
         """
-        classes = roi_lesions.classes_from_table(self.lesion_frame) if len(self.lesion_frame) else {}
-        for lid, cls in self.consensus_classes().items():
-            if lid in classes:
-                classes[lid] = cls
+        classes = read_lesion_classes(self.subject) if self.subject is not None else {}
         for lid in self._excluded():
-            if lid in classes:
-                classes[lid] = "excluded"
+            classes[lid] = "excluded"
         return classes
 
     def _vessel_mask(self) -> np.ndarray | None:
@@ -782,7 +765,9 @@ class AnnotationWidget(QWidget):
             return None
         self.refresh_table()
         params = self.reference_parameters()
-        self._last_reference_parameters = params
+        self._last_reference_parameters = dict(params, slice_axis=slice_axis_of(lesions))
+        exclude = self._vessel_mask()
+        self._last_exclude_vessels = exclude is not None
         return self._run(
             build_references,
             self._apply_references,
@@ -792,7 +777,7 @@ class AnnotationWidget(QWidget):
             voxel_size_mm=voxel_size_of(lesions),
             lesion_classes=self.lesion_classes(),
             slice_axis=slice_axis_of(lesions),
-            exclude=self._vessel_mask(),
+            exclude=exclude,
             **params,
         )
 
@@ -804,9 +789,13 @@ class AnnotationWidget(QWidget):
             layer.visible = True
         self.reference_table = result.table
         if self.state is not None:
-            self.state.set_reference_flags(
-                reference_flags(result.table), dict(getattr(self, "_last_reference_parameters", {}))
+            params = roi_refs.reference_parameters(**getattr(self, "_last_reference_parameters", {}))
+            params.update(
+                exclude_vessels=self._last_exclude_vessels,
+                classes_from="lesions.tsv + suggested" if self.subject and self.subject.lesions_tsv.exists()
+                else "suggested from tissue",
             )
+            self.state.set_reference_flags(reference_flags(result.table), params)
             self.autosaver.schedule()
         self.refresh_table()
 

@@ -163,3 +163,71 @@ def test_save_writes_source_orientation_and_clears_autosave(dock, qtbot, subject
     np.testing.assert_array_equal(to_canonical(on_disk, AFFINE)[0], lesions.data)
     assert read_autosave(subject.autosave_dir) is None
     assert pending_recovery(subject) is None
+
+
+def draw_wm_and_cortical(lesions):
+    paint_lesion(lesions, 1, (20, 18, 5), 2.5)  # WM core
+    paint_lesion(lesions, 2, (34, 18, 6), 1.2)  # on the cortical ribbon
+
+
+def build_refs(widget, qtbot):
+    worker = widget.build_references(start=False)
+    assert worker is not None
+    with qtbot.waitSignal(worker.finished, timeout=20000):
+        worker.start()
+
+
+def test_build_references_then_undo(dock, qtbot, subject):
+    viewer, widget = dock
+    lesions = find_layer(viewer, "lesions")
+    draw_wm_and_cortical(lesions)
+    widget.refresh_table()
+    suggested = dict(zip(widget.lesion_frame.lesion_id, widget.lesion_frame.suggested_class))
+    assert suggested == {1: "wm", 2: "cortical"}
+    build_refs(widget, qtbot)
+    refwm, refgm = find_layer(viewer, "refwm"), find_layer(viewer, "refgm")
+    tissue = np.asarray(find_layer(viewer, "tissue").data)
+    assert (refwm.data == 1).sum() > 10 and (refgm.data == 2).sum() > 0
+    # rings on the right tissue, off every lesion, on the lesion's central slice
+    assert np.all(tissue[refwm.data > 0] == 3) and np.all(tissue[refgm.data > 0] == 2)
+    assert not np.any((refwm.data > 0) & (lesions.data > 0))
+    assert set(np.nonzero(refwm.data == 1)[2]) == {5}
+    assert refwm.contour == 1 and refgm.contour == 1
+    assert widget.state.parameters["gap_mm"] == widget.gap_spin.value()
+    # undo: one step per layer removes the references
+    refwm.undo()
+    refgm.undo()
+    assert not refwm.data.any() and not refgm.data.any()
+    refwm.redo()
+    assert (refwm.data == 1).sum() > 10
+
+
+def test_reference_too_small_is_flagged_in_table(dock, qtbot):
+    viewer, widget = dock
+    lesions = find_layer(viewer, "lesions")
+    draw_wm_and_cortical(lesions)
+    widget.minvox_spin.setValue(10000)
+    build_refs(widget, qtbot)
+    flags = {r[0]: r[7] for r in widget.table.row_texts()}
+    assert "refwm_too_small" in flags["1"]
+    assert "refgm_too_small" in flags["2"]
+    assert widget.state.lesion(1).flags  # kept in the annotation state (saved with it)
+
+
+def test_exclude_lesion_with_reason(dock, qtbot):
+    viewer, widget = dock
+    lesions = find_layer(viewer, "lesions")
+    draw_wm_and_cortical(lesions)
+    widget.refresh_table()
+    widget.table.select_ids([2])
+    widget.reason_combo.setCurrentText("artefact")
+    widget.reason_edit.setText("streaks near sinus")
+    widget.exclude_button.click()
+    assert widget.state.lesion(2).excluded
+    assert widget.state.lesion(2).exclusion_reason == "artefact: streaks near sinus"
+    assert widget.table.row_texts()[1][7].startswith("excluded (artefact")
+    build_refs(widget, qtbot)  # excluded lesions get no reference
+    assert not (find_layer(viewer, "refgm").data == 2).any()
+    widget.table.select_ids([2])
+    widget.include_button.click()
+    assert not widget.state.lesion(2).excluded
