@@ -1,0 +1,104 @@
+"""Real 3-D FFTs on padded grids, with a counter of the transforms performed.
+
+Every FFT of the QSM code goes through :func:`rfftn` / :func:`irfftn` so that benchmarks can
+report the work done as a number of FFTs (see :data:`FFT_COUNTER`). Transforms use
+``scipy.fft`` with all cores (``workers``) and keep float32 / complex64 inputs in single precision.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.fft as sfft
+
+
+@dataclass
+class FFTCounter:
+    """Counts 3-D FFTs (forward and inverse) and the grid shapes they ran on."""
+
+    count: int = 0
+    shapes: dict = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def add(self, shape: tuple[int, ...]) -> None:
+        with self._lock:
+            self.count += 1
+            self.shapes[tuple(shape)] = self.shapes.get(tuple(shape), 0) + 1
+
+    def reset(self) -> None:
+        with self._lock:
+            self.count = 0
+            self.shapes = {}
+
+
+FFT_COUNTER = FFTCounter()
+"""Process-wide counter of the FFTs done by :mod:`napari_qsm_ms.qsm` (reset it before measuring)."""
+
+
+def workers() -> int:
+    """Threads for scipy.fft: every core this process may use."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def rfftn(x: np.ndarray) -> np.ndarray:
+    """Real-to-complex 3-D FFT (half spectrum along the last axis), counted."""
+    FFT_COUNTER.add(x.shape)
+    return sfft.rfftn(x, workers=workers(), overwrite_x=False)
+
+
+def irfftn(spectrum: np.ndarray, shape: tuple[int, int, int]) -> np.ndarray:
+    """Inverse of :func:`rfftn` onto a real array of ``shape``, counted."""
+    FFT_COUNTER.add(shape)
+    return sfft.irfftn(spectrum, s=shape, workers=workers(), overwrite_x=True)
+
+
+def fast_shape(shape, min_pad=(0, 0, 0)) -> tuple[int, int, int]:
+    """Smallest FFT-friendly shape (``next_fast_len``, even) at least ``shape + min_pad``."""
+    out = []
+    for n, p in zip(shape, min_pad):
+        m = sfft.next_fast_len(int(n) + int(p), real=True)
+        while m % 2:
+            m = sfft.next_fast_len(m + 1, real=True)
+        out.append(m)
+    return tuple(out)
+
+
+def pad_to(x: np.ndarray, shape) -> np.ndarray:
+    """Zero-pad ``x`` at the end of each axis to ``shape`` (the original sits at the origin)."""
+    if tuple(x.shape) == tuple(shape):
+        return x
+    out = np.zeros(shape, dtype=x.dtype)
+    out[tuple(slice(0, n) for n in x.shape)] = x
+    return out
+
+
+def pad_centered(x: np.ndarray, shape) -> tuple[np.ndarray, tuple[slice, ...]]:
+    """Zero-pad ``x`` into the middle of an array of ``shape``; return it and the slices of ``x``."""
+    starts = [(s - n) // 2 for s, n in zip(shape, x.shape)]
+    sl = tuple(slice(a, a + n) for a, n in zip(starts, x.shape))
+    if tuple(x.shape) == tuple(shape):
+        return x, sl
+    out = np.zeros(shape, dtype=x.dtype)
+    out[sl] = x
+    return out, sl
+
+
+def bounding_box(mask: np.ndarray, margin=(0, 0, 0)) -> tuple[slice, ...]:
+    """Slices of the smallest box holding every True voxel of ``mask``, grown by ``margin`` voxels
+    (clipped to the array)."""
+    idx = np.nonzero(mask.any(axis=(1, 2)))[0], np.nonzero(mask.any(axis=(0, 2)))[0], np.nonzero(
+        mask.any(axis=(0, 1))
+    )[0]
+    out = []
+    for ax, (ii, m) in enumerate(zip(idx, margin)):
+        if ii.size == 0:
+            out.append(slice(0, mask.shape[ax]))
+        else:
+            out.append(slice(max(0, int(ii[0]) - m), min(mask.shape[ax], int(ii[-1]) + 1 + m)))
+    return tuple(out)

@@ -1,0 +1,213 @@
+"""Background-field removal: PDF (as the MEDI toolbox's ``PDF``) and V-SHARP.
+
+Fields here are in any consistent unit (the pipeline passes radians at the echo time); the
+dipole kernel is :func:`napari_qsm_ms.qsm.dipole.dipole_kernel` with the true B0 direction in
+voxel coordinates and the voxel size.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..progress import ProgressCallback, report
+from ._fft import bounding_box, fast_shape, irfftn, pad_centered, rfftn
+from .dipole import dipole_kernel
+from .mask import erode_mask_mm
+
+
+def noise_weight(n_std: np.ndarray | None, mask: np.ndarray) -> np.ndarray:
+    """MEDI's data weight ``mask / n_std`` normalised to mean 1 in the mask (``dataterm_mask``).
+
+    ``n_std`` is the noise standard deviation of the field (1/SNR for one echo); None gives the
+    mask itself.
+    """
+    mask = np.asarray(mask, dtype=bool)
+    if n_std is None:
+        return mask.astype(np.float32)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        w = np.where(mask, 1.0 / np.asarray(n_std, dtype=np.float32), 0.0)
+    w[~np.isfinite(w)] = 0.0
+    mean = float(w[mask].mean()) if mask.any() else 0.0
+    if mean > 0:
+        w /= mean
+    return w.astype(np.float32)
+
+
+def _cg(apply_a, b, *, tol: float, max_iter: int, x0=None, progress=None, label="CG"):
+    """Conjugate gradients for a symmetric positive (semi)definite operator, float32.
+
+    Stops when ``||r|| <= tol * ||b||`` or after ``max_iter`` iterations (as MEDI's ``cgsolve``).
+    """
+    x = np.zeros_like(b) if x0 is None else x0.copy()
+    r = b - apply_a(x) if x0 is not None else b.copy()
+    p = r.copy()
+    rr = float(np.vdot(r, r).real)
+    bnorm = float(np.sqrt(np.vdot(b, b).real))
+    if bnorm == 0:
+        return x, 0
+    it = 0
+    for it in range(1, max_iter + 1):
+        ap = apply_a(p)
+        pap = float(np.vdot(p, ap).real)
+        if pap <= 0:
+            break
+        alpha = rr / pap
+        x += np.float32(alpha) * p
+        r -= np.float32(alpha) * ap
+        rr_new = float(np.vdot(r, r).real)
+        report(progress, it / max_iter, f"{label} iteration {it}")
+        if np.sqrt(rr_new) <= tol * bnorm:
+            break
+        p *= np.float32(rr_new / rr)
+        p += r
+        rr = rr_new
+    return x, it
+
+
+def pdf(
+    total_field: np.ndarray,
+    mask: np.ndarray,
+    voxel_size_mm,
+    b0_dir,
+    *,
+    n_std: np.ndarray | None = None,
+    tol: float = 0.01,
+    max_iter: int = 30,
+    pad_voxels: int = 40,
+    progress: ProgressCallback | None = None,
+) -> np.ndarray:
+    """Projection onto Dipole Fields (Liu T. et al., NMR Biomed 2011; de Rochefort, MRM 2010).
+
+    Finds the susceptibility ``x`` outside the mask whose dipole field best explains the total
+    field inside it, in the noise-weighted least-squares sense,
+    ``min_x || W (f - M D (M_out x)) ||^2``, by conjugate gradients, then subtracts that
+    background field. As the MEDI toolbox, the volume is cropped to the mask's bounding box and
+    zero-padded by ``pad_voxels`` in total along each axis (then up to an FFT-friendly size).
+
+    Parameters
+    ----------
+    total_field : ndarray
+        Unwrapped total field (any unit; the output has the same).
+    mask : ndarray of bool
+        Region of interest (brain).
+    voxel_size_mm, b0_dir : sequence of 3 float
+        Voxel size (mm) and unit B0 direction along the array axes.
+    n_std : ndarray, optional
+        Field noise standard deviation (1/magnitude for one echo); uniform if None.
+    tol : float
+        Relative residual at which CG stops (MEDI default 0.1; 0.01 here).
+    max_iter : int
+        CG iterations at most (MEDI default 30).
+    pad_voxels : int
+        Total zero padding per axis around the mask's bounding box (MEDI: 40).
+
+    Returns
+    -------
+    ndarray, float32
+        Local field inside the mask, 0 outside.
+    """
+    mask = np.asarray(mask, dtype=bool)
+    f = np.asarray(total_field, dtype=np.float32)
+    box = bounding_box(mask)
+    m = mask[box]
+    shape = fast_shape(m.shape, (pad_voxels,) * 3)
+    m_in, sl = pad_centered(m, shape)
+    w2 = noise_weight(None if n_std is None else np.asarray(n_std)[box], m) ** 2
+    w2, _ = pad_centered(w2, shape)
+    fb, _ = pad_centered(np.where(m, f[box], 0).astype(np.float32), shape)
+    d = dipole_kernel(shape, voxel_size_mm, b0_dir, rfft=True)
+    outside = (~m_in).astype(np.float32)
+
+    def conv(x):
+        return irfftn(d * rfftn(x), shape).astype(np.float32, copy=False)
+
+    def apply_a(x):
+        return outside * conv(w2 * conv(outside * x))
+
+    report(progress, 0.0, "PDF background removal")
+    b = outside * conv(w2 * fb)
+    x, _ = _cg(apply_a, b, tol=tol, max_iter=max_iter, progress=progress, label="PDF")
+    background = conv(outside * x)
+    local = np.zeros_like(f)
+    local[box] = np.where(m, (fb - background)[sl], 0.0)
+    report(progress, 1.0, "PDF background removal")
+    return local
+
+
+def sphere_kernel_rfft(shape, voxel_size_mm, radius_mm: float) -> np.ndarray:
+    """Half-spectrum (rfftn) of the normalised spherical-mean-value kernel of ``radius_mm``."""
+    vs = np.asarray(voxel_size_mm, dtype=float)
+    grids = np.ogrid[tuple(slice(0, n) for n in shape)]
+    dist2 = 0.0
+    for g, n, h in zip(grids, shape, vs):
+        c = np.minimum(g, n - g) * h  # distance to the origin, wrapped
+        dist2 = dist2 + c.astype(np.float64) ** 2
+    ball = (dist2 <= radius_mm**2).astype(np.float32)
+    ball /= ball.sum()
+    return rfftn(ball).real.astype(np.float32)  # a symmetric real kernel has a real spectrum
+
+
+def default_vsharp_radii(voxel_size_mm, max_mm: float = 12.0) -> tuple[float, ...]:
+    """Radii from ``max_mm`` down to 2 voxels of the largest voxel edge, in 1 mm steps (mm)."""
+    rmin = max(2.0 * max(voxel_size_mm), 1.0)
+    radii = np.arange(max_mm, rmin - 1e-6, -1.0)
+    return tuple(float(r) for r in radii) if radii.size else (float(max_mm),)
+
+
+def vsharp(
+    total_field: np.ndarray,
+    mask: np.ndarray,
+    voxel_size_mm,
+    *,
+    radii_mm=None,
+    threshold: float = 0.05,
+    progress: ProgressCallback | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """V-SHARP (Wu B. et al., MRM 2012; Schweser F. et al., NeuroImage 2011).
+
+    For each radius (largest first), the field minus its spherical mean is kept at the voxels
+    whose sphere lies inside the mask and that no larger sphere already covered; the combined
+    result is deconvolved with the largest kernel by truncated SVD (``|1 - S| < threshold`` set
+    to 0).
+
+    Returns
+    -------
+    local : ndarray, float32
+        Local field in the returned mask, 0 outside.
+    mask_out : ndarray of bool
+        The mask eroded by the smallest radius.
+    """
+    mask = np.asarray(mask, dtype=bool)
+    vs = tuple(float(v) for v in voxel_size_mm)
+    radii = sorted(default_vsharp_radii(vs) if radii_mm is None else [float(r) for r in radii_mm], reverse=True)
+    box = bounding_box(mask)
+    m = mask[box]
+    f = np.where(m, np.asarray(total_field, dtype=np.float32)[box], 0).astype(np.float32)
+    pad = [int(np.ceil(radii[0] / h)) + 1 for h in vs]
+    shape = fast_shape(m.shape, [2 * p for p in pad])
+    fp, sl = pad_centered(f, shape)
+    mp, _ = pad_centered(m, shape)
+    spec = rfftn(fp)
+    combined = np.zeros(shape, dtype=np.float32)
+    done = np.zeros(shape, dtype=bool)
+    first_kernel = None
+    for i, r in enumerate(radii):
+        report(progress, i / (len(radii) + 1), f"V-SHARP radius {r:g} mm")
+        s = sphere_kernel_rfft(shape, vs, r)
+        if first_kernel is None:
+            first_kernel = s
+        inner = erode_mask_mm(mp, vs, r) & ~done
+        hp = irfftn((1.0 - s) * spec, shape)
+        combined[inner] = hp[inner]
+        done |= inner
+    inv = 1.0 - first_kernel
+    keep = np.abs(inv) >= threshold
+    inv_safe = np.where(keep, inv, 1.0)
+    local_p = irfftn(np.where(keep, rfftn(combined) / inv_safe, 0), shape).astype(np.float32)
+    local_p *= done
+    local = np.zeros(mask.shape, dtype=np.float32)
+    mask_out = np.zeros(mask.shape, dtype=bool)
+    local[box] = local_p[sl]
+    mask_out[box] = done[sl]
+    report(progress, 1.0, "V-SHARP done")
+    return local, mask_out

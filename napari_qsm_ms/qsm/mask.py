@@ -1,0 +1,115 @@
+"""Brain mask from the GRE magnitude, and erosion by a distance in millimetres."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage as ndi
+from skimage.filters import threshold_otsu
+
+
+def _ball(radius_mm: float, voxel_size_mm) -> np.ndarray:
+    """Ellipsoidal structuring element of physical radius ``radius_mm`` (at least 1 voxel)."""
+    vs = np.asarray(voxel_size_mm, dtype=float)
+    r = np.maximum(np.floor(radius_mm / vs), 1).astype(int)
+    grids = np.ogrid[tuple(slice(-n, n + 1) for n in r)]
+    dist2 = sum((g * v) ** 2 for g, v in zip(grids, vs))
+    return dist2 <= max(radius_mm, vs.max()) ** 2 + 1e-9
+
+
+def largest_component(mask: np.ndarray) -> np.ndarray:
+    """The largest 6-connected component of a boolean mask (empty stays empty)."""
+    labels, n = ndi.label(mask)
+    if n <= 1:
+        return labels > 0
+    sizes = np.bincount(labels.ravel())
+    sizes[0] = 0
+    return labels == int(np.argmax(sizes))
+
+
+def fill_holes_3d(mask: np.ndarray) -> np.ndarray:
+    """Fill enclosed holes in 3-D, then slice by slice along every axis (ventricles touching the
+    slab's edge are closed in-plane)."""
+    out = ndi.binary_fill_holes(mask)
+    for ax in range(3):
+        moved = np.moveaxis(out, ax, 0)
+        for s in range(moved.shape[0]):
+            moved[s] = ndi.binary_fill_holes(moved[s])
+    return out
+
+
+def brain_mask(
+    magnitude: np.ndarray,
+    voxel_size_mm,
+    *,
+    threshold: float | None = None,
+    opening_mm: float = 2.0,
+    closing_mm: float = 3.0,
+) -> np.ndarray:
+    """Brain (tissue) mask from a GRE magnitude image.
+
+    Otsu's threshold on the log magnitude of the non-zero voxels (robust to the receive-coil bias
+    and the long bright tail at 7 T), a morphological opening of ``opening_mm`` to cut thin bridges
+    to scalp and skull, the largest connected component, a closing of ``closing_mm`` and hole
+    filling (dark veins, iron-rich nuclei and CSF spaces enclosed by brain stay inside).
+
+    Parameters
+    ----------
+    magnitude : ndarray, shape (nx, ny, nz)
+        Magnitude (any positive scale).
+    voxel_size_mm : sequence of 3 float
+        Voxel edge lengths, mm.
+    threshold : float, optional
+        Fixed threshold on the magnitude instead of Otsu's.
+    opening_mm, closing_mm : float
+        Radii of the opening and closing, mm (0 disables).
+
+    Returns
+    -------
+    ndarray of bool
+    """
+    mag = np.abs(np.asarray(magnitude, dtype=np.float32))
+    positive = mag[mag > 0]
+    if positive.size == 0:
+        return np.zeros(mag.shape, dtype=bool)
+    if threshold is None:
+        # Otsu on log magnitude over a robust range (ignore the extreme top 0.1 %)
+        hi = np.percentile(positive, 99.9)
+        logm = np.log(np.clip(positive, positive.min(), hi))
+        threshold = float(np.exp(threshold_otsu(logm)))
+    mask = mag > threshold
+    if opening_mm > 0:
+        mask = ndi.binary_opening(mask, structure=_ball(opening_mm, voxel_size_mm))
+    mask = largest_component(mask)
+    if closing_mm > 0 and mask.any():
+        ball = _ball(closing_mm, voxel_size_mm)
+        pad = [(n, n) for n in (np.array(ball.shape) // 2)]
+        mask = ndi.binary_closing(np.pad(mask, pad), structure=ball)[
+            tuple(slice(p[0], p[0] + s) for p, s in zip(pad, mag.shape))
+        ]
+    return fill_holes_3d(mask)
+
+
+def erode_mask_mm(mask: np.ndarray, voxel_size_mm, erode_mm: float = 2.5) -> np.ndarray:
+    """Remove every voxel closer than ``erode_mm`` to the outside of ``mask`` (Euclidean, in mm).
+
+    The distance is measured between voxel centres with the true (possibly anisotropic) voxel size:
+    a voxel survives when its distance to the nearest voxel outside the mask is greater than
+    ``erode_mm``. The array border is not a boundary: a mask running off the edge of the slab is
+    not eroded from that edge (only the acquisition ends there, not the brain).
+
+    Parameters
+    ----------
+    mask : ndarray of bool
+    voxel_size_mm : sequence of 3 float
+    erode_mm : float
+        Erosion distance, mm (0 returns a copy).
+
+    Returns
+    -------
+    ndarray of bool
+    """
+    mask = np.asarray(mask, dtype=bool)
+    if erode_mm <= 0 or not mask.any():
+        return mask.copy()
+    dist = ndi.distance_transform_edt(mask, sampling=np.asarray(voxel_size_mm, dtype=float))
+    return dist > erode_mm
