@@ -6,7 +6,7 @@ the T2* grid and on the other series' own grids alike:
 * head ellipsoid: scalp (4 mm), skull (5 mm), brain; air-filled cavities (a frontal sinus and two
   ear canals) dent the brain and carry the air/tissue susceptibility step (9.4 ppm);
 * a folded cortical ribbon (2.5 mm thick by default) under a thin CSF layer: the pial depth below
-  the brain ellipsoid varies with a sum of three random plane waves (wavelengths 18-26 mm), so
+  the brain ellipsoid varies with a sum of four random plane waves (wavelengths 15-22 mm), so
   CSF-filled sulci up to ``fold_depth_mm`` deep alternate with gyral crowns;
 * white matter beneath, with lateral ventricles, caudate, putamen, globus pallidus and thalamus;
 * veins as thin paramagnetic tubes (medullary, internal cerebral and cortical veins) with partial
@@ -414,11 +414,11 @@ def build_head_model(shape, voxel_size_mm, rng: np.random.Generator) -> HeadMode
         cortex_mm=max(2.5, 1.25 * vs.max()),
     )
     b = model.brain_semi_mm
-    model.fold_depth_mm = float(min(7.0, 0.12 * b.min()))
-    for _ in range(3):
+    model.fold_depth_mm = float(min(8.0, 0.12 * np.median(b)))
+    for _ in range(4):
         u = rng.normal(size=3)
         u /= np.linalg.norm(u)
-        wavelength = rng.uniform(18.0, 26.0) * max(scale, 0.6)
+        wavelength = rng.uniform(15.0, 22.0) * max(scale, 0.6)
         model.fold_waves.append((2 * np.pi / wavelength * u, rng.uniform(0, 2 * np.pi)))
     a = head
     sinus_r = min(14.0, 0.2 * a.min())
