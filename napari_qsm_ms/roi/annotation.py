@@ -163,7 +163,8 @@ class AnnotationState:
     def from_json(cls, obj: dict[str, Any]) -> AnnotationState:
         if not isinstance(obj, dict):
             raise ValueError("top level is not a JSON object")
-        lesions_obj = obj.get("lesions", {}) or {}
+        lesions_obj = obj.get("lesions", {})
+        lesions_obj = {} if lesions_obj is None else lesions_obj
         if not isinstance(lesions_obj, dict):
             raise ValueError("'lesions' is not an object")
         lesions = {}
@@ -173,7 +174,8 @@ class AnnotationState:
             except ValueError:
                 raise ValueError(f"lesion key {key!r} is not an integer id") from None
             lesions[lesion_id] = LesionAnnotation.from_json(value)
-        parameters = obj.get("parameters", {}) or {}
+        parameters = obj.get("parameters", {})
+        parameters = {} if parameters is None else parameters
         if not isinstance(parameters, dict):
             raise ValueError("'parameters' is not an object")
         extra = {k: v for k, v in obj.items() if k not in ("format", "version", "parameters", "lesions")}
