@@ -20,12 +20,12 @@ from qtpy.QtWidgets import QAbstractItemView, QHeaderView, QTableView
 #: (DataFrame column, header, tooltip)
 COLUMNS: list[tuple[str, str, str]] = [
     ("lesion_id", "ID", "Label value of the lesion in the lesions layer"),
-    ("volume_mm3", "Vol (mm³)", "Lesion volume in mm³ (voxel count x voxel volume)"),
-    ("extent_mm", "Extent (mm)", "Largest in-plane extent of the lesion in mm"),
+    ("volume_mm3", "Vol mm³", "Lesion volume in mm³ (voxel count x voxel volume)"),
+    ("extent_mm", "Ext mm", "Largest in-plane extent of the lesion in mm"),
     ("slices", "Slices", "First-last slice (axial index) and the central slice in brackets"),
-    ("cortex_pct", "Cortex %", "Percentage of lesion voxels on cortical GM (tissue 2)"),
-    ("suggested_class", "Suggested", "Class suggested from the cortex fraction: >75 % cortical, 25-75 % mixed"),
-    ("consensus_class", "Consensus", "Class from the raters' consensus (sub-*_lesions.tsv), if any"),
+    ("cortex_pct", "Ctx %", "Percentage of lesion voxels on cortical GM (tissue 2)"),
+    ("suggested_class", "Sugg.", "Class suggested from the cortex fraction: >75 % cortical, 25-75 % mixed"),
+    ("consensus_class", "Cons.", "Class from the raters' consensus (sub-*_lesions.tsv), if any"),
     ("flags", "Flags", "Problems to look at (small lesion, small reference, excluded, ...)"),
 ]
 ID_ROLE = Qt.ItemDataRole.UserRole + 1
@@ -208,7 +208,6 @@ class LesionTableView(QTableView):
         header = self.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         header.setStretchLastSection(True)
-        self.setAlternatingRowColors(True)
         self.clicked.connect(self._on_clicked)
 
     def set_frame(self, frame: pd.DataFrame) -> None:

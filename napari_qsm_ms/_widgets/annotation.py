@@ -77,6 +77,20 @@ def apply_labels_edit(layer, new_data: np.ndarray) -> int:
     return int(changed[0].size)
 
 
+#: Outline colours shared with the review view: every reference of one kind has one colour.
+REFERENCE_COLORS = {"refwm": "#00e5ff", "refgm": "#39ff14"}
+
+
+def style_reference_layer(layer, role: str) -> None:
+    """Contour display and one colour for all ids of a reference layer (cyan NAWM, green NAGM)."""
+    from napari.utils.colormaps import DirectLabelColormap
+
+    layer.contour = 1
+    color = REFERENCE_COLORS.get(role)
+    if color is not None:
+        layer.colormap = DirectLabelColormap(color_dict={None: color, 0: "transparent"})
+
+
 def viewer_camera(viewer):
     """The viewer's camera (``viewer.scene.camera`` from napari 0.9, ``viewer.camera`` before)."""
     scene = getattr(viewer, "scene", None)
@@ -255,6 +269,7 @@ class AnnotationWidget(QWidget):
         self.split_button.clicked.connect(self._on_split)
         self.table = LesionTableView()
         self.table.setMinimumHeight(220)
+        self.table.setMinimumWidth(540)
         self.table.lesion_clicked.connect(self.go_to_lesion)
         grid.addWidget(self.table, 1, 0, 1, 4)
         self.summary_label = QLabel("")
@@ -441,8 +456,10 @@ class AnnotationWidget(QWidget):
         elif role == "tissue":
             kwargs["opacity"] = 0.35
         layer = self.viewer.add_labels(np.zeros(ref.data.shape[-3:], np.int32), metadata=meta, **kwargs)
-        if role in ("lesions", "refwm", "refgm"):
+        if role == "lesions":
             layer.contour = 1
+        elif role in REFERENCE_COLORS:
+            style_reference_layer(layer, role)
         return layer
 
     def bind_subject(self) -> None:
@@ -466,7 +483,7 @@ class AnnotationWidget(QWidget):
         for role in ("refwm", "refgm"):
             layer = self.layer(role)
             if layer is not None:
-                layer.contour = 1
+                style_reference_layer(layer, role)
         if new_subject:
             self.state = self._load_state()
             self.reference_table = None

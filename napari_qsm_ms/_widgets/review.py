@@ -38,7 +38,7 @@ from qtpy.QtWidgets import (
 
 from ..roi import lesions as roi_lesions
 from ._layers import current_subject, find_layer
-from .annotation import centre_viewer_on, slice_axis_of, voxel_size_of
+from .annotation import REFERENCE_COLORS, centre_viewer_on, slice_axis_of, voxel_size_of
 
 #: (role, panel title) in display order (2 rows x 3 columns).
 PANELS: tuple[tuple[str, str], ...] = (
@@ -50,8 +50,8 @@ PANELS: tuple[tuple[str, str], ...] = (
     ("tissue", "Tissue classes"),
 )
 LESION_COLOR = "#ff3030"
-REFWM_COLOR = "#00e5ff"
-REFGM_COLOR = "#39ff14"
+REFWM_COLOR = REFERENCE_COLORS["refwm"]
+REFGM_COLOR = REFERENCE_COLORS["refgm"]
 OTHER_COLOR = "#ffd700"
 TISSUE_CMAP = ListedColormap(["#000000", "#2050c0", "#909090", "#f0f0f0", "#e08020"], name="tissue5")
 
@@ -139,6 +139,7 @@ class ReviewWidget(QWidget):
         self.width_spin = QDoubleSpinBox()
         self.width_spin.setRange(5.0, 120.0)
         self.width_spin.setValue(20.0)
+        self.width_spin.setDecimals(0)
         self.width_spin.setSuffix(" mm")
         self.width_spin.setToolTip("Half width of the crop around the lesion (mm)")
         self.width_spin.valueChanged.connect(lambda *_: self._redraw_timer.start())
@@ -156,8 +157,8 @@ class ReviewWidget(QWidget):
         self.figure = Figure(figsize=(6.0, 4.6), dpi=90, facecolor="black")
         self.canvas = FigureCanvasQTAgg(self.figure)
         self.canvas.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
-        self.canvas.setMinimumHeight(380)
-        lay.addWidget(self.canvas, 1)
+        self.canvas.setMinimumHeight(300)
+        lay.addWidget(self.canvas)
         legend = QLabel(
             f"<span style='color:{LESION_COLOR}'>■</span> lesion &nbsp; "
             f"<span style='color:{REFWM_COLOR}'>■</span> NAWM reference &nbsp; "
@@ -165,6 +166,7 @@ class ReviewWidget(QWidget):
             f"<span style='color:{OTHER_COLOR}'>■</span> other lesions"
         )
         lay.addWidget(legend)
+        lay.addStretch(1)
         for keys, slot in (
             (("Right", "N", "PgDown"), self.next_lesion),
             (("Left", "P", "PgUp"), self.previous_lesion),
@@ -174,6 +176,12 @@ class ReviewWidget(QWidget):
                 shortcut.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
                 shortcut.activated.connect(slot)
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 (Qt name)
+        """Keep the 3 x 2 panel grid near square panels: canvas height follows the dock width."""
+        super().resizeEvent(event)
+        width = max(self.canvas.width(), 200)
+        self.canvas.setFixedHeight(int(width * 0.78))
 
     # ------------------------------------------------------------------------------- layers
     def layer(self, role: str):
@@ -320,7 +328,7 @@ class ReviewWidget(QWidget):
         les_crop = np.asarray(lesions.data[geo.index])
         refs = {r: (self.layer(r), c) for r, c in (("refwm", REFWM_COLOR), ("refgm", REFGM_COLOR))}
         axes = self.figure.subplots(2, 3, squeeze=False).ravel()
-        self.figure.subplots_adjust(left=0.01, right=0.99, bottom=0.01, top=0.93, wspace=0.03, hspace=0.12)
+        self.figure.subplots_adjust(left=0.01, right=0.99, bottom=0.01, top=0.90, wspace=0.04, hspace=0.14)
         ref_vox = {}
         for role, (layer, _) in refs.items():
             ref_vox[role] = 0 if layer is None else int(np.count_nonzero(np.asarray(layer.data[geo.index]) == self.current_id))
