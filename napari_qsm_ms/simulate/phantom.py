@@ -381,7 +381,10 @@ def head_coordinates(shape, voxel_size_mm) -> tuple[np.ndarray, np.ndarray, np.n
     return tuple(np.meshgrid(*axes, indexing="ij", sparse=False))
 
 
-def _validate(shape, voxel_size_mm, n_lesions) -> tuple[tuple, np.ndarray, tuple]:
+def validate_geometry(shape, voxel_size_mm, n_lesions=(0, 0, 0), oblique_deg: float = 0.0) -> tuple[tuple, np.ndarray, tuple]:
+    """Check grid, voxel size, lesion counts and tilt; return them normalised or raise ParameterError."""
+    if not np.isfinite(oblique_deg) or abs(oblique_deg) > 45:
+        raise ParameterError(f"oblique angle must be within +-45 degrees, got {oblique_deg}")
     try:
         shape = tuple(int(n) for n in shape)
     except (TypeError, ValueError):
@@ -564,7 +567,7 @@ def _place_lesions(
         if not placed:
             raise ParameterError(
                 f"could not place a {cls} lesion on a grid of {tuple(region.shape)} voxels of "
-                f"{tuple(np.round(vs, 3))} mm: use a larger grid, finer voxels or fewer lesions"
+                f"{tuple(round(float(v), 3) for v in vs)} mm: use a larger grid, finer voxels or fewer lesions"
             )
     # ids in a stable anatomical order (WM first, then cortical, then mixed) for readability
     rank = {c: i for i, c in enumerate(LESION_CLASSES)}
@@ -732,11 +735,9 @@ def make_phantom(
     ParameterError
         Bad geometry, or the lesions cannot be placed on this grid.
     """
-    shape, vs, n_les = _validate(shape, voxel_size_mm, n_lesions)
+    shape, vs, n_les = validate_geometry(shape, voxel_size_mm, n_lesions, oblique_deg)
     if anatomy != "synthetic":
         raise ParameterError(f"anatomy {anatomy!r} is not available (use 'synthetic')")
-    if not np.isfinite(oblique_deg) or abs(oblique_deg) > 45:
-        raise ParameterError(f"oblique angle must be within +-45 degrees, got {oblique_deg}")
     rng = np.random.default_rng(seed)
     report(progress, 0.0, "anatomy")
     model = build_head_model(shape, vs, rng)

@@ -36,7 +36,7 @@ from ..io.layout import COREG_SERIES, DERIVATIVES, StudyFiles, SubjectFiles
 from ..io.nifti import save_volume
 from ..progress import ProgressCallback, report, scaled
 from .forward import DEFAULT_B0_T, DEFAULT_SNR, DEFAULT_TE_S, gre_signal
-from .phantom import Phantom, contrasts, make_phantom
+from .phantom import Phantom, contrasts, make_phantom, validate_geometry
 from .truth import SIMULATION_DERIVATIVES, TruthFiles
 
 DEFAULT_SHAPE = (144, 176, 80)
@@ -112,47 +112,67 @@ def coronal_grid(half_extent_mm: np.ndarray, center_mm: np.ndarray, voxel_mm: fl
     return shape, affine
 
 
-def raw_series(
-    phantom: Phantom,
-    key: str,
-    voxel_mm: float,
-    misalignment: np.ndarray,
-    rng: np.random.Generator,
-    *,
-    margin_mm: float = 5.0,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Sample a conventional series on its own coronal grid after the head moved.
+def raw_series_grid(
+    phantom: Phantom, voxel_mm: float, misalignment: np.ndarray, *, margin_mm: float = 5.0
+) -> tuple[tuple[int, int, int], np.ndarray]:
+    """Coronal grid of a conventional series covering the whole head (plus ``margin_mm``).
 
-    The anatomy at head-frame point ``h`` lies, in this session, at world
-    ``inv(misalignment) @ head_to_world @ h``, so ``misalignment`` maps this series' world to the
+    The anatomy at head-frame point ``h`` lies, in that session, at world
+    ``inv(misalignment) @ head_to_world @ h``, so ``misalignment`` maps the series' world to the
     T2* session's world.
+    """
+    head_to_series = np.linalg.inv(misalignment) @ phantom.head_to_world
+    rot = head_to_series[:3, :3]
+    half = np.sqrt(((rot * phantom.model.head_semi_mm[None, :]) ** 2).sum(axis=1)) + margin_mm
+    shape, affine = coronal_grid(half, head_to_series[:3, 3], voxel_mm)
+    if int(np.prod(shape)) > MAX_VOXELS:
+        raise ParameterError(f"series grid {shape} at {voxel_mm} mm is too large")
+    return shape, affine
+
+
+def sample_model(
+    phantom: Phantom, shape, affine: np.ndarray, misalignment: np.ndarray, voxel_mm: float
+) -> dict[str, np.ndarray]:
+    """Evaluate the phantom's analytic anatomy on another grid of the (moved) head.
+
+    Returns the model ``region`` codes, ``lesion_ids`` and the four noise-free contrasts
+    (``t2star_magnitude``, ``t1_wmn``, ``t1_csfn``, ``flair``) on that grid.
+    """
+    model = phantom.model
+    series_to_head = np.linalg.inv(np.linalg.inv(misalignment) @ phantom.head_to_world) @ affine
+    idx = np.meshgrid(*[np.arange(n, dtype=np.float32) for n in shape], indexing="ij", sparse=True)
+    m = series_to_head.astype(np.float32)
+    x, y, z = (m[i, 0] * idx[0] + m[i, 1] * idx[1] + m[i, 2] * idx[2] + m[i, 3] for i in range(3))
+    region, _depth = model.regions(x, y, z)
+    x, y, z = (np.broadcast_to(c, tuple(shape)) for c in (x, y, z))
+    vein_pv, _ = model.vein_partial_volume(x, y, z, region, voxel_mm)
+    lesion_ids = model.lesion_map(x, y, z, region)
+    out = contrasts(model, region, lesion_ids, vein_pv, phantom.te_s)
+    out["region"] = region
+    out["lesion_ids"] = lesion_ids
+    return out
+
+
+SERIES_CONTRAST = {"wmn": "t1_wmn", "csfn": "t1_csfn", "flair": "flair"}
+
+
+def raw_series(
+    phantom: Phantom, key: str, voxel_mm: float, misalignment: np.ndarray, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """A conventional series (``key`` in 'wmn', 'csfn', 'flair') on its own coronal grid.
 
     Returns
     -------
     data : ndarray, int16
-        Noisy magnitude image (Rician).
+        Noisy (Rician) magnitude image.
     affine : ndarray (4, 4)
     """
-    model = phantom.model
-    head_to_series = np.linalg.inv(misalignment) @ phantom.head_to_world
-    rot = head_to_series[:3, :3]
-    half = np.sqrt(((rot * model.head_semi_mm[None, :]) ** 2).sum(axis=1)) + margin_mm
-    shape, affine = coronal_grid(half, head_to_series[:3, 3], voxel_mm)
-    if int(np.prod(shape)) > MAX_VOXELS:
-        raise ParameterError(f"{key} grid {shape} at {voxel_mm} mm is too large")
-    series_to_head = np.linalg.inv(head_to_series) @ affine
-    idx = np.meshgrid(*[np.arange(n, dtype=np.float32) for n in shape], indexing="ij", sparse=True)
-    m = series_to_head.astype(np.float32)
-    x = m[0, 0] * idx[0] + m[0, 1] * idx[1] + m[0, 2] * idx[2] + m[0, 3]
-    y = m[1, 0] * idx[0] + m[1, 1] * idx[1] + m[1, 2] * idx[2] + m[1, 3]
-    z = m[2, 0] * idx[0] + m[2, 1] * idx[1] + m[2, 2] * idx[2] + m[2, 3]
-    region, _depth = model.regions(x, y, z)
-    x, y, z = (np.broadcast_to(c, shape) for c in (x, y, z))
-    vein_pv, _ = model.vein_partial_volume(x, y, z, region, voxel_mm)
-    lesion_ids = model.lesion_map(x, y, z, region)
-    image = contrasts(model, region, lesion_ids, vein_pv, phantom.te_s)[{"wmn": "t1_wmn", "csfn": "t1_csfn", "flair": "flair"}[key]]
+    shape, affine = raw_series_grid(phantom, voxel_mm, misalignment)
+    image = sample_model(phantom, shape, affine, misalignment, voxel_mm)[SERIES_CONTRAST[key]]
     sd = float(image.max()) / CONVENTIONAL_SNR
-    noisy = np.hypot(image + sd * rng.standard_normal(shape, dtype=np.float32), sd * rng.standard_normal(shape, dtype=np.float32))
+    noisy = np.hypot(
+        image + sd * rng.standard_normal(shape, dtype=np.float32), sd * rng.standard_normal(shape, dtype=np.float32)
+    )
     return np.clip(np.round(noisy), 0, 32767).astype(np.int16), affine
 
 
@@ -444,6 +464,8 @@ def simulate_study(
     obliques = [float(oblique_deg)] if np.isscalar(oblique_deg) else [float(v) for v in oblique_deg]
     if not obliques:
         raise ParameterError("oblique angle list is empty")
+    for ob in obliques:
+        validate_geometry(shape_t, vs, n_lesions, ob)
     _check_output(out, overwrite)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
     try:
