@@ -158,6 +158,8 @@ class ReviewWidget(QWidget):
         self.canvas = FigureCanvasQTAgg(self.figure)
         self.canvas.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.canvas.setMinimumHeight(300)
+        self.canvas.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
+        self.canvas.mpl_connect("key_press_event", self._on_canvas_key)
         lay.addWidget(self.canvas)
         legend = QLabel(
             f"<span style='color:{LESION_COLOR}'>■</span> lesion &nbsp; "
@@ -176,6 +178,25 @@ class ReviewWidget(QWidget):
                 shortcut.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
                 shortcut.activated.connect(slot)
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+
+    _NEXT_KEYS = (Qt.Key.Key_Right, Qt.Key.Key_N, Qt.Key.Key_PageDown)
+    _PREV_KEYS = (Qt.Key.Key_Left, Qt.Key.Key_P, Qt.Key.Key_PageUp)
+
+    def keyPressEvent(self, event) -> None:  # noqa: N802 (Qt name)
+        """Step with the keys also when the window is not active (shortcuts need an active window)."""
+        if event.key() in self._NEXT_KEYS:
+            self.next_lesion()
+        elif event.key() in self._PREV_KEYS:
+            self.previous_lesion()
+        else:
+            super().keyPressEvent(event)
+
+    def _on_canvas_key(self, event) -> None:
+        """The matplotlib canvas keeps its key presses: step from there too."""
+        if event.key in ("right", "n", "pagedown"):
+            self.next_lesion()
+        elif event.key in ("left", "p", "pageup"):
+            self.previous_lesion()
 
     def resizeEvent(self, event) -> None:  # noqa: N802 (Qt name)
         """Keep the 3 x 2 panel grid near square panels: canvas height follows the dock width."""
