@@ -76,9 +76,22 @@ def dipole_kernel(
     b = np.asarray(b0_dir, dtype=float)
     b = b / np.linalg.norm(b)
     k0, k1, k2 = frequency_grids(shape, voxel_size_mm, rfft=rfft, dtype=np.float64)
-    k_dot_b = k0 * b[0] + k1 * b[1] + k2 * b[2]
+    # qsm engineer's fix: at the Nyquist index of an even axis the frequency is +N/2 and -N/2 at
+    # once, so for an oblique B0 the cross terms of (k . b)^2 made D(k) != D(-k) there (the kernel
+    # was not Hermitian-symmetric, and rfft=True disagreed with rfft=False by up to 0.6). Use the
+    # average over both signs: Nyquist components enter (k . b)^2 only through their squares.
+    parts, nyq_sq = [], 0.0
+    for k, n, bi in zip((k0, k1, k2), shape, b):
+        if n % 2 == 0:
+            is_nyq = np.zeros(k.shape, dtype=bool)
+            is_nyq.reshape(-1)[n // 2 if k.size == n else -1] = True  # rfft axis: Nyquist is last
+            parts.append(np.where(is_nyq, 0.0, k * bi))
+            nyq_sq = nyq_sq + np.where(is_nyq, (k * bi) ** 2, 0.0)
+        else:
+            parts.append(k * bi)
+    k_dot_b_sq = (parts[0] + parts[1] + parts[2]) ** 2 + nyq_sq
     k_sq = k0**2 + k1**2 + k2**2
     with np.errstate(invalid="ignore", divide="ignore"):
-        kernel = 1.0 / 3.0 - k_dot_b**2 / k_sq
+        kernel = 1.0 / 3.0 - k_dot_b_sq / k_sq
     kernel[0, 0, 0] = 0.0
     return kernel.astype(dtype)

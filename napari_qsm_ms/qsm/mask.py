@@ -43,7 +43,7 @@ def brain_mask(
     *,
     threshold: float | None = None,
     opening_mm: float = 2.0,
-    closing_mm: float = 3.0,
+    closing_mm: float = 2.0,
 ) -> np.ndarray:
     """Brain (tissue) mask from a GRE magnitude image.
 

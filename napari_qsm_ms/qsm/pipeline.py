@@ -484,13 +484,14 @@ def _write_derivatives_description(study: Path) -> None:
 def reconstruct_subject(
     subject: SubjectFiles,
     *,
-    save_intermediates: bool = False,
+    save_intermediates: bool | str | os.PathLike = False,
     progress: ProgressCallback | None = None,
     **params,
 ) -> QSMResult:
     """Reconstruct one subject of a study: writes ``subject.chimap`` and ``subject.brain_mask``.
 
-    TE and B0 come from ``subject.phase_json``; intermediates go to ``subject.intermediates()``.
+    TE and B0 come from ``subject.phase_json``. Intermediates go to ``subject.intermediates()``
+    when ``save_intermediates`` is True, or into the folder it names.
     """
     if not subject.phase_json.exists():
         raise InputFileError(subject.phase_json, "sidecar not found (EchoTime and MagneticFieldStrength needed)")
@@ -499,11 +500,14 @@ def reconstruct_subject(
     result = reconstruct(
         mag.data, ph.data, affine=mag.affine, te_s=acq.echo_times_s, b0_t=acq.b0_t,
         names={"magnitude": str(mag.path), "phase": str(ph.path)},
-        keep_intermediates=save_intermediates, progress=progress, **params,
+        keep_intermediates=bool(save_intermediates), progress=progress, **params,
     )
+    if save_intermediates is True:
+        inter_dir = subject.intermediates()
+    else:
+        inter_dir = Path(save_intermediates) if save_intermediates else None
     write_outputs(
-        result, subject.chimap, mask_path=subject.brain_mask,
-        intermediates_dir=subject.intermediates() if save_intermediates else None,
+        result, subject.chimap, mask_path=subject.brain_mask, intermediates_dir=inter_dir,
         prefix=f"{subject.sub}_", like=mag,
     )
     _write_derivatives_description(subject.study)

@@ -1,0 +1,79 @@
+import numpy as np
+import pytest
+
+from napari_qsm_ms.qsm._fft import irfftn, rfftn
+from napari_qsm_ms.qsm.dipole import dipole_kernel, ppm_per_radian
+from napari_qsm_ms.qsm.inversion import gradient_mask, medi_l1, tkd, tv_admm
+
+from ._spheres import field_ppm, nrmse_percent, sphere_phantom
+
+VS = (1.0, 1.0, 1.5)
+
+
+def test_tkd_is_exact_where_the_kernel_is_well_conditioned():
+    shape, vs, b0 = (32, 40, 36), (0.8, 1.0, 1.3), (0.1, 0.3, 0.95)
+    rng = np.random.default_rng(0)
+    d = dipole_kernel(shape, vs, b0, rfft=True)
+    spec = rfftn(rng.standard_normal(shape).astype(np.float32))
+    spec[np.abs(d) <= 0.2] = 0  # chi with no energy where |D| <= 0.2
+    chi = irfftn(spec, shape).astype(np.float32)
+    field = irfftn(d * rfftn(chi), shape).astype(np.float32)
+    mask = np.ones(shape, bool)
+    out = tkd(field, mask, vs, b0, threshold=0.19, pad_mm=0.0)
+    np.testing.assert_allclose(out, chi, atol=1e-4 * np.abs(chi).max())
+
+
+def test_dipole_field_of_a_sphere_reconstructed():
+    chi, brain, mag = sphere_phantom()
+    b0 = (0.0, 0.0, 1.0)
+    f = field_ppm(chi, VS, b0)
+    # the analytic field outside a sphere: at distance r along B0, chi/3 * (R/r)^3 * 2 (Lorentz-corrected)
+    c = (24 + 5, 24 - 2, 20)
+    r_mm = 12.0
+    z = int(round(c[2] + r_mm / VS[2]))
+    assert f[c[0], c[1], z] == pytest.approx(0.1 / 3 * 2 * (6.0 / r_mm) ** 3, rel=0.15)
+    out = tkd(f, brain, VS, b0)
+    assert nrmse_percent(out, chi, brain) < 45
+    inc = chi > 0.09
+    assert out[inc].mean() == pytest.approx(0.1, rel=0.25)
+
+
+def test_medi_on_noiseless_spheres_is_close():
+    chi, brain, mag = sphere_phantom()
+    b0 = (0.0, 0.15, 0.99)
+    f = field_ppm(chi, VS, b0) * brain
+    out = medi_l1(f, brain, mag, VS, b0, ppm_per_rad=ppm_per_radian(0.0177, 7.0), max_iter=6)
+    assert nrmse_percent(out, chi, brain) < 15
+    assert np.all(out[~brain] == 0)
+
+
+def test_medi_lambda_is_independent_of_te_and_b0():
+    chi, brain, mag = sphere_phantom()
+    b0 = (0.0, 0.0, 1.0)
+    f = field_ppm(chi, VS, b0) * brain
+    a = medi_l1(f, brain, mag, VS, b0, ppm_per_rad=ppm_per_radian(0.0177, 7.0), max_iter=4)
+    b = medi_l1(f, brain, mag, VS, b0, ppm_per_rad=ppm_per_radian(0.025, 3.0), max_iter=4)
+    assert nrmse_percent(a, b, brain) < 5
+
+
+def test_tv_admm_on_noiseless_spheres():
+    chi, brain, mag = sphere_phantom()
+    b0 = (0.0, 0.0, 1.0)
+    f = field_ppm(chi, VS, b0) * brain
+    out = tv_admm(f, brain, VS, b0, lam=1e-4)
+    assert nrmse_percent(out, chi, brain) < 30
+
+
+def test_gradient_mask_marks_about_30_percent_of_entries_as_edges():
+    chi, brain, mag = sphere_phantom()
+    rng = np.random.default_rng(0)
+    noisy = mag + 0.02 * rng.standard_normal(mag.shape).astype(np.float32)
+    m = gradient_mask(noisy, brain, VS, percentage=0.9)
+    assert m.shape == (3,) + brain.shape
+    n_edges = (m == 0).sum()
+    assert n_edges == pytest.approx(0.9 * brain.sum(), rel=0.02)
+    # the inclusion boundaries are edges
+    g = np.abs(np.diff(mag, axis=0))
+    strong = np.zeros_like(brain)
+    strong[:-1] = g > 0.15
+    assert (m[0][strong & brain] == 0).mean() > 0.9
