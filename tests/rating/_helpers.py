@@ -36,3 +36,25 @@ def make_subject(tmp_path: Path, label: str = "01", n_lesions: int = 5) -> Subje
     subject = study.subject(label)
     save_nifti(subject.lesions, blob_labels(n=n_lesions))
     return subject
+
+
+def make_phantom_subject(root: Path, label: str = "01", shape=(64, 64, 32), voxel_size_mm=(2.0, 2.0, 4.0), seed=0):
+    """A subject on disk from the simulated phantom: T2* magnitude, the three coregistered series,
+    brain mask, tissue, lesions (ids 1..N) and a Chimap. Returns (SubjectFiles, Phantom)."""
+    from napari_qsm_ms.io.nifti import save_volume
+    from napari_qsm_ms.simulate.phantom import make_phantom
+
+    ph = make_phantom(shape=shape, voxel_size_mm=voxel_size_mm, seed=seed)
+    study = StudyFiles.at(root)
+    (study.root / f"sub-{label}" / "anat").mkdir(parents=True, exist_ok=True)
+    subject = study.subject(label)
+    aff = ph.affine
+    save_volume(subject.magnitude, ph.t2star_magnitude.astype(np.float32), aff)
+    save_volume(subject.coreg_series("wmn"), ph.t1_wmn.astype(np.float32), aff)
+    save_volume(subject.coreg_series("csfn"), ph.t1_csfn.astype(np.float32), aff)
+    save_volume(subject.coreg_series("flair"), ph.flair.astype(np.float32), aff)
+    save_volume(subject.brain_mask, ph.brain_mask.astype(np.uint8), aff)
+    save_volume(subject.tissue, ph.tissue.astype(np.uint8), aff)
+    save_volume(subject.lesions, ph.lesion_ids.astype(np.int32), aff)
+    save_volume(subject.chimap, ph.chi_ppm.astype(np.float32), aff)
+    return subject, ph

@@ -1,0 +1,370 @@
+"""Consensus and agreement dock: majority classes, disputes and their resolution, kappas.
+
+Thin over :mod:`napari_qsm_ms.rating`: ``Run consensus`` calls
+:func:`~napari_qsm_ms.rating.consensus.run_consensus` for the subject (writing its lesions.tsv) and
+:func:`~napari_qsm_ms.rating.agreement.write_agreement` for the study (agreement.tsv), then shows
+per candidate every rater's vote, the class and how it was reached; disputed candidates get a
+resolution (class + reason) recorded with :func:`~napari_qsm_ms.rating.consensus.resolve`.
+Fleiss' kappa, pairwise Cohen's kappa, per-class counts and the confusion table of a chosen rater
+pair are shown below. ``Propose candidates`` writes automatic candidates for the raters.
+
+While a rater is signed in on the same viewer (rater mode) the dock shows nothing.
+"""
+
+from __future__ import annotations
+
+import math
+
+import napari
+import numpy as np
+import pandas as pd
+from qtpy.QtCore import Qt
+from qtpy.QtGui import QColor
+from qtpy.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ..errors import QSMMSError
+from ..io.layout import StudyFiles, SubjectFiles
+from ..rating.agreement import AgreementReport, agreement, ratings_matrix, write_agreement
+from ..rating.consensus import read_lesion_classes, resolve, run_consensus
+from ..rating.proposals import propose_subject
+from ..rating.votes import VOTE_CLASSES, list_raters, read_all_votes
+from ._layers import current_subject, find_layer
+from ._worker import ProgressPanel, run_with_progress
+from .rating import rater_mode
+
+RESOLUTION_CLASSES = ("wm", "cortical", "mixed", "rejected")
+_CLASS_COLOURS = {
+    "wm": "#2b6cb0",
+    "cortical": "#b7791f",
+    "mixed": "#6b46c1",
+    "rejected": "#4a5568",
+    "disputed": "#c53030",
+}
+
+
+def _fmt_kappa(value: float) -> str:
+    return "n/a" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.3f}"
+
+
+def _table(rows: int = 0, cols: int = 0) -> QTableWidget:
+    t = QTableWidget(rows, cols)
+    t.setEditTriggers(QAbstractItemView.NoEditTriggers)
+    t.setSelectionBehavior(QAbstractItemView.SelectRows)
+    t.verticalHeader().setVisible(False)
+    t.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeToContents)
+    return t
+
+
+class ConsensusWidget(QWidget):
+    """Run the consensus for the loaded subject and show classes, disputes and agreement.
+
+    Parameters
+    ----------
+    napari_viewer : napari.Viewer
+    """
+
+    def __init__(self, napari_viewer: napari.Viewer) -> None:
+        super().__init__()
+        self.viewer = napari_viewer
+        self._subject: SubjectFiles | None = None
+        self.table_frame: pd.DataFrame | None = None
+        self.report: AgreementReport | None = None
+        self.study_report: AgreementReport | None = None
+        self._build_ui()
+        rater_mode().changed.connect(self._on_rater_mode)
+        self._set_blinded(rater_mode().active(self.viewer))
+
+    # ------------------------------------------------------------------------------------ UI
+    def _build_ui(self) -> None:
+        self.subject_label = QLabel("")
+        self.run_button = QPushButton("Run consensus")
+        self.run_button.setToolTip("majority rule over every rater's votes; writes lesions.tsv and agreement.tsv")
+        self.run_button.clicked.connect(self._on_run)
+        self.propose_button = QPushButton("Propose candidates")
+        self.propose_button.setToolTip(
+            "automatic candidates (hyperintense on T2* and FLAIR, hypointense on CSF-nulled MPRAGE, >= 2 mm), "
+            "written to desc-proposals_dseg for the raters to vote on"
+        )
+        self.propose_button.clicked.connect(self._on_propose)
+        self.panel = ProgressPanel()
+        self.blind_label = QLabel("Hidden while a rater is signed in (rater mode).")
+        self.blind_label.setStyleSheet("color: #e0a000; font-weight: bold")
+        self.summary_label = QLabel("")
+        self.summary_label.setWordWrap(True)
+
+        self.lesion_table = _table()
+        self.lesion_table.setMinimumHeight(180)
+        self.lesion_table.itemSelectionChanged.connect(self._on_row_selected)
+
+        self.dispute_box = QGroupBox("Consensus meeting (disputed candidates)")
+        self.dispute_combo = QComboBox()
+        self.resolution_combo = QComboBox()
+        self.resolution_combo.addItems(RESOLUTION_CLASSES)
+        self.reason_edit = QLineEdit()
+        self.reason_edit.setPlaceholderText("reason (required)")
+        self.resolve_button = QPushButton("Record resolution")
+        self.resolve_button.clicked.connect(self._on_resolve)
+        form = QFormLayout(self.dispute_box)
+        form.addRow("Candidate", self.dispute_combo)
+        form.addRow("Class", self.resolution_combo)
+        form.addRow("Reason", self.reason_edit)
+        form.addRow(self.resolve_button)
+
+        self.kappa_label = QLabel("")
+        self.kappa_label.setWordWrap(True)
+        self.kappa_label.setTextFormat(Qt.RichText)
+        self.counts_table = _table()
+        self.counts_table.setMinimumHeight(130)
+        self.pair_combo = QComboBox()
+        self.pair_combo.currentIndexChanged.connect(self._show_confusion)
+        self.confusion_table = _table()
+        self.confusion_table.setMinimumHeight(150)
+        self.status_label = QLabel("")
+        self.status_label.setWordWrap(True)
+
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.run_button)
+        buttons.addWidget(self.propose_button)
+        lay = QVBoxLayout(self)
+        lay.addWidget(self.subject_label)
+        lay.addLayout(buttons)
+        lay.addWidget(self.panel)
+        lay.addWidget(self.blind_label)
+        lay.addWidget(self.summary_label)
+        lay.addWidget(self.lesion_table, 3)
+        lay.addWidget(self.dispute_box)
+        lay.addWidget(QLabel("<b>Agreement</b>"))
+        lay.addWidget(self.kappa_label)
+        lay.addWidget(QLabel("Votes per class"))
+        lay.addWidget(self.counts_table, 1)
+        pair = QHBoxLayout()
+        pair.addWidget(QLabel("Confusion table"))
+        pair.addWidget(self.pair_combo, 1)
+        lay.addLayout(pair)
+        lay.addWidget(self.confusion_table, 1)
+        lay.addWidget(self.status_label)
+        self._refresh_subject_label()
+
+    def _refresh_subject_label(self) -> None:
+        subject = self.subject
+        self.subject_label.setText(f"subject: {subject.sub}" if subject else "subject: (none loaded)")
+
+    @property
+    def subject(self) -> SubjectFiles | None:
+        return self._subject or current_subject(self.viewer)
+
+    def set_subject(self, subject: SubjectFiles) -> None:
+        self._subject = subject
+        self._refresh_subject_label()
+
+    # ------------------------------------------------------------------------------ blinding
+    def _on_rater_mode(self, viewer, active: bool) -> None:
+        if viewer is self.viewer:
+            self._set_blinded(active)
+
+    def _set_blinded(self, blinded: bool) -> None:
+        self.blinded = blinded
+        self.blind_label.setVisible(blinded)
+        for w in (self.run_button, self.propose_button, self.dispute_box, self.pair_combo):
+            w.setEnabled(not blinded)
+        if blinded:
+            self._clear()
+
+    def _clear(self) -> None:
+        self.table_frame = None
+        self.report = self.study_report = None
+        for t in (self.lesion_table, self.counts_table, self.confusion_table):
+            t.clearContents()
+            t.setRowCount(0)
+            t.setColumnCount(0)
+        self.dispute_combo.clear()
+        self.pair_combo.blockSignals(True)
+        self.pair_combo.clear()
+        self.pair_combo.blockSignals(False)
+        self.kappa_label.setText("")
+        self.summary_label.setText("")
+
+    # ------------------------------------------------------------------------------- actions
+    def _on_run(self) -> None:
+        try:
+            self.run_consensus()
+        except QSMMSError as exc:
+            self.status_label.setText(f"error: {exc}")
+
+    def run_consensus(self) -> pd.DataFrame:
+        """Run the consensus for the subject (lesions.tsv) and the study's agreement; show both."""
+        if self.blinded:
+            raise QSMMSError("the consensus is hidden while a rater is signed in")
+        subject = self.subject
+        if subject is None:
+            raise QSMMSError("no subject loaded")
+        table = run_consensus(subject)
+        study = StudyFiles.at(subject.study)
+        with_votes = [s.label for s in study.subjects() if len(list_raters(s)) >= 2]
+        _, self.study_report = write_agreement(study, with_votes)
+        self.status_label.setText(f"wrote {subject.lesions_tsv.name} and {study.agreement_tsv.name}")
+        self._show(subject, table)
+        return table
+
+    def _show(self, subject: SubjectFiles, table: pd.DataFrame) -> None:
+        self.table_frame = table
+        raters = table["raters"].iloc[0].split(";") if len(table) else list_raters(subject)
+        votes = read_all_votes(subject, raters).assign(subject=subject.label)
+        ratings = ratings_matrix(votes, raters)
+        self.report = agreement(ratings, raters)
+        # per-candidate table
+        cols = ["source", "lesion", "class", "consensus", "votes", *raters, "agreement", "reason"]
+        self.lesion_table.clear()
+        self.lesion_table.setColumnCount(len(cols))
+        self.lesion_table.setHorizontalHeaderLabels(cols)
+        self.lesion_table.setRowCount(len(table))
+        for i, (_, rec) in enumerate(table.iterrows()):
+            rater_votes = []
+            for r in raters:
+                key = (subject.label, rec["candidate_source"], int(rec["lesion_id"]))
+                v = ratings.loc[key, r] if key in ratings.index else None
+                rater_votes.append(v or "-")
+            cls = rec["class"]
+            values = [rec["candidate_source"], str(rec["lesion_id"]), cls, rec["consensus"], rec["votes"] or "-",
+                      *rater_votes, f"{float(rec['agreement']):.2f}", rec["resolution_reason"]]
+            for j, v in enumerate(values):
+                item = QTableWidgetItem(str(v))
+                if j == 2:
+                    item.setForeground(QColor("white"))
+                    item.setBackground(QColor(_CLASS_COLOURS.get(cls, "#000000")))
+                self.lesion_table.setItem(i, j, item)
+        counts = table["class"].value_counts()
+        self.summary_label.setText(
+            f"{subject.sub}: {len(table)} candidates, {len(raters)} raters ({', '.join(raters)}): "
+            + ", ".join(f"{c} {int(counts.get(c, 0))}" for c in ("wm", "cortical", "mixed", "rejected", "disputed"))
+            + f"; {int((table['consensus'] == 'resolved').sum())} resolved"
+        )
+        # disputes
+        self.dispute_combo.clear()
+        for rec in table[table["consensus"].isin(["disputed", "resolved"])].itertuples(index=False):
+            state = "resolved" if rec.consensus == "resolved" else "disputed"
+            self.dispute_combo.addItem(
+                f"{rec.candidate_source} {rec.lesion_id} ({state}; {rec.votes or 'no votes'})",
+                (rec.candidate_source, int(rec.lesion_id)),
+            )
+        # agreement
+        rep, srep = self.report, self.study_report
+        lines = [f"{subject.sub}: Fleiss' kappa <b>{_fmt_kappa(rep.fleiss_kappa)}</b> (n={rep.fleiss_n_items})"]
+        lines += [f"&nbsp;&nbsp;Cohen's kappa {a}/{b}: {_fmt_kappa(k)} (n={n})" for a, b, k, n in rep.cohen]
+        if srep is not None:
+            lines.append(
+                f"study (agreement.tsv): Fleiss' kappa <b>{_fmt_kappa(srep.fleiss_kappa)}</b> (n={srep.fleiss_n_items})"
+            )
+        self.kappa_label.setText("<br>".join(lines))
+        counts_frame = rep.class_counts.copy()
+        counts_frame.loc["consensus"] = [
+            int((table["class"] == ("rejected" if c == "not_lesion" else c)).sum()) for c in VOTE_CLASSES
+        ]
+        self._fill(self.counts_table, counts_frame, row_header="rater")
+        self.pair_combo.blockSignals(True)
+        self.pair_combo.clear()
+        for a, b in rep.confusion:
+            self.pair_combo.addItem(f"{a} (rows) vs {b} (columns)", (a, b))
+        self.pair_combo.blockSignals(False)
+        self._show_confusion()
+
+    def _fill(self, widget: QTableWidget, frame: pd.DataFrame, row_header: str) -> None:
+        widget.clear()
+        widget.setColumnCount(len(frame.columns) + 1)
+        widget.setHorizontalHeaderLabels([row_header, *map(str, frame.columns)])
+        widget.setRowCount(len(frame))
+        for i, (idx, row) in enumerate(frame.iterrows()):
+            widget.setItem(i, 0, QTableWidgetItem(str(idx)))
+            for j, v in enumerate(row):
+                widget.setItem(i, j + 1, QTableWidgetItem(str(v)))
+
+    def _show_confusion(self) -> None:
+        pair = self.pair_combo.currentData()
+        if self.report is None or pair is None:
+            self.confusion_table.setRowCount(0)
+            return
+        a, b = pair
+        self._fill(self.confusion_table, self.report.confusion[(a, b)], row_header=f"{a} \\ {b}")
+
+    def disputed_ids(self) -> list[int]:
+        """Lesion ids of the disputed candidates in the current table."""
+        if self.table_frame is None:
+            return []
+        return [int(i) for i in self.table_frame.loc[self.table_frame["consensus"] == "disputed", "lesion_id"]]
+
+    def _on_resolve(self) -> None:
+        try:
+            self.resolve_current()
+        except QSMMSError as exc:
+            self.status_label.setText(f"error: {exc}")
+
+    def resolve_current(self) -> None:
+        """Record the resolution chosen in the dispute box for the selected candidate."""
+        data = self.dispute_combo.currentData()
+        if data is None or self.subject is None:
+            raise QSMMSError("no disputed candidate selected")
+        source, lesion_id = data
+        cls = self.resolution_combo.currentText()
+        resolve(self.subject, lesion_id, cls, self.reason_edit.text(), candidate_source=source)
+        self.reason_edit.clear()
+        self.status_label.setText(f"{source} {lesion_id} resolved as {cls}")
+        self._show(self.subject, read_lesion_classes(self.subject))
+
+    def select_lesion(self, lesion_id: int, source: str = "drawn") -> None:
+        """Select a candidate's row (and its dispute entry) and centre the viewer on it."""
+        if self.table_frame is None:
+            return
+        rows = np.flatnonzero(
+            (self.table_frame["lesion_id"] == lesion_id) & (self.table_frame["candidate_source"] == source)
+        )
+        if rows.size:
+            self.lesion_table.selectRow(int(rows[0]))
+        k = self.dispute_combo.findData((source, int(lesion_id)))
+        if k >= 0:
+            self.dispute_combo.setCurrentIndex(k)
+
+    def _on_row_selected(self) -> None:
+        rows = self.lesion_table.selectionModel().selectedRows() if self.lesion_table.selectionModel() else []
+        if not rows or self.table_frame is None:
+            return
+        rec = self.table_frame.iloc[rows[0].row()]
+        k = self.dispute_combo.findData((rec["candidate_source"], int(rec["lesion_id"])))
+        if k >= 0:
+            self.dispute_combo.setCurrentIndex(k)
+        if rec["candidate_source"] != "drawn":
+            return
+        layer = find_layer(self.viewer, "lesions", self.subject)
+        if layer is None:
+            return
+        idx = np.argwhere(np.asarray(layer.data) == int(rec["lesion_id"]))
+        if not len(idx):
+            return
+        center = idx.mean(axis=0)
+        world = np.asarray(layer.translate) + np.asarray(layer.scale) * center
+        self.viewer.dims.set_point(2, float(world[2]))
+        self.viewer.camera.center = tuple(float(world[d]) for d in self.viewer.dims.displayed)
+
+    def _on_propose(self) -> None:
+        subject = self.subject
+        if subject is None:
+            self.status_label.setText("error: no subject loaded")
+            return
+        self.worker = run_with_progress(
+            propose_subject, self.panel, subject=subject,
+            on_returned=lambda path: self.status_label.setText(f"proposals written to {path.name}"),
+            on_error=lambda exc: self.status_label.setText(f"error: {exc}"),
+        )

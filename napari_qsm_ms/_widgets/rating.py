@@ -1,0 +1,586 @@
+"""Rater mode (blinded): one rater votes on the subject's lesion candidates, one at a time.
+
+While a rater is signed in:
+
+* every layer that was in the viewer is taken out ("parked") and put back at sign-out, so QSM and
+  every layer derived from it, the lesion id map, the reference ROIs and anything else cannot be
+  seen; a layer added while signed in (File > Open of a Chimap, a plugin, a script) is hidden at
+  once and parked too, and a parked layer refuses ``visible = True``;
+* the viewer shows only layers built for the rater: the T2* magnitude, WM-nulled MPRAGE,
+  CSF-nulled MPRAGE and FLAIR side by side (napari grid mode, linked zoom), each with the grey/white
+  boundary (contour of the WM class of the tissue map) and the current candidate as a single-colour
+  contour of a BINARY mask (no lesion id anywhere: not in layer names, values or the dock);
+* candidates come in the rater's own shuffled order (:class:`~napari_qsm_ms.rating.session.RaterSession`),
+  labelled "candidate i of n"; other raters' votes and the consensus are never read, and the
+  consensus dock hides its data (:data:`RATER_MODE`).
+
+Votes: buttons or keys 1-4 (WM, cortical, mixed, not a lesion); each vote is written at once to the
+rater's own votes file. Back, Skip, Next and a comment field; the progress bar counts the rater's
+votes.
+"""
+
+from __future__ import annotations
+
+import weakref
+
+import napari
+import numpy as np
+from napari.layers import Image, Labels
+from napari.utils.colormaps import DirectLabelColormap
+from qtpy.QtCore import QObject, Qt, QTimer, Signal
+from qtpy.QtWidgets import (
+    QCheckBox,
+    QFileDialog,
+    QFormLayout,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QProgressBar,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ..errors import QSMMSError
+from ..io.layout import COREG_SERIES, SubjectFiles, subject_from_path
+from ..io.nifti import load_volume, to_canonical
+from ..rating.proposals import proposals_path
+from ..rating.session import RaterSession, candidates_from_labels
+from ..rating.votes import VOTE_CLASSES, check_rater
+from ._layers import current_subject, find_layer, set_axial_view
+
+#: Contrasts shown to a rater (role, title), in grid order.
+RATER_CONTRASTS: tuple[tuple[str, str], ...] = (
+    ("magnitude", "T2* magnitude"),
+    ("wmn", "WM-nulled MPRAGE"),
+    ("csfn", "CSF-nulled MPRAGE"),
+    ("flair", "FLAIR"),
+)
+VOTE_TITLES = {"wm": "WM", "cortical": "Cortical", "mixed": "Mixed", "not_lesion": "Not a lesion"}
+#: Field of view around a candidate (mm), at least.
+ZOOM_FOV_MM = 60.0
+_CANDIDATE_COLOR = (1.0, 0.85, 0.0, 1.0)
+_BOUNDARY_COLOR = (0.0, 0.9, 1.0, 0.8)
+
+
+def is_blinded_layer(layer) -> bool:
+    """Whether a layer shows QSM or something derived from it (never shown to a rater)."""
+    meta = layer.metadata or {}
+    return meta.get("role") == "qsm" or bool(meta.get("derived_from_qsm"))
+
+
+class _RaterModeRegistry(QObject):
+    """Which viewers have a rater signed in; ``changed(viewer, signed_in)`` on every change."""
+
+    changed = Signal(object, bool)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._viewers: weakref.WeakSet = weakref.WeakSet()
+
+    def active(self, viewer) -> bool:
+        return viewer in self._viewers
+
+    def set(self, viewer, active: bool) -> None:
+        if active:
+            self._viewers.add(viewer)
+        else:
+            self._viewers.discard(viewer)
+        self.changed.emit(viewer, active)
+
+
+_REGISTRY: _RaterModeRegistry | None = None
+
+
+def rater_mode() -> _RaterModeRegistry:
+    """The process-wide registry of viewers in rater mode (created on first use, on the GUI thread)."""
+    global _REGISTRY
+    if _REGISTRY is None:
+        _REGISTRY = _RaterModeRegistry()
+    return _REGISTRY
+
+
+def _canonical_file(path, *, labels: bool) -> tuple[np.ndarray, np.ndarray] | None:
+    """Canonical data and canonical affine of a file, or None if missing."""
+    if path is None or not path.exists():
+        return None
+    vol = load_volume(path, dtype=None if labels else np.float32)
+    data, view = to_canonical(np.asarray(vol.data), vol.affine)
+    return data, view.canonical_affine
+
+
+def _geometry(affine: np.ndarray) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    scale = tuple(float(s) for s in np.sqrt((affine[:3, :3] ** 2).sum(axis=0)))
+    return scale, tuple(float(t) for t in affine[:3, 3])
+
+
+class RaterWidget(QWidget):
+    """Blinded rater mode: sign in, vote on each candidate, sign out.
+
+    Parameters
+    ----------
+    napari_viewer : napari.Viewer
+    """
+
+    def __init__(self, napari_viewer: napari.Viewer) -> None:
+        super().__init__()
+        self.viewer = napari_viewer
+        self._subject: SubjectFiles | None = None
+        self._session: RaterSession | None = None
+        self._parked: list[tuple[object, bool]] = []
+        self._rater_layers: list = []
+        self._candidate_layers: list = []
+        self._boundary_layers: list = []
+        self._candidate_mask: np.ndarray | None = None
+        self._saved_view: dict = {}
+        self._saved_keys: dict = {}
+        self._base_zoom = 1.0
+        self._base_extent_mm = 1.0
+        self._geometry = ((1.0, 1.0, 1.0), (0.0, 0.0, 0.0))
+        self._build_ui()
+        self._update_enabled()
+
+    # ------------------------------------------------------------------------------------ UI
+    def _build_ui(self) -> None:
+        self.subject_label = QLabel("subject: (none loaded)")
+        self.subject_label.setWordWrap(True)
+        self.choose_subject_button = QPushButton("Choose subject folder...")
+        self.choose_subject_button.clicked.connect(self._on_choose_subject)
+        self.rater_edit = QLineEdit()
+        self.rater_edit.setPlaceholderText("your name (letters and digits)")
+        self.rater_edit.returnPressed.connect(self._on_sign_in)
+        self.sign_in_button = QPushButton("Sign in")
+        self.sign_in_button.clicked.connect(self._on_sign_in)
+        self.sign_out_button = QPushButton("Sign out")
+        self.sign_out_button.clicked.connect(self.sign_out)
+
+        self.candidate_label = QLabel("")
+        font = self.candidate_label.font()
+        font.setPointSize(font.pointSize() + 3)
+        font.setBold(True)
+        self.candidate_label.setFont(font)
+        self.progress_bar = QProgressBar()
+        self.progress_bar.setFormat("")
+        self.progress_bar.setRange(0, 1)
+        self.progress_bar.setValue(0)
+
+        self.vote_buttons: dict[str, QPushButton] = {}
+        votes = QGridLayout()
+        for k, vote in enumerate(VOTE_CLASSES):
+            button = QPushButton(f"{k + 1}  {VOTE_TITLES[vote]}")
+            button.setCheckable(True)
+            button.setToolTip(f"vote '{VOTE_TITLES[vote]}' (key {k + 1}); written at once")
+            button.clicked.connect(lambda _=False, v=vote: self.vote(v))
+            self.vote_buttons[vote] = button
+            votes.addWidget(button, k // 2, k % 2)
+        self.comment_edit = QLineEdit()
+        self.comment_edit.setPlaceholderText("comment (optional, saved with the vote)")
+        nav = QHBoxLayout()
+        self.back_button = QPushButton("< Back")
+        self.skip_button = QPushButton("Skip")
+        self.next_button = QPushButton("Next >")
+        self.back_button.clicked.connect(self._on_back)
+        self.skip_button.clicked.connect(self._on_skip)
+        self.next_button.clicked.connect(self._on_next)
+        for b in (self.back_button, self.skip_button, self.next_button):
+            nav.addWidget(b)
+        self.boundary_checkbox = QCheckBox("grey/white boundary (tissue contour)")
+        self.boundary_checkbox.setChecked(True)
+        self.boundary_checkbox.toggled.connect(self._on_boundary_toggled)
+        self.grid_label = QLabel("")
+        self.grid_label.setWordWrap(True)
+        self.status_label = QLabel("")
+        self.status_label.setWordWrap(True)
+
+        form = QFormLayout()
+        form.addRow(self.subject_label)
+        form.addRow(self.choose_subject_button)
+        form.addRow("Rater", self.rater_edit)
+        signs = QHBoxLayout()
+        signs.addWidget(self.sign_in_button)
+        signs.addWidget(self.sign_out_button)
+        lay = QVBoxLayout(self)
+        lay.addLayout(form)
+        lay.addLayout(signs)
+        lay.addWidget(self.candidate_label)
+        lay.addWidget(self.progress_bar)
+        lay.addLayout(votes)
+        lay.addWidget(self.comment_edit)
+        lay.addLayout(nav)
+        lay.addWidget(self.boundary_checkbox)
+        lay.addWidget(self.grid_label)
+        lay.addWidget(self.status_label)
+        lay.addStretch(1)
+        self.setFocusPolicy(Qt.StrongFocus)
+        self._refresh_subject_label()
+
+    def _update_enabled(self) -> None:
+        signed = self._session is not None
+        has = signed and self._session.total > 0
+        for w in (*self.vote_buttons.values(), self.comment_edit, self.back_button, self.skip_button, self.next_button):
+            w.setEnabled(has)
+        self.boundary_checkbox.setEnabled(signed and bool(self._boundary_layers))
+        self.sign_out_button.setEnabled(signed)
+        self.sign_in_button.setEnabled(not signed)
+        self.rater_edit.setEnabled(not signed)
+        self.choose_subject_button.setEnabled(not signed)
+
+    def _refresh_subject_label(self) -> None:
+        subject = self._subject or current_subject(self.viewer)
+        self.subject_label.setText(f"subject: {subject.sub}" if subject else "subject: (none loaded)")
+
+    def _on_choose_subject(self) -> None:  # pragma: no cover - file dialog
+        folder = QFileDialog.getExistingDirectory(self, "Subject folder (sub-<label>)")
+        if folder:
+            subject = subject_from_path(folder)
+            if subject is None:
+                self._status(f"{folder}: not a sub-<label> folder")
+                return
+            self.set_subject(subject)
+
+    def set_subject(self, subject: SubjectFiles) -> None:
+        """Rate ``subject`` (otherwise the subject of the loaded layers)."""
+        if self._session is not None:
+            raise QSMMSError("sign out before changing the subject")
+        self._subject = subject
+        self._refresh_subject_label()
+
+    def _status(self, text: str) -> None:
+        self.status_label.setText(text)
+
+    # ------------------------------------------------------------------------------ sign in/out
+    @property
+    def signed_in(self) -> bool:
+        return self._session is not None
+
+    @property
+    def session(self) -> RaterSession | None:
+        return self._session
+
+    def _on_sign_in(self) -> None:
+        try:
+            self.sign_in(self.rater_edit.text())
+        except QSMMSError as exc:
+            self._status(f"error: {exc}")
+
+    def sign_in(self, rater: str) -> None:
+        """Enter rater mode for ``rater`` on the current subject."""
+        if self._session is not None:
+            return
+        rater = check_rater(rater)
+        subject = self._subject or current_subject(self.viewer)
+        if subject is None:
+            raise QSMMSError("no subject: open a subject folder or choose one first")
+        contrasts, tissue, labels, geometry = self._gather(subject)
+        candidates = []
+        for source, arr in labels.items():
+            candidates += candidates_from_labels(arr, source)
+        session = RaterSession(subject, rater, candidates, labels=labels)
+        # -- from here on the viewer is blinded
+        self._subject = subject
+        self._session = session
+        self._geometry = geometry
+        self._park_all()
+        self.viewer.layers.events.inserted.connect(self._on_layer_inserted)
+        self._build_rater_layers(contrasts, tissue)
+        self._bind_keys()
+        rater_mode().set(self.viewer, True)
+        self._update_enabled()
+        self._refresh_subject_label()
+        self._status(
+            f"signed in as {rater}: {session.total} candidates, {session.n_rated} already rated by you. "
+            "QSM and lesion ids are hidden until you sign out."
+        )
+        self._show_current()
+        self.setFocus()
+
+    def sign_out(self) -> None:
+        """Leave rater mode: remove the rater's layers and put every parked layer back."""
+        if self._session is None:
+            return
+        rater = self._session.rater
+        self._unbind_keys()
+        try:
+            self.viewer.layers.events.inserted.disconnect(self._on_layer_inserted)
+        except (TypeError, ValueError):  # pragma: no cover
+            pass
+        for layer in list(self._rater_layers):
+            if layer in self.viewer.layers:
+                self.viewer.layers.remove(layer)
+        self._rater_layers, self._candidate_layers, self._boundary_layers = [], [], []
+        self._candidate_mask = None
+        self._restore_view()
+        parked, self._parked = self._parked, []
+        for layer, visible in parked:
+            try:
+                layer.events.visible.disconnect(self._refuse_visible)
+            except (TypeError, ValueError):  # pragma: no cover
+                pass
+            if layer not in self.viewer.layers:
+                self.viewer.layers.append(layer)
+            layer.visible = visible
+        self._session = None
+        rater_mode().set(self.viewer, False)
+        self.candidate_label.setText("")
+        self.grid_label.setText("")
+        self.progress_bar.setFormat("")
+        self.progress_bar.setRange(0, 1)
+        self.progress_bar.setValue(0)
+        self.comment_edit.clear()
+        for b in self.vote_buttons.values():
+            b.setChecked(False)
+        self._update_enabled()
+        self._status(f"{rater} signed out; votes are saved.")
+
+    # ----------------------------------------------------------------------------- gathering
+    def _gather(self, subject: SubjectFiles):
+        """Rater contrasts, tissue and candidate label maps in canonical orientation (no QSM)."""
+        ref = find_layer(self.viewer, "magnitude", subject)
+        if ref is not None:
+            shape = tuple(ref.data.shape[-3:])
+            geometry = (tuple(ref.scale[-3:]), tuple(ref.translate[-3:]))
+        else:
+            loaded = _canonical_file(subject.magnitude, labels=False)
+            if loaded is None:
+                raise QSMMSError(f"{subject.magnitude}: T2* magnitude not found")
+            shape = loaded[0].shape[:3]
+            geometry = _geometry(loaded[1])
+        contrasts = []
+        for role, title in RATER_CONTRASTS:
+            layer = find_layer(self.viewer, role, subject)
+            data = limits = None
+            if layer is not None and layer.metadata.get("on_reference_grid", True):
+                data, limits = np.asarray(layer.data), tuple(layer.contrast_limits)
+            else:
+                path = subject.magnitude if role == "magnitude" else subject.coreg_series(role)
+                loaded = _canonical_file(path, labels=False)
+                if loaded is not None:
+                    data = loaded[0]
+            if data is None or data.shape[-3:] != shape:
+                continue
+            if limits is None:
+                finite = data[np.isfinite(data)]
+                lo, hi = np.percentile(finite, [0.5, 99.5]) if finite.size else (0.0, 1.0)
+                limits = (float(lo), float(hi) if hi > lo else float(lo) + 1.0)
+            contrasts.append((role, title, data, limits))
+        if not contrasts:
+            raise QSMMSError(f"{subject.sub}: none of {', '.join(t for _, t in RATER_CONTRASTS)} found")
+        tissue_layer = find_layer(self.viewer, "tissue", subject)
+        tissue = np.asarray(tissue_layer.data) if tissue_layer is not None else None
+        if tissue is None:
+            loaded = _canonical_file(subject.tissue, labels=True)
+            tissue = loaded[0] if loaded is not None else None
+        if tissue is not None and tissue.shape != shape:
+            tissue = None
+        labels: dict[str, np.ndarray] = {}
+        lesion_layer = find_layer(self.viewer, "lesions", subject)
+        drawn = np.asarray(lesion_layer.data) if lesion_layer is not None else None
+        if drawn is None:
+            loaded = _canonical_file(subject.lesions, labels=True)
+            drawn = loaded[0] if loaded is not None else None
+        if drawn is not None and drawn.shape == shape:
+            labels["drawn"] = drawn.astype(np.int32, copy=False)
+        loaded = _canonical_file(proposals_path(subject), labels=True)
+        if loaded is not None and loaded[0].shape == shape:
+            labels["proposed"] = loaded[0].astype(np.int32, copy=False)
+        if not labels:
+            raise QSMMSError(f"{subject.lesions}: no lesion candidates (draw lesions or propose candidates first)")
+        return contrasts, tissue, labels, geometry
+
+    # ------------------------------------------------------------------------ blinding guards
+    def _park_all(self) -> None:
+        self._saved_view = {
+            "grid": (self.viewer.grid.enabled, self.viewer.grid.stride, self.viewer.grid.shape),
+            "order": tuple(self.viewer.dims.order),
+            "point": tuple(self.viewer.dims.point),
+            "center": tuple(self.viewer.camera.center),
+            "zoom": float(self.viewer.camera.zoom),
+            "orientation": tuple(self.viewer.camera.orientation),
+        }
+        for layer in list(self.viewer.layers):
+            self._park(layer)
+            self.viewer.layers.remove(layer)
+
+    def _park(self, layer) -> None:
+        self._parked.append((layer, bool(layer.visible)))
+        layer.visible = False
+        layer.events.visible.connect(self._refuse_visible)
+
+    def _refuse_visible(self, event) -> None:
+        layer = event.source
+        if layer.visible:
+            layer.visible = False
+            self._status(f"'{layer.name}' cannot be shown while a rater is signed in")
+
+    def _on_layer_inserted(self, event) -> None:
+        layer = event.value
+        if layer in self._rater_layers:
+            return
+        self._park(layer)
+        what = "QSM-derived layer" if is_blinded_layer(layer) else "layer"
+        self._status(f"{what} '{layer.name}' hidden in rater mode; it comes back at sign-out")
+        QTimer.singleShot(0, lambda ref=weakref.ref(layer): self._evict(ref()))
+
+    def _evict(self, layer) -> None:
+        if layer is not None and self._session is not None and layer in self.viewer.layers:
+            self.viewer.layers.remove(layer)
+
+    def _restore_view(self) -> None:
+        saved = self._saved_view
+        if not saved:
+            return
+        enabled, stride, shape = saved["grid"]
+        self.viewer.grid.enabled = False
+        self.viewer.grid.stride = stride
+        self.viewer.grid.shape = shape
+        self._saved_view = {}
+        self._pending_view = saved  # applied once the parked layers are back (dims need them)
+        QTimer.singleShot(0, self._apply_pending_view)
+        self.viewer.grid.enabled = enabled
+
+    def _apply_pending_view(self) -> None:
+        saved = getattr(self, "_pending_view", None)
+        self._pending_view = None
+        if not saved or self._session is not None:
+            return
+        try:
+            if len(saved["order"]) == self.viewer.dims.ndim:
+                self.viewer.dims.order = saved["order"]
+                self.viewer.dims.point = saved["point"]
+            self.viewer.camera.orientation = saved["orientation"]
+            self.viewer.camera.center = saved["center"]
+            self.viewer.camera.zoom = saved["zoom"]
+        except (ValueError, TypeError):  # pragma: no cover - a viewer whose dims changed meanwhile
+            pass
+
+    # ---------------------------------------------------------------------------- rater layers
+    def _build_rater_layers(self, contrasts, tissue) -> None:
+        scale, translate = self._geometry
+        shape = contrasts[0][2].shape[-3:]
+        self._candidate_mask = np.zeros(shape, dtype=np.uint8)
+        boundary = None if tissue is None else (np.asarray(tissue) == 3).astype(np.uint8)
+        cand_cmap = DirectLabelColormap(color_dict={None: (0, 0, 0, 0), 0: (0, 0, 0, 0), 1: _CANDIDATE_COLOR})
+        edge_cmap = DirectLabelColormap(color_dict={None: (0, 0, 0, 0), 0: (0, 0, 0, 0), 1: _BOUNDARY_COLOR})
+        common = {"scale": scale, "translate": translate, "metadata": {"role": "rater_view"}}
+        # added last-first so that the first contrast (T2* magnitude) tops the list: top-left cell
+        for _role, title, data, limits in reversed(contrasts):
+            self._add_rater_layer(Image(data, name=title, colormap="gray", contrast_limits=limits, **common))
+            if boundary is not None:
+                edge = Labels(boundary, name=f"grey/white boundary ({title})", opacity=0.7, **common)
+                self._boundary_layers.append(self._add_rater_layer(edge, edge_cmap))
+            cand = Labels(self._candidate_mask, name=f"candidate ({title})", opacity=1.0, **common)
+            self._candidate_layers.append(self._add_rater_layer(cand, cand_cmap))
+        self.viewer.layers.selection.active = self._rater_layers[-3 if boundary is not None else -2]
+        titles = [t for _, t, _, _ in contrasts]
+        self.grid_label.setText("grid: " + " | ".join(titles) + " (left to right, top to bottom)")
+        set_axial_view(self.viewer)
+        self.viewer.grid.stride = 3 if boundary is not None else 2
+        self.viewer.grid.shape = (-1, -1)
+        self.viewer.grid.spacing = 4
+        self.viewer.grid.enabled = len(contrasts) > 1
+        self.viewer.reset_view()
+        self._base_zoom = float(self.viewer.camera.zoom)
+        self._base_extent_mm = float(max(n * s for n, s in zip(shape, scale)))
+        self._on_boundary_toggled(self.boundary_checkbox.isChecked())
+
+    def _add_rater_layer(self, layer, colormap=None):
+        """Register a layer as the rater's BEFORE inserting it (the insertion guard lets it in)."""
+        if colormap is not None:
+            layer.colormap = colormap
+            layer.contour = 1
+            layer.editable = False
+        self._rater_layers.append(layer)
+        self.viewer.add_layer(layer)
+        return layer
+
+    def _on_boundary_toggled(self, checked: bool) -> None:
+        for layer in self._boundary_layers:
+            layer.visible = bool(checked)
+
+    # ---------------------------------------------------------------------------------- keys
+    def _bind_keys(self) -> None:
+        self._saved_keys = {}
+        for k, vote in enumerate(VOTE_CLASSES):
+            key = str(k + 1)
+            self._saved_keys[key] = self.viewer.bind_key(key, lambda _v, v=vote: self.vote(v), overwrite=True)
+
+    def _unbind_keys(self) -> None:
+        for key, previous in self._saved_keys.items():
+            self.viewer.bind_key(key, previous, overwrite=True)
+        self._saved_keys = {}
+
+    def keyPressEvent(self, event) -> None:  # noqa: N802 - Qt API
+        keys = {Qt.Key_1: 0, Qt.Key_2: 1, Qt.Key_3: 2, Qt.Key_4: 3}
+        if self._session is not None and event.key() in keys and not event.modifiers() & ~Qt.KeypadModifier:
+            self.vote(VOTE_CLASSES[keys[event.key()]])
+            event.accept()
+            return
+        super().keyPressEvent(event)
+
+    # ------------------------------------------------------------------------------- voting
+    def vote(self, vote: str) -> None:
+        """Vote ``vote`` on the current candidate with the comment field's text."""
+        if self._session is None or not self._session.total:
+            return
+        shown = self._session.current.index
+        try:
+            self._session.vote(vote, self.comment_edit.text())
+        except (QSMMSError, OSError) as exc:
+            self._status(f"error: vote NOT saved: {exc}")
+            self._show_current()
+            return
+        self._status(f"saved: candidate {shown} -> {VOTE_TITLES[vote]}")
+        self._show_current()
+
+    def _on_back(self) -> None:
+        if self._session is not None:
+            self._session.back()
+            self._show_current()
+
+    def _on_next(self) -> None:
+        if self._session is not None:
+            self._session.next()
+            self._show_current()
+
+    def _on_skip(self) -> None:
+        if self._session is not None:
+            self._session.skip()
+            self._show_current()
+
+    def _show_current(self) -> None:
+        session = self._session
+        if session is None:
+            return
+        self.progress_bar.setFormat("%v of %m rated")
+        self.progress_bar.setRange(0, max(session.total, 1))
+        self.progress_bar.setValue(session.n_rated)
+        view = session.current
+        if view is None:
+            self.candidate_label.setText("no candidates")
+            return
+        done = " - all rated, thank you" if session.finished else ""
+        self.candidate_label.setText(f"{view.label}{done}")
+        self.comment_edit.setText(view.comment)
+        for vote, button in self.vote_buttons.items():
+            button.setChecked(vote == view.vote)
+        mask = session.current_mask()
+        if mask is not None and self._candidate_mask is not None:
+            self._candidate_mask[...] = mask
+            for layer in self._candidate_layers:
+                layer.refresh()
+        self._zoom_to(view.center_vox, view.bbox)
+
+    def _zoom_to(self, center_vox, bbox) -> None:
+        scale, translate = self._geometry
+        world = [t + s * c for t, s, c in zip(translate, scale, center_vox)]
+        self.viewer.dims.set_point(2, world[2])
+        displayed = self.viewer.dims.displayed
+        self.viewer.camera.center = tuple(world[d] for d in displayed)
+        size_mm = max((hi - lo) * scale[a] for a, (lo, hi) in enumerate(bbox)) if bbox else 0.0
+        fov = max(ZOOM_FOV_MM, 3.0 * size_mm)
+        self.viewer.camera.zoom = self._base_zoom * self._base_extent_mm / fov
+
+    def closeEvent(self, event) -> None:  # noqa: N802 - Qt API
+        self.sign_out()
+        super().closeEvent(event)
