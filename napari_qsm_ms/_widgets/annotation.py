@@ -53,7 +53,13 @@ from ._layers import current_subject, find_layer, save_layer_to_subject
 from ._lesion_table import LesionTableView, display_frame
 from ._worker import ProgressPanel, run_with_progress
 
-SEGMENTATION_KINDS = (("FreeSurfer aseg / aparc+aseg", "aseg"), ("FSL FAST (pveseg)", "fast"), ("SynthSeg", "synthseg"))
+SEGMENTATION_KINDS = (
+    ("FreeSurfer aseg", "aseg"),
+    ("FreeSurfer aparc+aseg", "aparc+aseg"),
+    ("SynthSeg", "synthseg"),
+    ("FSL FAST hard segmentation (_seg)", "fast"),
+    ("FSL FAST PVE maps (4-D: CSF, GM, WM)", "fast_pve"),
+)
 ROLE_NAMES = {"lesions": "lesions", "tissue": "tissue", "refwm": "refwm", "refgm": "refgm", "vessels": "vessels"}
 
 
@@ -72,8 +78,15 @@ def apply_labels_edit(layer, new_data: np.ndarray) -> int:
     changed = np.nonzero(np.asarray(layer.data) != new)
     if changed[0].size == 0:
         return 0
-    with layer.block_history():
-        layer.data_setitem(changed, new[changed])
+    hidden = not layer.visible
+    if hidden:  # napari 0.9 data_setitem indexes the displayed slice, which a hidden layer lacks
+        layer.visible = True
+    try:
+        with layer.block_history():
+            layer.data_setitem(changed, new[changed])
+    finally:
+        if hidden:
+            layer.visible = False
     return int(changed[0].size)
 
 
@@ -144,28 +157,46 @@ def grid_volume(layer) -> Volume:
 def import_segmentation_on_grid(path: str | Path, kind: str, reference: Volume, progress=None) -> np.ndarray:
     """Read a segmentation file, check it lies on ``reference``'s grid, map it to tissue codes.
 
-    Returns the tissue array in the canonical orientation of ``reference``'s layers.
+    Parameters
+    ----------
+    path : str or Path
+        Label map (FreeSurfer/SynthSeg codes, FAST ``_seg``) or, for ``fast_pve``, the three FAST
+        PVE maps stacked on a 4th axis. It must already be on the T2* magnitude grid.
+    kind : str
+        One of ``roi.tissue.KINDS``.
+    reference : Volume
+        The T2* grid (shape and affine; data unused).
+
+    Returns
+    -------
+    ndarray of int32
+        Tissue codes in the canonical orientation of the plugin's layers.
 
     Raises
     ------
     InputFileError
-        File unreadable or on another grid (resample it onto the T2* grid first).
+        File unreadable, not a label map, or on another grid (resample it onto the T2* first).
     """
     from ..roi.tissue import import_segmentation
 
-    volume = load_volume(path, dtype=None)
-    data = np.asarray(volume.data)
-    if np.issubdtype(data.dtype, np.floating):
-        if not np.all(np.isfinite(data)) or np.any(data != np.rint(data)):
-            raise InputFileError(path, "is not a label map (non-integer values)")
-        data = data.astype(np.int32)
+    if progress is not None:
+        progress(0.05, f"reading {Path(path).name}")
+    if kind == "fast_pve":
+        volume = load_volume(path, ndim=4, dtype=np.float32)
+    else:
+        volume = load_volume(path, dtype=None)
     try:
         check_same_grid(reference, volume)
     except InputFileError as exc:
         raise InputFileError(
             path, f"not on the T2* grid ({exc.problem}); resample it onto the T2* magnitude first"
         ) from None
-    tissue = import_segmentation(data, kind=kind)
+    if progress is not None:
+        progress(0.5, "mapping labels to tissue classes")
+    try:
+        tissue = import_segmentation(volume.data, kind=kind, voxel_size_mm=volume.voxel_size_mm)
+    except ParameterError as exc:
+        raise InputFileError(path, str(exc)) from None
     canonical, _ = to_canonical(np.asarray(tissue, dtype=np.int32), volume.affine)
     return canonical
 
@@ -389,12 +420,16 @@ class AnnotationWidget(QWidget):
         except (ImportError, AttributeError):
             self.vessel_spin.setValue(0.1)
         self.vessel_spin.setToolTip("Candidate vessel voxels: chi above the local tissue level by this much (ppm)")
+        self.vesselness_check = QCheckBox("tubular only (Sato vesselness)")
+        self.vesselness_check.setChecked(True)
+        self.vesselness_check.setToolTip("Keep only elongated candidates; paramagnetic rim lesions are round")
         self.find_vessels_button = QPushButton("Find vessels")
         self.find_vessels_button.clicked.connect(lambda: self.find_vessels())
         self.remove_vessels_button = QPushButton("Remove vessels from ROIs")
         self.remove_vessels_button.setToolTip("Erase vessel voxels from lesions, refwm and refgm (undoable)")
         self.remove_vessels_button.clicked.connect(lambda: self.remove_vessels())
         form.addRow("Threshold", self.vessel_spin)
+        form.addRow(self.vesselness_check)
         form.addRow(self.find_vessels_button)
         form.addRow(self.remove_vessels_button)
         return page
@@ -449,7 +484,7 @@ class AnnotationWidget(QWidget):
             raise QSMMSError("load a subject first (File > Open folder..., or the Study dock)")
         meta = dict(ref.metadata or {})
         meta.update(role=role, path=getattr(self.subject, role, None) if self.subject else None)
-        meta.pop("derived_from_qsm", None)
+        meta["derived_from_qsm"] = role == "vessels"  # vessel candidates come from the QSM map
         kwargs: dict[str, Any] = {"name": ROLE_NAMES.get(role, role), "scale": ref.scale, "translate": ref.translate}
         if role in ("lesions", "refwm", "refgm"):
             kwargs["opacity"] = 0.9
@@ -748,6 +783,7 @@ class AnnotationWidget(QWidget):
             csfn=np.asarray(csfn.data, dtype=np.float32),
             magnitude=np.asarray(self.layer("magnitude").data, dtype=np.float32),
             brain_mask=np.asarray(self.layer("mask").data) > 0,
+            voxel_size_mm=voxel_size_of(csfn),
         )
         return self._run(func, self._apply_tissue, start=start)
 
@@ -826,12 +862,15 @@ class AnnotationWidget(QWidget):
         if qsm is None:
             raise_or_notify(self, "no QSM layer: reconstruct QSM first")
             return None
+        mask = self.layer("mask")
         func = _without_progress(
             vessel_candidates,
             chi_ppm=np.asarray(qsm.data, dtype=np.float32),
-            tissue=None if tissue is None else np.asarray(tissue.data),
+            tissue=None if tissue is None or not np.any(tissue.data) else np.asarray(tissue.data),
             voxel_size_mm=voxel_size_of(qsm),
             threshold_ppm=float(self.vessel_spin.value()),
+            use_vesselness=bool(self.vesselness_check.isChecked()),
+            mask=None if mask is None else np.asarray(mask.data) > 0,
         )
         return self._run(func, self._apply_vessels, start=start)
 
@@ -849,13 +888,13 @@ class AnnotationWidget(QWidget):
             return {}
         mask = np.asarray(vessels.data) > 0
         removed = {}
+        from ..roi.vessels import remove_voxels
+
         for role in ("lesions", "refwm", "refgm"):
             layer = self.layer(role)
             if layer is None:
                 continue
-            new = np.array(layer.data, copy=True)
-            new[mask] = 0
-            removed[role] = apply_labels_edit(layer, new)
+            removed[role] = apply_labels_edit(layer, remove_voxels(np.asarray(layer.data), mask))
         self.summary_label.setText("vessel voxels removed: " + ", ".join(f"{k} {v}" for k, v in removed.items()))
         self.refresh_table()
         return removed

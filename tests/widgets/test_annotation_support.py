@@ -51,7 +51,7 @@ def make_subject(root: Path, *, with_tissue: bool = True, label: str = "01") -> 
     rng = np.random.default_rng(0)
     mag = np.choose(tissue, [0.0, 300.0, 700.0, 900.0, 600.0]).astype(np.float32) + rng.normal(0, 5, SHAPE)
     chi = np.choose(tissue, [0.0, 0.0, 0.02, -0.03, 0.05]).astype(np.float32)
-    chi[10, 10:20, 3:9] = 0.4  # a "vessel" in WM (file order)
+    chi[10, 8:24, 5] = 0.4  # a "vessel" (a line of voxels along y on slice 5, file order)
     write(sub.magnitude, mag.astype(np.float32))
     write(sub.chimap, chi)
     write(sub.brain_mask, (tissue > 0).astype(np.uint8))
