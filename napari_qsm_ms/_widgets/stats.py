@@ -95,6 +95,8 @@ class StatsWidget(QWidget):
         self._live_busy = False
         self._live_again = False
         self._connected: list = []
+        state = self._state = {"alive": True}  # workers may return after the dock is deleted
+        self.destroyed.connect(lambda *_: state.update(alive=False))
 
         self.path_edit = QLineEdit()
         self.path_edit.setPlaceholderText("study folder (taken from the loaded subject)")
@@ -201,6 +203,8 @@ class StatsWidget(QWidget):
         return worker
 
     def _on_computed(self, result) -> None:
+        if not self._state["alive"]:
+            return
         self.study = StudyFiles.at(result.root)
         self.lesions = result.lesions.copy()
         self.live_subject = None
@@ -230,6 +234,8 @@ class StatsWidget(QWidget):
         return worker
 
     def _on_exported(self, result) -> None:
+        if not self._state["alive"]:
+            return
         self._on_computed(result)
         self.status_label.setText(f"report written: {result.parameters.get('out_dir')}/report.html")
 
@@ -238,6 +244,8 @@ class StatsWidget(QWidget):
         worker.finished.connect(lambda: self._workers.remove(worker) if worker in self._workers else None)
 
     def _show_error(self, message: str) -> None:
+        if not self._state["alive"]:
+            return
         self.status_label.setText(f"error: {message}")
         napari.utils.notifications.show_error(message)
 
@@ -271,13 +279,20 @@ class StatsWidget(QWidget):
             mean = f"{r['mean_ppm']:+.4f}" if np.isfinite(r["mean_ppm"]) else "n/a"
             p = f"{r['p']:.2g}" if np.isfinite(r["p"]) else "n/a"
             parts.append(f"{label}: n={int(r['n'])}, {mean} ppm, p={p}{' *' if r['significant'] else ''}")
-        n_flag = int((self.lesions["flags"].astype(str) != "").sum())
+        flags = self.lesions["flags"].astype(str).str.replace(r"(^|;)from_layers", "", regex=True)
+        n_flag = int((flags != "").sum())
         self.summary_label.setText(" | ".join(parts) + f"  ({n_flag} rows flagged; * Bonferroni x6 < 0.05)")
 
     def _draw_figure(self) -> None:
         from ..stats.figures import figure2
 
         figure2(self.lesions, fig=self.figure)
+        for text in list(self.figure.texts):  # the footnote does not fit in the dock
+            text.remove()
+        try:
+            self.figure.tight_layout(pad=0.4)
+        except (ValueError, RuntimeError):  # pragma: no cover - degenerate sizes while docking
+            pass
         self.canvas.draw_idle()
 
     # ------------------------------------------------------------------------------ navigation
@@ -389,11 +404,15 @@ class StatsWidget(QWidget):
 
     def _on_live_finished(self) -> None:
         self._live_busy = False
+        if not self._state["alive"]:
+            return
         if self._live_again:
             self._live_again = False
             self._debounce.start()
 
     def _on_live(self, sub: SubjectFiles, table: pd.DataFrame) -> None:
+        if not self._state["alive"]:
+            return
         others = self.lesions[self.lesions["subject"].astype(str) != sub.label] if not self.lesions.empty else self.lesions
         frames = [f for f in (others, table) if not f.empty]
         merged = pd.concat(frames, ignore_index=True) if frames else table

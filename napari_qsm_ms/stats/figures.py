@@ -27,8 +27,8 @@ def _p_text(p: float) -> str:
     if not np.isfinite(p):
         return "P n/a"
     if p < 1e-4:
-        return f"P = {p:.1e}"
-    return f"P = {p:.3f}" if p >= 0.001 else f"P = {p:.4f}"
+        return f"P={p:.1e}"
+    return f"P={p:.3f}" if p >= 0.001 else f"P={p:.4f}"
 
 
 def _mean_sd_bar(ax, x: float, values: np.ndarray) -> None:
@@ -62,7 +62,7 @@ def figure2(lesions: pd.DataFrame, *, seed: int = 0, fig: Figure | None = None) 
     if fig is None:
         fig = Figure(figsize=(10, 4.5), dpi=110)
     fig.clear()
-    ax_a, ax_b = fig.subplots(1, 2, gridspec_kw={"width_ratios": [2.2, 1]})
+    ax_a, ax_b = fig.subplots(1, 2, gridspec_kw={"width_ratios": [2.2, 1.25]})
     rows = included_rows(lesions)
     summary = paper_tests(lesions)
     p_of = {(r.set, r.level): r.p for r in summary.itertuples()}
@@ -106,13 +106,13 @@ def figure2(lesions: pd.DataFrame, *, seed: int = 0, fig: Figure | None = None) 
         _mean_sd_bar(ax_b, x, v)
     ax_b.set_xticks(
         [0, 1],
-        [f"WM lesions\nn={means['wm'].size} subjects\n{_p_text(p_of.get(('wm', 'subject'), np.nan))}",
-         f"cortical lesions\nn={means['cortical'].size} subjects\n{_p_text(p_of.get(('cortical', 'subject'), np.nan))}"],
-        fontsize=8,
+        [f"WM\n{means['wm'].size} patients\n{_p_text(p_of.get(('wm', 'subject'), np.nan))}",
+         f"cortical\n{means['cortical'].size} patients\n{_p_text(p_of.get(('cortical', 'subject'), np.nan))}"],
+        fontsize=7.5,
     )
     ax_b.axhline(0, color="0.3", lw=0.8, ls="--", zorder=1)
     ax_b.set_xlim(-0.5, 1.6)
-    ax_b.set_title("B   per-patient means", loc="left", fontsize=10)
+    ax_b.set_title("B   per patient", loc="left", fontsize=10)
     ax_b.set_ylabel("relative susceptibility (ppm)")
     for ax in (ax_a, ax_b):
         ax.spines[["top", "right"]].set_visible(False)

@@ -44,10 +44,13 @@ def test_stats_dock_table_jump_live_and_export(make_napari_viewer, qtbot, study_
     coords = np.argwhere(np.asarray(lesions.data) == lid)
     axis = 2
     central = (coords[:, axis].min() + coords[:, axis].max()) // 2
-    world = lesions.data_to_world(np.r_[coords[coords[:, axis] == central].mean(axis=0)[:2], central])
+    world = np.asarray(lesions.data_to_world(np.r_[coords[coords[:, axis] == central].mean(axis=0)[:2], central]))
     step_world = viewer.dims.point[axis]
     assert step_world == pytest.approx(world[axis], abs=lesions.scale[axis] / 2)
     assert lesions.selected_label == lid
+    camera = getattr(getattr(viewer, "scene", None), "camera", None) or viewer.camera
+    displayed = list(viewer.dims.displayed)
+    np.testing.assert_allclose(np.asarray(camera.center)[-2:], world[displayed], atol=lesions.scale[0])
     # a lesion of another subject cannot be shown until that subject is loaded
     r2 = int(np.flatnonzero(rows["subject"] == "02")[0])
     widget.table.cellClicked.emit(r2, 0)
@@ -76,7 +79,7 @@ def test_stats_dock_table_jump_live_and_export(make_napari_viewer, qtbot, study_
         worker.start()
     qtbot.waitUntil(lambda: "report written" in widget.status_label.text(), timeout=5000)
     assert (out / "report.html").is_file() and (out / "summary.tsv").is_file()
-    qtbot.waitUntil(lambda: not widget._workers, timeout=20000)
+    qtbot.waitUntil(lambda: not widget._debounce.isActive() and not widget._workers, timeout=20000)
 
 
 def _value(widget, lid):
