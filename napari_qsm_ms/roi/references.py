@@ -112,8 +112,8 @@ def build_references(
        distance limit: tissue across a sulcus or beyond a CSF space is not "continuous with the
        lesion". For a cortical lesion cutting the cortical ribbon this keeps the two flanks;
     5. lesion ``k`` is its nearest lesion among the lesions that need a reference of kind T
-       (competition between neighbours; ties are resolved deterministically by the distance
-       transform), so references of different lesions never overlap.
+       (competition between neighbours; an exact tie goes to the smaller lesion id), so
+       references of different lesions never overlap.
 
     WM lesions get a WM ring (``refwm``), cortical lesions a cortical strip (``refgm``), mixed
     lesions one of each.
@@ -320,10 +320,10 @@ def _slice_references(
         d_px = d_mm / px[0]
     else:
         d_px = ndi.distance_transform_edt(~lesion)
-    within = d_px <= max_distance_px + 1e-9
+    within = d_px <= max_distance_px * (1 + 1e-6)
     any_lesion = lab > 0
     free = ndi.distance_transform_edt(~any_lesion, sampling=px) > gap_mm  # outside every gap zone
-    band = free & (d_mm <= gap_mm + ring_mm + 1e-9) & within
+    band = free & (d_mm <= (gap_mm + ring_mm) * (1 + 1e-6)) & within
     if ex2 is not None:
         band &= ~ex2
     out = {}
@@ -335,12 +335,12 @@ def _slice_references(
         connected = np.isin(comp, touching[touching > 0])
         ref = band & on_tissue & connected
         if ref.any():
-            competitors = np.isin(lab, needing)
-            if (competitors & ~lesion).any():
-                idx = ndi.distance_transform_edt(
-                    ~competitors, sampling=px, return_distances=False, return_indices=True
-                )
-                ref &= lab[idx[0], idx[1]] == k
+            others = np.isin(lab, needing) & ~lesion
+            if others.any():
+                # nearest lesion wins; an exact tie (to rounding) goes to the smaller id
+                d_other, idx = ndi.distance_transform_edt(~others, sampling=px, return_indices=True)
+                tol = 1e-6 * float(px.max())
+                ref &= (d_mm < d_other - tol) | ((np.abs(d_mm - d_other) <= tol) & (k < lab[idx[0], idx[1]]))
         out[part] = ref
     return out
 
