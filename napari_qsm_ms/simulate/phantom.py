@@ -319,6 +319,9 @@ class Phantom:
         Head-frame mm to world mm.
     model : HeadModel
     oblique_deg, te_s : float
+    head_chi_ppm : float
+        Uniform susceptibility of the head ellipsoid relative to air (-9.4 ppm) inside
+        ``chi_background_ppm``; the forward model treats it analytically.
     """
 
     chi_ppm: np.ndarray
@@ -340,6 +343,7 @@ class Phantom:
     model: HeadModel
     oblique_deg: float = 0.0
     te_s: float = 0.0177
+    head_chi_ppm: float = -CHI_AIR_MINUS_WATER_PPM
 
     @property
     def shape(self) -> tuple[int, int, int]:
