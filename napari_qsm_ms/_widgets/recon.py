@@ -1,0 +1,283 @@
+"""The "Reconstruct QSM" dock: magnitude + phase layers (or the loaded subject) -> QSM and mask layers.
+
+Thin by design: it gathers parameters and calls :func:`napari_qsm_ms.qsm.pipeline.reconstruct`
+(layers in the viewer) or :func:`~napari_qsm_ms.qsm.pipeline.reconstruct_subject` (the subject's
+files, writing its derivatives) in a worker with a progress bar and a Cancel button.
+"""
+
+from __future__ import annotations
+
+import napari
+import numpy as np
+from qtpy.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QLabel,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ..errors import QSMMSError
+from ..io.nifti import Volume, from_canonical
+from ..io.sidecar import acquisition_from_sidecar
+from ..qsm.pipeline import DEFAULT_MEDI_LAMBDA, reconstruct, reconstruct_subject
+from ._worker import ProgressPanel, run_with_progress
+
+AUTO_MASK = "(automatic from magnitude)"
+QSM_LAYER_NAME = "QSM (ppm)"
+QSM_CONTRAST_PPM = (-0.15, 0.15)
+INVERSIONS = [("MEDI-L1 (paper)", "medi"), ("TKD (fast)", "tkd"), ("TV-ADMM", "tv")]
+BFRS = [("PDF (MEDI)", "pdf"), ("V-SHARP", "vsharp")]
+
+
+def layer_volume(layer) -> tuple[np.ndarray, np.ndarray]:
+    """A layer's array in the source file's voxel order and its voxel-to-world affine.
+
+    Layers of the plugin's reader carry ``metadata['canonical']`` and ``metadata['affine']``; other
+    image layers are taken as they are, with their napari data-to-world transform as the affine.
+    """
+    meta = layer.metadata or {}
+    data = np.asarray(layer.data)
+    if meta.get("affine") is not None:
+        view = meta.get("canonical")
+        if view is not None:
+            return from_canonical(data, view), np.asarray(meta["affine"], dtype=float)
+        return data, np.asarray(meta["affine"], dtype=float)
+    from napari.utils.transforms import Affine
+
+    nd = data.ndim
+    inner = Affine(scale=layer.scale, translate=layer.translate, rotate=layer.rotate, shear=layer.shear, ndim=nd)
+    full = np.asarray(layer.affine.affine_matrix) @ inner.affine_matrix
+    aff = np.eye(4)
+    aff[:3, :3] = full[nd - 3:nd, nd - 3:nd]
+    aff[:3, 3] = full[nd - 3:nd, nd]
+    return data, aff
+
+
+class ReconWidget(QWidget):
+    """Run the QSM pipeline on the viewer's magnitude and phase layers."""
+
+    def __init__(self, napari_viewer: napari.Viewer) -> None:
+        super().__init__()
+        self.viewer = napari_viewer
+        self.worker = None
+        self.last_result = None
+        self.magnitude_combo = QComboBox()
+        self.phase_combo = QComboBox()
+        self.mask_combo = QComboBox()
+        self.te_spin = QDoubleSpinBox()
+        self.te_spin.setRange(0.1, 200.0)
+        self.te_spin.setDecimals(2)
+        self.te_spin.setSuffix(" ms")
+        self.te_spin.setValue(17.7)
+        self.te_spin.setToolTip("Echo time in milliseconds (filled from the phase sidecar when known)")
+        self.b0_spin = QDoubleSpinBox()
+        self.b0_spin.setRange(0.5, 14.0)
+        self.b0_spin.setDecimals(2)
+        self.b0_spin.setSuffix(" T")
+        self.b0_spin.setValue(7.0)
+        self.inversion_combo = QComboBox()
+        for label, key in INVERSIONS:
+            self.inversion_combo.addItem(label, key)
+        self.bfr_combo = QComboBox()
+        for label, key in BFRS:
+            self.bfr_combo.addItem(label, key)
+        self.erode_spin = QDoubleSpinBox()
+        self.erode_spin.setRange(0.0, 10.0)
+        self.erode_spin.setSingleStep(0.5)
+        self.erode_spin.setSuffix(" mm")
+        self.erode_spin.setValue(2.5)
+        self.lambda_spin = QDoubleSpinBox()
+        self.lambda_spin.setRange(1.0, 1e7)
+        self.lambda_spin.setDecimals(0)
+        self.lambda_spin.setSingleStep(1000)
+        self.lambda_spin.setValue(DEFAULT_MEDI_LAMBDA)
+        self.lambda_spin.setToolTip("MEDI data weight in ppm-normalised units (the same value for any B0 and TE)")
+        self.save_check = QCheckBox("Write Chimap + mask to the subject's derivatives")
+        self.save_check.setToolTip("Reconstruct from the subject's files and write derivatives/qsm-ms/sub-*/anat/"
+                                   "*_Chimap.nii.gz and *_desc-brain_mask.nii.gz")
+        self.run_button = QPushButton("Reconstruct")
+        self.run_button.clicked.connect(self._on_run)
+        self.progress = ProgressPanel()
+        self.status = QLabel("")
+        self.status.setWordWrap(True)
+
+        form = QFormLayout()
+        form.addRow("Magnitude", self.magnitude_combo)
+        form.addRow("Phase", self.phase_combo)
+        form.addRow("Brain mask", self.mask_combo)
+        form.addRow("Echo time", self.te_spin)
+        form.addRow("B0", self.b0_spin)
+        form.addRow("Background removal", self.bfr_combo)
+        form.addRow("Inversion", self.inversion_combo)
+        form.addRow("Erosion", self.erode_spin)
+        form.addRow("MEDI lambda", self.lambda_spin)
+        lay = QVBoxLayout(self)
+        lay.addLayout(form)
+        lay.addWidget(self.save_check)
+        lay.addWidget(self.run_button)
+        lay.addWidget(self.progress)
+        lay.addWidget(self.status)
+        lay.addStretch(1)
+
+        self.phase_combo.currentIndexChanged.connect(self._on_phase_changed)
+        self.viewer.layers.events.inserted.connect(self._refresh)
+        self.viewer.layers.events.removed.connect(self._refresh)
+        self._refresh()
+
+    # ---- layer choices ----------------------------------------------------------------------
+    def _layers(self, kind: str):
+        return [layer for layer in self.viewer.layers if layer._type_string == kind and layer.ndim >= 3]
+
+    def _refresh(self, event=None) -> None:
+        def fill(combo, names, preferred_role, extra=None):
+            current = combo.currentText()
+            combo.blockSignals(True)
+            combo.clear()
+            if extra:
+                combo.addItem(extra)
+            combo.addItems(names)
+            if current and combo.findText(current) >= 0:
+                combo.setCurrentIndex(combo.findText(current))
+            else:
+                for layer in self.viewer.layers:
+                    if (layer.metadata or {}).get("role") == preferred_role and combo.findText(layer.name) >= 0:
+                        combo.setCurrentIndex(combo.findText(layer.name))
+                        break
+            combo.blockSignals(False)
+
+        images = [layer.name for layer in self._layers("image") if layer.name != QSM_LAYER_NAME]
+        fill(self.magnitude_combo, images, "magnitude")
+        fill(self.phase_combo, images, "phase")
+        if self.phase_combo.currentText() == self.magnitude_combo.currentText() and len(images) > 1:
+            self.phase_combo.setCurrentIndex((self.magnitude_combo.currentIndex() + 1) % len(images))
+        fill(self.mask_combo, [layer.name for layer in self._layers("labels")], "mask", extra=AUTO_MASK)
+        self.save_check.setEnabled(self._subject() is not None)
+        self._on_phase_changed()
+
+    def _layer(self, name: str):
+        return self.viewer.layers[name] if name and name in self.viewer.layers else None
+
+    def _subject(self):
+        for name in (self.magnitude_combo.currentText(), self.phase_combo.currentText()):
+            layer = self._layer(name)
+            if layer is not None and (layer.metadata or {}).get("subject") is not None:
+                return layer.metadata["subject"]
+        return None
+
+    def _on_phase_changed(self, *_) -> None:
+        subject = self._subject()
+        if subject is not None and subject.phase_json.exists():
+            try:
+                acq = acquisition_from_sidecar(subject.phase_json)
+            except QSMMSError as exc:
+                self.status.setText(str(exc))
+                return
+            self.te_spin.setValue(acq.te_s * 1000.0)
+            self.b0_spin.setValue(acq.b0_t)
+
+    # ---- running ----------------------------------------------------------------------------
+    def parameters(self) -> dict:
+        """Method parameters as :func:`reconstruct` takes them."""
+        return dict(
+            inversion=self.inversion_combo.currentData(),
+            bfr=self.bfr_combo.currentData(),
+            erode_mm=float(self.erode_spin.value()),
+            medi_lambda=float(self.lambda_spin.value()),
+        )
+
+    def _on_run(self) -> None:
+        self.run()
+
+    def run(self, start: bool = True):
+        """Start the reconstruction in a worker; returns the worker (None on bad input)."""
+        try:
+            kwargs, func = self._job()
+        except QSMMSError as exc:
+            self.status.setText(f"error: {exc}")
+            return None
+        self.run_button.setEnabled(False)
+        self.status.setText("")
+        self.worker = run_with_progress(
+            func, self.progress, on_returned=self._on_returned, on_error=self._on_error, start=False,
+            _ignore_errors=True,  # errors (and Cancel) are handled by on_error / the panel, not re-raised
+            **kwargs,
+        )
+        self.worker.finished.connect(lambda: self.run_button.setEnabled(True))
+        if start:
+            self.worker.start()
+        return self.worker
+
+    def _job(self):
+        params = self.parameters()
+        mag_layer = self._layer(self.magnitude_combo.currentText())
+        ph_layer = self._layer(self.phase_combo.currentText())
+        if self.save_check.isChecked() and self.save_check.isEnabled():
+            self._target = ("subject", self._subject(), mag_layer)
+            return dict(subject=self._subject(), **params), reconstruct_subject
+        if mag_layer is None or ph_layer is None:
+            raise QSMMSError("choose a magnitude and a phase layer")
+        if mag_layer is ph_layer:
+            raise QSMMSError("magnitude and phase must be different layers")
+        mag, affine = layer_volume(mag_layer)
+        phase, ph_affine = layer_volume(ph_layer)
+        if phase.shape[:3] != mag.shape[:3] or not np.allclose(affine, ph_affine, atol=1e-3):
+            raise QSMMSError(f"layer {ph_layer.name!r} is not on the grid of {mag_layer.name!r}")
+        mask = None
+        mask_layer = self._layer(self.mask_combo.currentText()) if self.mask_combo.currentText() != AUTO_MASK else None
+        if mask_layer is not None:
+            mask, _ = layer_volume(mask_layer)
+            mask = np.asarray(mask) > 0
+        self._target = ("layers", None, mag_layer)
+        names = {"magnitude": f"layer {mag_layer.name!r}", "phase": f"layer {ph_layer.name!r}",
+                 "mask": None if mask_layer is None else f"layer {mask_layer.name!r}"}
+        return dict(
+            magnitude=np.asarray(mag, dtype=np.float32), phase=np.asarray(phase), affine=affine, mask=mask,
+            te_s=self.te_spin.value() / 1000.0, b0_t=self.b0_spin.value(), names=names,
+            keep_intermediates=False, **params,
+        ), reconstruct
+
+    def _on_error(self, exc: BaseException) -> None:
+        self.status.setText(f"error: {exc}")
+
+    def _on_returned(self, result) -> None:
+        self.last_result = result
+        _, subject, mag_layer = self._target
+        self.add_result_layers(result, mag_layer, subject=subject)
+        self.status.setText(
+            f"QSM done in {result.timings_s.get('total', 0):.1f} s: {int(result.mask.sum())} voxels, "
+            f"{result.parameters['inversion'].upper()} after {result.parameters['bfr'].upper()}"
+        )
+
+    def add_result_layers(self, result, mag_layer, subject=None):
+        """Add (or update) the "QSM (ppm)" image and the QSM mask labels on the magnitude's grid."""
+        meta = (mag_layer.metadata or {}) if mag_layer is not None else {}
+        if meta.get("canonical") is not None:
+            from ._layers import add_volume_layer
+
+            chi_path = subject.chimap if subject is not None else None
+            mask_path = subject.brain_mask if subject is not None else None
+            qsm = add_volume_layer(self.viewer, Volume(result.chi_ppm, result.affine, chi_path), "qsm",
+                                   subject=subject, name=QSM_LAYER_NAME)
+            mask = add_volume_layer(self.viewer, Volume(result.mask.astype(np.int32), result.affine, mask_path),
+                                    "mask", subject=subject)
+        else:
+            geometry = {}
+            if mag_layer is not None:
+                geometry = dict(scale=mag_layer.scale, translate=mag_layer.translate, rotate=mag_layer.rotate,
+                                shear=mag_layer.shear, affine=mag_layer.affine)
+            qsm = self.viewer.add_image(
+                result.chi_ppm, name=QSM_LAYER_NAME, colormap="gray", contrast_limits=QSM_CONTRAST_PPM,
+                metadata={"role": "qsm", "affine": result.affine, "derived_from_qsm": True}, **geometry,
+            )
+            mask = self.viewer.add_labels(
+                result.mask.astype(np.int32), name="QSM mask", opacity=0.3, visible=False,
+                metadata={"role": "mask", "affine": result.affine}, **geometry,
+            )
+        qsm.colormap = "gray"
+        qsm.contrast_limits = QSM_CONTRAST_PPM
+        qsm.visible = True
+        return qsm, mask

@@ -1,0 +1,230 @@
+import json
+
+import nibabel as nib
+import numpy as np
+import pytest
+
+from napari_qsm_ms.cli import main
+from napari_qsm_ms.errors import CancelledError, QSMMSError
+from napari_qsm_ms.io.units import wrap_to_pi
+from napari_qsm_ms.qsm.dipole import ppm_per_radian
+from napari_qsm_ms.qsm.pipeline import combine_echoes, reconstruct, reconstruct_files
+
+from ._spheres import field_ppm, nrmse_percent, sphere_phantom
+
+TE, B0T = 0.0177, 7.0
+VS = (1.0, 1.0, 1.5)
+
+
+def _rotation_x(deg):
+    t = np.deg2rad(deg)
+    return np.array([[1, 0, 0], [0, np.cos(t), -np.sin(t)], [0, np.sin(t), np.cos(t)]])
+
+
+def _affine(vs=VS, tilt_deg=0.0):
+    a = np.eye(4)
+    a[:3, :3] = _rotation_x(tilt_deg) @ np.diag(vs)
+    a[:3, 3] = (-30, -30, -20)
+    return a
+
+
+def _acquire(affine, seed=0, noise=0.0):
+    """Magnitude + wrapped phase of the sphere phantom acquired on the grid of ``affine``
+    (B0 along world z, so along the array axes as the affine says), with a smooth background."""
+    from napari_qsm_ms.io.geometry import b0_direction_voxel
+
+    chi, brain, mag = sphere_phantom()
+    b0_dir = b0_direction_voxel(affine)
+    field = field_ppm(chi, VS, b0_dir)
+    i, j, k = np.meshgrid(*(np.arange(n, dtype=np.float32) for n in chi.shape), indexing="ij")
+    background = 0.004 * (i - 20) + 0.003 * (k - 10)  # harmonic (linear) background, ppm
+    phase = (field + background) / ppm_per_radian(TE, B0T) + 0.3
+    rng = np.random.default_rng(seed)
+    phase = phase + noise * rng.standard_normal(phase.shape)
+    mag_full = np.where(brain, mag, 0.02).astype(np.float32)  # dark outside
+    return chi, brain, mag_full, wrap_to_pi(phase.astype(np.float32))
+
+
+def test_end_to_end_tv_and_oblique_b0_gives_the_same_chi():
+    results = {}
+    for tilt in (0.0, 25.0):
+        aff = _affine(tilt_deg=tilt)
+        chi, brain, mag, phase = _acquire(aff)
+        r = reconstruct(mag, phase, affine=aff, te_s=TE, b0_t=B0T, mask=brain, bfr="vsharp", inversion="tv",
+                        tv_lambda=1e-4, erode_mm=1.0)
+        assert r.chi_ppm.dtype == np.float32 and r.chi_ppm.shape == chi.shape
+        assert np.allclose(r.affine, aff)
+        assert nrmse_percent(r.chi_ppm, chi, r.mask) < 60
+        results[tilt] = r
+    m = results[0.0].mask & results[25.0].mask
+    assert nrmse_percent(results[25.0].chi_ppm, results[0.0].chi_ppm, m) < 15
+    # ignoring the tilt (assuming B0 along z) would be clearly worse
+    aff = _affine(tilt_deg=25.0)
+    chi, brain, mag, phase = _acquire(aff)
+    wrong = reconstruct(mag, phase, affine=_affine(), te_s=TE, b0_t=B0T, mask=brain, bfr="vsharp",
+                        inversion="tv", tv_lambda=1e-4, erode_mm=1.0)
+    assert nrmse_percent(wrong.chi_ppm, chi, m) > nrmse_percent(results[25.0].chi_ppm, chi, m) + 10
+
+
+def test_medi_pdf_end_to_end_with_automatic_mask():
+    aff = _affine()
+    chi, brain, mag, phase = _acquire(aff, noise=0.02)
+    r = reconstruct(mag, phase, affine=aff, te_s=TE, b0_t=B0T, medi_max_iter=5)
+    assert r.fft_count > 0 and set(r.intermediates) >= {"unwrapped_phase_rad", "local_field_ppm", "qsm_mask"}
+    dice = 2 * (r.intermediates["brain_mask"] & brain).sum() / (r.intermediates["brain_mask"].sum() + brain.sum())
+    assert dice > 0.95
+    assert nrmse_percent(r.chi_ppm, chi, r.mask) < 50
+    inc = (chi > 0.09) & r.mask
+    assert r.chi_ppm[inc].mean() - r.chi_ppm[r.mask & (chi == 0)].mean() == pytest.approx(0.1, abs=0.03)
+
+
+def test_raw_integer_phase_equals_its_radian_twin():
+    aff = _affine()
+    chi, brain, mag, phase = _acquire(aff)
+    raw = np.clip(np.round(phase / np.pi * 4096), -4096, 4095).astype(np.int16)
+    rad = (raw.astype(np.float64) * np.pi / 4096).astype(np.float32)
+    a = reconstruct(mag, raw, affine=aff, te_s=TE, b0_t=B0T, mask=brain, inversion="tkd")
+    b = reconstruct(mag, rad, affine=aff, te_s=TE, b0_t=B0T, mask=brain, inversion="tkd", phase_units="rad")
+    np.testing.assert_allclose(a.chi_ppm, b.chi_ppm, atol=1e-5)
+
+
+def test_multi_echo_fit_recovers_the_field():
+    rng = np.random.default_rng(0)
+    field = rng.standard_normal((6, 5, 4)).astype(np.float32)  # rad at TE_eff
+    tes = (0.01, 0.02, 0.03)
+    te_eff = np.mean(tes)
+    echoes = np.stack([field * t / te_eff + 0.7 for t in tes], axis=3)  # with a common offset
+    mag = rng.random((6, 5, 4, 3)).astype(np.float32) + 0.5
+    fitted, n_std, te = combine_echoes(echoes, mag, tes)
+    assert te == pytest.approx(te_eff)
+    np.testing.assert_allclose(fitted, field, atol=1e-4)
+    assert np.all(np.isfinite(n_std))
+
+
+def test_multi_echo_reconstruction_matches_single_echo():
+    aff = _affine()
+    chi, brain, mag, _ = _acquire(aff)
+    f = field_ppm(chi, VS, (0, 0, 1))
+    tes = (0.008, 0.016, 0.024)
+    phases = np.stack([wrap_to_pi((f / ppm_per_radian(t, B0T)).astype(np.float32)) for t in tes], axis=3)
+    r = reconstruct(mag, phases, affine=aff, te_s=tes, b0_t=B0T, mask=brain, bfr="vsharp", inversion="tkd",
+                    erode_mm=1.0)
+    assert r.parameters["te_effective_s"] == pytest.approx(0.016)
+    assert nrmse_percent(r.chi_ppm, chi, r.mask) < 60
+
+
+def test_cancel_propagates_and_writes_nothing(tmp_path):
+    aff = _affine()
+    chi, brain, mag, phase = _acquire(aff)
+    mp, pp, out = tmp_path / "mag.nii.gz", tmp_path / "phase.nii.gz", tmp_path / "chi.nii.gz"
+    nib.save(nib.Nifti1Image(mag, aff), mp)
+    nib.save(nib.Nifti1Image(phase, aff), pp)
+    calls = []
+
+    def progress(fraction, message):
+        calls.append(fraction)
+        if fraction > 0.3:
+            raise CancelledError("cancelled by the user")
+
+    with pytest.raises(CancelledError):
+        reconstruct_files(mp, pp, out, te_s=TE, b0_t=B0T, progress=progress, save_intermediates=tmp_path / "i")
+    assert not out.exists() and not (tmp_path / "i").exists()
+    assert calls == sorted(calls)
+
+
+# ---- files and the command line --------------------------------------------------------------
+
+@pytest.fixture
+def files(tmp_path):
+    aff = _affine()
+    chi, brain, mag, phase = _acquire(aff)
+    paths = {"mag": tmp_path / "sub-01_part-mag_T2starw.nii.gz", "phase": tmp_path / "sub-01_part-phase_T2starw.nii.gz",
+             "mask": tmp_path / "mask.nii.gz"}
+    nib.save(nib.Nifti1Image(mag, aff), paths["mag"])
+    nib.save(nib.Nifti1Image(phase, aff), paths["phase"])
+    nib.save(nib.Nifti1Image(brain.astype(np.uint8), aff), paths["mask"])
+    return paths, aff, chi, brain, mag, phase
+
+
+def test_cli_file_mode_writes_chi_mask_and_intermediates(files, tmp_path, capsys):
+    paths, aff, chi, brain, *_ = files
+    out = tmp_path / "out" / "chi.nii.gz"
+    (tmp_path / "sub-01_part-phase_T2starw.json").write_text(json.dumps({"EchoTime": TE, "MagneticFieldStrength": B0T}))
+    code = main(["recon", "--magnitude", str(paths["mag"]), "--phase", str(paths["phase"]), "--out", str(out),
+                 "--inversion", "tkd", "--bfr", "vsharp", "--mask-out", str(tmp_path / "out" / "m.nii.gz"),
+                 "--save-intermediates", str(tmp_path / "inter")])
+    assert code == 0
+    img = nib.load(out)
+    assert img.get_data_dtype() == np.float32 and np.allclose(img.affine, aff) and img.shape == chi.shape
+    m = np.asarray(nib.load(tmp_path / "out" / "m.nii.gz").dataobj) > 0
+    assert m.any() and not (m & ~brain).any()
+    names = {p.name for p in (tmp_path / "inter").iterdir()}
+    assert {"unwrapped_phase_rad.nii.gz", "total_field_ppm.nii.gz", "local_field_ppm.nii.gz",
+            "brain_mask.nii.gz", "qsm_mask.nii.gz", "qsm_parameters.json"} <= names
+    assert not [p for p in tmp_path.rglob(".*") if p.is_file()]  # no temporary files left
+
+
+def _run_bad(argv, capsys):
+    code = main(argv)
+    err = capsys.readouterr().err.strip()
+    return code, err
+
+
+@pytest.mark.parametrize("case", ["shape", "affine", "nan", "4d_no_te", "te_zero", "te_ms", "b0", "units",
+                                  "empty_mask", "no_te"])
+def test_bad_inputs_give_one_line_errors_and_no_output(files, tmp_path, capsys, case):
+    paths, aff, chi, brain, mag, phase = files
+    out = tmp_path / "chi.nii.gz"
+    argv = ["recon", "--magnitude", str(paths["mag"]), "--phase", str(paths["phase"]), "--out", str(out),
+            "--te", str(TE), "--b0", str(B0T), "--inversion", "tkd"]
+    bad = tmp_path / "bad.nii.gz"
+    expect = None
+    if case == "shape":
+        nib.save(nib.Nifti1Image(phase[:-2], aff), bad)
+        argv[4], expect = str(bad), "bad.nii.gz"
+    elif case == "affine":
+        a2 = aff.copy()
+        a2[0, 3] += 5
+        nib.save(nib.Nifti1Image(phase, a2), bad)
+        argv[4], expect = str(bad), "affine"
+    elif case == "nan":
+        p2 = phase.copy()
+        p2[3, 3, 3] = np.nan
+        nib.save(nib.Nifti1Image(p2, aff), bad)
+        argv[4], expect = str(bad), "NaN"
+    elif case == "4d_no_te":
+        nib.save(nib.Nifti1Image(np.stack([phase, phase], axis=3), aff), bad)
+        argv[4], expect = str(bad), "list of 2 echo times"
+    elif case == "te_zero":
+        argv[8], expect = "0", "must be > 0"
+    elif case == "te_ms":
+        argv[8], expect = "17.7", "milliseconds"
+    elif case == "b0":
+        argv[10], expect = "50", "outside"
+    elif case == "units":
+        nib.save(nib.Nifti1Image((phase * 10).astype(np.float32), aff), bad)
+        argv[4], expect = str(bad), "neither radians"
+    elif case == "empty_mask":
+        nib.save(nib.Nifti1Image(np.zeros(brain.shape, np.uint8), aff), bad)
+        argv += ["--mask", str(bad)]
+        expect = "mask is empty"
+    elif case == "no_te":
+        del argv[7:9]
+        expect = "no echo time"
+    code, err = _run_bad(argv, capsys)
+    assert code == 2
+    assert len(err.splitlines()) == 1 and expect in err, err
+    if case in ("shape", "affine", "nan", "4d_no_te", "units", "empty_mask"):
+        assert "bad.nii.gz" in err
+    assert not out.exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".chi")]
+
+
+def test_reconstruct_rejects_bad_arrays():
+    chi, brain, mag = sphere_phantom()
+    with pytest.raises(QSMMSError, match="differs from magnitude shape"):
+        reconstruct(mag, mag[:-1], affine=np.eye(4), te_s=TE, b0_t=B0T)
+    with pytest.raises(QSMMSError, match="unknown inversion"):
+        reconstruct(mag, mag, affine=np.eye(4), te_s=TE, b0_t=B0T, inversion="cosmos")
+    with pytest.raises(QSMMSError, match="zero everywhere"):
+        reconstruct(np.zeros_like(mag), np.zeros_like(mag), affine=np.eye(4), te_s=TE, b0_t=B0T)

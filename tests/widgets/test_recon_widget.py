@@ -1,0 +1,123 @@
+"""The "Reconstruct QSM" dock in a real napari viewer (Xvfb): TKD on a phantom, the layers, Cancel,
+and a subject loaded by the plugin's reader (geometry from metadata, derivatives written)."""
+
+from __future__ import annotations
+
+import json
+
+import nibabel as nib
+import numpy as np
+import pytest
+
+from napari_qsm_ms._widgets._layers import find_layer, load_subject_into_viewer
+from napari_qsm_ms._widgets.recon import AUTO_MASK, QSM_LAYER_NAME, ReconWidget
+from napari_qsm_ms.io.layout import StudyFiles
+from napari_qsm_ms.io.units import wrap_to_pi
+from napari_qsm_ms.qsm.dipole import ppm_per_radian
+from tests.qsm._spheres import field_ppm, nrmse_percent, sphere_phantom
+
+VS = (1.0, 1.0, 1.5)
+
+
+def _data():
+    chi, brain, mag = sphere_phantom()
+    f = field_ppm(chi, VS, (0, 0, 1))
+    phase = wrap_to_pi((f / ppm_per_radian(0.0177, 7.0) + 0.5).astype(np.float32))
+    return chi, brain, np.where(brain, mag, 0.02).astype(np.float32), phase
+
+
+def test_tkd_through_the_widget_adds_qsm_and_mask_layers(make_napari_viewer, qtbot):
+    viewer = make_napari_viewer()
+    chi, brain, mag, phase = _data()
+    mag_layer = viewer.add_image(mag, name="mag", scale=VS, translate=(-20, -20, -30))
+    viewer.add_image(phase, name="phase", scale=VS, translate=(-20, -20, -30))
+    widget = ReconWidget(viewer)
+    viewer.window.add_dock_widget(widget, name="Reconstruct QSM")
+    widget.magnitude_combo.setCurrentText("mag")
+    widget.phase_combo.setCurrentText("phase")
+    assert widget.mask_combo.currentText() == AUTO_MASK
+    widget.inversion_combo.setCurrentIndex(widget.inversion_combo.findData("tkd"))
+    widget.bfr_combo.setCurrentIndex(widget.bfr_combo.findData("vsharp"))
+    widget.erode_spin.setValue(1.0)
+    worker = widget.run(start=False)
+    with qtbot.waitSignal(worker.finished, timeout=60000):
+        worker.start()
+    qtbot.waitUntil(lambda: QSM_LAYER_NAME in viewer.layers, timeout=5000)
+    qsm = viewer.layers[QSM_LAYER_NAME]
+    assert tuple(qsm.contrast_limits) == pytest.approx((-0.15, 0.15))
+    assert qsm.colormap.name == "gray" and qsm.visible
+    np.testing.assert_allclose(qsm.scale, mag_layer.scale)
+    np.testing.assert_allclose(qsm.translate, mag_layer.translate)
+    assert qsm.data.dtype == np.float32 and qsm.data.shape == mag.shape
+    mask_layer = viewer.layers["QSM mask"]
+    assert mask_layer._type_string == "labels" and mask_layer.data.any()
+    assert nrmse_percent(np.asarray(qsm.data), chi, np.asarray(mask_layer.data) > 0) < 60
+    assert widget.run_button.isEnabled()
+    assert "done" in widget.status.text().lower()
+
+
+def test_cancel_stops_the_reconstruction_without_layers(make_napari_viewer, qtbot):
+    viewer = make_napari_viewer()
+    chi, brain, mag, phase = _data()
+    viewer.add_image(mag, name="mag", scale=VS)
+    viewer.add_image(phase, name="phase", scale=VS)
+    widget = ReconWidget(viewer)
+    viewer.window.add_dock_widget(widget, name="Reconstruct QSM")
+    widget.magnitude_combo.setCurrentText("mag")
+    widget.phase_combo.setCurrentText("phase")
+    widget.inversion_combo.setCurrentIndex(widget.inversion_combo.findData("medi"))
+    worker = widget.run(start=False)
+    assert widget.progress.cancel_button.isEnabled()
+    widget.progress.cancel_button.click()  # cancel before the first progress report
+    with qtbot.waitSignal(worker.finished, timeout=60000):
+        worker.start()
+    qtbot.waitUntil(lambda: widget.progress.status.text() == "cancelled", timeout=5000)
+    assert QSM_LAYER_NAME not in viewer.layers
+    assert widget.last_result is None
+    assert widget.run_button.isEnabled()
+
+
+def test_bad_layers_give_a_message_not_a_crash(make_napari_viewer, qtbot):
+    viewer = make_napari_viewer()
+    viewer.add_image(np.ones((10, 10, 10), np.float32), name="a")
+    viewer.add_image(np.ones((10, 10, 12), np.float32), name="b")
+    widget = ReconWidget(viewer)
+    viewer.window.add_dock_widget(widget, name="Reconstruct QSM")
+    widget.magnitude_combo.setCurrentText("a")
+    widget.phase_combo.setCurrentText("b")
+    assert widget.run() is None
+    assert "not on the grid" in widget.status.text()
+
+
+def test_subject_from_reader_writes_derivatives(make_napari_viewer, qtbot, tmp_path):
+    chi, brain, mag, phase = _data()
+    root = tmp_path / "study"
+    anat = root / "sub-01" / "anat"
+    anat.mkdir(parents=True)
+    aff = np.diag([-VS[0], VS[1], VS[2], 1.0])  # LPS-like x flip: the reader shows it canonically
+    nib.save(nib.Nifti1Image(mag, aff), anat / "sub-01_part-mag_T2starw.nii.gz")
+    raw = np.clip(np.round(phase / np.pi * 2048), -2048, 2047).astype(np.int16)
+    nib.save(nib.Nifti1Image(raw, aff), anat / "sub-01_part-phase_T2starw.nii.gz")
+    (anat / "sub-01_part-phase_T2starw.json").write_text(json.dumps({"EchoTime": 0.0177, "MagneticFieldStrength": 7}))
+    viewer = make_napari_viewer()
+    sub = StudyFiles.at(root).subject("01")
+    load_subject_into_viewer(viewer, sub)
+    widget = ReconWidget(viewer)
+    viewer.window.add_dock_widget(widget, name="Reconstruct QSM")
+    assert widget.magnitude_combo.currentText() == find_layer(viewer, "magnitude").name
+    assert widget.phase_combo.currentText() == find_layer(viewer, "phase").name
+    assert widget.te_spin.value() == pytest.approx(17.7) and widget.b0_spin.value() == pytest.approx(7.0)
+    assert widget.save_check.isEnabled()
+    widget.save_check.setChecked(True)
+    widget.inversion_combo.setCurrentIndex(widget.inversion_combo.findData("tkd"))
+    worker = widget.run(start=False)
+    with qtbot.waitSignal(worker.finished, timeout=60000):
+        worker.start()
+    qtbot.waitUntil(lambda: widget.last_result is not None, timeout=5000)
+    assert sub.chimap.exists() and sub.brain_mask.exists()
+    saved = nib.load(sub.chimap)
+    np.testing.assert_allclose(saved.affine, aff)
+    qsm = find_layer(viewer, "qsm")
+    assert qsm is not None and qsm.visible and qsm.metadata["path"] == sub.chimap
+    # the layer is shown canonically (x flipped back), the file keeps the source orientation
+    np.testing.assert_allclose(np.asarray(qsm.data)[::-1], np.asarray(saved.dataobj), atol=1e-6)
