@@ -201,9 +201,9 @@ def _widths_mm(coords_mm: np.ndarray, group_starts: np.ndarray, voxel_size_mm: n
     out = np.zeros(len(group_starts))
     if len(coords_mm) == 0:
         return out
-    for j in range(0, _DIRS.shape[1], 32):
-        u = _DIRS[:, j : j + 32]
-        proj = coords_mm @ u
+    for j in range(0, _DIRS.shape[1], 64):
+        u = _DIRS[:, j : j + 64]
+        proj = np.einsum("ij,jk->ik", coords_mm, u)  # no BLAS threads: steadier on a shared machine
         width = (
             np.maximum.reduceat(proj, group_starts, axis=0)
             - np.minimum.reduceat(proj, group_starts, axis=0)
@@ -299,7 +299,7 @@ def lesion_table(
         if tissue.shape != les.shape:
             raise ParameterError(f"tissue shape {tissue.shape} differs from lesions shape {les.shape}")
 
-    flat = np.flatnonzero(les.ravel())
+    flat = np.flatnonzero(les.ravel() != 0)  # a bool scan is ~4x faster than an int one
     if flat.size == 0:
         return pd.DataFrame({c: pd.Series(dtype=_dtype_of(c)) for c in TABLE_COLUMNS})
     labels = les.ravel()[flat]
@@ -332,12 +332,17 @@ def lesion_table(
     corner = _corner_voxels(les, flat, coords, labels)[order]
     corner_counts = np.bincount(inverse[order][corner], minlength=n_ids)
     widths = _widths_mm(sorted_coords[corner] * vs, np.concatenate([[0], np.cumsum(corner_counts)[:-1]]), vs)
+    # first, last and central slice of every lesion at once (same rule as central_slice_of)
+    has = per_slice > 0
+    firsts = np.argmax(has, axis=1)
+    lasts = n_slices - 1 - np.argmax(has[:, ::-1], axis=1)
+    tied = per_slice == per_slice.max(axis=1, keepdims=True)
+    off_middle = np.abs(np.arange(n_slices)[None, :] - (firsts + lasts)[:, None] / 2.0)
+    centrals = np.argmin(np.where(tied, off_middle, np.inf), axis=1)
     rows = []
     for i, lid in enumerate(ids):
         pts = sorted_coords[bounds[i] : bounds[i + 1]]
-        present = np.flatnonzero(per_slice[i])
-        first, last = int(present[0]), int(present[-1])
-        central = central_slice_of(per_slice[i, first : last + 1], first)
+        first, last, central = int(firsts[i]), int(lasts[i]), int(centrals[i])
         extent = feret_extent_mm(pts, vs) if voxels[i] <= _EXACT_FERET_MAX_VOXELS else float(widths[i])
         flags = []
         if extent < min_extent_mm:
