@@ -46,14 +46,24 @@ def main() -> int:
     write_synthetic_study(root / "study", PAPER_TABLE1, shape=SHAPE, voxel_size_mm=(0.75, 0.75, 1.5), seed=0)
     build_s = time.perf_counter() - t0
     study = root / "study"
-    print(f"study: 14 subjects, {SHAPE} voxels each, lesions 27 cortical / 147 WM / 9 mixed "
-          f"(built in {build_s:.1f} s, untimed)")
+    print(
+        f"study: 14 subjects, {SHAPE} voxels each, lesions 27 cortical / 147 WM / 9 mixed "
+        f"(built in {build_s:.1f} s, untimed)"
+    )
 
     exe = [sys.executable, "-m", "napari_qsm_ms.cli"]
     env_note = f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at start"
     runs = [_timed([*exe, "stats", str(study), "--quiet"]) for _ in range(args.repeats)]
-    imports = min(_timed([sys.executable, "-c", "import numpy, scipy.stats, pandas, nibabel, matplotlib.figure, "
-                          "statsmodels.formula.api"]) for _ in range(args.repeats))
+    imports = min(
+        _timed(
+            [
+                sys.executable,
+                "-c",
+                "import numpy, scipy.stats, pandas, nibabel, matplotlib.figure, statsmodels.formula.api",
+            ]
+        )
+        for _ in range(args.repeats)
+    )
     x = np.random.default_rng(0).normal(size=SHAPE)
     fft_times = []
     for _ in range(5):
@@ -63,11 +73,17 @@ def main() -> int:
     fft_s = min(fft_times)
 
     best = min(runs)
-    print(f"qsm-ms stats (fresh process, end to end): best {best:.2f} s, runs "
-          + ", ".join(f"{r:.2f}" for r in runs))
-    print(f"yardstick: importing numpy/scipy/pandas/nibabel/matplotlib/statsmodels in a fresh process: "
-          f"{imports:.2f} s  (stats = {best / imports:.1f} x imports)")
-    print(f"yardstick: one 3-D FFT of {SHAPE} float64: {1000 * fft_s:.1f} ms  (stats = {best / fft_s:.0f} x FFT)")
+    print(
+        f"qsm-ms stats (fresh process, end to end): best {best:.2f} s, runs "
+        + ", ".join(f"{r:.2f}" for r in runs)
+    )
+    print(
+        f"yardstick: importing numpy/scipy/pandas/nibabel/matplotlib/statsmodels in a fresh process: "
+        f"{imports:.2f} s  (stats = {best / imports:.1f} x imports)"
+    )
+    print(
+        f"yardstick: one 3-D FFT of {SHAPE} float64: {1000 * fft_s:.1f} ms  (stats = {best / fft_s:.0f} x FFT)"
+    )
     print(f"machine: {env_note}, load average {os.getloadavg()[0]:.1f} at end (shared with other work)")
 
     # in-process split, to see where the time goes
@@ -79,12 +95,16 @@ def main() -> int:
     t = time.perf_counter()
     write_study_stats(res, root / "inproc")
     write_s = time.perf_counter() - t
-    print(f"in process: compute {compute_s:.2f} s (14 subjects read, tests, model, 2000 bootstrap), "
-          f"write {write_s:.2f} s (TSVs, Figure 2 + 3 ROI panels PNG/SVG, report)")
+    print(
+        f"in process: compute {compute_s:.2f} s (14 subjects read, tests, model, 2000 bootstrap), "
+        f"write {write_s:.2f} s (TSVs, Figure 2 + 3 ROI panels PNG/SVG, report)"
+    )
     s = res.summary.set_index(["set", "level"])
-    print(f"check: n WM {int(s.loc[('wm', 'lesion'), 'n'])}, cortical {int(s.loc[('cortical', 'lesion'), 'n'])}, "
-          f"mixed {int(s.loc[('mixed_wm', 'lesion'), 'n'])}; per-patient WM {int(s.loc[('wm', 'subject'), 'n'])}, "
-          f"cortical {int(s.loc[('cortical', 'subject'), 'n'])}")
+    print(
+        f"check: n WM {int(s.loc[('wm', 'lesion'), 'n'])}, cortical {int(s.loc[('cortical', 'lesion'), 'n'])}, "
+        f"mixed {int(s.loc[('mixed_wm', 'lesion'), 'n'])}; per-patient WM {int(s.loc[('wm', 'subject'), 'n'])}, "
+        f"cortical {int(s.loc[('cortical', 'subject'), 'n'])}"
+    )
     print("PASS" if best < 10.0 else "SLOW", f"(target < 10 s; {best:.2f} s)")
     if args.keep is None:
         shutil.rmtree(root, ignore_errors=True)

@@ -103,11 +103,15 @@ class StatsWidget(QWidget):
         browse = QPushButton("Browse...")
         browse.clicked.connect(self._on_browse)
         self.compute_button = QPushButton("Compute")
-        self.compute_button.setToolTip("Relative susceptibility of every lesion of the study, from the saved files")
+        self.compute_button.setToolTip(
+            "Relative susceptibility of every lesion of the study, from the saved files"
+        )
         self.compute_button.clicked.connect(self._on_compute)
         self.export_button = QPushButton("Export report...")
-        self.export_button.setToolTip("Write lesions.tsv, summary.tsv, model.tsv, bootstrap.tsv, figures and "
-                                      "report.html (default derivatives/qsm-ms/stats), from the SAVED files")
+        self.export_button.setToolTip(
+            "Write lesions.tsv, summary.tsv, model.tsv, bootstrap.tsv, figures and "
+            "report.html (default derivatives/qsm-ms/stats), from the SAVED files"
+        )
         self.export_button.clicked.connect(self._on_export)
         row = QHBoxLayout()
         row.addWidget(self.path_edit, 1)
@@ -197,8 +201,14 @@ class StatsWidget(QWidget):
                 return None
             self._on_computed(result)
             return result
-        worker = run_with_progress(compute_study, self.progress, on_returned=self._on_computed,
-                                   on_error=lambda e: self._show_error(str(e)), study_root=root, n_resamples=200)
+        worker = run_with_progress(
+            compute_study,
+            self.progress,
+            on_returned=self._on_computed,
+            on_error=lambda e: self._show_error(str(e)),
+            study_root=root,
+            n_resamples=200,
+        )
         self._keep(worker)
         return worker
 
@@ -227,9 +237,15 @@ class StatsWidget(QWidget):
 
     def export(self, root: Path, out_dir: Path | None = None, *, start: bool = True):
         """Run ``run_study_stats`` (files written) in a worker; returns it."""
-        worker = run_with_progress(run_study_stats, self.progress, on_returned=self._on_exported,
-                                   on_error=lambda e: self._show_error(str(e)), start=start,
-                                   study_root=root, out_dir=out_dir)
+        worker = run_with_progress(
+            run_study_stats,
+            self.progress,
+            on_returned=self._on_exported,
+            on_error=lambda e: self._show_error(str(e)),
+            start=start,
+            study_root=root,
+            out_dir=out_dir,
+        )
         self._keep(worker)
         return worker
 
@@ -273,8 +289,12 @@ class StatsWidget(QWidget):
             return
         s = paper_tests(self.lesions).set_index(["set", "level"])
         parts = []
-        for key, label in ((("wm", "lesion"), "WM"), (("cortical", "lesion"), "cortical"),
-                           (("mixed_wm", "lesion"), "mixed WM"), (("mixed_cortical", "lesion"), "mixed cx")):
+        for key, label in (
+            (("wm", "lesion"), "WM"),
+            (("cortical", "lesion"), "cortical"),
+            (("mixed_wm", "lesion"), "mixed WM"),
+            (("mixed_cortical", "lesion"), "mixed cx"),
+        ):
             r = s.loc[key]
             mean = f"{r['mean_ppm']:+.4f}" if np.isfinite(r["mean_ppm"]) else "n/a"
             p = f"{r['p']:.2g}" if np.isfinite(r["p"]) else "n/a"
@@ -306,8 +326,9 @@ class StatsWidget(QWidget):
         """Show lesion ``lesion_id`` of ``subject`` if that subject is loaded: central slice, centred."""
         sub = _viewer_subject(self.viewer)
         if sub is None or sub.label != subject:
-            self.status_label.setText(f"lesion {lesion_id} belongs to sub-{subject}: load that subject "
-                                      "(Study dock) to go to it")
+            self.status_label.setText(
+                f"lesion {lesion_id} belongs to sub-{subject}: load that subject (Study dock) to go to it"
+            )
             return False
         layer = _layer(self.viewer, "lesions", sub)
         if layer is None:
@@ -336,7 +357,9 @@ class StatsWidget(QWidget):
         view = (layer.metadata or {}).get("canonical")
         if view is None:
             return 2
-        return int(view.ornt[2, 0])  # canonical axis of the file's slice axis (2)
+        from ..roi.study import axial_axis
+
+        return axial_axis(view.canonical_affine)  # as the ROI layer draws references
 
     # ------------------------------------------------------------------------------ live values
     def _connect_roi_layers(self) -> None:
@@ -364,8 +387,13 @@ class StatsWidget(QWidget):
         if les is None:
             return None
         arrays: dict = {"lesions": np.asarray(les.data).copy()}
-        for role, key in (("refwm", "refwm"), ("refgm", "refgm"), ("tissue", "tissue"), ("qsm", "chi_ppm"),
-                          ("mask", "qsm_mask")):
+        for role, key in (
+            ("refwm", "refwm"),
+            ("refgm", "refgm"),
+            ("tissue", "tissue"),
+            ("qsm", "chi_ppm"),
+            ("mask", "qsm_mask"),
+        ):
             layer = _layer(self.viewer, role, sub)
             arr = None if layer is None else np.asarray(layer.data)
             if arr is not None and arr.shape != arrays["lesions"].shape:
@@ -413,18 +441,29 @@ class StatsWidget(QWidget):
     def _on_live(self, sub: SubjectFiles, table: pd.DataFrame) -> None:
         if not self._state["alive"]:
             return
-        others = self.lesions[self.lesions["subject"].astype(str) != sub.label] if not self.lesions.empty else self.lesions
+        others = (
+            self.lesions[self.lesions["subject"].astype(str) != sub.label]
+            if not self.lesions.empty
+            else self.lesions
+        )
         frames = [f for f in (others, table) if not f.empty]
         merged = pd.concat(frames, ignore_index=True) if frames else table
         if "subject" in merged and not merged.empty:
-            order = {s: k for k, s in enumerate(dict.fromkeys(list(self.lesions.get("subject", [])) + [sub.label]))}
-            merged = merged.assign(_o=merged["subject"].map(order)).sort_values(["_o", "lesion_id", "part"],
-                                                                                 kind="stable").drop(columns="_o")
+            order = {
+                s: k for k, s in enumerate(dict.fromkeys(list(self.lesions.get("subject", [])) + [sub.label]))
+            }
+            merged = (
+                merged.assign(_o=merged["subject"].map(order))
+                .sort_values(["_o", "lesion_id", "part"], kind="stable")
+                .drop(columns="_o")
+            )
         self.lesions = merged.reset_index(drop=True)
         self.live_subject = sub.label
         self._show_table()
-        self.status_label.setText(f"sub-{sub.label}: live values from the layers (save the ROI layers before "
-                                  "exporting; export uses the saved files)")
+        self.status_label.setText(
+            f"sub-{sub.label}: live values from the layers (save the ROI layers before "
+            "exporting; export uses the saved files)"
+        )
 
 
 def _centre_viewer_on(viewer, layer, index_vox) -> None:
@@ -439,5 +478,5 @@ def _centre_viewer_on(viewer, layer, index_vox) -> None:
     camera = getattr(scene, "camera", None) or viewer.camera
     center = list(camera.center)
     values = [world[d] for d in displayed]
-    center[-len(values):] = values
+    center[-len(values) :] = values
     camera.center = tuple(center)

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from ..io.layout import TISSUE_CORTEX
 from .tests import included_rows, mixed_pairs, paper_tests
 
 TYPE_STYLE = {
@@ -102,12 +103,16 @@ def figure2(lesions: pd.DataFrame, *, seed: int = 0, fig: Figure | None = None) 
         ax_b.plot([0, 1], [means["wm"][s], means["cortical"][s]], color="0.7", lw=0.8, zorder=2)
     for x, t in enumerate(("wm", "cortical")):
         v = means[t].to_numpy(dtype=float)
-        ax_b.scatter(np.full(v.size, x), v, s=22, color=TYPE_STYLE[t][1], alpha=0.85, edgecolors="none", zorder=3)
+        ax_b.scatter(
+            np.full(v.size, x), v, s=22, color=TYPE_STYLE[t][1], alpha=0.85, edgecolors="none", zorder=3
+        )
         _mean_sd_bar(ax_b, x, v)
     ax_b.set_xticks(
         [0, 1],
-        [f"WM\n{means['wm'].size} patients\n{_p_text(p_of.get(('wm', 'subject'), np.nan))}",
-         f"cortical\n{means['cortical'].size} patients\n{_p_text(p_of.get(('cortical', 'subject'), np.nan))}"],
+        [
+            f"WM\n{means['wm'].size} patients\n{_p_text(p_of.get(('wm', 'subject'), np.nan))}",
+            f"cortical\n{means['cortical'].size} patients\n{_p_text(p_of.get(('cortical', 'subject'), np.nan))}",
+        ],
         fontsize=7.5,
     )
     ax_b.axhline(0, color="0.3", lw=0.8, ls="--", zorder=1)
@@ -116,9 +121,16 @@ def figure2(lesions: pd.DataFrame, *, seed: int = 0, fig: Figure | None = None) 
     ax_b.set_ylabel("relative susceptibility (ppm)")
     for ax in (ax_a, ax_b):
         ax.spines[["top", "right"]].set_visible(False)
-    fig.text(0.99, 0.005, "mean \u00b1 SD in black; P: one-sample t-test vs 0, uncorrected (Bonferroni: x6)",
-             ha="right", va="bottom", fontsize=7, color="0.35")
-    fig.subplots_adjust(left=0.07, right=0.98, top=0.93, bottom=0.2, wspace=0.28)
+    fig.text(
+        0.99,
+        0.005,
+        "mean \u00b1 SD in black; P: one-sample t-test vs 0, uncorrected (Bonferroni: x6)",
+        ha="right",
+        va="bottom",
+        fontsize=7,
+        color="0.35",
+    )
+    fig.subplots_adjust(left=0.085, right=0.985, top=0.93, bottom=0.2, wspace=0.3)
     return fig
 
 
@@ -151,15 +163,15 @@ def choose_example_lesions(lesions: pd.DataFrame, n: int = 3) -> pd.DataFrame:
     return pd.DataFrame(picks).head(n).reset_index(drop=True)
 
 
-def _canonical_slice(data: np.ndarray, affine: np.ndarray, index_vox: tuple[int, int, int]):
-    """Slice of ``data`` through ``index_vox`` across the acquisition slice axis (file axis 2).
+def _canonical_slice(data: np.ndarray, affine: np.ndarray, index_vox: tuple[int, int, int], axis: int = 2):
+    """Slice of ``data`` through ``index_vox`` across the source array axis ``axis``.
 
     Returns the 2-D slice in canonical (RAS+) in-plane order and the in-plane voxel sizes.
     """
     from ..io.nifti import to_canonical
 
     can, view = to_canonical(data, affine)
-    ax_target = int(view.ornt[2, 0])
+    ax_target = int(view.ornt[axis, 0])
     idx = np.array(index_vox, dtype=int)
     # index in canonical order: apply the permutation and flips of the orientation transform
     can_idx = np.zeros(3, dtype=int)
@@ -172,7 +184,9 @@ def _canonical_slice(data: np.ndarray, affine: np.ndarray, index_vox: tuple[int,
     return sl, (float(sizes[inplane[0]]), float(sizes[inplane[1]])), ax_target
 
 
-def roi_panel_figure(subject, lesion_id: int, *, pad_vox: int = 12, fig: Figure | None = None) -> Figure | None:
+def roi_panel_figure(
+    subject, lesion_id: int, *, pad_vox: int = 12, fig: Figure | None = None, label: str = ""
+) -> Figure | None:
     """ROI outlines on every available series, on the lesion's central slice (paper Figs 1, 3).
 
     Parameters
@@ -185,6 +199,8 @@ def roi_panel_figure(subject, lesion_id: int, *, pad_vox: int = 12, fig: Figure 
         Margin (voxels) around the lesion and its references in the crop.
     fig : Figure, optional
         Figure to draw into.
+    label : str
+        Added to the title (e.g. the lesion class).
 
     Returns
     -------
@@ -202,17 +218,24 @@ def roi_panel_figure(subject, lesion_id: int, *, pad_vox: int = 12, fig: Figure 
     mask = les == lesion_id
     if not mask.any():
         return None
-    counts = mask.sum(axis=(0, 1))
+    from ..roi.study import axial_axis
+
+    axis = axial_axis(les_vol.affine)
+    counts = mask.sum(axis=tuple(a for a in range(3) if a != axis))
     nz = np.flatnonzero(counts)
     k = int((nz[0] + nz[-1]) // 2)
     if counts[k] == 0:
         k = int(nz[np.argmin(np.abs(nz - k))])
-    ij = np.argwhere(mask[:, :, k])
-    centre = tuple(int(v) for v in ij.mean(axis=0).round()) + (k,)
-    series = [("T2* magnitude", subject.magnitude, "gray"), ("QSM (ppm)", subject.chimap, "gray"),
-              ("WM-nulled MPRAGE", subject.coreg_series("wmn"), "gray"),
-              ("CSF-nulled MPRAGE", subject.coreg_series("csfn"), "gray"),
-              ("FLAIR", subject.coreg_series("flair"), "gray")]
+    centre_arr = np.argwhere(np.take(mask, k, axis=axis)).mean(axis=0).round().astype(int).tolist()
+    centre_arr.insert(axis, k)
+    centre = tuple(int(v) for v in centre_arr)
+    series = [
+        ("T2* magnitude", subject.magnitude, "gray"),
+        ("QSM (ppm)", subject.chimap, "gray"),
+        ("WM-nulled MPRAGE", subject.coreg_series("wmn"), "gray"),
+        ("CSF-nulled MPRAGE", subject.coreg_series("csfn"), "gray"),
+        ("FLAIR", subject.coreg_series("flair"), "gray"),
+    ]
     panels = []
     for title, path, cmap in series:
         if path.exists():
@@ -229,9 +252,18 @@ def roi_panel_figure(subject, lesion_id: int, *, pad_vox: int = 12, fig: Figure 
     for name in ("refwm", "refgm"):
         path = getattr(subject, name)
         if path.exists():
-            outlines[name] = np.rint(np.asarray(load_volume(path, dtype=None).data)).astype(np.int64) == lesion_id
+            outlines[name] = (
+                np.rint(np.asarray(load_volume(path, dtype=None).data)).astype(np.int64) == lesion_id
+            )
     affine = les_vol.affine
-    sl_masks = {n: _canonical_slice(m.astype(np.uint8), affine, centre)[0] > 0 for n, m in outlines.items()}
+    cortex = None
+    if subject.tissue.exists():
+        tissue = np.rint(np.asarray(load_volume(subject.tissue, dtype=None).data)).astype(np.int64)
+        if tissue.shape == les.shape:
+            cortex = _canonical_slice((tissue == TISSUE_CORTEX).astype(np.uint8), affine, centre, axis)[0] > 0
+    sl_masks = {
+        n: _canonical_slice(m.astype(np.uint8), affine, centre, axis)[0] > 0 for n, m in outlines.items()
+    }
     union = np.zeros_like(sl_masks["lesion"])
     for m in sl_masks.values():
         union |= m
@@ -245,7 +277,7 @@ def roi_panel_figure(subject, lesion_id: int, *, pad_vox: int = 12, fig: Figure 
     fig.clear()
     axes = np.atleast_1d(fig.subplots(1, len(panels)))
     for ax, (title, data, cmap) in zip(axes, panels, strict=True):
-        img, (dx, dy), _ = _canonical_slice(data, affine, centre)
+        img, (dx, dy), _ = _canonical_slice(data, affine, centre, axis)
         img = img[crop]
         extent = (lo[0] * dx, hi[0] * dx, lo[1] * dy, hi[1] * dy)
         finite = img[np.isfinite(img)]
@@ -253,19 +285,43 @@ def roi_panel_figure(subject, lesion_id: int, *, pad_vox: int = 12, fig: Figure 
             vmax = float(np.percentile(np.abs(finite), 99)) if finite.size else 0.1
             vmin, vmax = -max(vmax, 0.02), max(vmax, 0.02)
         else:
-            vmin, vmax = (np.percentile(finite, [1, 99.5]) if finite.size else (0, 1))
-        ax.imshow(img.T, origin="lower", cmap=cmap, vmin=vmin, vmax=vmax, extent=extent, interpolation="nearest")
+            vmin, vmax = np.percentile(finite, [1, 99.5]) if finite.size else (0, 1)
+        ax.imshow(
+            img.T, origin="lower", cmap=cmap, vmin=vmin, vmax=vmax, extent=extent, interpolation="nearest"
+        )
+        if cortex is not None and cortex[crop].any() and not cortex[crop].all():
+            ax.contour(
+                cortex[crop].T.astype(float),
+                levels=[0.5],
+                colors=["white"],
+                linewidths=0.6,
+                linestyles=":",
+                alpha=0.7,
+                origin="lower",
+                extent=extent,
+            )
         for name, m in sl_masks.items():
             mc = m[crop].astype(float)
             if mc.any():
-                ax.contour(mc.T, levels=[0.5], colors=[ROI_COLOURS[name]], linewidths=1.0, origin="lower",
-                           extent=extent)
-        ax.set_title(title if not title.startswith("QSM") else f"QSM [{vmin:.2f}, {vmax:.2f}] ppm", fontsize=8)
+                ax.contour(
+                    mc.T,
+                    levels=[0.5],
+                    colors=[ROI_COLOURS[name]],
+                    linewidths=1.0,
+                    origin="lower",
+                    extent=extent,
+                )
+        ax.set_title(
+            title if not title.startswith("QSM") else f"QSM [{vmin:.2f}, {vmax:.2f}] ppm", fontsize=8
+        )
         ax.set_xticks([])
         ax.set_yticks([])
         ax.text(0.02, 0.02, "L", color="white", fontsize=7, transform=ax.transAxes)
         ax.text(0.93, 0.02, "R", color="white", fontsize=7, transform=ax.transAxes)
-    fig.suptitle(f"sub-{subject.label}, lesion {lesion_id}, slice {k} (file voxel axis 2); "
-                 "red lesion, cyan WM reference, yellow cortical reference", fontsize=8)
+    fig.suptitle(
+        f"sub-{subject.label}, lesion {lesion_id}{' (' + label + ')' if label else ''}, slice {k} (file voxel axis {axis}); "
+        "red lesion, cyan WM reference, yellow cortical reference, dotted white cortex boundary",
+        fontsize=8,
+    )
     fig.subplots_adjust(left=0.01, right=0.99, top=0.8, bottom=0.02, wspace=0.05)
     return fig

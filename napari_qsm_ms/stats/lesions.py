@@ -274,7 +274,9 @@ def relative_susceptibility(
         ref_labels = np.where(in_ref & (ref < n_labels), ref, 0)
         ref_total[name] = _count(ref_labels, in_ref & (ref < n_labels), n_labels)
         if chi is not None:
-            ref_stats[name] = _LabelStats.of(ref_labels, chi_clean, in_ref & (ref < n_labels) & valid, n_labels)
+            ref_stats[name] = _LabelStats.of(
+                ref_labels, chi_clean, in_ref & (ref < n_labels) & valid, n_labels
+            )
 
     central = _central_slices(lesions, slice_axis, n_labels) if lesion_ids.size else {}
 
@@ -323,9 +325,17 @@ def relative_susceptibility(
         for part, ref_name in parts:
             row_flags = list(flags)
             row = _measure_part(
-                lid, part, ref_name, lesion_stats, outside, ref_stats, ref_total,
-                have_tissue=tissue is not None, have_chi=chi is not None,
-                have_ref=(refwm if ref_name == "refwm" else refgm) is not None, flags=row_flags,
+                lid,
+                part,
+                ref_name,
+                lesion_stats,
+                outside,
+                ref_stats,
+                ref_total,
+                have_tissue=tissue is not None,
+                have_chi=chi is not None,
+                have_ref=(refwm if ref_name == "refwm" else refgm) is not None,
+                flags=row_flags,
             )
             lesion_type = LESION_TYPES.get((klass, part), "")
             row.update(
@@ -384,8 +394,15 @@ def _measure_part(
     flags: list[str],
 ) -> dict:
     nan = float("nan")
-    row = dict(lesion_ppm=nan, reference_ppm=nan, relative_ppm=nan, lesion_voxels=0, reference_voxels=0,
-               lesion_sd_ppm=nan, reference_sd_ppm=nan)
+    row = dict(
+        lesion_ppm=nan,
+        reference_ppm=nan,
+        relative_ppm=nan,
+        lesion_voxels=0,
+        reference_voxels=0,
+        lesion_sd_ppm=nan,
+        reference_sd_ppm=nan,
+    )
     if part != "whole" and not have_tissue:
         return row
     if not have_ref:

@@ -21,10 +21,33 @@ import pandas as pd
 from .tests import PAPER_COMPARISONS, included_rows
 
 TYPE_ORDER = ["wm", "cortical", "mixed_wm", "mixed_cortical"]
-MODEL_COLUMNS = ["term", "estimate_ppm", "se_ppm", "z", "p", "ci95_low_ppm", "ci95_high_ppm",
-                 "n_lesion_parts", "n_subjects", "method", "note"]
-BOOTSTRAP_COLUMNS = ["set", "level", "n", "n_subjects", "mean_ppm", "ci_low_ppm", "ci_high_ppm",
-                     "ci_level", "n_resamples", "seed", "method", "note"]
+MODEL_COLUMNS = [
+    "term",
+    "estimate_ppm",
+    "se_ppm",
+    "z",
+    "p",
+    "ci95_low_ppm",
+    "ci95_high_ppm",
+    "n_lesion_parts",
+    "n_subjects",
+    "method",
+    "note",
+]
+BOOTSTRAP_COLUMNS = [
+    "set",
+    "level",
+    "n",
+    "n_subjects",
+    "mean_ppm",
+    "ci_low_ppm",
+    "ci_high_ppm",
+    "ci_level",
+    "n_resamples",
+    "seed",
+    "method",
+    "note",
+]
 
 
 def mixed_model(lesions: pd.DataFrame) -> pd.DataFrame:
@@ -49,17 +72,21 @@ def mixed_model(lesions: pd.DataFrame) -> pd.DataFrame:
     n_subj = int(rows["subject"].nunique()) if not rows.empty else 0
     method = "MixedLM REML: relative_ppm ~ 0 + C(lesion_type), random intercept per subject"
     if rows.empty or n_subj < 2 or len(rows) < 4:
-        return _one_note_row(f"not fitted: {len(rows)} lesion parts in {n_subj} subjects "
-                             "(needs >= 4 parts in >= 2 subjects)", method)
+        return _one_note_row(
+            f"not fitted: {len(rows)} lesion parts in {n_subj} subjects (needs >= 4 parts in >= 2 subjects)",
+            method,
+        )
     import statsmodels.formula.api as smf
     from statsmodels.tools.sm_exceptions import ConvergenceWarning
 
     types = [t for t in TYPE_ORDER if (rows["lesion_type"] == t).any()]
-    data = pd.DataFrame({
-        "relative_ppm": rows["relative_ppm"].astype(float).to_numpy(),
-        "lesion_type": pd.Categorical(rows["lesion_type"], categories=types),
-        "subject": rows["subject"].astype(str).to_numpy(),
-    })
+    data = pd.DataFrame(
+        {
+            "relative_ppm": rows["relative_ppm"].astype(float).to_numpy(),
+            "lesion_type": pd.Categorical(rows["lesion_type"], categories=types),
+            "subject": rows["subject"].astype(str).to_numpy(),
+        }
+    )
     notes: list[str] = []
     result = None
     # Fit in ppb (x 1000): the optimisers behave better on values of order 1 than 1e-2.
@@ -101,9 +128,19 @@ def mixed_model(lesions: pd.DataFrame) -> pd.DataFrame:
         z = est / se if se and np.isfinite(se) and se > 0 else np.nan
         p = float(2 * sst.norm.sf(abs(z))) if np.isfinite(z) else np.nan
         half = 1.959963984540054 * se if np.isfinite(se) else np.nan
-        return dict(term=term, estimate_ppm=float(est), se_ppm=float(se), z=float(z), p=p,
-                    ci95_low_ppm=float(est - half), ci95_high_ppm=float(est + half),
-                    n_lesion_parts=n_parts, n_subjects=n_subj, method=method, note=note)
+        return dict(
+            term=term,
+            estimate_ppm=float(est),
+            se_ppm=float(se),
+            z=float(z),
+            p=p,
+            ci95_low_ppm=float(est - half),
+            ci95_high_ppm=float(est + half),
+            n_lesion_parts=n_parts,
+            n_subjects=n_subj,
+            method=method,
+            note=note,
+        )
 
     names = {}
     for name in fe.index:
@@ -120,17 +157,48 @@ def mixed_model(lesions: pd.DataFrame) -> pd.DataFrame:
         out.append(_row("wm - cortical", est, se, n_parts))
     group_var = float(np.asarray(result.cov_re)[0, 0]) / 1e6
     nan = float("nan")
-    for term, val in (("subject variance (ppm^2)", group_var), ("residual variance (ppm^2)", float(result.scale) / 1e6)):
-        out.append(dict(term=term, estimate_ppm=val, se_ppm=nan, z=nan, p=nan, ci95_low_ppm=nan,
-                        ci95_high_ppm=nan, n_lesion_parts=len(data), n_subjects=n_subj, method=method, note=note))
+    for term, val in (
+        ("subject variance (ppm^2)", group_var),
+        ("residual variance (ppm^2)", float(result.scale) / 1e6),
+    ):
+        out.append(
+            dict(
+                term=term,
+                estimate_ppm=val,
+                se_ppm=nan,
+                z=nan,
+                p=nan,
+                ci95_low_ppm=nan,
+                ci95_high_ppm=nan,
+                n_lesion_parts=len(data),
+                n_subjects=n_subj,
+                method=method,
+                note=note,
+            )
+        )
     return pd.DataFrame(out, columns=MODEL_COLUMNS)
 
 
 def _one_note_row(note: str, method: str) -> pd.DataFrame:
     nan = float("nan")
-    return pd.DataFrame([dict(term="model", estimate_ppm=nan, se_ppm=nan, z=nan, p=nan, ci95_low_ppm=nan,
-                              ci95_high_ppm=nan, n_lesion_parts=0, n_subjects=0, method=method, note=note)],
-                        columns=MODEL_COLUMNS)
+    return pd.DataFrame(
+        [
+            dict(
+                term="model",
+                estimate_ppm=nan,
+                se_ppm=nan,
+                z=nan,
+                p=nan,
+                ci95_low_ppm=nan,
+                ci95_high_ppm=nan,
+                n_lesion_parts=0,
+                n_subjects=0,
+                method=method,
+                note=note,
+            )
+        ],
+        columns=MODEL_COLUMNS,
+    )
 
 
 def bootstrap_means(
@@ -172,11 +240,18 @@ def bootstrap_means(
     for set_name, level in PAPER_COMPARISONS:
         sub = rows[rows["lesion_type"] == set_name] if not rows.empty else rows
         nan = float("nan")
-        base = dict(set=set_name, level=level, ci_level=ci_level, n_resamples=n_resamples, seed=seed,
-                    method="percentile, subjects resampled with replacement")
+        base = dict(
+            set=set_name,
+            level=level,
+            ci_level=ci_level,
+            n_resamples=n_resamples,
+            seed=seed,
+            method="percentile, subjects resampled with replacement",
+        )
         if sub.empty:
-            out.append(dict(base, n=0, n_subjects=0, mean_ppm=nan, ci_low_ppm=nan, ci_high_ppm=nan,
-                            note="empty set"))
+            out.append(
+                dict(base, n=0, n_subjects=0, mean_ppm=nan, ci_low_ppm=nan, ci_high_ppm=nan, note="empty set")
+            )
             continue
         grouped = sub.groupby("subject", sort=True)["relative_ppm"]
         sums = grouped.sum().to_numpy(dtype=float)
@@ -187,13 +262,31 @@ def bootstrap_means(
         point = float(sums.sum() / counts.sum())
         n = int(len(sub)) if level == "lesion" else n_s
         if n_s < 2:
-            out.append(dict(base, n=n, n_subjects=n_s, mean_ppm=point, ci_low_ppm=nan, ci_high_ppm=nan,
-                            note="fewer than 2 subjects: no bootstrap"))
+            out.append(
+                dict(
+                    base,
+                    n=n,
+                    n_subjects=n_s,
+                    mean_ppm=point,
+                    ci_low_ppm=nan,
+                    ci_high_ppm=nan,
+                    note="fewer than 2 subjects: no bootstrap",
+                )
+            )
             continue
         idx = rng.integers(0, n_s, size=(n_resamples, n_s))
         means = sums[idx].sum(axis=1) / counts[idx].sum(axis=1)
         lo, hi = np.quantile(means, [alpha, 1.0 - alpha])
         note = "few subjects: interval unreliable" if n_s < 5 else ""
-        out.append(dict(base, n=n, n_subjects=n_s, mean_ppm=point, ci_low_ppm=float(lo), ci_high_ppm=float(hi),
-                        note=note))
+        out.append(
+            dict(
+                base,
+                n=n,
+                n_subjects=n_s,
+                mean_ppm=point,
+                ci_low_ppm=float(lo),
+                ci_high_ppm=float(hi),
+                note=note,
+            )
+        )
     return pd.DataFrame(out, columns=BOOTSTRAP_COLUMNS)

@@ -88,13 +88,29 @@ def table3(summary: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for r in summary.itertuples():
         label = SET_LABELS.get(r.set, r.set) + (", per patient" if r.level == "subject" else ", per lesion")
-        ms = (f"{r.mean_ppm:.4f} \u00b1 {r.sd_ppm:.4f}" if np.isfinite(r.sd_ppm) else
-              (f"{r.mean_ppm:.4f}" if np.isfinite(r.mean_ppm) else "n/a"))
+        ms = (
+            f"{r.mean_ppm:.4f} \u00b1 {r.sd_ppm:.4f}"
+            if np.isfinite(r.sd_ppm)
+            else (f"{r.mean_ppm:.4f}" if np.isfinite(r.mean_ppm) else "n/a")
+        )
         pos = "" if not np.isfinite(r.pct_positive) else f"{int(r.n_positive)} ({r.pct_positive:.0f}%)"
         neg = "" if not np.isfinite(r.pct_negative) else f"{int(r.n_negative)} ({r.pct_negative:.0f}%)"
-        rows.append({"comparison": label, "test": r.test, "n": r.n, "mean \u00b1 SD (ppm)": ms, "t": r.t,
-                     "df": r.df, "p": r.p, "p_bonferroni": r.p_bonferroni, "significant": r.significant,
-                     "positive": pos, "negative": neg, "note": r.note})
+        rows.append(
+            {
+                "comparison": label,
+                "test": r.test,
+                "n": r.n,
+                "mean \u00b1 SD (ppm)": ms,
+                "t": r.t,
+                "df": r.df,
+                "p": r.p,
+                "p_bonferroni": r.p_bonferroni,
+                "significant": r.significant,
+                "positive": pos,
+                "negative": neg,
+                "note": r.note,
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -109,8 +125,10 @@ def build_report(result, figures: dict[str, dict[str, Path]]) -> str:
     now = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     subj = result.subjects
     n_qsm = int(subj["has_qsm"].astype(bool).sum()) if not subj.empty else 0
-    parts = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>QSM-MS study statistics</title>"
-             f"<style>{_CSS}</style></head><body>"]
+    parts = [
+        f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>QSM-MS study statistics</title>"
+        f"<style>{_CSS}</style></head><body>"
+    ]
     parts.append("<h1>Relative susceptibility of MS lesions: study statistics</h1>")
     parts.append(
         f"<p>Study <code>{html.escape(str(result.parameters.get('study', result.root)))}</code>; "
@@ -127,10 +145,17 @@ def build_report(result, figures: dict[str, dict[str, Path]]) -> str:
         "comparisons corrected together by Bonferroni (significant when p &lt; 0.05/6 = 0.0083).</p>"
     )
     if result.notes:
-        parts.append("<h2>Warnings</h2><ul>" + "".join(f"<li class='note'>{html.escape(n)}</li>" for n in result.notes)
-                     + "</ul>")
-    parts.append("<h2>Table 3: one-sample t-tests (the paper's six comparisons) and comparisons between types</h2>")
-    parts.append(table_html(table3(result.summary), left=("comparison", "test", "note"), highlight="significant"))
+        parts.append(
+            "<h2>Warnings</h2><ul>"
+            + "".join(f"<li class='note'>{html.escape(n)}</li>" for n in result.notes)
+            + "</ul>"
+        )
+    parts.append(
+        "<h2>Table 3: one-sample t-tests (the paper's six comparisons) and comparisons between types</h2>"
+    )
+    parts.append(
+        table_html(table3(result.summary), left=("comparison", "test", "note"), highlight="significant")
+    )
     parts.append(
         "<p class='small'>Source: <code>summary.tsv</code>. Each per-lesion row uses the rows of "
         "<code>lesions.tsv</code> with that <code>lesion_type</code> and <code>included</code> = true; "
@@ -141,14 +166,18 @@ def build_report(result, figures: dict[str, dict[str, Path]]) -> str:
         if name == "figure2":
             parts.append("<h2>Figure 2: relative susceptibility by lesion type</h2>")
             parts.append(_img(paths["png"]))
-            parts.append(f"<p class='small'>Files: <code>{paths['png'].name}</code>, <code>{paths['svg'].name}</code>; "
-                         "data: <code>lesions.tsv</code> (included rows).</p>")
+            parts.append(
+                f"<p class='small'>Files: <code>{paths['png'].name}</code>, <code>{paths['svg'].name}</code>; "
+                "data: <code>lesions.tsv</code> (included rows).</p>"
+            )
     parts.append("<h2>Beyond the paper: lesions nested in patients</h2>")
     parts.append("<h3>Linear mixed-effects model</h3>")
     parts.append(table_html(result.model, left=("term", "method", "note")))
-    parts.append("<p class='small'>Source: <code>model.tsv</code>. Per-type means with a random intercept per "
-                 "subject (statsmodels MixedLM, REML; Wald z tests and 95% CIs). Notes record convergence "
-                 "warnings, e.g. a subject variance estimated at 0 (the model then equals pooled means).</p>")
+    parts.append(
+        "<p class='small'>Source: <code>model.tsv</code>. Per-type means with a random intercept per "
+        "subject (statsmodels MixedLM, REML; Wald z tests and 95% CIs). Notes record convergence "
+        "warnings, e.g. a subject variance estimated at 0 (the model then equals pooled means).</p>"
+    )
     parts.append("<h3>Subject-bootstrap confidence intervals of the means</h3>")
     parts.append(table_html(result.bootstrap, left=("set", "level", "method", "note")))
     rois = {k: v for k, v in figures.items() if k.startswith("roi_")}
@@ -157,29 +186,60 @@ def build_report(result, figures: dict[str, dict[str, Path]]) -> str:
         for name, paths in rois.items():
             parts.append(f"<h3>{html.escape(name)}</h3>{_img(paths['png'])}")
     parts.append("<h2>Subjects</h2>")
-    parts.append(table_html(result.subjects, left=("subject", "status", "class_source", "voxel_size_mm", "message")))
+    parts.append(
+        table_html(result.subjects, left=("subject", "status", "class_source", "voxel_size_mm", "message"))
+    )
     parts.append("<h2>Lesion parts</h2>")
-    parts.append("<details open><summary>lesions.tsv (every lesion part, with flags and source files)</summary>")
-    parts.append(table_html(result.lesions, left=("subject", "class", "part", "lesion_type", "consensus", "votes",
-                                                  "flags", "chimap_file", "lesions_file", "reference_file",
-                                                  "tissue_file", "classes_file")))
+    parts.append(
+        "<details open><summary>lesions.tsv (every lesion part, with flags and source files)</summary>"
+    )
+    parts.append(
+        table_html(
+            result.lesions,
+            left=(
+                "subject",
+                "class",
+                "part",
+                "lesion_type",
+                "consensus",
+                "votes",
+                "flags",
+                "chimap_file",
+                "lesions_file",
+                "reference_file",
+                "tissue_file",
+                "classes_file",
+            ),
+        )
+    )
     parts.append("</details>")
-    parts.append("<p class='small'>Flags: <code>no_qsm</code> subject without Chimap; <code>no_reference</code> "
-                 "reference ROI missing or empty (relative value n/a); <code>outside_qsm_mask:N</code> N lesion "
-                 "voxels outside the QSM mask, left out of the mean; <code>excluded:REASON</code> excluded in the "
-                 "annotation; <code>class:rejected|disputed</code> rater consensus; <code>class_from_tissue</code> "
-                 "no consensus class, class suggested from the cortex fraction; "
-                 "<code>vessel_voxels_in_*</code> the ROI still overlaps the vessel mask. Rows with "
-                 "<code>included</code> = no stay out of every test.</p>")
+    parts.append(
+        "<p class='small'>Flags: <code>no_qsm</code> subject without Chimap; <code>no_reference</code> "
+        "reference ROI missing or empty (relative value n/a); <code>outside_qsm_mask:N</code> N lesion "
+        "voxels outside the QSM mask, left out of the mean; <code>excluded:REASON</code> excluded in the "
+        "annotation; <code>class:rejected|disputed</code> rater consensus; <code>class_from_tissue</code> "
+        "no consensus class, class suggested from the cortex fraction; "
+        "<code>vessel_voxels_in_*</code> the ROI still overlaps the vessel mask. Rows with "
+        "<code>included</code> = no stay out of every test.</p>"
+    )
     parts.append("<h2>Input files (SHA-256)</h2>")
     parts.append(table_html(result.inputs, left=("file", "sha256")))
     parts.append("<h2>Parameters</h2>")
-    parts.append(table_html(pd.DataFrame({"parameter": list(result.parameters),
-                                          "value": [str(v) for v in result.parameters.values()]}),
-                            left=("parameter", "value")))
+    parts.append(
+        table_html(
+            pd.DataFrame(
+                {"parameter": list(result.parameters), "value": [str(v) for v in result.parameters.values()]}
+            ),
+            left=("parameter", "value"),
+        )
+    )
     parts.append("<h2>Software</h2>")
-    parts.append(table_html(pd.DataFrame({"package": list(versions), "version": list(versions.values())}),
-                            left=("package", "version")))
+    parts.append(
+        table_html(
+            pd.DataFrame({"package": list(versions), "version": list(versions.values())}),
+            left=("package", "version"),
+        )
+    )
     parts.append("</body></html>\n")
     return "".join(parts)
 

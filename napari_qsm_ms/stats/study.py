@@ -34,6 +34,7 @@ from ..io.atomic import atomic_write_tsv
 from ..io.layout import StudyFiles, SubjectFiles
 from ..io.nifti import Volume, check_same_grid, load_volume
 from ..progress import ProgressCallback, report, scaled
+from ..roi.study import axial_axis
 from .lesions import LESION_COLUMNS, empty_lesion_table, relative_susceptibility
 from .model import bootstrap_means, mixed_model
 from .tests import paper_tests
@@ -41,11 +42,27 @@ from .tests import paper_tests
 #: Defaults of the study run (written into the report).
 DEFAULT_N_RESAMPLES = 2000
 DEFAULT_SEED = 0
-SLICE_AXIS = 2
+SLICE_AXIS = 2  # default for arrays without an affine (canonical RAS layers)
 
-SUBJECT_COLUMNS = ["subject", "status", "has_qsm", "n_lesions", "n_wm", "n_cortical", "n_mixed",
-                   "n_rejected", "n_disputed", "n_excluded", "n_included_parts", "n_flagged",
-                   "mean_wm_ppm", "mean_cortical_ppm", "class_source", "voxel_size_mm", "message"]
+SUBJECT_COLUMNS = [
+    "subject",
+    "status",
+    "has_qsm",
+    "n_lesions",
+    "n_wm",
+    "n_cortical",
+    "n_mixed",
+    "n_rejected",
+    "n_disputed",
+    "n_excluded",
+    "n_included_parts",
+    "n_flagged",
+    "mean_wm_ppm",
+    "mean_cortical_ppm",
+    "class_source",
+    "voxel_size_mm",
+    "message",
+]
 SOURCE_COLUMNS = ["chimap_file", "lesions_file", "reference_file", "tissue_file", "classes_file"]
 
 
@@ -189,8 +206,12 @@ def subject_stats(subject: SubjectFiles) -> SubjectStats:
         grid = chi
         inputs.append(subject.chimap)
     if not subject.lesions.exists():
-        info.update(status="no lesion file" if chi is not None else "no QSM, no lesion file", n_lesions=0,
-                    class_source="", voxel_size_mm=_fmt_voxel(grid))
+        info.update(
+            status="no lesion file" if chi is not None else "no QSM, no lesion file",
+            n_lesions=0,
+            class_source="",
+            voxel_size_mm=_fmt_voxel(grid),
+        )
         return SubjectStats(subject.label, empty_lesion_table(), info, inputs)
     lesions = _load_labels(subject.lesions, grid)
     grid = grid or lesions
@@ -222,7 +243,7 @@ def subject_stats(subject: SubjectFiles) -> SubjectStats:
         voxel_size_mm=grid.voxel_size_mm,
         subject=subject.label,
         lesion_flags=extra_flags,
-        slice_axis=SLICE_AXIS,
+        slice_axis=axial_axis(grid.affine),
     )
     if optional["vessels"] is not None and not table.empty:
         _flag_vessels(table, lesions.data, optional, optional["vessels"] > 0)
@@ -272,15 +293,20 @@ def _flag_vessels(table: pd.DataFrame, lesions: np.ndarray, optional: dict, vess
         extra = []
         if lid < n and in_les[lid]:
             extra.append(f"vessel_voxels_in_lesion:{int(in_les[lid])}")
-        ref_name = "refgm" if row["part"] == "cortical" or (row["part"] == "whole" and row["class"] == "cortical") else "refwm"
+        ref_name = (
+            "refgm"
+            if row["part"] == "cortical" or (row["part"] == "whole" and row["class"] == "cortical")
+            else "refwm"
+        )
         if ref_name in refs and lid < n and refs[ref_name][lid]:
             extra.append(f"vessel_voxels_in_reference:{int(refs[ref_name][lid])}")
         if extra:
             table.at[i, "flags"] = ";".join(f for f in [str(row["flags"]), *extra] if f)
 
 
-def _add_sources(table: pd.DataFrame, subject: SubjectFiles, root: Path, has_chi: bool, has_classes: bool,
-                 optional: dict) -> None:
+def _add_sources(
+    table: pd.DataFrame, subject: SubjectFiles, root: Path, has_chi: bool, has_classes: bool, optional: dict
+) -> None:
     def rel(p: Path) -> str:
         try:
             return str(p.relative_to(root))
@@ -295,7 +321,11 @@ def _add_sources(table: pd.DataFrame, subject: SubjectFiles, root: Path, has_chi
     table["lesions_file"] = rel(subject.lesions)
     ref_file = []
     for _, row in table.iterrows():
-        name = "refgm" if row["part"] == "cortical" or (row["part"] == "whole" and row["class"] == "cortical") else "refwm"
+        name = (
+            "refgm"
+            if row["part"] == "cortical" or (row["part"] == "whole" and row["class"] == "cortical")
+            else "refwm"
+        )
         ref_file.append(rel(getattr(subject, name)) if optional[name] is not None else "")
     table["reference_file"] = ref_file
     table["tissue_file"] = rel(subject.tissue) if optional["tissue"] is not None else ""
@@ -355,15 +385,24 @@ def compute_study(
             res = subject_stats(sub)
         except QSMMSError as exc:
             notes.append(f"sub-{sub.label} left out: {exc}")
-            infos.append(dict(subject=sub.label, status="error", has_qsm=sub.chimap.exists(), n_lesions=0,
-                              message=str(exc)))
+            infos.append(
+                dict(
+                    subject=sub.label,
+                    status="error",
+                    has_qsm=sub.chimap.exists(),
+                    n_lesions=0,
+                    message=str(exc),
+                )
+            )
             continue
         if not res.lesions.empty:
             tables.append(res.lesions)
         infos.append(res.info)
         inputs.extend(res.inputs)
         if res.info["status"] == "no QSM" and res.info.get("n_lesions", 0):
-            notes.append(f"sub-{sub.label}: no Chimap, its {res.info['n_lesions']} lesions are flagged no_qsm")
+            notes.append(
+                f"sub-{sub.label}: no Chimap, its {res.info['n_lesions']} lesions are flagged no_qsm"
+            )
     subjects_df = pd.DataFrame(infos)
     for c in SUBJECT_COLUMNS:
         if c not in subjects_df:
@@ -385,9 +424,15 @@ def compute_study(
         [dict(file=_rel(p, study.root), bytes=p.stat().st_size, sha256=sha256_file(p)) for p in seen],
         columns=["file", "bytes", "sha256"],
     )
-    params = dict(study=str(study.root.resolve()), subjects=[s.label for s in subs],
-                  bootstrap_resamples=n_resamples, bootstrap_seed=seed, slice_axis=SLICE_AXIS,
-                  bonferroni_comparisons=6, alpha=0.05)
+    params = dict(
+        study=str(study.root.resolve()),
+        subjects=[s.label for s in subs],
+        bootstrap_resamples=n_resamples,
+        bootstrap_seed=seed,
+        central_slice_axis="array axis nearest to world S-I (roi.study.axial_axis)",
+        bonferroni_comparisons=6,
+        alpha=0.05,
+    )
     report(progress, 1.0, "statistics computed")
     return StudyStats(study.root, lesions, subjects_df, summary, model, boot, inputs_df, params, notes)
 
@@ -399,8 +444,13 @@ def _rel(p: Path, root: Path) -> str:
         return str(p)
 
 
-def write_study_stats(result: StudyStats, out_dir: str | os.PathLike, *, progress: ProgressCallback | None = None,
-                      roi_lesions: int = 3) -> Path:
+def write_study_stats(
+    result: StudyStats,
+    out_dir: str | os.PathLike,
+    *,
+    progress: ProgressCallback | None = None,
+    roi_lesions: int = 3,
+) -> Path:
     """Write the tables, figures and report of ``result`` into ``out_dir`` (replaced as a whole).
 
     Returns
@@ -427,9 +477,13 @@ def write_study_stats(result: StudyStats, out_dir: str | os.PathLike, *, progres
         figures["figure2"] = save_figure(fig, tmp / "figure2")
         examples = choose_example_lesions(result.lesions, n=roi_lesions)
         for k, (_, row) in enumerate(examples.iterrows()):
-            report(progress, 0.3 + 0.5 * k / max(len(examples), 1), f"ROI panels sub-{row['subject']} lesion {row['lesion_id']}")
+            report(
+                progress,
+                0.3 + 0.5 * k / max(len(examples), 1),
+                f"ROI panels sub-{row['subject']} lesion {row['lesion_id']}",
+            )
             sub = StudyFiles.at(result.root).subject(str(row["subject"]))
-            fig = roi_panel_figure(sub, int(row["lesion_id"]))
+            fig = roi_panel_figure(sub, int(row["lesion_id"]), label=f"{row['class']} lesion")
             if fig is not None:
                 name = f"roi_sub-{row['subject']}_lesion-{int(row['lesion_id'])}"
                 figures[name] = save_figure(fig, tmp / name)
@@ -493,8 +547,9 @@ def run_study_stats(
     StudyStats
         What was written; ``result.parameters['out_dir']`` is the folder.
     """
-    result = compute_study(study_root, subjects=subjects, n_resamples=n_resamples, seed=seed,
-                           progress=scaled(progress, 0.0, 0.6))
+    result = compute_study(
+        study_root, subjects=subjects, n_resamples=n_resamples, seed=seed, progress=scaled(progress, 0.0, 0.6)
+    )
     out = Path(out_dir) if out_dir is not None else StudyFiles.at(study_root).stats_dir
     result.parameters["out_dir"] = str(out)
     write_study_stats(result, out, progress=scaled(progress, 0.6, 1.0))
@@ -524,9 +579,20 @@ def subject_stats_from_arrays(
     report(progress, 0.1, f"sub-{subject.label}: relative susceptibility from layers")
     classes = read_classes(subject)
     exclude, extra_flags = read_annotation(subject)
-    table = relative_susceptibility(chi_ppm, lesions, refwm, refgm, tissue, classes, exclude=exclude,
-                                    qsm_mask=qsm_mask, voxel_size_mm=voxel_size_mm, subject=subject.label,
-                                    lesion_flags=extra_flags, slice_axis=slice_axis)
+    table = relative_susceptibility(
+        chi_ppm,
+        lesions,
+        refwm,
+        refgm,
+        tissue,
+        classes,
+        exclude=exclude,
+        qsm_mask=qsm_mask,
+        voxel_size_mm=voxel_size_mm,
+        subject=subject.label,
+        lesion_flags=extra_flags,
+        slice_axis=slice_axis,
+    )
     if not table.empty:
         table["flags"] = [";".join(f for f in (str(x), "from_layers") if f) for x in table["flags"]]
     report(progress, 1.0, "done")

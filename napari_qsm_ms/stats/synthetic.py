@@ -11,7 +11,6 @@ susceptibility is known.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -21,12 +20,30 @@ from ..io.layout import StudyFiles
 from ..io.nifti import save_volume
 
 #: Table 1 of Bian et al. 2016: (cortical, wm, mixed) lesions per patient.
-PAPER_TABLE1 = [(2, 6, 1), (1, 11, 0), (0, 2, 0), (5, 23, 1), (7, 13, 1), (3, 30, 4), (1, 5, 0),
-                (0, 4, 0), (0, 4, 1), (0, 12, 0), (2, 15, 1), (6, 7, 0), (0, 15, 0), (0, 0, 0)]
+PAPER_TABLE1 = [
+    (2, 6, 1),
+    (1, 11, 0),
+    (0, 2, 0),
+    (5, 23, 1),
+    (7, 13, 1),
+    (3, 30, 4),
+    (1, 5, 0),
+    (0, 4, 0),
+    (0, 4, 1),
+    (0, 12, 0),
+    (2, 15, 1),
+    (6, 7, 0),
+    (0, 15, 0),
+    (0, 0, 0),
+]
 
 #: Table 3 of the paper: mean and SD (ppm) of the relative susceptibility per lesion type.
-PAPER_EFFECTS_PPM = {"wm": (0.014, 0.014), "cortical": (-0.018, 0.013),
-                     "mixed_wm": (0.014, 0.018), "mixed_cortical": (-0.009, 0.012)}
+PAPER_EFFECTS_PPM = {
+    "wm": (0.014, 0.014),
+    "cortical": (-0.018, 0.013),
+    "mixed_wm": (0.014, 0.018),
+    "mixed_cortical": (-0.009, 0.012),
+}
 
 _BACKGROUND_PPM = {2: 0.02, 3: -0.03}
 
@@ -123,8 +140,10 @@ def make_subject(
             refwm[box + (k,)][ring & (centre_t == 3)] = lid
         if kind in ("cortical", "mixed"):
             refgm[box + (k,)][strip & (centre_t == 2)] = lid
-        for part, t_code, key in (("wm", 3, "wm" if kind == "wm" else "mixed_wm"),
-                                  ("cortical", 2, "cortical" if kind == "cortical" else "mixed_cortical")):
+        for part, t_code, key in (
+            ("wm", 3, "wm" if kind == "wm" else "mixed_wm"),
+            ("cortical", 2, "cortical" if kind == "cortical" else "mixed_cortical"),
+        ):
             if kind in ("wm", "cortical") and part != kind:
                 continue
             m, s = effects[key]
@@ -139,8 +158,12 @@ def make_subject(
     chi += shift
     chi += rng.normal(0, noise_ppm, shape).astype(np.float32)
     chi[~brain] = 0.0
-    contrast = {"magnitude": {2: 0.8, 3: 0.6, "lesion": 1.0}, "csfn": {2: 0.55, 3: 0.9, "lesion": 0.35},
-                "wmn": {2: 0.7, 3: 0.15, "lesion": 0.6}, "flair": {2: 0.6, 3: 0.45, "lesion": 1.0}}
+    contrast = {
+        "magnitude": {2: 0.8, 3: 0.6, "lesion": 1.0},
+        "csfn": {2: 0.55, 3: 0.9, "lesion": 0.35},
+        "wmn": {2: 0.7, 3: 0.15, "lesion": 0.6},
+        "flair": {2: 0.6, 3: 0.45, "lesion": 1.0},
+    }
     images = {}
     for name, c in contrast.items():
         img = np.zeros(shape, np.float32)
@@ -154,8 +177,16 @@ def make_subject(
     for col in ("designed_delta_wm_ppm", "designed_delta_cortical_ppm"):
         if col not in table:
             table[col] = np.nan
-    return dict(chi_ppm=chi, tissue=tissue, brain_mask=brain, lesions=lesions, refwm=refwm, refgm=refgm,
-                table=table, **images)
+    return dict(
+        chi_ppm=chi,
+        tissue=tissue,
+        brain_mask=brain,
+        lesions=lesions,
+        refwm=refwm,
+        refgm=refgm,
+        table=table,
+        **images,
+    )
 
 
 def write_synthetic_study(
@@ -196,8 +227,10 @@ def write_synthetic_study(
     counts = PAPER_TABLE1 if counts is None else counts
     study = StudyFiles.at(root)
     study.root.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(study.root / "dataset_description.json",
-                      '{"Name": "synthetic QSM-MS statistics study", "BIDSVersion": "1.8.0"}\n')
+    atomic_write_text(
+        study.root / "dataset_description.json",
+        '{"Name": "synthetic QSM-MS statistics study", "BIDSVersion": "1.8.0"}\n',
+    )
     affine = np.diag([*voxel_size_mm, 1.0])
     affine[:3, 3] = [-(n - 1) * v / 2 for n, v in zip(shape, voxel_size_mm, strict=True)]
     tables = []
@@ -218,9 +251,17 @@ def write_synthetic_study(
                 save_volume(sub.coreg_series(key), d[key], affine)
         table = d["table"].assign(subject=label)
         if write_classes and len(table):
-            cls = pd.DataFrame({"lesion_id": table["lesion_id"], "class": table["class"], "consensus": "agreed",
-                                "votes": table["class"] + ":3", "n_raters": 3, "agreement": 1.0,
-                                "resolution_reason": ""})
+            cls = pd.DataFrame(
+                {
+                    "lesion_id": table["lesion_id"],
+                    "class": table["class"],
+                    "consensus": "agreed",
+                    "votes": table["class"] + ":3",
+                    "n_raters": 3,
+                    "agreement": 1.0,
+                    "resolution_reason": "",
+                }
+            )
             atomic_write_tsv(sub.lesions_tsv, cls)
         tables.append(table)
     return pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()

@@ -101,10 +101,21 @@ def one_sample_t(values) -> dict:
     x = np.asarray(values, dtype=float)
     n = int(x.size)
     out = dict(
-        test="one-sample t (two-sided, mu=0)", n=n, mean_ppm=np.nan, sd_ppm=np.nan, sem_ppm=np.nan,
-        ci95_low_ppm=np.nan, ci95_high_ppm=np.nan, t=np.nan, df=np.nan, p=np.nan,
-        n_positive=int((x > 0).sum()), n_negative=int((x < 0).sum()),
-        pct_positive=np.nan, pct_negative=np.nan, note="",
+        test="one-sample t (two-sided, mu=0)",
+        n=n,
+        mean_ppm=np.nan,
+        sd_ppm=np.nan,
+        sem_ppm=np.nan,
+        ci95_low_ppm=np.nan,
+        ci95_high_ppm=np.nan,
+        t=np.nan,
+        df=np.nan,
+        p=np.nan,
+        n_positive=int((x > 0).sum()),
+        n_negative=int((x < 0).sum()),
+        pct_positive=np.nan,
+        pct_negative=np.nan,
+        note="",
     )
     if n == 0:
         out["note"] = "empty set: no test"
@@ -122,8 +133,12 @@ def one_sample_t(values) -> dict:
         return out
     res = stats.ttest_1samp(x, 0.0)
     half = stats.t.ppf(0.975, n - 1) * sd / np.sqrt(n)
-    out.update(t=float(res.statistic), p=float(res.pvalue),
-               ci95_low_ppm=out["mean_ppm"] - half, ci95_high_ppm=out["mean_ppm"] + half)
+    out.update(
+        t=float(res.statistic),
+        p=float(res.pvalue),
+        ci95_low_ppm=out["mean_ppm"] - half,
+        ci95_high_ppm=out["mean_ppm"] + half,
+    )
     return out
 
 
@@ -131,8 +146,16 @@ def welch_t(a, b) -> dict:
     """Welch's two-sided t-test of mean(a) - mean(b); NaN t/p with a note when n < 2 in a set."""
     a = np.asarray(a, dtype=float)
     b = np.asarray(b, dtype=float)
-    out = dict(test="Welch t (two-sided)", n=int(a.size + b.size), mean_ppm=np.nan, sd_ppm=np.nan,
-               t=np.nan, df=np.nan, p=np.nan, note=f"n = {a.size} vs {b.size}")
+    out = dict(
+        test="Welch t (two-sided)",
+        n=int(a.size + b.size),
+        mean_ppm=np.nan,
+        sd_ppm=np.nan,
+        t=np.nan,
+        df=np.nan,
+        p=np.nan,
+        note=f"n = {a.size} vs {b.size}",
+    )
     if a.size and b.size:
         out["mean_ppm"] = float(a.mean() - b.mean())
     if a.size < 2 or b.size < 2:
@@ -162,7 +185,9 @@ def mixed_pairs(lesions: pd.DataFrame) -> pd.DataFrame:
     mixed = rows[rows["lesion_type"].isin(["mixed_wm", "mixed_cortical"])]
     if mixed.empty:
         return pd.DataFrame(columns=["subject", "lesion_id", "wm", "cortical"])
-    wide = mixed.pivot_table(index=["subject", "lesion_id"], columns="part", values="relative_ppm", aggfunc="first")
+    wide = mixed.pivot_table(
+        index=["subject", "lesion_id"], columns="part", values="relative_ppm", aggfunc="first"
+    )
     for c in ("wm", "cortical"):
         if c not in wide:
             wide[c] = np.nan
@@ -201,15 +226,33 @@ def paper_tests(lesions: pd.DataFrame) -> pd.DataFrame:
         b = set_values(lesions, "cortical", level).to_numpy()
         res = welch_t(a, b)
         res["note"] += "; outside the six: significant = p < 0.05 uncorrected"
-        rows.append(dict(set="wm_vs_cortical", level=level, n_subjects=np.nan, p_bonferroni=np.nan,
-                         significant=bool(np.isfinite(res["p"]) and res["p"] < ALPHA), **res))
+        rows.append(
+            dict(
+                set="wm_vs_cortical",
+                level=level,
+                n_subjects=np.nan,
+                p_bonferroni=np.nan,
+                significant=bool(np.isfinite(res["p"]) and res["p"] < ALPHA),
+                **res,
+            )
+        )
     pairs = mixed_pairs(lesions)
     diff = (pairs["wm"] - pairs["cortical"]).to_numpy(dtype=float)
     res = one_sample_t(diff)
     res["test"] = "paired t (two-sided), WM part - cortical part"
-    res["note"] = "; ".join(x for x in (res["note"], "outside the six: significant = p < 0.05 uncorrected") if x)
-    rows.append(dict(set="mixed_wm_minus_cortical", level="lesion", n_subjects=pairs["subject"].nunique(),
-                     p_bonferroni=np.nan, significant=bool(np.isfinite(res["p"]) and res["p"] < ALPHA), **res))
+    res["note"] = "; ".join(
+        x for x in (res["note"], "outside the six: significant = p < 0.05 uncorrected") if x
+    )
+    rows.append(
+        dict(
+            set="mixed_wm_minus_cortical",
+            level="lesion",
+            n_subjects=pairs["subject"].nunique(),
+            p_bonferroni=np.nan,
+            significant=bool(np.isfinite(res["p"]) and res["p"] < ALPHA),
+            **res,
+        )
+    )
     frame = pd.DataFrame(rows)
     for c in SUMMARY_COLUMNS:
         if c not in frame:

@@ -52,16 +52,31 @@ def write_subject(root, label="01", arrays=None, classes=("wm", "cortical", "mix
     sub = StudyFiles.at(root).subject(label)
     (root / f"sub-{label}" / "anat").mkdir(parents=True, exist_ok=True)
     aff = affine_for() if affine is None else affine
-    files = {"chimap": "chi", "tissue": "tissue", "lesions": "lesions", "refwm": "refwm", "refgm": "refgm",
-             "brain_mask": "brain_mask"}
+    files = {
+        "chimap": "chi",
+        "tissue": "tissue",
+        "lesions": "lesions",
+        "refwm": "refwm",
+        "refgm": "refgm",
+        "brain_mask": "brain_mask",
+    }
     for attr, key in files.items():
         if attr not in skip:
             save_volume(getattr(sub, attr), arrays[key], aff)
     if classes is not None and "lesions_tsv" not in skip:
-        atomic_write_tsv(sub.lesions_tsv, pd.DataFrame({
-            "lesion_id": list(range(1, len(classes) + 1)), "class": list(classes),
-            "consensus": "agreed", "votes": [f"{c}:3" for c in classes], "n_raters": 3, "agreement": 1.0,
-        }))
+        atomic_write_tsv(
+            sub.lesions_tsv,
+            pd.DataFrame(
+                {
+                    "lesion_id": list(range(1, len(classes) + 1)),
+                    "class": list(classes),
+                    "consensus": "agreed",
+                    "votes": [f"{c}:3" for c in classes],
+                    "n_raters": 3,
+                    "agreement": 1.0,
+                }
+            ),
+        )
     return sub
 
 

@@ -68,8 +68,9 @@ def test_designed_shift_recovered_without_noise():
     chi[a["tissue"] == 2] = 0.02
     chi[a["lesions"] == 1] += 0.015
     chi[(a["lesions"] == 3) & (a["tissue"] == 2)] -= 0.007
-    t = relative_susceptibility(chi, a["lesions"], a["refwm"], a["refgm"], a["tissue"],
-                                {1: "wm", 2: "cortical", 3: "mixed"})
+    t = relative_susceptibility(
+        chi, a["lesions"], a["refwm"], a["refgm"], a["tissue"], {1: "wm", 2: "cortical", 3: "mixed"}
+    )
     assert _row(t, 1, "whole")["relative_ppm"] == pytest.approx(0.015, abs=1e-7)
     assert _row(t, 2, "whole")["relative_ppm"] == pytest.approx(0.0, abs=1e-7)
     assert _row(t, 3, "cortical")["relative_ppm"] == pytest.approx(-0.007, abs=1e-7)
@@ -119,8 +120,11 @@ def test_lesion_voxels_outside_qsm_mask_left_out_and_flagged(tmp_path):
 
 def test_excluded_rejected_disputed_and_class_fallback(tmp_path):
     sub = write_subject(tmp_path, classes=("rejected", "disputed"))  # lesion 3 has no class row
-    sub.annotation_json.write_text(json.dumps({"lesions": {
-        "2": {"excluded": True, "exclusion_reason": "QSM artefact", "flags": ["checked"]}}}))
+    sub.annotation_json.write_text(
+        json.dumps(
+            {"lesions": {"2": {"excluded": True, "exclusion_reason": "QSM artefact", "flags": ["checked"]}}}
+        )
+    )
     t = subject_stats(sub).lesions
     r1 = _row(t, 1, "whole")
     assert r1["class"] == "rejected" and "class:rejected" in r1["flags"] and not r1["included"]
@@ -173,7 +177,9 @@ def test_non_integer_labels_refused(tmp_path):
 
 def test_class_row_without_voxels_is_flagged(tmp_path):
     sub = write_subject(tmp_path)
-    atomic_write_tsv(sub.lesions_tsv, pd.DataFrame({"lesion_id": [1, 2, 3, 7], "class": ["wm", "cortical", "mixed", "wm"]}))
+    atomic_write_tsv(
+        sub.lesions_tsv, pd.DataFrame({"lesion_id": [1, 2, 3, 7], "class": ["wm", "cortical", "mixed", "wm"]})
+    )
     t = subject_stats(sub).lesions
     r = _row(t, 7, "whole")
     assert "not_in_lesion_map" in r["flags"] and r["lesion_voxels"] == 0 and not r["included"]

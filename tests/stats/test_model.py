@@ -15,11 +15,29 @@ def _cohort(seed=0, n_subjects=8, subject_sd=0.01, per_subject=6):
     for s in range(n_subjects):
         u = rng.normal(0, subject_sd)
         for k in range(per_subject):
-            rows.append(dict(subject=f"{s:02d}", lesion_id=k + 1, part="whole", **{"class": "wm"},
-                             lesion_type="wm", included=True, relative_ppm=0.014 + u + rng.normal(0, 0.005)))
+            rows.append(
+                dict(
+                    subject=f"{s:02d}",
+                    lesion_id=k + 1,
+                    part="whole",
+                    **{"class": "wm"},
+                    lesion_type="wm",
+                    included=True,
+                    relative_ppm=0.014 + u + rng.normal(0, 0.005),
+                )
+            )
         for k in range(2):
-            rows.append(dict(subject=f"{s:02d}", lesion_id=100 + k, part="whole", **{"class": "cortical"},
-                             lesion_type="cortical", included=True, relative_ppm=-0.018 + u + rng.normal(0, 0.005)))
+            rows.append(
+                dict(
+                    subject=f"{s:02d}",
+                    lesion_id=100 + k,
+                    part="whole",
+                    **{"class": "cortical"},
+                    lesion_type="cortical",
+                    included=True,
+                    relative_ppm=-0.018 + u + rng.normal(0, 0.005),
+                )
+            )
     return pd.DataFrame(rows)
 
 

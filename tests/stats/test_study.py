@@ -36,8 +36,17 @@ def test_study_outputs_and_traceability(small_study, tmp_path):
     out = tmp_path / "stats"
     messages = []
     res = run_study_stats(root, out, progress=lambda f, m: messages.append((f, m)))
-    for name in ("lesions.tsv", "subjects.tsv", "summary.tsv", "model.tsv", "bootstrap.tsv", "inputs.tsv",
-                 "figure2.png", "figure2.svg", "report.html"):
+    for name in (
+        "lesions.tsv",
+        "subjects.tsv",
+        "summary.tsv",
+        "model.tsv",
+        "bootstrap.tsv",
+        "inputs.tsv",
+        "figure2.png",
+        "figure2.svg",
+        "report.html",
+    ):
         assert (out / name).is_file(), name
     assert list(out.glob("roi_sub-*_lesion-*.png")) and list(out.glob("roi_sub-*_lesion-*.svg"))
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary leftovers
@@ -50,8 +59,13 @@ def test_study_outputs_and_traceability(small_study, tmp_path):
     assert subjects["n_lesions"].tolist() == [7, 5, 2, 0]
     summary = _read(out / "summary.tsv")
     assert summary[["set", "level"]].head(6).values.tolist() == [
-        ["wm", "lesion"], ["cortical", "lesion"], ["mixed_wm", "lesion"], ["mixed_cortical", "lesion"],
-        ["wm", "subject"], ["cortical", "subject"]]
+        ["wm", "lesion"],
+        ["cortical", "lesion"],
+        ["mixed_wm", "lesion"],
+        ["mixed_cortical", "lesion"],
+        ["wm", "subject"],
+        ["cortical", "subject"],
+    ]
     assert summary.loc[0, "n"] == 9 and summary.loc[1, "n"] == 3
 
     # every input file is listed with its true SHA-256, and each appears in the report
@@ -69,8 +83,11 @@ def test_study_outputs_and_traceability(small_study, tmp_path):
         assert v in report
     assert "data:image/png;base64," in report
     assert re.search(r"Table 3", report)
-    np.testing.assert_allclose(lesions["relative_ppm"].to_numpy(dtype=float),
-                               res.lesions["relative_ppm"].to_numpy(dtype=float), rtol=1e-6)
+    np.testing.assert_allclose(
+        lesions["relative_ppm"].to_numpy(dtype=float),
+        res.lesions["relative_ppm"].to_numpy(dtype=float),
+        rtol=1e-6,
+    )
 
 
 def test_default_out_dir_and_rerun_replaces(small_study):

@@ -13,15 +13,29 @@ from napari_qsm_ms.stats.tests import bonferroni, one_sample_t, paper_tests, wel
 
 def _table(values_by_type: dict[str, list[tuple[str, float]]]) -> pd.DataFrame:
     """A lesion table from {lesion_type: [(subject, value), ...]}."""
-    cls_part = {"wm": ("wm", "whole"), "cortical": ("cortical", "whole"),
-                "mixed_wm": ("mixed", "wm"), "mixed_cortical": ("mixed", "cortical")}
+    cls_part = {
+        "wm": ("wm", "whole"),
+        "cortical": ("cortical", "whole"),
+        "mixed_wm": ("mixed", "wm"),
+        "mixed_cortical": ("mixed", "cortical"),
+    }
     rows = []
     for t, vals in values_by_type.items():
         for k, (s, v) in enumerate(vals):
             c, p = cls_part[t]
             lid = k + 1 if c != "mixed" else 1000 + k  # mixed parts share their lesion id
-            rows.append(dict(subject=s, lesion_id=lid, **{"class": c}, part=p, lesion_type=t, included=True,
-                             relative_ppm=v, flags=""))
+            rows.append(
+                dict(
+                    subject=s,
+                    lesion_id=lid,
+                    **{"class": c},
+                    part=p,
+                    lesion_type=t,
+                    included=True,
+                    relative_ppm=v,
+                    flags="",
+                )
+            )
     return pd.DataFrame(rows)
 
 
@@ -58,12 +72,14 @@ def test_bonferroni_over_six():
 def test_summary_rows_match_scipy_and_bonferroni():
     rng = np.random.default_rng(1)
     subj = [f"{k:02d}" for k in range(5)]
-    table = _table({
-        "wm": [(subj[k % 5], v) for k, v in enumerate(rng.normal(0.01, 0.01, 20))],
-        "cortical": [(subj[k % 3], v) for k, v in enumerate(rng.normal(-0.01, 0.01, 7))],
-        "mixed_wm": [(subj[k], v) for k, v in enumerate(rng.normal(0.01, 0.01, 4))],
-        "mixed_cortical": [(subj[k], v) for k, v in enumerate(rng.normal(-0.01, 0.01, 4))],
-    })
+    table = _table(
+        {
+            "wm": [(subj[k % 5], v) for k, v in enumerate(rng.normal(0.01, 0.01, 20))],
+            "cortical": [(subj[k % 3], v) for k, v in enumerate(rng.normal(-0.01, 0.01, 7))],
+            "mixed_wm": [(subj[k], v) for k, v in enumerate(rng.normal(0.01, 0.01, 4))],
+            "mixed_cortical": [(subj[k], v) for k, v in enumerate(rng.normal(-0.01, 0.01, 4))],
+        }
+    )
     s = paper_tests(table).set_index(["set", "level"])
     for t in ("wm", "cortical", "mixed_wm", "mixed_cortical"):
         x = table.loc[table["lesion_type"] == t, "relative_ppm"].to_numpy()
@@ -77,17 +93,29 @@ def test_summary_rows_match_scipy_and_bonferroni():
         assert s.loc[(t, "subject"), "n"] == len(means)
         assert s.loc[(t, "subject"), "t"] == pytest.approx(ref.statistic, rel=1e-12)
     # the mixed paired test pairs the two parts of the same lesion
-    d = (table.loc[table["lesion_type"] == "mixed_wm", "relative_ppm"].to_numpy()
-         - table.loc[table["lesion_type"] == "mixed_cortical", "relative_ppm"].to_numpy())
-    assert s.loc[("mixed_wm_minus_cortical", "lesion"), "t"] == pytest.approx(stats.ttest_1samp(d, 0).statistic)
-    w = stats.ttest_ind(table.loc[table["lesion_type"] == "wm", "relative_ppm"],
-                        table.loc[table["lesion_type"] == "cortical", "relative_ppm"], equal_var=False)
+    d = (
+        table.loc[table["lesion_type"] == "mixed_wm", "relative_ppm"].to_numpy()
+        - table.loc[table["lesion_type"] == "mixed_cortical", "relative_ppm"].to_numpy()
+    )
+    assert s.loc[("mixed_wm_minus_cortical", "lesion"), "t"] == pytest.approx(
+        stats.ttest_1samp(d, 0).statistic
+    )
+    w = stats.ttest_ind(
+        table.loc[table["lesion_type"] == "wm", "relative_ppm"],
+        table.loc[table["lesion_type"] == "cortical", "relative_ppm"],
+        equal_var=False,
+    )
     assert s.loc[("wm_vs_cortical", "lesion"), "p"] == pytest.approx(w.pvalue, rel=1e-12)
 
 
 def test_empty_and_tiny_sets_handled():
-    table = _table({"wm": [("01", 0.01), ("02", 0.02), ("02", 0.03)], "mixed_wm": [("01", 0.01)],
-                    "mixed_cortical": [("01", -0.01)]})
+    table = _table(
+        {
+            "wm": [("01", 0.01), ("02", 0.02), ("02", 0.03)],
+            "mixed_wm": [("01", 0.01)],
+            "mixed_cortical": [("01", -0.01)],
+        }
+    )
     s = paper_tests(table).set_index(["set", "level"])
     assert s.loc[("cortical", "lesion"), "n"] == 0 and np.isnan(s.loc[("cortical", "lesion"), "t"])
     assert "empty" in s.loc[("cortical", "lesion"), "note"]

@@ -14,7 +14,9 @@ from napari_qsm_ms.stats.synthetic import write_synthetic_study
 @pytest.fixture(scope="module")
 def study_root(tmp_path_factory):
     root = tmp_path_factory.mktemp("gui-study")
-    write_synthetic_study(root, [(1, 3, 1), (1, 2, 0)], shape=(48, 48, 16), voxel_size_mm=(0.8, 0.8, 1.5), seed=2)
+    write_synthetic_study(
+        root, [(1, 3, 1), (1, 2, 0)], shape=(48, 48, 16), voxel_size_mm=(0.8, 0.8, 1.5), seed=2
+    )
     return root
 
 
@@ -44,7 +46,9 @@ def test_stats_dock_table_jump_live_and_export(make_napari_viewer, qtbot, study_
     coords = np.argwhere(np.asarray(lesions.data) == lid)
     axis = 2
     central = (coords[:, axis].min() + coords[:, axis].max()) // 2
-    world = np.asarray(lesions.data_to_world(np.r_[coords[coords[:, axis] == central].mean(axis=0)[:2], central]))
+    world = np.asarray(
+        lesions.data_to_world(np.r_[coords[coords[:, axis] == central].mean(axis=0)[:2], central])
+    )
     step_world = viewer.dims.point[axis]
     assert step_world == pytest.approx(world[axis], abs=lesions.scale[axis] / 2)
     assert lesions.selected_label == lid
@@ -68,8 +72,12 @@ def test_stats_dock_table_jump_live_and_export(make_napari_viewer, qtbot, study_
     keep = (np.asarray(lesions.data) == lid) & mask
     expected = chi[keep].mean() - chi[(refwm == lid) & mask].mean()
     assert _value(widget, lid) == pytest.approx(expected, abs=1e-6)
-    assert "from_layers" in widget.lesions.loc[(widget.lesions["subject"] == "01")
-                                               & (widget.lesions["lesion_id"] == lid), "flags"].item()
+    assert (
+        "from_layers"
+        in widget.lesions.loc[
+            (widget.lesions["subject"] == "01") & (widget.lesions["lesion_id"] == lid), "flags"
+        ].item()
+    )
     assert widget.table.rowCount() == n_rows
 
     # export: run_study_stats in a worker writes the report
