@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..errors import InputFileError, QSMMSError, StudyLayoutError
+from ..errors import InputFileError, ParameterError, QSMMSError, StudyLayoutError
 from ..io.atomic import atomic_write_tsv
 from ..io.layout import StudyFiles, SubjectFiles
 from ..io.nifti import Volume, check_same_grid, load_volume
@@ -42,6 +42,8 @@ from .tests import paper_tests
 #: Defaults of the study run (written into the report).
 DEFAULT_N_RESAMPLES = 2000
 DEFAULT_SEED = 0
+#: File marking a folder as stats output (only such folders, or empty ones, are replaced).
+MARKER = ".qsm-ms-stats"
 SLICE_AXIS = 2  # default for arrays without an affine (canonical RAS layers)
 
 SUBJECT_COLUMNS = [
@@ -462,9 +464,11 @@ def write_study_stats(
     from .report import write_report
 
     out = Path(out_dir)
+    check_output_dir(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
+        (tmp / MARKER).write_text("written by napari-qsm-ms stats; this folder is replaced as a whole\n")
         atomic_write_tsv(tmp / "lesions.tsv", result.lesions)
         atomic_write_tsv(tmp / "subjects.tsv", result.subjects)
         atomic_write_tsv(tmp / "summary.tsv", result.summary)
@@ -497,6 +501,29 @@ def write_study_stats(
         raise
     report(progress, 1.0, f"written {out}")
     return out
+
+
+def check_output_dir(out: Path) -> None:
+    """Refuse to replace a folder that is not a previous stats output (or empty).
+
+    The output folder is replaced as a whole; a typo such as ``--out ~/Documents`` must not delete
+    anything else.
+
+    Raises
+    ------
+    ParameterError
+        ``out`` is a file, or a non-empty folder without the stats marker file.
+    """
+    if not out.exists():
+        return
+    if not out.is_dir():
+        raise ParameterError(f"{out}: output exists and is not a folder")
+    entries = [p for p in out.iterdir()]
+    if entries and not (out / MARKER).exists():
+        raise ParameterError(
+            f"{out}: folder is not empty and was not written by qsm-ms stats (no {MARKER}); "
+            "choose a new or empty folder"
+        )
 
 
 def _replace_dir(new: Path, final: Path) -> None:
@@ -551,6 +578,7 @@ def run_study_stats(
         study_root, subjects=subjects, n_resamples=n_resamples, seed=seed, progress=scaled(progress, 0.0, 0.6)
     )
     out = Path(out_dir) if out_dir is not None else StudyFiles.at(study_root).stats_dir
+    check_output_dir(out)  # before the work, not after
     result.parameters["out_dir"] = str(out)
     write_study_stats(result, out, progress=scaled(progress, 0.6, 1.0))
     return result

@@ -50,6 +50,7 @@ SUMMARY_COLUMNS = [
     "pct_positive",
     "pct_negative",
     "note",
+    "subjects",
 ]
 
 SET_LABELS = {
@@ -216,7 +217,9 @@ def paper_tests(lesions: pd.DataFrame) -> pd.DataFrame:
         vals = set_values(lesions, set_name, level)
         res = one_sample_t(vals.to_numpy())
         n_subj = _n_subjects(lesions, set_name) if level == "lesion" else len(vals)
-        rows.append(dict(set=set_name, level=level, n_subjects=n_subj, **res))
+        rows.append(
+            dict(set=set_name, level=level, n_subjects=n_subj, subjects=_subjects(lesions, set_name), **res)
+        )
     p6 = np.array([r["p"] for r in rows], dtype=float)
     for r, pb in zip(rows, bonferroni(p6), strict=True):
         r["p_bonferroni"] = float(pb)
@@ -258,6 +261,14 @@ def paper_tests(lesions: pd.DataFrame) -> pd.DataFrame:
         if c not in frame:
             frame[c] = np.nan
     return frame[SUMMARY_COLUMNS]
+
+
+def _subjects(lesions: pd.DataFrame, set_name: str) -> str:
+    """Comma-joined labels of the subjects contributing to a set (for tracing)."""
+    rows = included_rows(lesions)
+    if rows.empty:
+        return ""
+    return ",".join(str(s) for s in dict.fromkeys(rows.loc[rows["lesion_type"] == set_name, "subject"]))
 
 
 def _n_subjects(lesions: pd.DataFrame, set_name: str) -> int:

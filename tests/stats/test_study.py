@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from napari_qsm_ms.cli import main
-from napari_qsm_ms.errors import CancelledError, StudyLayoutError
+from napari_qsm_ms.errors import CancelledError, ParameterError, StudyLayoutError
 from napari_qsm_ms.io.layout import StudyFiles
 from napari_qsm_ms.stats.study import run_study_stats
 from napari_qsm_ms.stats.synthetic import write_synthetic_study
@@ -159,3 +159,22 @@ def test_figures_for_study_without_cortical_lesions(tmp_path):
     s = res.summary.set_index(["set", "level"])
     assert s.loc[("cortical", "lesion"), "n"] == 0
     assert (tmp_path / "out" / "figure2.png").stat().st_size > 1000
+
+
+def test_refuses_to_replace_a_folder_it_did_not_write(small_study, tmp_path, capsys):
+    root, _ = small_study
+    precious = tmp_path / "Documents"
+    precious.mkdir()
+    (precious / "thesis.tex").write_text("do not delete")
+    with pytest.raises(ParameterError, match="not written by qsm-ms stats"):
+        run_study_stats(root, precious)
+    assert main(["stats", str(root), "--out", str(precious), "--quiet"]) == 2
+    assert "choose a new or empty folder" in capsys.readouterr().err
+    assert (precious / "thesis.tex").read_text() == "do not delete"
+    # an empty folder, or a previous output (marker file), is fine
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    run_study_stats(root, empty, n_resamples=50)
+    assert (empty / ".qsm-ms-stats").exists() and (empty / "summary.tsv").exists()
+    summary = _read(empty / "summary.tsv")
+    assert summary.loc[0, "subjects"] == "01,02,03"
