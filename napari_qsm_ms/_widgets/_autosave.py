@@ -245,6 +245,8 @@ class Autosaver(QObject):
         self._state_text: str | None = None
         self._lock = threading.Lock()
         self._pending: Future | None = None
+        self._dirty: set[str] = set()
+        self._dirty_all = False
         self.enabled = True
         self.last_snapshot: AutosaveSnapshot | None = None
         self.last_write_s: float | None = None
@@ -253,10 +255,19 @@ class Autosaver(QObject):
     def delay_ms(self) -> int:
         return self._timer.interval()
 
-    def schedule(self, *_args: Any) -> None:
-        """(Re)start the debounce timer; connect this to layer change events."""
-        if self.enabled:
-            self._timer.start()
+    def schedule(self, role: str | None = None) -> None:
+        """(Re)start the debounce timer after a change of layer ``role`` (None: check every layer).
+
+        Only the roles marked here are checksummed at the next write, so a stroke on the lesions
+        layer costs one CRC, not four.
+        """
+        if not self.enabled:
+            return
+        if role is None:
+            self._dirty_all = True
+        else:
+            self._dirty.add(role)
+        self._timer.start()
 
     @property
     def is_scheduled(self) -> bool:
@@ -268,12 +279,18 @@ class Autosaver(QObject):
         self.wait()
         self._known = {role: fingerprint(np.asarray(arr, dtype=np.int32)) for role, arr in volumes.items()}
         self._state_text = _state_text(state)
+        self._dirty, self._dirty_all = set(), False
 
     def _on_timeout(self) -> None:
         self.flush(wait=False)
 
-    def flush(self, *, wait: bool = True) -> Future | None:
-        """Write the changed layers now (in the background thread; ``wait`` blocks until done)."""
+    def flush(self, *, wait: bool = True, check_all: bool = False) -> Future | None:
+        """Write the changed layers now (in the background thread; ``wait`` blocks until done).
+
+        ``check_all`` checksums every layer, not only those marked by :meth:`schedule`.
+        """
+        if check_all:
+            self._dirty_all = True
         self._timer.stop()
         collected = self._collect()
         if collected is None:
@@ -283,7 +300,11 @@ class Autosaver(QObject):
 
         changed: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         new_known = dict(self._known)
+        check_all, dirty = self._dirty_all, set(self._dirty)
+        self._dirty, self._dirty_all = set(), False
         for role, (data, view, affine) in volumes.items():
+            if not check_all and role in self._known and role not in dirty:
+                continue  # no change event since the last check
             arr = np.asarray(data, dtype=np.int32)
             crc = fingerprint(arr)
             if self._known.get(role) == crc:

@@ -459,7 +459,9 @@ class AnnotationWidget(QWidget):
     def _on_annotation_changed(self, event=None) -> None:
         if self._closed:
             return
-        self.autosaver.schedule()
+        source = getattr(event, "source", None)
+        role = (getattr(source, "metadata", None) or {}).get("role")
+        self.autosaver.schedule(role)
         self._table_timer.start()
 
     def _on_autosave_failed(self, message: str) -> None:
@@ -503,7 +505,7 @@ class AnnotationWidget(QWidget):
         subject = current_subject(self.viewer)
         new_subject = subject != self.subject
         if new_subject and self.subject is not None:
-            self.autosaver.flush(wait=True)
+            self.autosaver.flush(wait=True, check_all=True)
         self.subject = subject
         if subject is None:
             self.subject_label.setText("no subject loaded")
@@ -562,7 +564,7 @@ class AnnotationWidget(QWidget):
         return AnnotationState()
 
     def _state_changed(self) -> None:
-        self.autosaver.schedule()
+        self.autosaver.schedule("annotation")
         self.refresh_table()
 
     def exclude_lesions(self, ids: list[int], reason: str, note: str = "") -> None:
@@ -849,7 +851,7 @@ class AnnotationWidget(QWidget):
                 else "suggested from tissue",
             )
             self.state.set_reference_flags(reference_flags(result.table), params)
-            self.autosaver.schedule()
+            self.autosaver.schedule("annotation")
         self.refresh_table()
 
     # ---------------------------------------------------------------------------- vessels
@@ -996,7 +998,7 @@ class AnnotationWidget(QWidget):
         if self._closed:
             return
         with contextlib.suppress(Exception):
-            self.autosaver.flush(wait=True)
+            self.autosaver.flush(wait=True, check_all=True)
         self._closed = True
         self._table_timer.stop()
         self.autosaver.close()
