@@ -157,3 +157,25 @@ def test_remove_voxels():
     assert (labels[tube] > 0).any()  # input unchanged
     with pytest.raises(ParameterError, match="mask shape"):
         remove_voxels(labels, tube[:-1])
+
+
+def test_local_background_follows_a_smooth_field_and_ignores_a_vein():
+    from napari_qsm_ms.roi.vessels import local_background_ppm
+
+    shape, vs = (64, 64, 20), (0.47, 0.47, 1.0)
+    x = np.arange(shape[0])[:, None, None] * vs[0]
+    chi = np.broadcast_to(0.004 * x, shape).astype(np.float32).copy()  # 0.004 ppm/mm gradient
+    tissue = np.full(shape, TISSUE_WM, np.uint8)
+    tissue[:, :, :4] = TISSUE_CORTEX
+    chi[:, :, :4] += 0.05  # cortex brighter than WM
+    vein = np.zeros(shape, bool)
+    vein[30:32, 30:32, 4:] = True
+    chi_v = chi.copy()
+    chi_v[vein] += 0.4
+    bg = local_background_ppm(chi_v, tissue, vs)
+    inner = np.zeros(shape, bool)
+    inner[10:-10, 10:-10, 6:-4] = True
+    assert np.abs(bg - chi)[inner & ~vein].max() < 0.01
+    assert np.abs(bg - chi)[vein & inner].max() < 0.01  # the vein does not lift its background
+    # the cortex is averaged over cortex only
+    assert np.abs(bg - chi)[10:-10, 10:-10, :4].max() < 0.01
