@@ -184,12 +184,11 @@ def subject_layer_data(subject: SubjectFiles, *, include_phase: bool = True) -> 
         else:
             continue
         data, kwargs, kind = volume_layer_data(volume, role, subject=subject)
-        kwargs["name"] = f"{kwargs['name']}" if role != "wmn" or "space-T2starw" in volume.name else kwargs["name"]
         kwargs["metadata"]["on_reference_grid"] = volume.shape[:3] == reference.shape[:3] and np.allclose(
             volume.affine, reference.affine, atol=1e-3
         )
         if role in COREG_SERIES and not kwargs["metadata"]["on_reference_grid"]:
-            kwargs["name"] += " (native grid, not coregistered)"
+            kwargs["name"] += " (native grid)"
         out.append((data, kwargs, kind))
     return out
 

@@ -18,10 +18,9 @@ def main() -> None:
     viewer = napari.Viewer(title="napari-qsm-ms")
     viewer.window.resize(1500, 950)
     open_in_viewer(viewer, [sample_study_path()], docks=False)
-    for role in ("lesions", "tissue"):
-        layer = find_layer(viewer, role)
-        if layer is not None:
-            layer.visible = True
+    tissue = find_layer(viewer, "tissue")
+    if tissue is not None:
+        tissue.visible = False
     lesions = find_layer(viewer, "lesions")
     if lesions is not None and lesions.data.any():
         import numpy as np
@@ -30,6 +29,10 @@ def main() -> None:
         viewer.dims.set_point(2, z * lesions.scale[2] + lesions.translate[2])
 
     def shoot() -> None:
+        from napari._qt.dialogs.qt_notification import NapariQtNotification
+
+        for toast in viewer.window._qt_window.findChildren(NapariQtNotification):
+            toast.close()
         viewer.screenshot(str(OUT), canvas_only=False, flash=False)
         print(f"wrote {OUT}")
         viewer.close()
