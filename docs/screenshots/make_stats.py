@@ -21,6 +21,24 @@ from napari_qsm_ms.stats.synthetic import PAPER_TABLE1, write_synthetic_study
 HERE = Path(__file__).parent
 
 
+def phantom_panels(tmp: Path) -> None:
+    """ROI panels of a mixed lesion of the shipped simulated study (true chi as the QSM map)."""
+    from napari_qsm_ms.rating.consensus import run_consensus
+    from napari_qsm_ms.roi.study import build_subject_references
+    from napari_qsm_ms.stats.figures import roi_panel_figure, save_figure
+
+    root = tmp / "phantom"
+    shutil.copytree(HERE.parents[1] / "sample_data" / "study", root)
+    sub = StudyFiles.at(root).subject("01")
+    sim = root / "derivatives" / "simulation" / sub.sub / "anat"
+    shutil.copy(sim / f"{sub.sub}_desc-truth_Chimap.nii.gz", sub.chimap)
+    build_subject_references(sub)
+    run_consensus(sub)
+    fig = roi_panel_figure(sub, 10, label="mixed lesion, simulated phantom")
+    paths = save_figure(fig, tmp / "phantom_roi")
+    shutil.copy(paths["png"], HERE / "stats_roi_phantom.png")
+
+
 def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="stats-shots-"))
     root = tmp / "study"
@@ -32,6 +50,7 @@ def main() -> None:
         klass = result.lesions.loc[result.lesions["lesion_id"] == int(png.stem.split("-")[-1]), "class"]
         shutil.copy(png, HERE / f"stats_{png.stem}.png")
     print("figures copied", klass.empty)
+    phantom_panels(tmp)
 
     viewer = napari.Viewer(show=True)
     viewer.window.resize(1550, 950)

@@ -273,7 +273,7 @@ def roi_panel_figure(
     crop = (slice(lo[0], hi[0]), slice(lo[1], hi[1]))
 
     if fig is None:
-        fig = Figure(figsize=(2.3 * len(panels), 2.9), dpi=110)
+        fig = Figure(figsize=(max(2.3 * len(panels), 5.2), 3.1), dpi=110)
     fig.clear()
     axes = np.atleast_1d(fig.subplots(1, len(panels)))
     for ax, (title, data, cmap) in zip(axes, panels, strict=True):
@@ -319,9 +319,10 @@ def roi_panel_figure(
         ax.text(0.02, 0.02, "L", color="white", fontsize=7, transform=ax.transAxes)
         ax.text(0.93, 0.02, "R", color="white", fontsize=7, transform=ax.transAxes)
     fig.suptitle(
-        f"sub-{subject.label}, lesion {lesion_id}{' (' + label + ')' if label else ''}, slice {k} (file voxel axis {axis}); "
-        "red lesion, cyan WM reference, yellow cortical reference, dotted white cortex boundary",
+        f"sub-{subject.label}, lesion {lesion_id}{' (' + label + ')' if label else ''}, "
+        f"central slice {k} (file voxel axis {axis})\n"
+        "red: lesion, cyan: WM reference, yellow: cortical reference, dotted: cortex boundary",
         fontsize=8,
     )
-    fig.subplots_adjust(left=0.01, right=0.99, top=0.8, bottom=0.02, wspace=0.05)
+    fig.subplots_adjust(left=0.01, right=0.99, top=0.76, bottom=0.02, wspace=0.05)
     return fig
