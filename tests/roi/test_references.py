@@ -61,8 +61,9 @@ def _expected_reference(les, tis, classes, k, part, s, px, gap_mm, ring_mm, max_
     return must, may
 
 
-def _check_invariants(les, tis, res, classes, *, gap_mm, ring_mm, max_px, all_slices, exclude=None):
-    px = np.array(VOXEL[:2])
+def _check_invariants(les, tis, res, classes, *, gap_mm, ring_mm, max_px, all_slices, exclude=None,
+                      voxel=VOXEL):
+    px = np.array(voxel[:2])
     for part, ref in (("wm", res.refwm), ("cortical", res.refgm)):
         code = TISSUE_WM if part == "wm" else TISSUE_CORTEX
         assert np.all(tis[ref > 0] == code), "reference off its tissue"
