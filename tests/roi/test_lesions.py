@@ -199,3 +199,34 @@ def test_bad_inputs():
         lesion_table(np.ones((2, 2, 2), int), np.ones((2, 2, 3)), (1, 1, 1))
     with pytest.raises(ParameterError, match="voxel_size_mm"):
         lesion_table(np.ones((2, 2, 2), int), None, (1, 1))
+
+
+def test_interpolate_slices_fills_gaps_by_shape():
+    from napari_qsm_ms.roi.lesions import interpolate_slices
+
+    yy, xx = np.mgrid[:30, :30]
+    disc = (yy - 15) ** 2 + (xx - 15) ** 2 <= 36
+    les = np.zeros((30, 30, 9), np.int32)
+    les[:, :, 1][disc] = 3
+    les[:, :, 5][disc] = 3
+    les[:, :, 6][disc] = 3  # contiguous with 5: nothing between
+    les[14:17, 14:17, 3] = 8  # another lesion in the gap is kept
+    new, filled = interpolate_slices(les, 3, voxel_size_mm=(0.5, 0.5, 1.0))
+    assert filled == [2, 3, 4]
+    for s in (2, 4):
+        assert np.array_equal(new[:, :, s] == 3, disc)
+    assert np.array_equal(new[:, :, 3] == 3, disc & (les[:, :, 3] != 8))
+    assert np.array_equal(new[:, :, 3] == 8, les[:, :, 3] == 8)
+    assert not new[:, :, [0, 7, 8]].any() and (les[:, :, 2] == 0).all()  # input untouched
+    # an overlapping shifted disc moves smoothly: the middle slice's centre lies halfway
+    les2 = np.zeros((30, 40, 5), np.int32)
+    yy, xx = np.mgrid[:30, :40]
+    les2[:, :, 0][(yy - 15) ** 2 + (xx - 10) ** 2 <= 25] = 1
+    les2[:, :, 4][(yy - 15) ** 2 + (xx - 16) ** 2 <= 25] = 1
+    out, _ = interpolate_slices(les2, 1)
+    assert np.argwhere(out[:, :, 2] == 1)[:, 1].mean() == pytest.approx(13, abs=0.5)
+    # slice axis 0 gives the same result on transposed arrays
+    moved, filled0 = interpolate_slices(np.moveaxis(les, 2, 0), 3, slice_axis=0, voxel_size_mm=(1.0, 0.5, 0.5))
+    assert filled0 == [2, 3, 4] and np.array_equal(np.moveaxis(moved, 0, 2), new)
+    with pytest.raises(ParameterError, match="not in the array"):
+        interpolate_slices(les, 99)
