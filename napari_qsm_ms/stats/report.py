@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from ..io.atomic import atomic_write_text
-from .tests import SET_LABELS
+from .tests import PAPER_COMPARISONS, SET_LABELS
 
 _CSS = """
 body{font-family:Helvetica,Arial,sans-serif;margin:2em auto;max-width:1200px;color:#222;line-height:1.4}
@@ -93,6 +93,7 @@ def table3(summary: pd.DataFrame) -> pd.DataFrame:
             if np.isfinite(r.sd_ppm)
             else (f"{r.mean_ppm:.4f}" if np.isfinite(r.mean_ppm) else "n/a")
         )
+        in_six = (r.set, r.level) in PAPER_COMPARISONS
         pos = "" if not np.isfinite(r.pct_positive) else f"{int(r.n_positive)} ({r.pct_positive:.0f}%)"
         neg = "" if not np.isfinite(r.pct_negative) else f"{int(r.n_negative)} ({r.pct_negative:.0f}%)"
         rows.append(
@@ -105,7 +106,8 @@ def table3(summary: pd.DataFrame) -> pd.DataFrame:
                 "df": r.df,
                 "p": r.p,
                 "p_bonferroni": r.p_bonferroni,
-                "significant": r.significant,
+                # the six: Bonferroni (highlighted); others: uncorrected, as text
+                "significant": bool(r.significant) if in_six else ("yes, uncorrected" if r.significant else "no"),
                 "positive": pos,
                 "negative": neg,
                 "note": r.note,
