@@ -119,6 +119,14 @@ class StatsWidget(QWidget):
         buttons = QHBoxLayout()
         buttons.addWidget(self.compute_button)
         buttons.addWidget(self.export_button)
+        self.save_table_button = QPushButton("Save table...")
+        self.save_table_button.setToolTip("The lesion table as shown (live values included) as TSV")
+        self.save_table_button.clicked.connect(self._on_save_table)
+        self.save_figure_button = QPushButton("Save Figure 2...")
+        self.save_figure_button.setToolTip("Figure 2 of the values shown, as PNG and SVG")
+        self.save_figure_button.clicked.connect(self._on_save_figure)
+        buttons.addWidget(self.save_table_button)
+        buttons.addWidget(self.save_figure_button)
 
         self.summary_label = QLabel("No study computed yet.")
         self.summary_label.setWordWrap(True)
@@ -254,6 +262,32 @@ class StatsWidget(QWidget):
             return
         self._on_computed(result)
         self.status_label.setText(f"report written: {result.parameters.get('out_dir')}/report.html")
+
+    def _on_save_table(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Save lesion table", "lesions.tsv", "TSV (*.tsv)")
+        if path:
+            self.save_table(Path(path))
+
+    def save_table(self, path: Path) -> Path:
+        """Write the lesion table shown (with live values and their flags) as TSV, atomically."""
+        from ..io.atomic import atomic_write_tsv
+
+        out = atomic_write_tsv(path, self.lesions)
+        self.status_label.setText(f"table written: {out}")
+        return out
+
+    def _on_save_figure(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Save Figure 2", "figure2.png", "PNG (*.png)")
+        if path:
+            self.save_figure(Path(path))
+
+    def save_figure(self, path: Path) -> dict:
+        """Write Figure 2 of the values shown as ``path`` (.png) and the same name with .svg."""
+        from ..stats.figures import figure2, save_figure
+
+        paths = save_figure(figure2(self.lesions), Path(path).with_suffix(""))
+        self.status_label.setText(f"figure written: {paths['png']} and .svg")
+        return paths
 
     def _keep(self, worker) -> None:
         self._workers.append(worker)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from napari_qsm_ms._widgets._layers import find_layer, load_subject_into_viewer
@@ -79,6 +80,13 @@ def test_stats_dock_table_jump_live_and_export(make_napari_viewer, qtbot, study_
         ].item()
     )
     assert widget.table.rowCount() == n_rows
+
+    # the table shown (with the live values) and Figure 2 can be saved
+    table_path = widget.save_table(tmp_path / "shown.tsv")
+    shown = pd.read_csv(table_path, sep="\t", dtype={"subject": str})
+    assert len(shown) == n_rows and shown["flags"].fillna("").str.contains("from_layers").any()
+    fig_paths = widget.save_figure(tmp_path / "fig2.png")
+    assert fig_paths["png"].stat().st_size > 10000 and fig_paths["svg"].is_file()
 
     # export: run_study_stats in a worker writes the report
     out = tmp_path / "stats"
