@@ -45,6 +45,9 @@ def register(subparsers) -> None:
                    help=f"flag references with fewer voxels for manual editing (default {DEFAULT_MIN_VOXELS})")
     p.add_argument("--exclude-vessels", action="store_true",
                    help="keep voxels of desc-vessels_mask out of the references (default: off)")
+    p.add_argument("--no-brain-mask", action="store_true",
+                   help="do not restrict references to desc-brain_mask (default: references stay inside "
+                        "the QSM mask when that file exists)")
     p.add_argument("--slice-axis", type=int, choices=(0, 1, 2), default=None,
                    help="array axis across slices (default: the axis nearest to superior-inferior, "
                         "i.e. axial slices)")
@@ -61,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
             result = build_subject_references(
                 subject, gap_mm=args.gap_mm, ring_mm=args.ring_mm, max_distance_px=args.max_distance_px,
                 slice_axis=args.slice_axis, all_slices=args.all_slices, min_voxels=args.min_voxels,
-                exclude_vessels=args.exclude_vessels, progress=bar,
+                exclude_vessels=args.exclude_vessels, use_brain_mask=not args.no_brain_mask, progress=bar,
             )
         finally:
             bar.close()

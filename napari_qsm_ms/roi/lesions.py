@@ -33,6 +33,8 @@ MIXED_FRACTION = 0.25
 DEFAULT_MIN_EXTENT_MM = 2.0
 #: A lesion with more than this fraction of voxels on neither cortex nor WM is flagged ``off_tissue``.
 OFF_TISSUE_FRACTION = 0.10
+#: A lesion with more than this fraction of voxels outside the QSM mask is flagged ``outside_mask``.
+OUTSIDE_MASK_FRACTION = 0.10
 
 TABLE_COLUMNS = [
     "lesion_id",
@@ -244,6 +246,7 @@ def lesion_table(
     *,
     slice_axis: int = 2,
     min_extent_mm: float = DEFAULT_MIN_EXTENT_MM,
+    mask: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """One row per lesion: size, extent, slices, cortex fraction, suggested class and flags.
 
@@ -259,6 +262,9 @@ def lesion_table(
         Axis across which lesions are drawn (the axial slices).
     min_extent_mm : float
         Lesions whose extent is below this are flagged ``small`` (2 mm in the issue).
+    mask : ndarray of bool, optional
+        The QSM brain mask: lesions with more than 10 % of their voxels outside are flagged
+        ``outside_mask`` (eroded away by the mask: candidates for exclusion, as in the paper).
 
     Returns
     -------
@@ -274,7 +280,8 @@ def lesion_table(
         * ``centroid_vox``: tuple of the mean voxel index along each axis.
         * ``flags`` (``;``-joined): ``small`` (extent < ``min_extent_mm``), ``single_slice``,
           ``disconnected`` (more than one 26-connected component), ``off_tissue`` (more than 10 %
-          of the voxels on neither cortex nor WM).
+          of the voxels on neither cortex nor WM), ``outside_mask`` (more than 10 % outside
+          ``mask``).
 
     Notes
     -----
@@ -324,6 +331,13 @@ def lesion_table(
     else:
         cortex_fraction = np.full(n_ids, np.nan)
         off_fraction = np.zeros(n_ids)
+    if mask is not None:
+        mask = np.asarray(mask)
+        if mask.shape != les.shape:
+            raise ParameterError(f"mask shape {mask.shape} differs from lesions shape {les.shape}")
+        outside = 1.0 - np.bincount(inverse, weights=mask.ravel()[flat] != 0, minlength=n_ids) / voxels
+    else:
+        outside = np.zeros(n_ids)
 
     order = np.argsort(inverse, kind="stable")
     bounds = np.concatenate([[0], np.cumsum(voxels)])
@@ -353,6 +367,8 @@ def lesion_table(
             flags.append("disconnected")
         if off_fraction[i] > OFF_TISSUE_FRACTION:
             flags.append("off_tissue")
+        if outside[i] > OUTSIDE_MASK_FRACTION:
+            flags.append("outside_mask")
         rows.append(
             (
                 int(lid),

@@ -107,6 +107,7 @@ def build_subject_references(
     all_slices: bool = False,
     min_voxels: int = DEFAULT_MIN_VOXELS,
     exclude_vessels: bool = False,
+    use_brain_mask: bool = True,
     write: bool = True,
     progress: ProgressCallback | None = None,
 ) -> ReferenceResult:
@@ -128,6 +129,9 @@ def build_subject_references(
         Array axis across slices; default: the axis nearest the world S-I axis (axial slices).
     exclude_vessels : bool
         Keep voxels of ``desc-vessels_mask`` out of the references.
+    use_brain_mask : bool
+        Keep voxels outside ``desc-brain_mask`` (the QSM mask, where chi is not defined) out of
+        the references, when that file exists. Default True.
     write : bool
         Write the files (False: compute only, e.g. for a preview).
     progress : callable, optional
@@ -158,6 +162,12 @@ def build_subject_references(
         vessels = load_label_volume(subject.vessels, "vessel mask")
         check_same_grid(lesions, vessels)
         exclude = vessels.data > 0
+    mask_used = None
+    if use_brain_mask and subject.brain_mask.exists():
+        brain = load_label_volume(subject.brain_mask, "brain mask")
+        check_same_grid(lesions, brain)
+        exclude = (brain.data == 0) if exclude is None else (exclude | (brain.data == 0))
+        mask_used = subject.brain_mask.name
     axis = axial_axis(lesions.affine) if slice_axis is None else int(slice_axis)
     if axis not in (0, 1, 2):
         raise ParameterError(f"slice_axis must be 0, 1 or 2, got {slice_axis}")
@@ -182,6 +192,7 @@ def build_subject_references(
         )
         params.update(
             exclude_vessels=bool(exclude_vessels),
+            brain_mask=mask_used,
             classes_from=str(subject.lesions_tsv.name) if classes else "suggested from tissue",
             built_at=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         )

@@ -42,7 +42,9 @@ def test_lesion_table_matches_direct_numpy(seed):
     les = random_lesions(seed, shape=(64, 40, 12), n=10)
     tis = tissue_map(les.shape)
     tis[les == 3] = 0  # some lesion voxels outside cortex/WM
-    table = lesion_table(les, tis, VOXEL, min_extent_mm=2.0)
+    qsm_mask = np.ones(les.shape, bool)
+    qsm_mask[:, :5] = False  # an eroded edge
+    table = lesion_table(les, tis, VOXEL, min_extent_mm=2.0, mask=qsm_mask)
     assert list(table.columns) == TABLE_COLUMNS
     ids = sorted(int(i) for i in np.unique(les) if i)
     assert table.lesion_id.tolist() == ids
@@ -71,6 +73,7 @@ def test_lesion_table_matches_direct_numpy(seed):
         assert ("single_slice" in flags) == (z[0] == z[-1])
         assert ("disconnected" in flags) == (ndi.label(m, structure=np.ones((3, 3, 3)))[1] > 1)
         assert ("off_tissue" in flags) == ((m.sum() - n_ctx - n_wm) / m.sum() > 0.10)
+        assert ("outside_mask" in flags) == ((m & ~qsm_mask).sum() / m.sum() > 0.10)
 
 
 def test_large_lesion_extent_within_one_percent_of_exact():
@@ -140,6 +143,8 @@ def test_merge_split_relabel_delete_next_free_id():
     assert next_free_id(les) == 8
     merged = merge_lesions(les, [7, 5])
     assert set(np.unique(merged)) == {0, 2, 5}
+    flags = lesion_table(merged, None, (1, 1, 1)).set_index("lesion_id")["flags"]
+    assert "disconnected" in flags[5] and "disconnected" not in flags[2]
     assert (merged == 5).sum() == (les == 5).sum() + (les == 7).sum()
     assert (les == 7).sum() == 1  # input untouched
     # splitting the merged lesion gives back the two parts; the larger keeps the id

@@ -108,6 +108,27 @@ def test_cli_excludes_vessels_on_request(tmp_path, capsys):
     assert np.array_equal(ref2[vessels == 0] > 0, ref[vessels == 0] > 0)
 
 
+def test_references_stay_inside_the_brain_mask(tmp_path, capsys):
+    study = _make_study(tmp_path, labels=("01",))
+    sub = study.subject("01")
+    assert main(["rois", str(tmp_path)]) == 0
+    ref = np.asarray(nib.load(sub.refwm).dataobj)
+    mask = np.ones(ref.shape, np.uint8)
+    mask[:, :32] = 0  # an eroded half
+    assert (ref[mask == 0] > 0).any()
+    save_volume(sub.brain_mask, mask, AFFINE)
+    assert main(["rois", str(tmp_path)]) == 0
+    ref2 = np.asarray(nib.load(sub.refwm).dataobj)
+    assert not (ref2[mask == 0] > 0).any()
+    assert np.array_equal(ref2[mask > 0], ref[mask > 0])
+    assert json.loads(sub.annotation_json.read_text())["parameters"]["brain_mask"] == sub.brain_mask.name
+    assert main(["rois", str(tmp_path), "--no-brain-mask"]) == 0
+    assert np.array_equal(np.asarray(nib.load(sub.refwm).dataobj), ref)
+    save_volume(sub.brain_mask, mask[:, :, :-1], AFFINE)
+    code, err = _run(["rois", str(tmp_path)], capsys)
+    assert code == 2 and "desc-brain_mask.nii.gz: shape" in err
+
+
 def _run(argv, capsys):
     """Exit code and the error line (progress lines on stderr are skipped)."""
     code = main(argv)
