@@ -21,6 +21,8 @@ votes.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import weakref
 
 import napari
@@ -99,6 +101,23 @@ def rater_mode() -> _RaterModeRegistry:
     if _REGISTRY is None:
         _REGISTRY = _RaterModeRegistry()
     return _REGISTRY
+
+
+@contextlib.contextmanager
+def _one_gc_pass():
+    """Collect garbage once instead of at every layer removal.
+
+    napari runs ``gc.collect()`` after removing each layer from the canvas (about 0.5 s each in a
+    full session); entering or leaving rater mode removes tens of layers. The module-level
+    ``gc.collect`` is made a no-op for the duration of the block and called once at its end.
+    """
+    original = gc.collect
+    gc.collect = lambda *args, **kwargs: 0
+    try:
+        yield
+    finally:
+        gc.collect = original
+        gc.collect()
 
 
 def _canonical_file(path, *, labels: bool) -> tuple[np.ndarray, np.ndarray] | None:
@@ -281,9 +300,10 @@ class RaterWidget(QWidget):
         self._subject = subject
         self._session = session
         self._geometry = geometry
-        self._park_all()
-        self.viewer.layers.events.inserted.connect(self._on_layer_inserted)
-        self._build_rater_layers(contrasts, tissue)
+        with _one_gc_pass():
+            self._park_all()
+            self.viewer.layers.events.inserted.connect(self._on_layer_inserted)
+            self._build_rater_layers(contrasts, tissue)
         self._bind_keys()
         rater_mode().set(self.viewer, True)
         self._update_enabled()
@@ -305,21 +325,22 @@ class RaterWidget(QWidget):
             self.viewer.layers.events.inserted.disconnect(self._on_layer_inserted)
         except (TypeError, ValueError):  # pragma: no cover
             pass
-        for layer in list(self._rater_layers):
-            if layer in self.viewer.layers:
-                self.viewer.layers.remove(layer)
-        self._rater_layers, self._candidate_layers, self._boundary_layers = [], [], []
-        self._candidate_mask = None
-        self._restore_view()
-        parked, self._parked = self._parked, []
-        for layer, visible in parked:
-            try:
-                layer.events.visible.disconnect(self._refuse_visible)
-            except (TypeError, ValueError):  # pragma: no cover
-                pass
-            if layer not in self.viewer.layers:
-                self.viewer.layers.append(layer)
-            layer.visible = visible
+        with _one_gc_pass():
+            for layer in list(self._rater_layers):
+                if layer in self.viewer.layers:
+                    self.viewer.layers.remove(layer)
+            self._rater_layers, self._candidate_layers, self._boundary_layers = [], [], []
+            self._candidate_mask = None
+            self._restore_view()
+            parked, self._parked = self._parked, []
+            for layer, visible in parked:
+                try:
+                    layer.events.visible.disconnect(self._refuse_visible)
+                except (TypeError, ValueError):  # pragma: no cover
+                    pass
+                if layer not in self.viewer.layers:
+                    self.viewer.layers.append(layer)
+                layer.visible = visible
         self._session = None
         rater_mode().set(self.viewer, False)
         self.candidate_label.setText("")
@@ -391,12 +412,12 @@ class RaterWidget(QWidget):
     # ------------------------------------------------------------------------ blinding guards
     def _park_all(self) -> None:
         self._saved_view = {
-            "grid": (self.viewer.grid.enabled, self.viewer.grid.stride, self.viewer.grid.shape),
+            "grid": (self.viewer.canvas.grid.enabled, self.viewer.canvas.grid.stride, self.viewer.canvas.grid.shape),
             "order": tuple(self.viewer.dims.order),
             "point": tuple(self.viewer.dims.point),
-            "center": tuple(self.viewer.camera.center),
-            "zoom": float(self.viewer.camera.zoom),
-            "orientation": tuple(self.viewer.camera.orientation),
+            "center": tuple(self.viewer.scene.camera.center),
+            "zoom": float(self.viewer.scene.camera.zoom),
+            "orientation": tuple(self.viewer.scene.camera.orientation),
         }
         for layer in list(self.viewer.layers):
             self._park(layer)
@@ -424,20 +445,21 @@ class RaterWidget(QWidget):
 
     def _evict(self, layer) -> None:
         if layer is not None and self._session is not None and layer in self.viewer.layers:
-            self.viewer.layers.remove(layer)
+            with _one_gc_pass():
+                self.viewer.layers.remove(layer)
 
     def _restore_view(self) -> None:
         saved = self._saved_view
         if not saved:
             return
         enabled, stride, shape = saved["grid"]
-        self.viewer.grid.enabled = False
-        self.viewer.grid.stride = stride
-        self.viewer.grid.shape = shape
+        self.viewer.canvas.grid.enabled = False
+        self.viewer.canvas.grid.stride = stride
+        self.viewer.canvas.grid.shape = shape
         self._saved_view = {}
         self._pending_view = saved  # applied once the parked layers are back (dims need them)
         QTimer.singleShot(0, self._apply_pending_view)
-        self.viewer.grid.enabled = enabled
+        self.viewer.canvas.grid.enabled = enabled
 
     def _apply_pending_view(self) -> None:
         saved = getattr(self, "_pending_view", None)
@@ -448,9 +470,9 @@ class RaterWidget(QWidget):
             if len(saved["order"]) == self.viewer.dims.ndim:
                 self.viewer.dims.order = saved["order"]
                 self.viewer.dims.point = saved["point"]
-            self.viewer.camera.orientation = saved["orientation"]
-            self.viewer.camera.center = saved["center"]
-            self.viewer.camera.zoom = saved["zoom"]
+            self.viewer.scene.camera.orientation = saved["orientation"]
+            self.viewer.scene.camera.center = saved["center"]
+            self.viewer.scene.camera.zoom = saved["zoom"]
         except (ValueError, TypeError):  # pragma: no cover - a viewer whose dims changed meanwhile
             pass
 
@@ -467,27 +489,26 @@ class RaterWidget(QWidget):
         for _role, title, data, limits in reversed(contrasts):
             self._add_rater_layer(Image(data, name=title, colormap="gray", contrast_limits=limits, **common))
             if boundary is not None:
-                edge = Labels(boundary, name=f"grey/white boundary ({title})", opacity=0.7, **common)
+                edge = Labels(boundary, name=f"grey/white boundary ({title})", opacity=0.7, colormap=edge_cmap, **common)
                 self._boundary_layers.append(self._add_rater_layer(edge, edge_cmap))
-            cand = Labels(self._candidate_mask, name=f"candidate ({title})", opacity=1.0, **common)
+            cand = Labels(self._candidate_mask, name=f"candidate ({title})", opacity=1.0, colormap=cand_cmap, **common)
             self._candidate_layers.append(self._add_rater_layer(cand, cand_cmap))
         self.viewer.layers.selection.active = self._rater_layers[-3 if boundary is not None else -2]
         titles = [t for _, t, _, _ in contrasts]
         self.grid_label.setText("grid: " + " | ".join(titles) + " (left to right, top to bottom)")
         set_axial_view(self.viewer)
-        self.viewer.grid.stride = 3 if boundary is not None else 2
-        self.viewer.grid.shape = (-1, -1)
-        self.viewer.grid.spacing = 4
-        self.viewer.grid.enabled = len(contrasts) > 1
+        self.viewer.canvas.grid.stride = 3 if boundary is not None else 2
+        self.viewer.canvas.grid.shape = (-1, -1)
+        self.viewer.canvas.grid.spacing = 4
+        self.viewer.canvas.grid.enabled = len(contrasts) > 1
         self.viewer.reset_view()
-        self._base_zoom = float(self.viewer.camera.zoom)
+        self._base_zoom = float(self.viewer.scene.camera.zoom)
         self._base_extent_mm = float(max(n * s for n, s in zip(shape, scale)))
         self._on_boundary_toggled(self.boundary_checkbox.isChecked())
 
     def _add_rater_layer(self, layer, colormap=None):
         """Register a layer as the rater's BEFORE inserting it (the insertion guard lets it in)."""
         if colormap is not None:
-            layer.colormap = colormap
             layer.contour = 1
             layer.editable = False
         self._rater_layers.append(layer)
@@ -576,10 +597,10 @@ class RaterWidget(QWidget):
         world = [t + s * c for t, s, c in zip(translate, scale, center_vox)]
         self.viewer.dims.set_point(2, world[2])
         displayed = self.viewer.dims.displayed
-        self.viewer.camera.center = tuple(world[d] for d in displayed)
+        self.viewer.scene.camera.center = tuple(world[d] for d in displayed)
         size_mm = max((hi - lo) * scale[a] for a, (lo, hi) in enumerate(bbox)) if bbox else 0.0
         fov = max(ZOOM_FOV_MM, 3.0 * size_mm)
-        self.viewer.camera.zoom = self._base_zoom * self._base_extent_mm / fov
+        self.viewer.scene.camera.zoom = self._base_zoom * self._base_extent_mm / fov
 
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt API
         self.sign_out()
