@@ -107,7 +107,9 @@ def table3(summary: pd.DataFrame) -> pd.DataFrame:
                 "p": r.p,
                 "p_bonferroni": r.p_bonferroni,
                 # the six: Bonferroni (highlighted); others: uncorrected, as text
-                "significant": bool(r.significant) if in_six else ("yes, uncorrected" if r.significant else "no"),
+                "significant": bool(r.significant)
+                if in_six
+                else ("yes, uncorrected" if r.significant else "no"),
                 "positive": pos,
                 "negative": neg,
                 "note": r.note,

@@ -194,3 +194,44 @@ def test_vessel_voxels_in_roi_flagged(tmp_path):
     assert "vessel_voxels_in_lesion:3" in _row(t, 1, "whole")["flags"]
     # a flag only: the values are still those of the ROI files as saved
     assert _row(t, 1, "whole")["lesion_voxels"] == 48
+
+
+def test_mixed_lesion_edge_cases_flagged():
+    a = make_arrays()
+    tissue = a["tissue"].copy()
+    tissue[13:16, 20:22, 5:8] = 1  # part of the mixed lesion's WM side on CSF
+    t = relative_susceptibility(
+        a["chi"], a["lesions"], a["refwm"], a["refgm"], tissue, {1: "wm", 2: "cortical", 3: "mixed"}
+    )
+    r = _row(t, 3, "wm")
+    assert "voxels_off_wm_and_cortex:18" in r["flags"]
+    assert r["lesion_voxels"] == int(((a["lesions"] == 3) & (tissue == 3)).sum()) == 18
+    # a "mixed" lesion entirely in WM: its cortical part is empty
+    t = relative_susceptibility(
+        a["chi"], a["lesions"], a["refwm"], a["refgm"], a["tissue"], {1: "mixed", 2: "cortical", 3: "mixed"}
+    )
+    r = _row(t, 1, "cortical")
+    assert "empty_cortical_part" in r["flags"] and np.isnan(r["relative_ppm"]) and not r["included"]
+    assert _row(t, 1, "wm")["included"]
+    # no tissue map: mixed lesions cannot be split, whole-class lesions still measured
+    t = relative_susceptibility(
+        a["chi"], a["lesions"], a["refwm"], a["refgm"], None, {1: "wm", 2: "cortical", 3: "mixed"}
+    )
+    assert "no_tissue" in _row(t, 3, "wm")["flags"] and np.isnan(_row(t, 3, "wm")["relative_ppm"])
+    assert _row(t, 1, "whole")["included"] and _row(t, 2, "whole")["included"]
+
+
+def test_central_slice_follows_the_axial_axis_of_the_file(tmp_path):
+    # a coronal-style file: array axis 1 runs along world S-I
+    a = make_arrays()
+    perm = {k: np.ascontiguousarray(np.swapaxes(v, 1, 2)) for k, v in a.items()}
+    aff = np.array([[0.5, 0, 0, -8.0], [0, 0, 1.2, -7.0], [0, 0.5, 0, -8.0], [0, 0, 0, 1.0]])
+    sub = write_subject(tmp_path, arrays=perm, affine=aff)
+    t = subject_stats(sub).lesions
+    assert _row(t, 1, "whole")["central_slice"] == 4  # lesion 1 spans slices 3..5 along S-I
+    straight = relative_susceptibility(
+        a["chi"], a["lesions"], a["refwm"], a["refgm"], a["tissue"], {1: "wm", 2: "cortical", 3: "mixed"}
+    )
+    np.testing.assert_allclose(
+        t["relative_ppm"].to_numpy(float), straight["relative_ppm"].to_numpy(float), rtol=1e-6
+    )
