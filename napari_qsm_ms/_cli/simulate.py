@@ -66,6 +66,12 @@ def register(subparsers) -> None:
         help="isotropic voxel edge in mm of the WM-nulled MPRAGE, CSF-nulled MPRAGE and FLAIR "
         "(default: 1.0 0.8 0.8)",
     )
+    p.add_argument(
+        "--anatomy", choices=("synthetic", "mni"), default="synthetic",
+        help="synthetic analytic head scaled to the field of view, or real brain anatomy from the MNI "
+        "ICBM152 2009 templates shipped with nilearn, at real size, grid centred on MNI (0, -18, 18) "
+        "(default: synthetic)",
+    )
     p.add_argument("--snr", type=_float, default=DEFAULT_SNR, help=f"magnitude SNR of white matter (default: {DEFAULT_SNR:g})")
     p.add_argument(
         "--phase-units", choices=("alternate", "raw", "rad"), default="alternate",
@@ -106,6 +112,7 @@ def run(args: argparse.Namespace) -> int:
             snr=args.snr,
             compact_truth=args.compact_truth,
             raters=None if args.no_votes else RATERS,
+            anatomy=args.anatomy,
             overwrite=args.overwrite,
             progress=bar,
         )

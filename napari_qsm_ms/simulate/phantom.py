@@ -114,6 +114,7 @@ TABLE3_PPM = {
     ("mixed", "cortical"): (-0.009, 0.012),
 }
 LESION_CLASSES = ("wm", "cortical", "mixed")
+ANATOMIES = ("synthetic", "mni")
 MIN_LESION_EXTENT_MM = 2.0
 #: Design margins inside the paper's class rules (cortical > 0.75, mixed 0.25-0.75).
 CORTICAL_MIN_FRACTION = 0.80
@@ -161,6 +162,7 @@ class HeadModel:
     variation: dict = field(default_factory=dict)  # region -> list of (k rad/mm, phase, amp ppm)
     veins: list = field(default_factory=list)
     lesions: list = field(default_factory=list)
+    head_center_mm: np.ndarray = field(default_factory=lambda: np.zeros(3))  # centre of the head ellipsoid
 
     @property
     def brain_semi_mm(self) -> np.ndarray:
@@ -461,20 +463,26 @@ def _surface_point(direction: np.ndarray, semi: np.ndarray) -> np.ndarray:
 
 def _make_veins(model: HeadModel, rng: np.random.Generator, scale: float) -> list[Vein]:
     b = model.brain_semi_mm
+    c0 = np.asarray(model.head_center_mm, dtype=float)
     veins: list[Vein] = []
     for _ in range(10):  # medullary veins: radial, through the WM towards the ventricles
         u = rng.normal(size=3)
         u[2] = abs(u[2]) + 0.3
         s = _surface_point(u, b)
-        veins.append(Vein(0.88 * s, 0.50 * s, 0.45, 0.35))
+        veins.append(Vein(c0 + 0.88 * s, c0 + 0.50 * s, 0.45, 0.35))
     for sgn in (-1.0, 1.0):  # internal cerebral veins
         veins.append(
-            Vein(np.array([sgn * 0.035, 0.10, 0.08]) * b, np.array([sgn * 0.03, -0.40, 0.14]) * b, 0.9 * max(scale, 0.7), 0.45)
+            Vein(
+                c0 + np.array([sgn * 0.035, 0.10, 0.08]) * b,
+                c0 + np.array([sgn * 0.03, -0.40, 0.14]) * b,
+                0.9 * max(scale, 0.7),
+                0.45,
+            )
         )
     for _ in range(8):  # cortical veins: chords just below the surface
         u = rng.normal(size=3)
         u[2] = abs(u[2]) + 0.2
-        p = 0.985 * _surface_point(u, b)
+        p = c0 + 0.985 * _surface_point(u, b)
         t = np.cross(u, rng.normal(size=3))
         t /= np.linalg.norm(t)
         half = 12.0 * scale
@@ -706,6 +714,7 @@ def make_phantom(
     anatomy: str = "synthetic",
     oblique_deg: float = 0.0,
     te_s: float = 0.0177,
+    mni_center_mm=None,
     progress: ProgressCallback | None = None,
 ) -> Phantom:
     """Build a head phantom with MS lesions on a grid.
@@ -720,13 +729,17 @@ def make_phantom(
         Seed of the anatomy details (folds, veins), lesion placement and designed deltas.
     n_lesions : tuple of 3 int
         Numbers of (WM, cortical, mixed) lesions.
-    anatomy : {'synthetic'}
-        Only the synthetic anatomy is available.
+    anatomy : {'synthetic', 'mni'}
+        'synthetic': the analytic head, scaled to fit the field of view. 'mni': real brain
+        anatomy from the MNI ICBM152 2009 templates shipped with nilearn (:mod:`.mni`), at its
+        real size, the grid centred on MNI ``mni_center_mm`` (default (0, -18, 18)).
     oblique_deg : float
         Tilt of the head (and slab) about the left-right axis, degrees; written into the affine,
         so B0 along the array axes is ``(0, sin, cos)`` of this angle.
     te_s : float
         Echo time of the T2*-weighted magnitude (s).
+    mni_center_mm : 3 floats, optional
+        MNI coordinates of the grid centre (``anatomy='mni'`` only).
     progress : callable, optional
         ``progress(fraction, message)``.
 
@@ -740,11 +753,16 @@ def make_phantom(
         Bad geometry, or the lesions cannot be placed on this grid.
     """
     shape, vs, n_les = validate_geometry(shape, voxel_size_mm, n_lesions, oblique_deg)
-    if anatomy != "synthetic":
-        raise ParameterError(f"anatomy {anatomy!r} is not available (use 'synthetic')")
+    if anatomy not in ANATOMIES:
+        raise ParameterError(f"unknown anatomy {anatomy!r} (use {' or '.join(ANATOMIES)})")
     rng = np.random.default_rng(seed)
     report(progress, 0.0, "anatomy")
-    model = build_head_model(shape, vs, rng)
+    if anatomy == "mni":
+        from .mni import DEFAULT_CENTER_MNI_MM, build_mni_head_model
+
+        model = build_mni_head_model(vs, rng, DEFAULT_CENTER_MNI_MM if mni_center_mm is None else mni_center_mm)
+    else:
+        model = build_head_model(shape, vs, rng)
     x, y, z = head_coordinates(shape, vs)
     region, depth = model.regions(x, y, z)
     report(progress, 0.25, "veins")

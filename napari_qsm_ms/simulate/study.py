@@ -36,7 +36,7 @@ from ..io.layout import COREG_SERIES, DERIVATIVES, StudyFiles, SubjectFiles
 from ..io.nifti import save_volume
 from ..progress import ProgressCallback, report, scaled
 from .forward import DEFAULT_B0_T, DEFAULT_SNR, DEFAULT_TE_S, gre_signal
-from .phantom import Phantom, contrasts, make_phantom, validate_geometry
+from .phantom import ANATOMIES, Phantom, contrasts, make_phantom, validate_geometry
 from .truth import SIMULATION_DERIVATIVES, TruthFiles
 
 DEFAULT_SHAPE = (144, 176, 80)
@@ -124,7 +124,8 @@ def raw_series_grid(
     head_to_series = np.linalg.inv(misalignment) @ phantom.head_to_world
     rot = head_to_series[:3, :3]
     half = np.sqrt(((rot * phantom.model.head_semi_mm[None, :]) ** 2).sum(axis=1)) + margin_mm
-    shape, affine = coronal_grid(half, head_to_series[:3, 3], voxel_mm)
+    center = (head_to_series @ np.append(phantom.model.head_center_mm, 1.0))[:3]
+    shape, affine = coronal_grid(half, center, voxel_mm)
     if int(np.prod(shape)) > MAX_VOXELS:
         raise ParameterError(f"series grid {shape} at {voxel_mm} mm is too large")
     return shape, affine
@@ -278,6 +279,7 @@ def simulate_subject(
     snr: float,
     compact_truth: bool,
     raters: Sequence[str] | None,
+    anatomy: str = "synthetic",
     progress: ProgressCallback | None = None,
 ) -> dict:
     """Simulate and write one subject under ``root``; return its simulation parameters."""
@@ -286,7 +288,7 @@ def simulate_subject(
     truth = TruthFiles(root, label)
     phantom = make_phantom(
         shape, voxel_size_mm, seed=s_phantom, n_lesions=n_lesions, oblique_deg=oblique_deg, te_s=te_s,
-        progress=scaled(progress, 0.0, 0.15),
+        anatomy=anatomy, progress=scaled(progress, 0.0, 0.15),
     )
     gre = gre_signal(phantom, te_s=te_s, b0_t=b0_t, snr=snr, seed=s_noise, progress=scaled(progress, 0.15, 0.55))
     aff = phantom.affine
@@ -353,6 +355,7 @@ def simulate_subject(
             atomic_write_tsv(subject.votes_tsv(rater), votes)
     params = {
         "subject": f"sub-{label}",
+        "anatomy": anatomy,
         "shape": list(phantom.shape),
         "voxel_size_mm": list(phantom.voxel_size_mm),
         "oblique_deg": oblique_deg,
@@ -400,6 +403,7 @@ def simulate_study(
     snr: float = DEFAULT_SNR,
     compact_truth: bool = False,
     raters: Sequence[str] | None = RATERS,
+    anatomy: str = "synthetic",
     overwrite: bool = False,
     progress: ProgressCallback | None = None,
 ) -> StudyFiles:
@@ -434,6 +438,9 @@ def simulate_study(
         float32.
     raters : sequence of str or None
         Names of the raters whose simulated votes are written (None: no votes).
+    anatomy : {'synthetic', 'mni'}
+        Analytic head, or real brain anatomy from the MNI ICBM152 2009 templates (then a
+        ``NOTICE`` with the templates' copyright is written into the study).
     overwrite : bool
         Replace a non-empty ``out_study``.
     progress : callable, optional
@@ -466,6 +473,8 @@ def simulate_study(
         raise ParameterError("oblique angle list is empty")
     for ob in obliques:
         validate_geometry(shape_t, vs, n_lesions, ob)
+    if anatomy not in ANATOMIES:
+        raise ParameterError(f"unknown anatomy {anatomy!r} (use {' or '.join(ANATOMIES)})")
     _check_output(out, overwrite)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
     try:
@@ -479,7 +488,8 @@ def simulate_study(
             simulate_subject(
                 tmp, label, ss, shape=shape_t, voxel_size_mm=vs, oblique_deg=obliques[i % len(obliques)],
                 n_lesions=n_lesions, phase_units=units[i % len(units)], raw_voxel_mm=raw_vox, te_s=te_s,
-                b0_t=b0_t, snr=snr, compact_truth=compact_truth, raters=raters, progress=sub_progress,
+                b0_t=b0_t, snr=snr, compact_truth=compact_truth, raters=raters, anatomy=anatomy,
+                progress=sub_progress,
             )
             participants.append(
                 {
@@ -490,6 +500,10 @@ def simulate_study(
                 }
             )
         atomic_write_json(tmp / "dataset_description.json", _dataset_description("Simulated 7 T MS QSM study", "raw", True))
+        if anatomy == "mni":
+            from .mni import MNI_NOTICE
+
+            atomic_write_text(tmp / "NOTICE", MNI_NOTICE)
         atomic_write_tsv(tmp / "participants.tsv", pd.DataFrame(participants))
         atomic_write_text(
             tmp / "README",
@@ -506,7 +520,7 @@ def simulate_study(
                 **_dataset_description("Simulation ground truth", "derivative", True),
                 "Parameters": {
                     "seed": int(seed), "n_subjects": n_subjects, "shape": list(shape_t), "voxel_size_mm": list(vs),
-                    "oblique_deg": obliques, "n_lesions": list(n_lesions), "echo_time_s": te_s,
+                    "oblique_deg": obliques, "n_lesions": list(n_lesions), "echo_time_s": te_s, "anatomy": anatomy,
                     "field_strength_t": b0_t, "snr_wm": snr,
                 },
             },

@@ -15,11 +15,14 @@ GRIDS = [
     dict(shape=(96, 96, 48), voxel_size_mm=(1.0, 1.0, 2.0), seed=0),
     dict(shape=(96, 96, 48), voxel_size_mm=(1.0, 1.0, 2.0), seed=7),
     dict(shape=(80, 96, 56), voxel_size_mm=(1.2, 1.0, 1.5), seed=123, oblique_deg=15.0),
+    dict(shape=(80, 96, 36), voxel_size_mm=(2.0, 2.0, 2.5), seed=4, anatomy="mni", oblique_deg=-8.0),
 ]
 
 
-@pytest.fixture(scope="module", params=range(len(GRIDS)), ids=lambda i: f"grid{i}")
+@pytest.fixture(scope="module", params=range(len(GRIDS)), ids=lambda i: f"grid{i}-{GRIDS[i].get('anatomy', 'synthetic')}")
 def phantom(request):
+    if GRIDS[request.param].get("anatomy") == "mni":
+        pytest.importorskip("nilearn")
     return make_phantom(**GRIDS[request.param])
 
 
@@ -145,6 +148,7 @@ def test_oblique_affine_gives_oblique_b0():
         dict(shape=(20, 20, 20), voxel_size_mm=(1.0, 1.0, 1.0)),
         dict(n_lesions=(1, -1, 0)),
         dict(anatomy="brainweb"),
+        dict(anatomy="MNI"),
         dict(oblique_deg=80.0),
         dict(shape=(48, 48, 32), voxel_size_mm=(1.0, 1.0, 1.5), n_lesions=(200, 0, 0)),
     ],
@@ -152,3 +156,21 @@ def test_oblique_affine_gives_oblique_b0():
 def test_bad_parameters(kwargs):
     with pytest.raises(ParameterError):
         make_phantom(**kwargs)
+
+
+def test_mni_anatomy_is_real_brain():
+    """The MNI phantom: deep nuclei where the atlas puts them, cortex/WM proportions of a brain."""
+    pytest.importorskip("nilearn")
+    p = make_phantom((80, 96, 36), (2.0, 2.0, 2.5), seed=1, anatomy="mni", n_lesions=(2, 1, 1))
+    from napari_qsm_ms.simulate.phantom import CAUDATE, PALLIDUM, PUTAMEN, THALAMUS
+
+    for code in (CAUDATE, PUTAMEN, PALLIDUM, THALAMUS):
+        sel = p.region == code
+        assert sel.sum() > 10
+        # both hemispheres (array axis 0 is left-right; the grid is centred on MNI x = 0)
+        xs = np.nonzero(sel)[0]
+        assert (xs < 40).any() and (xs >= 40).any()
+    counts = np.bincount(p.tissue[p.brain_mask], minlength=5)
+    assert 0.3 < counts[TISSUE_CORTEX] / counts[1:].sum() < 0.7
+    assert 0.2 < counts[TISSUE_WM] / counts[1:].sum() < 0.6
+    assert p.t2star_magnitude[p.region == PALLIDUM].mean() < p.t2star_magnitude[p.region == PUTAMEN].mean()

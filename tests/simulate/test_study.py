@@ -235,3 +235,15 @@ def test_shipped_sample_study():
         brain = load_volume(truth.brain_mask).data > 0
         total = load_volume(truth.local_field).data + load_volume(truth.background_field).data
         assert np.ptp(total[brain]) / ppm_per_radian(0.0177, 7.0) > 2 * np.pi
+
+
+def test_mni_study_writes_notice(tmp_path):
+    pytest.importorskip("nilearn")
+    study = simulate_study(
+        tmp_path / "mni", 1, seed=1, anatomy="mni", shape=(72, 88, 32), voxel_size_mm=(2.0, 2.0, 2.5),
+        n_lesions=(2, 1, 1), raw_voxel_mm={"wmn": 2.5, "csfn": 2.5, "flair": 2.5}, raters=None,
+    )
+    assert "McConnell Brain Imaging Centre" in (study.root / "NOTICE").read_text()
+    params = json.loads(TruthFiles(study.root, "01").parameters_json.read_text())
+    assert params["anatomy"] == "mni"
+    assert load_volume(study.subject("01").raw_series("csfn")).shape[0] > 60  # whole head, real size
