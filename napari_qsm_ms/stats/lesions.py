@@ -219,8 +219,24 @@ def relative_susceptibility(
     Means are plain arithmetic means over voxels, as in the paper; ``lesion_sd_ppm`` and
     ``reference_sd_ppm`` (sample SD over voxels) are given to judge homogeneity.
     """
-    lesions = np.asarray(lesions)
-    shape = lesions.shape
+    lesions_full = np.asarray(lesions)
+    shape = lesions_full.shape
+    for name, arr in (
+        ("chi_ppm", chi_ppm),
+        ("refwm", refwm),
+        ("refgm", refgm),
+        ("tissue", tissue),
+        ("qsm_mask", qsm_mask),
+    ):
+        if arr is not None and np.shape(arr) != shape:
+            raise ValueError(f"{name} shape {np.shape(arr)} differs from lesions shape {shape}")
+    # Work on the voxels of any ROI only (a few thousand of ~10^7): every later step is cheap.
+    in_any = lesions_full > 0
+    for ref in (refwm, refgm):
+        if ref is not None:
+            in_any |= np.asarray(ref) > 0
+    idx = np.flatnonzero(in_any)
+    lesions = lesions_full.reshape(-1)[idx].astype(np.int64)
     lesion_ids = np.unique(lesions[lesions > 0]).astype(int)
     cls = normalise_classes(classes)
     excluded = normalise_exclusions(exclude)
@@ -231,10 +247,10 @@ def relative_susceptibility(
     voxel_mm3 = float(np.prod(voxel_size_mm))
 
     if chi_ppm is not None:
-        chi = np.asarray(chi_ppm)
+        chi = np.asarray(chi_ppm).reshape(-1)[idx].astype(np.float64)
         valid = np.isfinite(chi)
         if qsm_mask is not None:
-            valid &= np.asarray(qsm_mask, dtype=bool)
+            valid &= np.asarray(qsm_mask, dtype=bool).reshape(-1)[idx]
         chi_clean = np.where(valid, chi, 0.0)
     else:
         chi = valid = chi_clean = None
@@ -242,7 +258,7 @@ def relative_susceptibility(
     in_lesion = lesions > 0
     total_count = _count(lesions[in_lesion], None, n_labels)
     if tissue is not None:
-        tissue = np.asarray(tissue)
+        tissue = np.asarray(tissue).reshape(-1)[idx]
         on_wm = tissue == TISSUE_WM
         on_cx = tissue == TISSUE_CORTEX
         wm_count = _count(lesions, in_lesion & on_wm, n_labels)
@@ -267,18 +283,17 @@ def relative_susceptibility(
     for name, ref in (("refwm", refwm), ("refgm", refgm)):
         if ref is None:
             continue
-        ref = np.asarray(ref)
-        if ref.shape != shape:
-            raise ValueError(f"{name} shape {ref.shape} differs from lesions shape {shape}")
-        in_ref = ref > 0
-        ref_labels = np.where(in_ref & (ref < n_labels), ref, 0)
-        ref_total[name] = _count(ref_labels, in_ref & (ref < n_labels), n_labels)
+        ref = np.asarray(ref).reshape(-1)[idx].astype(np.int64)
+        in_ref = (ref > 0) & (ref < n_labels)
+        ref_labels = np.where(in_ref, ref, 0)
+        ref_total[name] = _count(ref_labels, in_ref, n_labels)
         if chi is not None:
-            ref_stats[name] = _LabelStats.of(
-                ref_labels, chi_clean, in_ref & (ref < n_labels) & valid, n_labels
-            )
+            ref_stats[name] = _LabelStats.of(ref_labels, chi_clean, in_ref & valid, n_labels)
 
-    central = _central_slices(lesions, slice_axis, n_labels) if lesion_ids.size else {}
+    central = {}
+    if lesion_ids.size:
+        coord = np.unravel_index(idx[in_lesion], shape)[slice_axis]
+        central = _central_slices(lesions[in_lesion], coord, n_labels)
 
     rows = []
     cls_by_id = cls.set_index("lesion_id") if len(cls) else None
@@ -433,13 +448,10 @@ def _measure_part(
     return row
 
 
-def _central_slices(lesions: np.ndarray, axis: int, n_labels: int) -> dict[int, int]:
-    """Central slice of each lesion along ``axis``: the middle of its first..last slices."""
-    from scipy import ndimage
-
-    objs = ndimage.find_objects(lesions.astype(np.int64, copy=False), max_label=n_labels - 1)
-    out = {}
-    for i, sl in enumerate(objs, start=1):
-        if sl is not None:
-            out[i] = int((sl[axis].start + sl[axis].stop - 1) // 2)
-    return out
+def _central_slices(labels: np.ndarray, coord: np.ndarray, n_labels: int) -> dict[int, int]:
+    """Central slice of each label: the middle of its first..last slice (``coord`` per voxel)."""
+    lo = np.full(n_labels, np.iinfo(np.int64).max, dtype=np.int64)
+    hi = np.full(n_labels, -1, dtype=np.int64)
+    np.minimum.at(lo, labels, coord)
+    np.maximum.at(hi, labels, coord)
+    return {int(i): int((lo[i] + hi[i]) // 2) for i in np.flatnonzero(hi >= 0) if i > 0}
