@@ -35,14 +35,16 @@ def register(subparsers) -> None:
     p.add_argument("--ring-mm", type=float, default=DEFAULT_RING_MM, metavar="W",
                    help=f"reference width beyond the gap, mm (default {DEFAULT_RING_MM}; gap + width = "
                         f"{DEFAULT_GAP_MM + DEFAULT_RING_MM:.1f} mm = "
-                        f"{(DEFAULT_GAP_MM + DEFAULT_RING_MM) / PAPER_PIXEL_MM:.0f} px of {PAPER_PIXEL_MM} mm)")
+                        f"{(DEFAULT_GAP_MM + DEFAULT_RING_MM) / PAPER_PIXEL_MM:.0f} px of "
+                        f"{PAPER_PIXEL_MM} mm)")
     p.add_argument("--max-distance-px", type=float, default=DEFAULT_MAX_DISTANCE_PX, metavar="N",
                    help=f"outer limit from the lesion, in-plane pixels (default {DEFAULT_MAX_DISTANCE_PX}, "
                         "the paper's 10-pixel vicinity)")
     p.add_argument("--all-slices", action="store_true",
                    help="use every slice of the lesion instead of its central slice only (default: off)")
     p.add_argument("--min-voxels", type=int, default=DEFAULT_MIN_VOXELS, metavar="N",
-                   help=f"flag references with fewer voxels for manual editing (default {DEFAULT_MIN_VOXELS})")
+                   help="flag references with fewer voxels for manual editing "
+                        f"(default {DEFAULT_MIN_VOXELS})")
     p.add_argument("--exclude-vessels", action="store_true",
                    help="keep voxels of desc-vessels_mask out of the references (default: off)")
     p.add_argument("--no-brain-mask", action="store_true",

@@ -401,7 +401,9 @@ def _dtype_of(column: str):
     return "object"
 
 
-def _components_per_group(coords: np.ndarray, group: np.ndarray, starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
+def _components_per_group(
+    coords: np.ndarray, group: np.ndarray, starts: np.ndarray, counts: np.ndarray
+) -> np.ndarray:
     """26-connected component count of each lesion, with one ``ndimage.label`` call for all.
 
     Every lesion's bounding box is copied into one array, the boxes stacked along axis 0 with an
@@ -622,7 +624,8 @@ def interpolate_slices(
     for a, b in zip(drawn[:-1], drawn[1:]):
         if b - a < 2:
             continue
-        da, db = _signed_distance(crop[:, :, a] == lesion_id, px), _signed_distance(crop[:, :, b] == lesion_id, px)
+        da = _signed_distance(crop[:, :, a] == lesion_id, px)
+        db = _signed_distance(crop[:, :, b] == lesion_id, px)
         for s in range(a + 1, b):
             w = (s - a) / (b - a)
             inside = ((1 - w) * da + w * db <= 0) & (crop[:, :, s] == 0)
@@ -686,7 +689,8 @@ def normalise_classes(lesion_classes) -> dict[int, str]:
         return {int(i): str(c) for i, c in zip(lesion_classes["lesion_id"], lesion_classes["class"])}
     if isinstance(lesion_classes, pd.Series | Mapping):
         return {int(i): str(c) for i, c in dict(lesion_classes).items()}
-    raise ParameterError(f"lesion_classes: expected a mapping or a table, got {type(lesion_classes).__name__}")
+    what = type(lesion_classes).__name__
+    raise ParameterError(f"lesion_classes: expected a mapping or a table, got {what}")
 
 
 def _bbox(mask: np.ndarray) -> tuple[slice, ...] | None:

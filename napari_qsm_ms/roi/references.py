@@ -244,7 +244,8 @@ def build_references(
             rows.append((k, cls, "none", slice_text, 0, f"no_reference_for_class_{cls}"))
             continue
         crop = tuple(
-            slice(max(sl[a].start - margin[a], 0), min(sl[a].stop + margin[a], les_m.shape[a])) for a in range(2)
+            slice(max(sl[a].start - margin[a], 0), min(sl[a].stop + margin[a], les_m.shape[a]))
+            for a in range(2)
         )
         n_vox = {part: 0 for part, _ in _PARTS[cls]}
         for s in slices:
@@ -273,7 +274,9 @@ def build_references(
     return ReferenceResult(refwm, refgm, table)
 
 
-def check_reference_parameters(gap_mm, ring_mm, max_distance_px, min_voxels) -> tuple[float, float, float, int]:
+def check_reference_parameters(
+    gap_mm, ring_mm, max_distance_px, min_voxels
+) -> tuple[float, float, float, int]:
     """Validate the reference parameters; a :class:`ParameterError` names the bad one."""
     gap_mm, ring_mm, max_distance_px = float(gap_mm), float(ring_mm), float(max_distance_px)
     if not math.isfinite(gap_mm) or gap_mm < 0:
@@ -372,7 +375,10 @@ __all__ = [
 
 
 def build_subject_references(subject, **params):
-    """Build and write ``refwm``/``refgm`` of one subject (see :func:`napari_qsm_ms.roi.study.build_subject_references`)."""
+    """Build and write ``refwm``/``refgm`` of one subject.
+
+    See :func:`napari_qsm_ms.roi.study.build_subject_references`.
+    """
     from .study import build_subject_references as _build
 
     return _build(subject, **params)

@@ -110,7 +110,9 @@ def import_segmentation(
     arr = np.asarray(labels)
     if kind == "fast_pve":
         if arr.ndim != 4 or arr.shape[-1] != 3:
-            raise ParameterError(f"fast_pve: expected the 3 PVE maps stacked on a 4th axis, got shape {arr.shape}")
+            raise ParameterError(
+                f"fast_pve: expected the 3 PVE maps stacked on a 4th axis, got shape {arr.shape}"
+            )
         pve = np.nan_to_num(arr.astype(np.float32))
         hard = (np.argmax(pve, axis=-1) + 1).astype(np.int32)
         hard[pve.sum(axis=-1) < 0.5] = 0
@@ -126,10 +128,12 @@ def import_segmentation(
         for code, tissue in FAST_TO_TISSUE.items():
             lut[code] = tissue
         if arr.min() < 0 or arr.max() > 3:
-            raise ParameterError(f"fast: labels must be 0-3 (CSF, GM, WM), found {int(arr.min())}..{int(arr.max())}")
+            found = f"{int(arr.min())}..{int(arr.max())}"
+            raise ParameterError(f"fast: labels must be 0-3 (CSF, GM, WM), found {found}")
         out = lut[arr]
         if voxel_size_mm is not None:
-            out = separate_deep_gm(out, out > 0 if brain_mask is None else np.asarray(brain_mask, bool), voxel_size_mm)
+            region = out > 0 if brain_mask is None else np.asarray(brain_mask, bool)
+            out = separate_deep_gm(out, region, voxel_size_mm)
         return out
     out = np.zeros(arr.shape, dtype=np.uint8)
     for code, tissue in ASEG_TO_TISSUE.items():
@@ -233,7 +237,8 @@ def estimate_tissue(
     if csfn.ndim != 3 or mask.shape != csfn.shape:
         raise ParameterError(f"csfn {csfn.shape} and brain_mask {mask.shape} must be 3-D on the same grid")
     if magnitude is not None and np.asarray(magnitude).shape != csfn.shape:
-        raise ParameterError(f"magnitude shape {np.asarray(magnitude).shape} differs from csfn shape {csfn.shape}")
+        shape = np.asarray(magnitude).shape
+        raise ParameterError(f"magnitude shape {shape} differs from csfn shape {csfn.shape}")
     if mask.sum() < 3:
         raise ParameterError("brain_mask has fewer than 3 voxels")
     feats = [_robust_standardise(csfn[mask])]
@@ -246,7 +251,9 @@ def estimate_tissue(
     codes[order] = [TISSUE_CSF, TISSUE_CORTEX, TISSUE_WM]
     tis = np.zeros(csfn.shape, dtype=np.uint8)
     tis[mask] = codes[labels]
-    return separate_deep_gm(tis, mask, voxel_size_mm, surface_mm=surface_mm, deep_gm_depth_mm=deep_gm_depth_mm)
+    return separate_deep_gm(
+        tis, mask, voxel_size_mm, surface_mm=surface_mm, deep_gm_depth_mm=deep_gm_depth_mm
+    )
 
 
 def _robust_standardise(v: np.ndarray) -> np.ndarray:

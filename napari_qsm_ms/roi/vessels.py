@@ -153,7 +153,8 @@ def vessel_candidates(
     region = np.ones(chi.shape, bool) if mask is None else np.asarray(mask, bool)
     if tissue is not None:
         if np.asarray(tissue).shape != chi.shape:
-            raise ParameterError(f"tissue shape {np.asarray(tissue).shape} differs from chi shape {chi.shape}")
+            shape = np.asarray(tissue).shape
+            raise ParameterError(f"tissue shape {shape} differs from chi shape {chi.shape}")
         region &= np.asarray(tissue) > 0
     background = local_background_ppm(chi, tissue, vs, window_mm=background_mm, outlier_ppm=threshold_ppm)
     cand = region & (chi - background > threshold_ppm)
@@ -180,7 +181,8 @@ def _elongation(comp: np.ndarray, n: int, vs: np.ndarray) -> np.ndarray:
     cov = np.empty((n + 1, 3, 3))
     for a in range(3):
         for b in range(a, 3):
-            cov[:, a, b] = cov[:, b, a] = np.bincount(lab, xyz[:, a] * xyz[:, b], n + 1) / count - mean[:, a] * mean[:, b]
+            second = np.bincount(lab, xyz[:, a] * xyz[:, b], n + 1) / count
+            cov[:, a, b] = cov[:, b, a] = second - mean[:, a] * mean[:, b]
     cov += np.diag(vs**2 / 12.0)  # a voxel's own extent, so single voxels are round
     ev = np.linalg.eigvalsh(cov)  # ascending
     return np.sqrt(ev[:, 2] / np.maximum(ev[:, 1], 1e-12))
