@@ -227,3 +227,23 @@ def test_bad_lesions_tsv_ids(tmp_path):
     sub.lesions_tsv.write_text("lesion_id\tclass\nx\twm\n")
     with pytest.raises(InputFileError, match="lesion_id must be whole numbers"):
         build_subject_references(sub)
+
+
+def test_cancel_leaves_no_output_and_progress_reaches_one(tmp_path):
+    from napari_qsm_ms.errors import CancelledError
+
+    study = _make_study(tmp_path, labels=("01",))
+    sub = study.subject("01")
+    calls = []
+
+    def cancel_midway(fraction, message):
+        calls.append(fraction)
+        if len(calls) == 4:
+            raise CancelledError("cancelled by the user")
+
+    with pytest.raises(CancelledError):
+        build_subject_references(sub, progress=cancel_midway)
+    assert not sub.refwm.exists() and not sub.refgm.exists() and not sub.annotation_json.exists()
+    seen = []
+    build_subject_references(sub, progress=lambda f, m: seen.append(f))
+    assert seen[-1] == 1.0 and seen == sorted(seen) and len(seen) > 5
