@@ -19,9 +19,9 @@ import scipy.fft
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from napari_qsm_ms.io.geometry import b0_direction_voxel  # noqa: E402
-from napari_qsm_ms.simulate.forward import gre_signal, local_field_ppm, padded_shape  # noqa: E402
-from napari_qsm_ms.simulate.phantom import make_phantom  # noqa: E402
+from napari_qsm_ms.io.geometry import b0_direction_voxel
+from napari_qsm_ms.simulate.forward import gre_signal, local_field_ppm, padded_shape
+from napari_qsm_ms.simulate.phantom import make_phantom
 
 
 def _timed(fn, *args, repeat=1, **kwargs):
@@ -52,7 +52,7 @@ def bench_grid(shape, vs, oblique_deg=10.0) -> None:
     t_gre, _ = _timed(gre_signal, ph, seed=0)
     n = int(np.prod(shape))
     print(
-        f"{str(shape):>16} {str(vs):>18} {n / 1e6:6.2f} M | FFT {fft_s:6.2f} s | phantom {t_ph:6.2f} s "
+        f"{shape!s:>16} {vs!s:>18} {n / 1e6:6.2f} M | FFT {fft_s:6.2f} s | phantom {t_ph:6.2f} s "
         f"({t_ph / fft_s:5.1f} FFT) | local field {t_field:6.2f} s ({t_field / fft_s:4.1f} FFT) | "
         f"GRE {t_gre:6.2f} s ({t_gre / fft_s:4.1f} FFT) | peak RSS {_peak_rss_mb():7.0f} MB"
     )
@@ -63,7 +63,10 @@ def bench_sphere_accuracy() -> None:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "simulate"))
     from test_forward import analytic_sphere_field, sphere_partial_volume
 
-    for label, b0 in (("axial", (0.0, 0.0, 1.0)), ("25 deg", (0.0, np.sin(np.deg2rad(25)), np.cos(np.deg2rad(25))))):
+    for label, b0 in (
+        ("axial", (0.0, 0.0, 1.0)),
+        ("25 deg", (0.0, np.sin(np.deg2rad(25)), np.cos(np.deg2rad(25)))),
+    ):
         for v in (1.0, 0.5):
             vs = np.full(3, v)
             shape = (int(64 / v),) * 3
@@ -86,7 +89,11 @@ def main() -> int:
     parser.add_argument("--paper", action="store_true", help="also the paper's 384 x 384 x 90 grid")
     args = parser.parse_args()
     print(f"cores: {os.cpu_count()}  (other processes may share them: compare with the FFT yardstick)")
-    grids = [((96, 96, 48), (1.0, 1.0, 2.0)), ((192, 192, 45), (0.94, 0.94, 2.0)), ((120, 144, 60), (1.0, 1.0, 1.5))]
+    grids = [
+        ((96, 96, 48), (1.0, 1.0, 2.0)),
+        ((192, 192, 45), (0.94, 0.94, 2.0)),
+        ((120, 144, 60), (1.0, 1.0, 1.5)),
+    ]
     if args.paper:
         grids.append(((384, 384, 90), (0.47, 0.47, 1.0)))
     for shape, vs in grids:

@@ -10,11 +10,11 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
-from napari_qsm_ms.io import StudyFiles, load_volume, phase_to_radians, to_canonical  # noqa: E402
-from napari_qsm_ms.simulate.truth import TruthFiles  # noqa: E402
+from napari_qsm_ms.io import StudyFiles, load_volume, phase_to_radians, to_canonical
+from napari_qsm_ms.simulate.truth import TruthFiles
 
 ROOT = Path(__file__).resolve().parents[2]
 OUT = Path(__file__).resolve().parent / "simulate_sample.png"
@@ -28,7 +28,7 @@ def _canonical(path, **kw):
 
 def _axial_at(path, world_z, **kw):
     data, aff = _canonical(path, **kw)
-    k = int(round(np.linalg.solve(aff, [0, 0, world_z, 1])[2])) if aff[2, 2] != 0 else data.shape[2] // 2
+    k = round(np.linalg.solve(aff, [0, 0, world_z, 1])[2]) if aff[2, 2] != 0 else data.shape[2] // 2
     k = int(np.clip(k, 0, data.shape[2] - 1))
     return data[:, :, k]
 
@@ -50,8 +50,18 @@ def main() -> None:
         ("wrapped phase (raw int -> rad)", phase[:, :, k], "gray", (-np.pi, np.pi)),
         ("true chi (ppm)", _canonical(truth.chimap)[0][:, :, k], "gray", (-0.1, 0.15)),
         ("true local field - median (ppm)", local - np.median(local[brain]), "RdBu_r", (-0.03, 0.03)),
-        ("true background field (ppm)", _canonical(truth.background_field)[0][:, :, k], "viridis", (0.7, 1.3)),
-        ("tissue + lesions (derivatives)", _canonical(sub.tissue, dtype=None)[0][:, :, k] + 5 * (lesions[:, :, k] > 0), "tab10", (0, 9)),
+        (
+            "true background field (ppm)",
+            _canonical(truth.background_field)[0][:, :, k],
+            "viridis",
+            (0.7, 1.3),
+        ),
+        (
+            "tissue + lesions (derivatives)",
+            _canonical(sub.tissue, dtype=None)[0][:, :, k] + 5 * (lesions[:, :, k] > 0),
+            "tab10",
+            (0, 9),
+        ),
         ("WM-nulled MPRAGE (own grid)", _axial_at(sub.raw_series("wmn"), world_z), "gray", None),
         ("CSF-nulled MPRAGE (own grid)", _axial_at(sub.raw_series("csfn"), world_z), "gray", None),
         ("FLAIR (own grid)", _axial_at(sub.raw_series("flair"), world_z), "gray", None),
@@ -62,8 +72,11 @@ def main() -> None:
         ax.imshow(np.asarray(img).T, origin="lower", cmap=cmap, interpolation="nearest", **kw)
         ax.set_title(title, fontsize=11)
         ax.set_axis_off()
-    fig.suptitle(f"sample study sub-01, axial slice z = {world_z:.0f} mm (conventional series: nearest slice of their "
-                 "own, slightly misaligned grids)", fontsize=10)
+    fig.suptitle(
+        f"sample study sub-01, axial slice z = {world_z:.0f} mm (conventional series: nearest slice of their "
+        "own, slightly misaligned grids)",
+        fontsize=10,
+    )
     fig.tight_layout()
     fig.savefig(OUT, dpi=70)
     print(OUT)

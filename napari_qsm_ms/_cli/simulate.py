@@ -42,47 +42,85 @@ def register(subparsers) -> None:
         "derivatives/simulation. See docs/simulate.md.",
     )
     p.add_argument("out_study", metavar="OUT_STUDY", type=Path, help="output study folder (new or empty)")
-    p.add_argument("--subjects", type=_positive_int, default=2, metavar="N", help="number of subjects, 1-99 (default: 2)")
+    p.add_argument(
+        "--subjects", type=_positive_int, default=2, metavar="N", help="number of subjects, 1-99 (default: 2)"
+    )
     p.add_argument("--seed", type=_positive_int, default=0, metavar="S", help="random seed (default: 0)")
     p.add_argument(
-        "--voxel-size", type=_float, nargs=3, metavar=("X", "Y", "Z"), default=list(DEFAULT_VOXEL_SIZE_MM),
-        help="T2* voxel size in mm (default: %s; the paper: 0.47 0.47 1)" % " ".join(map(str, DEFAULT_VOXEL_SIZE_MM)),
+        "--voxel-size",
+        type=_float,
+        nargs=3,
+        metavar=("X", "Y", "Z"),
+        default=list(DEFAULT_VOXEL_SIZE_MM),
+        help="T2* voxel size in mm (default: {}; the paper: 0.47 0.47 1)".format(
+            " ".join(map(str, DEFAULT_VOXEL_SIZE_MM))
+        ),
     )
     p.add_argument(
-        "--shape", type=_positive_int, nargs=3, metavar=("NX", "NY", "NZ"), default=list(DEFAULT_SHAPE),
-        help="T2* matrix in voxels, each 16-1024 (default: %s; the paper: 384 384 90)" % " ".join(map(str, DEFAULT_SHAPE)),
+        "--shape",
+        type=_positive_int,
+        nargs=3,
+        metavar=("NX", "NY", "NZ"),
+        default=list(DEFAULT_SHAPE),
+        help="T2* matrix in voxels, each 16-1024 (default: {}; the paper: 384 384 90)".format(
+            " ".join(map(str, DEFAULT_SHAPE))
+        ),
     )
     p.add_argument(
-        "--oblique-deg", type=_float, default=0.0, metavar="DEG",
+        "--oblique-deg",
+        type=_float,
+        default=0.0,
+        metavar="DEG",
         help="tilt of the slab about the left-right axis in degrees, within +-45 (default: 0)",
     )
     p.add_argument(
-        "--lesions", type=_positive_int, nargs=3, metavar=("WM", "CORTICAL", "MIXED"), default=list(DEFAULT_N_LESIONS),
-        help="lesions per subject (default: %s)" % " ".join(map(str, DEFAULT_N_LESIONS)),
+        "--lesions",
+        type=_positive_int,
+        nargs=3,
+        metavar=("WM", "CORTICAL", "MIXED"),
+        default=list(DEFAULT_N_LESIONS),
+        help="lesions per subject (default: {})".format(" ".join(map(str, DEFAULT_N_LESIONS))),
     )
     p.add_argument(
-        "--raw-voxel-size", type=_float, nargs=3, metavar=("WMN", "CSFN", "FLAIR"),
+        "--raw-voxel-size",
+        type=_float,
+        nargs=3,
+        metavar=("WMN", "CSFN", "FLAIR"),
         default=[DEFAULT_RAW_VOXEL_MM[k] for k in ("wmn", "csfn", "flair")],
         help="isotropic voxel edge in mm of the WM-nulled MPRAGE, CSF-nulled MPRAGE and FLAIR "
         "(default: 1.0 0.8 0.8)",
     )
     p.add_argument(
-        "--anatomy", choices=("synthetic", "mni"), default="synthetic",
+        "--anatomy",
+        choices=("synthetic", "mni"),
+        default="synthetic",
         help="synthetic analytic head scaled to the field of view, or real brain anatomy from the MNI "
         "ICBM152 2009 templates shipped with nilearn, at real size, grid centred on MNI (0, -18, 18) "
         "(default: synthetic)",
     )
-    p.add_argument("--snr", type=_float, default=DEFAULT_SNR, help=f"magnitude SNR of white matter (default: {DEFAULT_SNR:g})")
     p.add_argument(
-        "--phase-units", choices=("alternate", "raw", "rad"), default="alternate",
+        "--snr",
+        type=_float,
+        default=DEFAULT_SNR,
+        help=f"magnitude SNR of white matter (default: {DEFAULT_SNR:g})",
+    )
+    p.add_argument(
+        "--phase-units",
+        choices=("alternate", "raw", "rad"),
+        default="alternate",
         help="phase storage: raw integers -4096..4095, radians, or alternate raw/rad between "
         "subjects (default: alternate)",
     )
     p.add_argument(
-        "--compact-truth", action="store_true",
+        "--compact-truth",
+        action="store_true",
         help="store truth maps as int16 with scale factors, fields only inside the brain (default: float32)",
     )
-    p.add_argument("--no-votes", action="store_true", help="do not write simulated rater votes (default: write r1, r2, r3)")
+    p.add_argument(
+        "--no-votes",
+        action="store_true",
+        help="do not write simulated rater votes (default: write r1, r2, r3)",
+    )
     p.add_argument("--overwrite", action="store_true", help="replace OUT_STUDY if it exists and is not empty")
     p.set_defaults(func=run)
 
@@ -93,7 +131,9 @@ def run(args: argparse.Namespace) -> int:
     if any(v <= 0 for v in args.voxel_size):
         raise ParameterError(f"voxel size must be positive (mm), got {' '.join(map(str, args.voxel_size))}")
     if any(v <= 0 for v in args.raw_voxel_size):
-        raise ParameterError(f"raw voxel sizes must be positive (mm), got {' '.join(map(str, args.raw_voxel_size))}")
+        raise ParameterError(
+            f"raw voxel sizes must be positive (mm), got {' '.join(map(str, args.raw_voxel_size))}"
+        )
     if args.snr <= 0:
         raise ParameterError(f"SNR must be positive, got {args.snr}")
     units = ("raw", "rad") if args.phase_units == "alternate" else args.phase_units

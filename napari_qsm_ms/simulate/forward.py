@@ -35,7 +35,7 @@ def _workers() -> int:
     return max(1, os.cpu_count() or 1)
 
 
-def padded_shape(shape, pad: bool | int | float = True) -> tuple[int, int, int]:
+def padded_shape(shape, pad: bool | float = True) -> tuple[int, int, int]:
     """Grid size used for the convolution.
 
     Parameters
@@ -67,7 +67,7 @@ def local_field_ppm(
     chi_ppm: np.ndarray,
     voxel_size_mm,
     b0_dir,
-    pad: bool | int | float = True,
+    pad: bool | float = True,
 ) -> np.ndarray:
     """Field (ppm of B0) produced by ``chi_ppm``: dipole convolution on a zero-padded grid.
 
@@ -194,7 +194,7 @@ def add_complex_noise(
     return mag, phase
 
 
-def background_field_ppm(phantom, b0_dir, pad: bool | int | float = True) -> np.ndarray:
+def background_field_ppm(phantom, b0_dir, pad: bool | float = True) -> np.ndarray:
     """Field (ppm) of the sources outside the brain (``phantom.chi_background_ppm``).
 
     The head is split into a uniform ellipsoid of ``phantom.head_chi_ppm`` (tissue relative to
@@ -223,7 +223,7 @@ def gre_signal(
     seed: int | np.random.SeedSequence | None = 0,
     b0_dir=None,
     phase_offset_rad: float = 0.4,
-    pad: bool | int | float = True,
+    pad: bool | float = True,
     progress: ProgressCallback | None = None,
 ) -> GRESignal:
     """Single-echo GRE magnitude and wrapped phase of a phantom, with background field and noise.

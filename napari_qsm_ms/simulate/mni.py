@@ -101,8 +101,10 @@ def load_atlas() -> MNIAtlas:
             gm_img = datasets.load_mni152_gm_template(resolution=1)
             wm_img = datasets.load_mni152_wm_template(resolution=1)
             mask_img = datasets.load_mni152_brain_mask(resolution=1)
-    except Exception as exc:  # ImportError, or a nilearn without the bundled templates
-        raise ParameterError(f"MNI anatomy needs nilearn with its bundled ICBM152 templates ({exc})") from None
+    except Exception as exc:  # noqa: BLE001 - ImportError, or a nilearn without the bundled templates
+        raise ParameterError(
+            f"MNI anatomy needs nilearn with its bundled ICBM152 templates ({exc})"
+        ) from None
     gm = np.asarray(gm_img.dataobj, dtype=np.float32)
     wm = np.asarray(wm_img.dataobj, dtype=np.float32)
     mask = np.asarray(mask_img.dataobj) > 0
@@ -186,7 +188,9 @@ class MNIHeadModel(HeadModel):
         return region, depth
 
 
-def build_mni_head_model(voxel_size_mm, rng: np.random.Generator, center_mni_mm=DEFAULT_CENTER_MNI_MM) -> MNIHeadModel:
+def build_mni_head_model(
+    voxel_size_mm, rng: np.random.Generator, center_mni_mm=DEFAULT_CENTER_MNI_MM
+) -> MNIHeadModel:
     """Head model with MNI anatomy; the head frame origin is the MNI point ``center_mni_mm``."""
     atlas = load_atlas()
     vs = np.asarray(voxel_size_mm, dtype=float)

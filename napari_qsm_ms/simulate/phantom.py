@@ -210,10 +210,18 @@ class HeadModel:
         white = depth >= pial + self.cortex_mm
         region[white] = WM
         for code, center, semi in self.nuclei:
-            q = ((x - center[0]) / semi[0]) ** 2 + ((y - center[1]) / semi[1]) ** 2 + ((z - center[2]) / semi[2]) ** 2
+            q = (
+                ((x - center[0]) / semi[0]) ** 2
+                + ((y - center[1]) / semi[1]) ** 2
+                + ((z - center[2]) / semi[2]) ** 2
+            )
             region[white & (q < 1.0)] = code
         for center, semi in self._ventricles():
-            q = ((x - center[0]) / semi[0]) ** 2 + ((y - center[1]) / semi[1]) ** 2 + ((z - center[2]) / semi[2]) ** 2
+            q = (
+                ((x - center[0]) / semi[0]) ** 2
+                + ((y - center[1]) / semi[1]) ** 2
+                + ((z - center[2]) / semi[2]) ** 2
+            )
             region[white & (q < 1.0)] = VENTRICLE
         for center, radius, _wall in self.cavities:
             d2 = (x - center[0]) ** 2 + (y - center[1]) ** 2 + (z - center[2]) ** 2
@@ -248,7 +256,15 @@ class HeadModel:
         for vein in self.veins:
             lo = np.minimum(vein.p0_mm, vein.p1_mm) - vein.radius_mm - voxel_mm
             hi = np.maximum(vein.p0_mm, vein.p1_mm) + vein.radius_mm + voxel_mm
-            sel = in_brain & (xs >= lo[0]) & (xs <= hi[0]) & (ys >= lo[1]) & (ys <= hi[1]) & (zs >= lo[2]) & (zs <= hi[2])
+            sel = (
+                in_brain
+                & (xs >= lo[0])
+                & (xs <= hi[0])
+                & (ys >= lo[1])
+                & (ys <= hi[1])
+                & (zs >= lo[2])
+                & (zs <= hi[2])
+            )
             if not sel.any():
                 continue
             pts = np.stack([xs[sel], ys[sel], zs[sel]], axis=1).astype(np.float64)
@@ -272,7 +288,11 @@ class HeadModel:
             sel = (np.abs(xs - c[0]) <= s[0]) & (np.abs(ys - c[1]) <= s[1]) & (np.abs(zs - c[2]) <= s[2])
             if not sel.any():
                 continue
-            q = ((xs[sel] - c[0]) / s[0]) ** 2 + ((ys[sel] - c[1]) / s[1]) ** 2 + ((zs[sel] - c[2]) / s[2]) ** 2
+            q = (
+                ((xs[sel] - c[0]) / s[0]) ** 2
+                + ((ys[sel] - c[1]) / s[1]) ** 2
+                + ((zs[sel] - c[2]) / s[2]) ** 2
+            )
             host = region[sel]
             allowed = (host == WM) if les.lesion_class == "wm" else ((host == WM) | (host == CORTEX))
             hit = (q <= 1.0) & allowed
@@ -387,7 +407,9 @@ def head_coordinates(shape, voxel_size_mm) -> tuple[np.ndarray, np.ndarray, np.n
     return tuple(np.meshgrid(*axes, indexing="ij", sparse=False))
 
 
-def validate_geometry(shape, voxel_size_mm, n_lesions=(0, 0, 0), oblique_deg: float = 0.0) -> tuple[tuple, np.ndarray, tuple]:
+def validate_geometry(
+    shape, voxel_size_mm, n_lesions=(0, 0, 0), oblique_deg: float = 0.0
+) -> tuple[tuple, np.ndarray, tuple]:
     """Check grid, voxel size, lesion counts and tilt; return them normalised or raise ParameterError."""
     if not np.isfinite(oblique_deg) or abs(oblique_deg) > 45:
         raise ParameterError(f"oblique angle must be within +-45 degrees, got {oblique_deg}")
@@ -402,10 +424,14 @@ def validate_geometry(shape, voxel_size_mm, n_lesions=(0, 0, 0), oblique_deg: fl
         raise ParameterError(f"voxel size must be 3 numbers in (0, 5] mm, got {tuple(voxel_size_mm)}")
     fov = np.asarray(shape) * vs
     if fov.min() < 48.0:
-        raise ParameterError(f"field of view {tuple(np.round(fov, 1))} mm is too small for a head (need >= 48 mm)")
+        raise ParameterError(
+            f"field of view {tuple(np.round(fov, 1))} mm is too small for a head (need >= 48 mm)"
+        )
     n = tuple(int(v) for v in n_lesions)
     if len(n) != 3 or min(n) < 0:
-        raise ParameterError(f"n_lesions must be 3 non-negative counts (wm, cortical, mixed), got {n_lesions}")
+        raise ParameterError(
+            f"n_lesions must be 3 non-negative counts (wm, cortical, mixed), got {n_lesions}"
+        )
     return shape, vs, n
 
 
@@ -500,7 +526,9 @@ def _place_lesions(
     region: np.ndarray,
     depth: np.ndarray,
     vessels: np.ndarray,
-    x, y, z,
+    x,
+    y,
+    z,
     vs: np.ndarray,
     n_lesions: tuple[int, int, int],
     rng: np.random.Generator,
@@ -511,7 +539,9 @@ def _place_lesions(
     brain = region >= CSF
     dist_in_wm = ndimage.distance_transform_edt(wm, sampling=vs).astype(np.float32)
     dist_to_wm = ndimage.distance_transform_edt(~wm, sampling=vs).astype(np.float32)
-    dist_vessel = ndimage.distance_transform_edt(~vessels, sampling=vs).astype(np.float32) if vessels.any() else None
+    dist_vessel = (
+        ndimage.distance_transform_edt(~vessels, sampling=vs).astype(np.float32) if vessels.any() else None
+    )
     dist_out = ndimage.distance_transform_edt(brain, sampling=vs).astype(np.float32)
     shape = np.asarray(region.shape)
     edge = np.maximum(np.ceil(4.0 / vs).astype(int), 3)
@@ -536,12 +566,19 @@ def _place_lesions(
             center = np.array([x[idx], y[idx], z[idx]], dtype=float) + rng.uniform(-0.3, 0.3, 3) * vs
             semi = rng.uniform(*semi_ranges[cls], size=3)
             semi = np.maximum(semi, 0.75 * vs)  # at least 1.5 voxels across on every axis
-            if any(np.linalg.norm(center - o.center_mm) < semi.max() + o.semi_axes_mm.max() + 6.0 for o in lesions):
+            if any(
+                np.linalg.norm(center - o.center_mm) < semi.max() + o.semi_axes_mm.max() + 6.0
+                for o in lesions
+            ):
                 continue
             lo = np.maximum(np.floor((center - semi) / vs + (shape - 1) / 2.0).astype(int) - 1, 0)
             hi = np.minimum(np.ceil((center + semi) / vs + (shape - 1) / 2.0).astype(int) + 2, shape)
             box = tuple(slice(lo[i], hi[i]) for i in range(3))
-            q = ((x[box] - center[0]) / semi[0]) ** 2 + ((y[box] - center[1]) / semi[1]) ** 2 + ((z[box] - center[2]) / semi[2]) ** 2
+            q = (
+                ((x[box] - center[0]) / semi[0]) ** 2
+                + ((y[box] - center[1]) / semi[1]) ** 2
+                + ((z[box] - center[2]) / semi[2]) ** 2
+            )
             host = region[box]
             blob = q <= 1.0
             if cls == "wm":
@@ -667,7 +704,9 @@ def contrasts(model: HeadModel, region, lesion_ids, vein_pv, te_s: float = 0.017
     }
 
 
-def lesion_table(model: HeadModel, region: np.ndarray, lesion_ids: np.ndarray, vs: np.ndarray) -> pd.DataFrame:
+def lesion_table(
+    model: HeadModel, region: np.ndarray, lesion_ids: np.ndarray, vs: np.ndarray
+) -> pd.DataFrame:
     """The designed lesions with their realised size and cortex fraction on this grid."""
     shape = np.asarray(region.shape)
     rows = []
@@ -683,7 +722,7 @@ def lesion_table(model: HeadModel, region: np.ndarray, lesion_ids: np.ndarray, v
             frac = float(np.mean(host == CORTEX))
             ii = np.nonzero(m)
             extent = float(min((np.ptp(ii[a]) + 1) * vs[a] for a in (0, 1)))
-        center_vox = tuple(int(round(v)) for v in les.center_mm / vs + (shape - 1) / 2.0)
+        center_vox = tuple(round(v) for v in les.center_mm / vs + (shape - 1) / 2.0)
         rows.append(
             {
                 "lesion_id": les.lesion_id,
@@ -699,8 +738,16 @@ def lesion_table(model: HeadModel, region: np.ndarray, lesion_ids: np.ndarray, v
             }
         )
     columns = [
-        "lesion_id", "class", "designed_delta_wm_ppm", "designed_delta_cortical_ppm", "center_vox",
-        "center_mm", "semi_axes_mm", "voxels", "cortex_fraction", "extent_mm",
+        "lesion_id",
+        "class",
+        "designed_delta_wm_ppm",
+        "designed_delta_cortical_ppm",
+        "center_vox",
+        "center_mm",
+        "semi_axes_mm",
+        "voxels",
+        "cortex_fraction",
+        "extent_mm",
     ]
     return pd.DataFrame(rows, columns=columns)
 
@@ -760,7 +807,9 @@ def make_phantom(
     if anatomy == "mni":
         from .mni import DEFAULT_CENTER_MNI_MM, build_mni_head_model
 
-        model = build_mni_head_model(vs, rng, DEFAULT_CENTER_MNI_MM if mni_center_mm is None else mni_center_mm)
+        model = build_mni_head_model(
+            vs, rng, DEFAULT_CENTER_MNI_MM if mni_center_mm is None else mni_center_mm
+        )
     else:
         model = build_head_model(shape, vs, rng)
     x, y, z = head_coordinates(shape, vs)

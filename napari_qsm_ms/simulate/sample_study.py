@@ -40,8 +40,16 @@ def make_sample_study(out: str | Path, progress=None):
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m napari_qsm_ms.simulate.sample_study", description=__doc__.splitlines()[0])
-    parser.add_argument("out", type=Path, nargs="?", default=Path("sample_data/study"), help="output folder (default: sample_data/study)")
+    parser = argparse.ArgumentParser(
+        prog="python -m napari_qsm_ms.simulate.sample_study", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument(
+        "out",
+        type=Path,
+        nargs="?",
+        default=Path("sample_data/study"),
+        help="output folder (default: sample_data/study)",
+    )
     args = parser.parse_args(argv)
     bar = TextProgress("sample ")
     try:

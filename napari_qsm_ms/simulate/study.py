@@ -86,7 +86,9 @@ def random_misalignment(
     return m, abs(angle), shift
 
 
-def coronal_grid(half_extent_mm: np.ndarray, center_mm: np.ndarray, voxel_mm: float) -> tuple[tuple, np.ndarray]:
+def coronal_grid(
+    half_extent_mm: np.ndarray, center_mm: np.ndarray, voxel_mm: float
+) -> tuple[tuple, np.ndarray]:
     """A coronal (LIA: left, inferior, anterior) isotropic grid covering a world box.
 
     Parameters
@@ -172,7 +174,8 @@ def raw_series(
     image = sample_model(phantom, shape, affine, misalignment, voxel_mm)[SERIES_CONTRAST[key]]
     sd = float(image.max()) / CONVENTIONAL_SNR
     noisy = np.hypot(
-        image + sd * rng.standard_normal(shape, dtype=np.float32), sd * rng.standard_normal(shape, dtype=np.float32)
+        image + sd * rng.standard_normal(shape, dtype=np.float32),
+        sd * rng.standard_normal(shape, dtype=np.float32),
     )
     return np.clip(np.round(noisy), 0, 32767).astype(np.int16), affine
 
@@ -204,9 +207,15 @@ def phase_to_raw_int16(phase_rad: np.ndarray) -> np.ndarray:
     return raw.astype(np.int16)
 
 
-def rater_votes(lesions: pd.DataFrame, rng: np.random.Generator, raters: Sequence[str] = RATERS) -> dict[str, pd.DataFrame]:
+def rater_votes(
+    lesions: pd.DataFrame, rng: np.random.Generator, raters: Sequence[str] = RATERS
+) -> dict[str, pd.DataFrame]:
     """Three raters' blinded votes: mostly the true class, with a few plausible disagreements."""
-    alternatives = {"wm": ["mixed", "not_lesion"], "cortical": ["mixed", "not_lesion"], "mixed": ["wm", "cortical"]}
+    alternatives = {
+        "wm": ["mixed", "not_lesion"],
+        "cortical": ["mixed", "not_lesion"],
+        "mixed": ["wm", "cortical"],
+    }
     base = _dt.datetime(2016, 5, 2, 9, 0, 0, tzinfo=_dt.timezone.utc)
     out = {}
     for r, rater in enumerate(raters):
@@ -233,7 +242,9 @@ def rater_votes(lesions: pd.DataFrame, rng: np.random.Generator, raters: Sequenc
                     "history": "",
                 }
             )
-        out[rater] = pd.DataFrame(rows, columns=["lesion_id", "vote", "comment", "timestamp", "candidate_source", "history"])
+        out[rater] = pd.DataFrame(
+            rows, columns=["lesion_id", "vote", "comment", "timestamp", "candidate_source", "history"]
+        )
     return out
 
 
@@ -255,7 +266,11 @@ def _dataset_description(name: str, dataset_type: str, generated: bool) -> dict:
     desc = {"Name": name, "BIDSVersion": BIDS_VERSION, "DatasetType": dataset_type, "License": "CC0"}
     if generated:
         desc["GeneratedBy"] = [
-            {"Name": "napari-qsm-ms simulate", "Version": __version__, "Description": "numerical 7 T head phantom"}
+            {
+                "Name": "napari-qsm-ms simulate",
+                "Version": __version__,
+                "Description": "numerical 7 T head phantom",
+            }
         ]
     return desc
 
@@ -287,10 +302,18 @@ def simulate_subject(
     subject = SubjectFiles(root, label)
     truth = TruthFiles(root, label)
     phantom = make_phantom(
-        shape, voxel_size_mm, seed=s_phantom, n_lesions=n_lesions, oblique_deg=oblique_deg, te_s=te_s,
-        anatomy=anatomy, progress=scaled(progress, 0.0, 0.15),
+        shape,
+        voxel_size_mm,
+        seed=s_phantom,
+        n_lesions=n_lesions,
+        oblique_deg=oblique_deg,
+        te_s=te_s,
+        anatomy=anatomy,
+        progress=scaled(progress, 0.0, 0.15),
     )
-    gre = gre_signal(phantom, te_s=te_s, b0_t=b0_t, snr=snr, seed=s_noise, progress=scaled(progress, 0.15, 0.55))
+    gre = gre_signal(
+        phantom, te_s=te_s, b0_t=b0_t, snr=snr, seed=s_noise, progress=scaled(progress, 0.15, 0.55)
+    )
     aff = phantom.affine
     report(progress, 0.55, "writing T2* magnitude and phase")
     save_volume(subject.magnitude, np.clip(np.round(gre.magnitude), 0, 32767), aff, dtype=np.int16)
@@ -298,7 +321,12 @@ def simulate_subject(
         save_volume(subject.phase, phase_to_raw_int16(gre.phase_rad), aff, dtype=np.int16)
     else:
         # radians on the 12-bit grid of a real scanner (pi/4096 steps): realistic and compressible
-        save_volume(subject.phase, phase_to_raw_int16(gre.phase_rad).astype(np.float32) * np.float32(np.pi / RAW_PHASE_MAX), aff, dtype=np.float32)
+        save_volume(
+            subject.phase,
+            phase_to_raw_int16(gre.phase_rad).astype(np.float32) * np.float32(np.pi / RAW_PHASE_MAX),
+            aff,
+            dtype=np.float32,
+        )
     atomic_write_json(
         subject.phase_json,
         {
@@ -322,7 +350,11 @@ def simulate_subject(
         save_volume(subject.raw_series(key), data, raffine, dtype=np.int16)
         atomic_write_json(
             subject.raw_series(key).with_name(subject.raw_series(key).name.replace(".nii.gz", ".json")),
-            {**SERIES_SIDECAR[key], "MagneticFieldStrength": b0_t, "Manufacturer": "napari-qsm-ms simulation"},
+            {
+                **SERIES_SIDECAR[key],
+                "MagneticFieldStrength": b0_t,
+                "Manufacturer": "napari-qsm-ms simulation",
+            },
         )
         transforms[key] = {
             "matrix": matrix,
@@ -335,7 +367,9 @@ def simulate_subject(
         }
         atomic_write_json(truth.transform(key), transforms[key])
     report(progress, 0.85, "writing truth and labels")
-    save_truth = save_scaled_int16 if compact_truth else (lambda p, d, a: save_volume(p, d, a, dtype=np.float32))
+    save_truth = (
+        save_scaled_int16 if compact_truth else (lambda p, d, a: save_volume(p, d, a, dtype=np.float32))
+    )
     save_truth(truth.chimap, phantom.chi_ppm, aff)
     # compact truth keeps the fields inside the brain only (zero outside) so that they compress
     field_mask = phantom.brain_mask if compact_truth else np.ones(phantom.shape, dtype=bool)
@@ -351,7 +385,9 @@ def simulate_subject(
     save_volume(subject.tissue, phantom.tissue, aff, dtype=np.uint8)
     save_volume(subject.lesions, phantom.lesion_ids, aff, dtype=label_dtype)
     if raters:
-        for rater, votes in rater_votes(phantom.lesion_table, np.random.default_rng(s_raters), raters).items():
+        for rater, votes in rater_votes(
+            phantom.lesion_table, np.random.default_rng(s_raters), raters
+        ).items():
             atomic_write_tsv(subject.votes_tsv(rater), votes)
     params = {
         "subject": f"sub-{label}",
@@ -369,7 +405,9 @@ def simulate_subject(
         "phase_units": phase_units,
         "n_lesions": {"wm": int(n_lesions[0]), "cortical": int(n_lesions[1]), "mixed": int(n_lesions[2])},
         "raw_voxel_mm": dict(raw_voxel_mm),
-        "truth_storage": "int16 with scl_slope, fields zero outside the brain" if compact_truth else "float32",
+        "truth_storage": "int16 with scl_slope, fields zero outside the brain"
+        if compact_truth
+        else "float32",
         "chi_reference": "CSF (ppm); background sources relative to air, air - tissue = 9.4 ppm",
         "field_convention": "field_ppm = IFFT(D * FFT(chi_ppm)), D = 1/3 - (k.b0)^2/k^2, zero padded x2",
     }
@@ -457,7 +495,9 @@ def simulate_study(
         shape_t = tuple(int(v) for v in shape)
         vs = tuple(float(v) for v in voxel_size_mm)
     except (TypeError, ValueError):
-        raise ParameterError(f"shape and voxel size must be 3 numbers each, got {shape} and {voxel_size_mm}") from None
+        raise ParameterError(
+            f"shape and voxel size must be 3 numbers each, got {shape} and {voxel_size_mm}"
+        ) from None
     if len(shape_t) != 3 or len(vs) != 3:
         raise ParameterError(f"shape and voxel size must be 3 numbers each, got {shape} and {voxel_size_mm}")
     if int(np.prod(shape_t)) > MAX_VOXELS:
@@ -486,9 +526,21 @@ def simulate_study(
             sub_progress = scaled(progress, i / n_subjects, (i + 1) / n_subjects)
             report(sub_progress, 0.0, f"sub-{label}")
             simulate_subject(
-                tmp, label, ss, shape=shape_t, voxel_size_mm=vs, oblique_deg=obliques[i % len(obliques)],
-                n_lesions=n_lesions, phase_units=units[i % len(units)], raw_voxel_mm=raw_vox, te_s=te_s,
-                b0_t=b0_t, snr=snr, compact_truth=compact_truth, raters=raters, anatomy=anatomy,
+                tmp,
+                label,
+                ss,
+                shape=shape_t,
+                voxel_size_mm=vs,
+                oblique_deg=obliques[i % len(obliques)],
+                n_lesions=n_lesions,
+                phase_units=units[i % len(units)],
+                raw_voxel_mm=raw_vox,
+                te_s=te_s,
+                b0_t=b0_t,
+                snr=snr,
+                compact_truth=compact_truth,
+                raters=raters,
+                anatomy=anatomy,
                 progress=sub_progress,
             )
             participants.append(
@@ -499,7 +551,9 @@ def simulate_study(
                     "group": "MS",
                 }
             )
-        atomic_write_json(tmp / "dataset_description.json", _dataset_description("Simulated 7 T MS QSM study", "raw", True))
+        atomic_write_json(
+            tmp / "dataset_description.json", _dataset_description("Simulated 7 T MS QSM study", "raw", True)
+        )
         if anatomy == "mni":
             from .mni import MNI_NOTICE
 
@@ -519,9 +573,16 @@ def simulate_study(
             {
                 **_dataset_description("Simulation ground truth", "derivative", True),
                 "Parameters": {
-                    "seed": int(seed), "n_subjects": n_subjects, "shape": list(shape_t), "voxel_size_mm": list(vs),
-                    "oblique_deg": obliques, "n_lesions": list(n_lesions), "echo_time_s": te_s, "anatomy": anatomy,
-                    "field_strength_t": b0_t, "snr_wm": snr,
+                    "seed": int(seed),
+                    "n_subjects": n_subjects,
+                    "shape": list(shape_t),
+                    "voxel_size_mm": list(vs),
+                    "oblique_deg": obliques,
+                    "n_lesions": list(n_lesions),
+                    "echo_time_s": te_s,
+                    "anatomy": anatomy,
+                    "field_strength_t": b0_t,
+                    "snr_wm": snr,
                 },
             },
         )

@@ -7,7 +7,24 @@ import pytest
 from napari_qsm_ms.cli import main
 from napari_qsm_ms.io import StudyFiles, load_volume
 
-SMALL = ["--shape", "64", "72", "40", "--voxel-size", "1.5", "1.5", "2", "--raw-voxel-size", "2", "2", "2", "--lesions", "2", "1", "1"]
+SMALL = [
+    "--shape",
+    "64",
+    "72",
+    "40",
+    "--voxel-size",
+    "1.5",
+    "1.5",
+    "2",
+    "--raw-voxel-size",
+    "2",
+    "2",
+    "2",
+    "--lesions",
+    "2",
+    "1",
+    "1",
+]
 
 
 def test_simulate_cli_writes_study(tmp_path, capsys):

@@ -12,14 +12,22 @@ from napari_qsm_ms.io.layout import TISSUE_CORTEX, TISSUE_WM
 from napari_qsm_ms.simulate.phantom import CORTEX, WM, make_phantom
 
 GRIDS = [
-    dict(shape=(96, 96, 48), voxel_size_mm=(1.0, 1.0, 2.0), seed=0),
-    dict(shape=(96, 96, 48), voxel_size_mm=(1.0, 1.0, 2.0), seed=7),
-    dict(shape=(80, 96, 56), voxel_size_mm=(1.2, 1.0, 1.5), seed=123, oblique_deg=15.0),
-    dict(shape=(80, 96, 36), voxel_size_mm=(2.0, 2.0, 2.5), seed=4, anatomy="mni", oblique_deg=-8.0),
+    {"shape": (96, 96, 48), "voxel_size_mm": (1.0, 1.0, 2.0), "seed": 0},
+    {"shape": (96, 96, 48), "voxel_size_mm": (1.0, 1.0, 2.0), "seed": 7},
+    {"shape": (80, 96, 56), "voxel_size_mm": (1.2, 1.0, 1.5), "seed": 123, "oblique_deg": 15.0},
+    {
+        "shape": (80, 96, 36),
+        "voxel_size_mm": (2.0, 2.0, 2.5),
+        "seed": 4,
+        "anatomy": "mni",
+        "oblique_deg": -8.0,
+    },
 ]
 
 
-@pytest.fixture(scope="module", params=range(len(GRIDS)), ids=lambda i: f"grid{i}-{GRIDS[i].get('anatomy', 'synthetic')}")
+@pytest.fixture(
+    scope="module", params=range(len(GRIDS)), ids=lambda i: f"grid{i}-{GRIDS[i].get('anatomy', 'synthetic')}"
+)
 def phantom(request):
     if GRIDS[request.param].get("anatomy") == "mni":
         pytest.importorskip("nilearn")
@@ -117,7 +125,9 @@ def test_lesion_contrasts_follow_the_paper(phantom):
 
 def test_tissue_susceptibility_values(phantom):
     p = phantom
-    med = {t: float(np.median(p.chi_ppm[(p.tissue == t) & ~p.vessels & (p.lesion_ids == 0)])) for t in (1, 2, 3)}
+    med = {
+        t: float(np.median(p.chi_ppm[(p.tissue == t) & ~p.vessels & (p.lesion_ids == 0)])) for t in (1, 2, 3)
+    }
     assert abs(med[1]) < 1e-6 and 0.01 <= med[2] <= 0.02 and -0.035 <= med[3] <= -0.025
     assert p.chi_ppm[p.vessels].mean() > 0.1  # veins paramagnetic
     assert p.t2star_magnitude[p.vessels].mean() < p.t2star_magnitude[p.tissue == TISSUE_WM].mean()
@@ -141,16 +151,16 @@ def test_oblique_affine_gives_oblique_b0():
 @pytest.mark.parametrize(
     "kwargs",
     [
-        dict(shape=(8, 64, 64)),
-        dict(shape=(64, 64)),
-        dict(voxel_size_mm=(1.0, -1.0, 1.0)),
-        dict(voxel_size_mm=(1.0, 1.0, 0.0)),
-        dict(shape=(20, 20, 20), voxel_size_mm=(1.0, 1.0, 1.0)),
-        dict(n_lesions=(1, -1, 0)),
-        dict(anatomy="brainweb"),
-        dict(anatomy="MNI"),
-        dict(oblique_deg=80.0),
-        dict(shape=(48, 48, 32), voxel_size_mm=(1.0, 1.0, 1.5), n_lesions=(200, 0, 0)),
+        {"shape": (8, 64, 64)},
+        {"shape": (64, 64)},
+        {"voxel_size_mm": (1.0, -1.0, 1.0)},
+        {"voxel_size_mm": (1.0, 1.0, 0.0)},
+        {"shape": (20, 20, 20), "voxel_size_mm": (1.0, 1.0, 1.0)},
+        {"n_lesions": (1, -1, 0)},
+        {"anatomy": "brainweb"},
+        {"anatomy": "MNI"},
+        {"oblique_deg": 80.0},
+        {"shape": (48, 48, 32), "voxel_size_mm": (1.0, 1.0, 1.5), "n_lesions": (200, 0, 0)},
     ],
 )
 def test_bad_parameters(kwargs):

@@ -11,22 +11,33 @@ import pytest
 from scipy import ndimage
 
 from napari_qsm_ms.errors import CancelledError, ParameterError, StudyLayoutError
-from napari_qsm_ms.io import StudyFiles, acquisition_from_sidecar, check_same_grid, load_volume, phase_to_radians
+from napari_qsm_ms.io import (
+    StudyFiles,
+    acquisition_from_sidecar,
+    check_same_grid,
+    load_volume,
+    phase_to_radians,
+)
 from napari_qsm_ms.io.geometry import b0_direction_voxel
 from napari_qsm_ms.io.units import detect_phase_units
 from napari_qsm_ms.qsm.dipole import ppm_per_radian
 from napari_qsm_ms.simulate.phantom import make_phantom
 from napari_qsm_ms.simulate.study import (
     phase_to_raw_int16,
-    raw_series_grid,
     random_misalignment,
+    raw_series_grid,
     read_transform,
     sample_model,
     simulate_study,
 )
 from napari_qsm_ms.simulate.truth import TruthFiles
 
-SMALL = dict(shape=(64, 72, 40), voxel_size_mm=(1.5, 1.5, 2.0), n_lesions=(3, 2, 1), raw_voxel_mm={"wmn": 2.0, "csfn": 1.8, "flair": 1.8})
+SMALL = {
+    "shape": (64, 72, 40),
+    "voxel_size_mm": (1.5, 1.5, 2.0),
+    "n_lesions": (3, 2, 1),
+    "raw_voxel_mm": {"wmn": 2.0, "csfn": 1.8, "flair": 1.8},
+}
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +50,10 @@ def test_layout(study):
     assert study.subject_labels() == ["01", "02"]
     root = study.root
     assert json.loads((root / "dataset_description.json").read_text())["DatasetType"] == "raw"
-    assert json.loads((study.derivatives / "dataset_description.json").read_text())["DatasetType"] == "derivative"
+    assert (
+        json.loads((study.derivatives / "dataset_description.json").read_text())["DatasetType"]
+        == "derivative"
+    )
     participants = pd.read_csv(root / "participants.tsv", sep="\t")
     assert participants["participant_id"].tolist() == ["sub-01", "sub-02"]
     for sub in study.subjects():
@@ -47,7 +61,15 @@ def test_layout(study):
         for path in (sub.phase, sub.tissue, sub.lesions):
             check_same_grid(mag, load_volume(path, dtype=None))
         truth = TruthFiles(root, sub.label)
-        for path in (truth.chimap, truth.local_field, truth.background_field, truth.tissue, truth.lesions, truth.vessels, truth.brain_mask):
+        for path in (
+            truth.chimap,
+            truth.local_field,
+            truth.background_field,
+            truth.tissue,
+            truth.lesions,
+            truth.vessels,
+            truth.brain_mask,
+        ):
             check_same_grid(mag, load_volume(path))
         for key in ("wmn", "csfn", "flair"):
             raw = load_volume(sub.raw_series(key), dtype=None)
@@ -94,7 +116,9 @@ def test_raw_and_radian_twins_agree(tmp_path):
     pb = phase_to_radians(load_volume(b.subject("01").phase).data)
     diff = np.angle(np.exp(1j * (pa.astype(np.float64) - pb)))
     assert np.abs(diff).max() < 1e-5
-    np.testing.assert_array_equal(load_volume(a.subject("01").magnitude).data, load_volume(b.subject("01").magnitude).data)
+    np.testing.assert_array_equal(
+        load_volume(a.subject("01").magnitude).data, load_volume(b.subject("01").magnitude).data
+    )
 
 
 def test_phase_matches_truth_fields(study):
@@ -113,7 +137,9 @@ def test_phase_matches_truth_fields(study):
     assert np.abs(err).max() < 0.3  # noise SD ~ 1/SNR ~ 0.03 rad
     assert np.std(err) < 0.05
     # the affine's B0 direction is the one the field was computed with
-    np.testing.assert_allclose(b0_direction_voxel(load_volume(sub.magnitude).affine), params["b0_dir_voxel"], atol=1e-6)
+    np.testing.assert_allclose(
+        b0_direction_voxel(load_volume(sub.magnitude).affine), params["b0_dir_voxel"], atol=1e-6
+    )
 
 
 def test_truth_deltas_realised_in_files(study):
@@ -203,8 +229,15 @@ def test_existing_output_and_cancel(tmp_path):
 
 @pytest.mark.parametrize(
     "kwargs",
-    [dict(n_subjects=0), dict(n_subjects=100), dict(shape=(5000, 5000, 5000)), dict(voxel_size_mm=(1, 1, -1)),
-     dict(phase_units="deg"), dict(raw_voxel_mm={"wmn": 1.0}), dict(oblique_deg=60.0)],
+    [
+        {"n_subjects": 0},
+        {"n_subjects": 100},
+        {"shape": (5000, 5000, 5000)},
+        {"voxel_size_mm": (1, 1, -1)},
+        {"phase_units": "deg"},
+        {"raw_voxel_mm": {"wmn": 1.0}},
+        {"oblique_deg": 60.0},
+    ],
 )
 def test_bad_parameters(tmp_path, kwargs):
     args = {**SMALL, **kwargs}
@@ -240,8 +273,15 @@ def test_shipped_sample_study():
 def test_mni_study_writes_notice(tmp_path):
     pytest.importorskip("nilearn")
     study = simulate_study(
-        tmp_path / "mni", 1, seed=1, anatomy="mni", shape=(72, 88, 32), voxel_size_mm=(2.0, 2.0, 2.5),
-        n_lesions=(2, 1, 1), raw_voxel_mm={"wmn": 2.5, "csfn": 2.5, "flair": 2.5}, raters=None,
+        tmp_path / "mni",
+        1,
+        seed=1,
+        anatomy="mni",
+        shape=(72, 88, 32),
+        voxel_size_mm=(2.0, 2.0, 2.5),
+        n_lesions=(2, 1, 1),
+        raw_voxel_mm={"wmn": 2.5, "csfn": 2.5, "flair": 2.5},
+        raters=None,
     )
     assert "McConnell Brain Imaging Centre" in (study.root / "NOTICE").read_text()
     params = json.loads(TruthFiles(study.root, "01").parameters_json.read_text())
