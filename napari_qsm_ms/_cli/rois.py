@@ -45,6 +45,9 @@ def register(subparsers) -> None:
     p.add_argument("--min-voxels", type=int, default=DEFAULT_MIN_VOXELS, metavar="N",
                    help="flag references with fewer voxels for manual editing "
                         f"(default {DEFAULT_MIN_VOXELS})")
+    p.add_argument("--gap-3d", action="store_true",
+                   help="keep the gap through-plane too: leave out voxels within the gap (3-D, mm) of "
+                        "lesions on neighbouring slices (default: off, the paper's in-plane rule)")
     p.add_argument("--exclude-vessels", action="store_true",
                    help="keep voxels of desc-vessels_mask out of the references (default: off)")
     p.add_argument("--no-brain-mask", action="store_true",
@@ -66,6 +69,7 @@ def run(args: argparse.Namespace) -> int:
             result = build_subject_references(
                 subject, gap_mm=args.gap_mm, ring_mm=args.ring_mm, max_distance_px=args.max_distance_px,
                 slice_axis=args.slice_axis, all_slices=args.all_slices, min_voxels=args.min_voxels,
+                gap_3d=args.gap_3d,
                 exclude_vessels=args.exclude_vessels, use_brain_mask=not args.no_brain_mask, progress=bar,
             )
         finally:

@@ -94,6 +94,7 @@ def build_references(
     all_slices: bool = False,
     min_voxels: int = DEFAULT_MIN_VOXELS,
     exclude: np.ndarray | None = None,
+    gap_3d: bool = False,
     only_ids=None,
     progress: ProgressCallback | None = None,
 ) -> ReferenceResult:
@@ -146,6 +147,10 @@ def build_references(
         References with fewer voxels are flagged ``reference_too_small``.
     exclude : ndarray of bool, optional
         Voxels never used as reference (vessels, artefacts).
+    gap_3d : bool
+        Also keep the gap through-plane: leave out voxels within ``gap_mm`` (3-D, physical
+        spacing) of lesion voxels on the neighbouring slices. Default False (the paper's
+        single-slice rule).
     only_ids : iterable of int, optional
         Build references for these lesions only (all lesions still exclude their voxels and gap
         and still compete for tissue). Default: every lesion.
@@ -215,6 +220,7 @@ def build_references(
     refgm = np.zeros(les.shape, dtype=np.int32)
     out_m = {"wm": np.moveaxis(refwm, axis, -1), "cortical": np.moveaxis(refgm, axis, -1)}
     px = np.array([vs[a] for a in range(3) if a != axis])
+    thickness = float(vs[axis])
 
     objects = ndi.find_objects(les_m)
     present = [k for k, sl in enumerate(objects, start=1) if sl is not None]
@@ -252,6 +258,9 @@ def build_references(
             lab = les_m[crop[0], crop[1], s]
             tis2 = tis_m[crop[0], crop[1], s]
             ex2 = None if excl_m is None else excl_m[crop[0], crop[1], s]
+            if gap_3d:
+                near = _near_lesions_on_other_slices(les_m, crop, s, px, thickness, gap_mm)
+                ex2 = near if ex2 is None else (ex2 | near)
             masks = _slice_references(
                 lab, tis2, ex2, k, [(part, code, needers[part]) for part, code in _PARTS[cls]],
                 px, gap_mm, ring_mm, max_distance_px,
@@ -305,6 +314,21 @@ def _resolve_classes(les_m, tis_m, objects, given: dict[int, str]) -> dict[int, 
     return classes
 
 
+def _near_lesions_on_other_slices(les_m, crop, s, px, thickness, gap_mm) -> np.ndarray:
+    """Pixels of slice ``s`` within ``gap_mm`` (3-D) of a lesion voxel on another slice."""
+    near = np.zeros((crop[0].stop - crop[0].start, crop[1].stop - crop[1].start), dtype=bool)
+    reach = int(math.floor(gap_mm / thickness))
+    for other in range(max(s - reach, 0), min(s + reach, les_m.shape[2] - 1) + 1):
+        dz = abs(other - s) * thickness
+        if other == s or dz > gap_mm:
+            continue
+        lab = les_m[crop[0], crop[1], other]
+        if lab.any():
+            d = ndi.distance_transform_edt(lab == 0, sampling=px)
+            near |= d * d + dz * dz <= gap_mm * gap_mm
+    return near
+
+
 def _slice_references(
     lab: np.ndarray,
     tis2: np.ndarray,
@@ -350,12 +374,13 @@ def _slice_references(
 
 def reference_parameters(
     *, gap_mm=DEFAULT_GAP_MM, ring_mm=DEFAULT_RING_MM, max_distance_px=DEFAULT_MAX_DISTANCE_PX,
-    slice_axis=2, all_slices=False, min_voxels=DEFAULT_MIN_VOXELS,
+    slice_axis=2, all_slices=False, min_voxels=DEFAULT_MIN_VOXELS, gap_3d=False,
 ) -> dict:
     """The parameters as a JSON-ready dict (recorded in the annotation JSON)."""
     return {
         "gap_mm": float(gap_mm), "ring_mm": float(ring_mm), "max_distance_px": float(max_distance_px),
         "slice_axis": int(slice_axis), "all_slices": bool(all_slices), "min_voxels": int(min_voxels),
+        "gap_3d": bool(gap_3d),
     }
 
 

@@ -106,6 +106,7 @@ def build_subject_references(
     slice_axis: int | None = None,
     all_slices: bool = False,
     min_voxels: int = DEFAULT_MIN_VOXELS,
+    gap_3d: bool = False,
     exclude_vessels: bool = False,
     use_brain_mask: bool = True,
     write: bool = True,
@@ -123,7 +124,7 @@ def build_subject_references(
     Parameters
     ----------
     subject : SubjectFiles
-    gap_mm, ring_mm, max_distance_px, all_slices, min_voxels
+    gap_mm, ring_mm, max_distance_px, all_slices, min_voxels, gap_3d
         See :func:`~napari_qsm_ms.roi.references.build_references`.
     slice_axis : int, optional
         Array axis across slices; default: the axis nearest the world S-I axis (axial slices).
@@ -175,7 +176,7 @@ def build_subject_references(
     result = build_references(
         lesions.data, tissue.data, lesions.voxel_size_mm,
         lesion_classes=classes, gap_mm=gap_mm, ring_mm=ring_mm, max_distance_px=max_distance_px,
-        slice_axis=axis, all_slices=all_slices, min_voxels=min_voxels, exclude=exclude,
+        slice_axis=axis, all_slices=all_slices, min_voxels=min_voxels, exclude=exclude, gap_3d=gap_3d,
         progress=scaled(progress, 0.05, 0.9),
     )
     table = result.table.copy()
@@ -188,7 +189,7 @@ def build_subject_references(
         save_volume(subject.refgm, result.refgm, lesions.affine, like=lesions, dtype=np.int32)
         params = reference_parameters(
             gap_mm=gap_mm, ring_mm=ring_mm, max_distance_px=max_distance_px, slice_axis=axis,
-            all_slices=all_slices, min_voxels=min_voxels,
+            all_slices=all_slices, min_voxels=min_voxels, gap_3d=gap_3d,
         )
         params.update(
             exclude_vessels=bool(exclude_vessels),

@@ -120,8 +120,17 @@ def test_invariants_all_slices_given_classes_and_exclusion(seed):
     classes = {int(k): str(rng.choice(["wm", "cortical", "mixed"])) for k in ids}
     exclude = rng.random(les.shape) < 0.05
     gap, ring, max_px = float(rng.uniform(0.3, 1.5)), float(rng.uniform(0.5, 3.0)), float(rng.integers(3, 9))
+    if seed % 2:  # odd seeds: a gap larger than the slice thickness, kept through-plane too
+        gap, ring = float(rng.uniform(1.05, 1.4)), float(rng.uniform(1.5, 3.0))
     res = build_references(les, tis, VOXEL, lesion_classes=classes, gap_mm=gap, ring_mm=ring,
-                           max_distance_px=max_px, all_slices=True, exclude=exclude)
+                           max_distance_px=max_px, all_slices=True, exclude=exclude, gap_3d=bool(seed % 2))
+    if seed % 2:
+        # brute force: pixels within the gap (3-D) of a lesion voxel on the neighbouring slices
+        for s in range(les.shape[2]):
+            for other in (s - 1, s + 1):
+                if 0 <= other < les.shape[2]:
+                    d = ndi.distance_transform_edt(les[:, :, other] == 0, sampling=VOXEL[:2])
+                    exclude[:, :, s] |= d**2 + VOXEL[2] ** 2 <= gap**2
     _check_invariants(les, tis, res, classes, gap_mm=gap, ring_mm=ring, max_px=max_px, all_slices=True,
                       exclude=exclude)
     assert (res.refgm > 0).any() and (res.refwm > 0).any()
@@ -314,3 +323,21 @@ def test_bad_arrays_raise():
         build_references(les, np.zeros_like(les), (0.5, 0, 1))
     with pytest.raises(ParameterError, match="whole numbers"):
         build_references(les + 0.5, np.zeros_like(les), VOXEL)
+
+
+def test_gap_3d_keeps_the_gap_through_plane():
+    les = np.zeros((40, 40, 5), np.int32)
+    les[15:25, 15:25, 2] = 1  # central slice of lesion 1 (one slice)
+    les[30:33, 18:22, 3] = 2  # lesion 2 on the next slice only, inside lesion 1's ring
+    tis = np.full(les.shape, TISSUE_WM, np.uint8)
+    vs = (0.5, 0.5, 0.8)
+    plain = build_references(les, tis, vs, gap_mm=1.0, lesion_classes={1: "wm", 2: "rejected"})
+    above = les[:, :, 3] == 2
+    assert (plain.refwm[:, :, 2][above] == 1).all()  # the paper's rule: in-plane gap only
+    res = build_references(les, tis, vs, gap_mm=1.0, gap_3d=True, lesion_classes={1: "wm", 2: "rejected"})
+    ring = res.refwm[:, :, 2] == 1
+    d_in = ndi.distance_transform_edt(~above, sampling=vs[:2])
+    blocked = d_in**2 + 0.8**2 <= 1.0
+    assert not ring[blocked].any()
+    assert np.array_equal(ring, (plain.refwm[:, :, 2] == 1) & ~blocked)
+    assert blocked.sum() > above.sum()  # 0.6 mm of in-plane margin beyond lesion 2's outline

@@ -75,7 +75,7 @@ def test_subject_references_match_the_pure_function_and_are_recorded(tmp_path):
 def test_cli_rois_writes_every_subject(tmp_path, capsys):
     study = _make_study(tmp_path)
     code = main(["rois", str(tmp_path), "--gap-mm", "1.2", "--ring-mm", "2", "--max-distance-px", "8",
-                 "--all-slices", "--min-voxels", "5"])
+                 "--all-slices", "--min-voxels", "5", "--gap-3d"])
     out, err = capsys.readouterr()
     assert code == 0, err
     assert "sub-01:" in out and "sub-02:" in out
@@ -84,9 +84,10 @@ def test_cli_rois_writes_every_subject(tmp_path, capsys):
         tis = np.asarray(nib.load(sub.tissue).dataobj)
         voxel = nib.load(sub.lesions).header.get_zooms()[:3]
         exp = build_references(les, tis, voxel, gap_mm=1.2, ring_mm=2, max_distance_px=8,
-                               all_slices=True, min_voxels=5)
+                               all_slices=True, min_voxels=5, gap_3d=True)
         assert np.array_equal(np.asarray(nib.load(sub.refwm).dataobj), exp.refwm)
-        assert json.loads(sub.annotation_json.read_text())["parameters"]["all_slices"] is True
+        params = json.loads(sub.annotation_json.read_text())["parameters"]
+        assert params["all_slices"] is True and params["gap_3d"] is True
     # only one subject
     study.subject("02").refwm.unlink()
     assert main(["rois", str(tmp_path), "--subject", "01"]) == 0
