@@ -63,6 +63,7 @@ SUBJECT_COLUMNS = [
     "mean_cortical_ppm",
     "class_source",
     "voxel_size_mm",
+    "reference_parameters",
     "message",
 ]
 SOURCE_COLUMNS = ["chimap_file", "lesions_file", "reference_file", "tissue_file", "classes_file"]
@@ -160,6 +161,18 @@ def read_annotation(subject: SubjectFiles) -> tuple[dict[int, str], dict[int, li
         if extra:
             flags[lid] = [f"annotation:{f}" for f in extra]
     return exclude, flags
+
+
+def reference_parameters(subject: SubjectFiles) -> str:
+    """The reference-ROI parameters recorded in the annotation file (JSON text), or ''."""
+    path = subject.annotation_json
+    if not path.exists():
+        return ""
+    try:
+        params = json.loads(path.read_text(encoding="utf-8")).get("parameters") or {}
+    except (OSError, ValueError, AttributeError):
+        return ""
+    return json.dumps(params, sort_keys=True, default=str) if params else ""
 
 
 def _entry_dict(entry) -> dict:
@@ -264,6 +277,7 @@ def subject_stats(subject: SubjectFiles) -> SubjectStats:
         mean_wm_ppm=_mean(inc, "wm"),
         mean_cortical_ppm=_mean(inc, "cortical"),
         class_source=("consensus" if classes is not None else "tissue (no lesions.tsv)"),
+        reference_parameters=reference_parameters(subject),
         voxel_size_mm=_fmt_voxel(grid),
     )
     return SubjectStats(subject.label, table, info, inputs)

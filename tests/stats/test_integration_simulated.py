@@ -52,3 +52,5 @@ def test_designed_shifts_recovered_through_the_chain(tmp_path):
     # signs as designed: WM lesions positive on average, cortical negative
     s = res.summary.set_index(["set", "level"])
     assert s.loc[("wm", "lesion"), "mean_ppm"] > 0 > s.loc[("cortical", "lesion"), "mean_ppm"]
+    # the reference-ROI parameters written by qsm-ms rois are carried into subjects.tsv
+    assert "gap_mm" in res.subjects.set_index("subject").loc["01", "reference_parameters"]
