@@ -60,6 +60,14 @@ def _fmt_kappa(value: float) -> str:
     return "n/a" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.3f}"
 
 
+def _find_data(combo: QComboBox, data) -> int:
+    """Index of the item holding ``data`` (Python objects: QComboBox.findData cannot compare them)."""
+    for k in range(combo.count()):
+        if combo.itemData(k) == data:
+            return k
+    return -1
+
+
 def _table(rows: int = 0, cols: int = 0) -> QTableWidget:
     t = QTableWidget(rows, cols)
     t.setEditTriggers(QAbstractItemView.NoEditTriggers)
@@ -333,7 +341,7 @@ class ConsensusWidget(QWidget):
         )
         if rows.size:
             self.lesion_table.selectRow(int(rows[0]))
-        k = self.dispute_combo.findData((source, int(lesion_id)))
+        k = _find_data(self.dispute_combo, (source, int(lesion_id)))
         if k >= 0:
             self.dispute_combo.setCurrentIndex(k)
 
@@ -342,7 +350,7 @@ class ConsensusWidget(QWidget):
         if not rows or self.table_frame is None:
             return
         rec = self.table_frame.iloc[rows[0].row()]
-        k = self.dispute_combo.findData((rec["candidate_source"], int(rec["lesion_id"])))
+        k = _find_data(self.dispute_combo, (rec["candidate_source"], int(rec["lesion_id"])))
         if k >= 0:
             self.dispute_combo.setCurrentIndex(k)
         if rec["candidate_source"] != "drawn":
@@ -356,7 +364,7 @@ class ConsensusWidget(QWidget):
         center = idx.mean(axis=0)
         world = np.asarray(layer.translate) + np.asarray(layer.scale) * center
         self.viewer.dims.set_point(2, float(world[2]))
-        self.viewer.camera.center = tuple(float(world[d]) for d in self.viewer.dims.displayed)
+        self.viewer.scene.camera.center = tuple(float(world[d]) for d in self.viewer.dims.displayed)
 
     def _on_propose(self) -> None:
         subject = self.subject

@@ -38,13 +38,15 @@ def make_subject(tmp_path: Path, label: str = "01", n_lesions: int = 5) -> Subje
     return subject
 
 
-def make_phantom_subject(root: Path, label: str = "01", shape=(64, 64, 32), voxel_size_mm=(2.0, 2.0, 4.0), seed=0):
+def make_phantom_subject(
+    root: Path, label: str = "01", shape=(64, 64, 32), voxel_size_mm=(2.0, 2.0, 4.0), seed=0, n_lesions=(6, 3, 2)
+):
     """A subject on disk from the simulated phantom: T2* magnitude, the three coregistered series,
     brain mask, tissue, lesions (ids 1..N) and a Chimap. Returns (SubjectFiles, Phantom)."""
     from napari_qsm_ms.io.nifti import save_volume
     from napari_qsm_ms.simulate.phantom import make_phantom
 
-    ph = make_phantom(shape=shape, voxel_size_mm=voxel_size_mm, seed=seed)
+    ph = make_phantom(shape=shape, voxel_size_mm=voxel_size_mm, seed=seed, n_lesions=n_lesions)
     study = StudyFiles.at(root)
     (study.root / f"sub-{label}" / "anat").mkdir(parents=True, exist_ok=True)
     subject = study.subject(label)

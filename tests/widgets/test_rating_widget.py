@@ -24,13 +24,13 @@ from napari_qsm_ms.rating.votes import read_votes, record_vote
 
 from ..rating._helpers import make_phantom_subject
 
-ID_OFFSET = 100  # lesion ids 101..111: easy to spot if they leak into what a rater sees
+ID_OFFSET = 100  # lesion ids 101..106: easy to spot if they leak into what a rater sees
 
 
 @pytest.fixture(scope="module")
 def phantom_study(tmp_path_factory):
     root = tmp_path_factory.mktemp("rating-gui") / "study"
-    subject, ph = make_phantom_subject(root)
+    subject, ph = make_phantom_subject(root, n_lesions=(3, 2, 1))  # 6 candidates keep the GUI test short
     vol = load_volume(subject.lesions, dtype=None)
     ids = np.where(vol.data > 0, vol.data + ID_OFFSET, 0).astype(np.int32)
     save_volume(subject.lesions, ids, vol.affine)
