@@ -10,6 +10,8 @@ While a rater is signed in:
   CSF-nulled MPRAGE and FLAIR side by side (napari grid mode, linked zoom), each with the grey/white
   boundary (contour of the WM class of the tissue map) and the current candidate as a single-colour
   contour of a BINARY mask (no lesion id anywhere: not in layer names, values or the dock);
+* other docked widgets (which may show QSM values, lesion tables or statistics) are hidden until
+  sign-out; docks that can show votes or consensus also listen to :func:`rater_mode`;
 * candidates come in the rater's own shuffled order (:class:`~napari_qsm_ms.rating.session.RaterSession`),
   labelled "candidate i of n"; other raters' votes and the consensus are never read, and the
   consensus dock hides its data (:data:`RATER_MODE`).
@@ -45,7 +47,7 @@ from qtpy.QtWidgets import (
 )
 
 from ..errors import QSMMSError
-from ..io.layout import COREG_SERIES, SubjectFiles, subject_from_path
+from ..io.layout import SubjectFiles, subject_from_path
 from ..io.nifti import load_volume, to_canonical
 from ..rating.proposals import proposals_path
 from ..rating.session import RaterSession, candidates_from_labels
@@ -304,6 +306,7 @@ class RaterWidget(QWidget):
             self._park_all()
             self.viewer.layers.events.inserted.connect(self._on_layer_inserted)
             self._build_rater_layers(contrasts, tissue)
+        self._hide_other_docks()
         self._bind_keys()
         rater_mode().set(self.viewer, True)
         self._update_enabled()
@@ -341,6 +344,7 @@ class RaterWidget(QWidget):
                 if layer not in self.viewer.layers:
                     self.viewer.layers.append(layer)
                 layer.visible = visible
+        self._restore_docks()
         self._session = None
         rater_mode().set(self.viewer, False)
         self.candidate_label.setText("")
@@ -427,6 +431,31 @@ class RaterWidget(QWidget):
         self._parked.append((layer, bool(layer.visible)))
         layer.visible = False
         layer.events.visible.connect(self._refuse_visible)
+
+    def _hide_other_docks(self) -> None:
+        """Hide every other docked widget (QSM values, lesion tables, statistics) until sign-out."""
+        self._hidden_docks = []
+        try:
+            docked = dict(self.viewer.window.dock_widgets)
+        except AttributeError:  # pragma: no cover - headless viewer without a window
+            return
+        for widget in docked.values():
+            inner = getattr(widget, "native", widget)
+            if inner is self:
+                continue
+            wrapper = inner.parentWidget()
+            while wrapper is not None and not hasattr(wrapper, "setFloating"):
+                wrapper = wrapper.parentWidget()
+            if wrapper is not None and not wrapper.isHidden():
+                wrapper.hide()
+                self._hidden_docks.append(weakref.ref(wrapper))
+
+    def _restore_docks(self) -> None:
+        for ref in getattr(self, "_hidden_docks", []):
+            wrapper = ref()
+            if wrapper is not None:
+                wrapper.show()
+        self._hidden_docks = []
 
     def _refuse_visible(self, event) -> None:
         layer = event.source

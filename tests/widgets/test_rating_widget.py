@@ -212,7 +212,13 @@ def test_consensus_dock_is_empty_in_rater_mode(viewer_and_widget, subject, class
     viewer.window.add_dock_widget(dock, name="Consensus and agreement")
     dock.run_consensus()
     assert dock.lesion_table.rowCount() == len(classes)
+    dock_wrapper = dock.parentWidget()
+    while not hasattr(dock_wrapper, "setFloating"):
+        dock_wrapper = dock_wrapper.parentWidget()
+    assert not dock_wrapper.isHidden()
     sign_in(widget, "cat")
+    assert dock_wrapper.isHidden()  # other docks are hidden in rater mode
+    assert not widget.isHidden()
     assert dock.blinded and dock.lesion_table.rowCount() == 0 and dock.counts_table.rowCount() == 0
     assert dock.kappa_label.text() == "" and dock.dispute_combo.count() == 0
     assert not dock.run_button.isEnabled()
@@ -224,6 +230,7 @@ def test_consensus_dock_is_empty_in_rater_mode(viewer_and_widget, subject, class
     assert late.blinded and not late.run_button.isEnabled()
     widget.sign_out()
     assert not dock.blinded and dock.run_button.isEnabled() and not late.blinded
+    assert not dock_wrapper.isHidden()
 
 
 def test_three_raters_vote_through_a_subject_and_consensus(viewer_and_widget, subject, classes, qtbot):
