@@ -179,3 +179,14 @@ def test_local_background_follows_a_smooth_field_and_ignores_a_vein():
     assert np.abs(bg - chi)[vein & inner].max() < 0.01  # the vein does not lift its background
     # the cortex is averaged over cortex only
     assert np.abs(bg - chi)[10:-10, 10:-10, :4].max() < 0.01
+
+
+def test_tubeness_in_slabs_matches_one_piece():
+    from napari_qsm_ms.roi.vessels import tubeness
+
+    chi, tissue, vs, tube, blob = _tube_phantom()
+    whole = tubeness(chi, vs, max_slab_voxels=10**9)
+    slabs = tubeness(chi, vs, max_slab_voxels=40 * 40 * 2 * 14)  # slabs of a few slices
+    inner = np.s_[:, :, 1:-1]  # zoom edge effects aside
+    assert np.abs(slabs - whole)[inner].max() < 0.05
+    assert np.corrcoef(slabs[inner].ravel(), whole[inner].ravel())[0, 1] > 0.99
