@@ -421,8 +421,15 @@ def _check_output(out: Path, overwrite: bool) -> None:
         raise StudyLayoutError(f"{out}: exists and is not a folder")
     if out.is_dir() and any(out.iterdir()) and not overwrite:
         raise StudyLayoutError(f"{out}: folder exists and is not empty (use --overwrite to replace it)")
+    if out.parent.exists() and not out.parent.is_dir():
+        raise StudyLayoutError(f"{out.parent}: is a file, cannot create the study folder in it")
     if not out.parent.exists():
-        raise StudyLayoutError(f"{out.parent}: parent folder does not exist")
+        try:
+            out.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StudyLayoutError(
+                f"{out.parent}: cannot create the folder ({exc.strerror or exc})"
+            ) from None
 
 
 def simulate_study(

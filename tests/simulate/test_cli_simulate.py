@@ -75,3 +75,17 @@ def test_simulate_cli_bad_number_is_usage_error(tmp_path):
     with pytest.raises(SystemExit) as exc:
         main(["simulate", str(tmp_path / "s"), "--seed", "abc"])
     assert exc.value.code == 2
+
+
+def test_simulate_cli_creates_parents_or_says_why(tmp_path, capsys):
+    out = tmp_path / "a" / "b" / "study"
+    assert main(["simulate", str(out), "--subjects", "1", "--no-votes", *SMALL]) == 0
+    assert (out / "sub-01").is_dir()
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    assert main(["simulate", str(blocker / "study"), "--subjects", "1", *SMALL]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert str(blocker) in err and "cannot create" in err
+    assert main(["simulate", str(blocker / "x" / "study"), "--subjects", "1", *SMALL]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert str(blocker) in err and "cannot create" in err
