@@ -444,6 +444,8 @@ class StatsWidget(QWidget):
         sub = _viewer_subject(self.viewer)
         if sub is None:
             return None
+        if self.study is not None and Path(sub.study).resolve() != Path(self.study.root).resolve():
+            return None  # the loaded subject belongs to another study than the table
         arrays = self._layer_arrays(sub)
         if arrays is None:
             return None
