@@ -297,6 +297,8 @@ class RaterWidget(QWidget):
         candidates = []
         for source, arr in labels.items():
             candidates += candidates_from_labels(arr, source)
+        if not candidates:
+            raise QSMMSError(f"{subject.lesions}: no lesion candidates (draw lesions or propose candidates first)")
         session = RaterSession(subject, rater, candidates, labels=labels)
         # -- from here on the viewer is blinded
         self._subject = subject
