@@ -107,13 +107,24 @@ def main() -> int:
     t_one, _ = timeit(lambda: build_references(lesions, tissue, VOXEL_MM, only_ids=[1]), repeat=5)
     print(f"build_references (one lesion)     {t_one * 1e3:8.1f} ms   (interactive rebuild)")
 
+    # chi: noise plus 40 veins (0.3 ppm, ~1 mm wide) along z and y, and the lesions at +0.05 ppm
     rng = np.random.default_rng(1)
     chi = rng.normal(0, 0.01, SHAPE).astype(np.float32)
+    chi[lesions > 0] += 0.05
+    veins = np.zeros(SHAPE, bool)
+    for _ in range(20):
+        x, y, z = rng.integers(60, 320), rng.integers(60, 320), rng.integers(10, 80)
+        veins[x - 1 : x + 1, y - 1 : y + 1, :] = True
+        veins[x - 1 : x + 1, :, z] = True
+    veins &= tissue > 0
+    chi[veins] += 0.3
     t_thr, _ = timeit(lambda: vessel_candidates(chi, tissue, VOXEL_MM, use_vesselness=False), repeat=1)
-    print(f"vessel_candidates (threshold only, full grid)  {t_thr:6.2f} s")
-    half = tuple(slice(0, s // 2) for s in SHAPE)
-    t_ves, _ = timeit(lambda: vessel_candidates(chi[half], tissue[half], VOXEL_MM), repeat=1)
-    print(f"vessel_candidates (with Sato vesselness, 1/8 grid {tuple(s // 2 for s in SHAPE)})  {t_ves:6.2f} s")
+    print(f"vessel_candidates (threshold + shape, full grid)       {t_thr:6.2f} s")
+    t_ves, cand = timeit(lambda: vessel_candidates(chi, tissue, VOXEL_MM), repeat=1)
+    found = cand[veins].mean()
+    false_pos = int((cand & ~veins).sum())
+    print(f"vessel_candidates (with Sato vesselness, full grid)    {t_ves:6.2f} s   "
+          f"vein voxels found {100 * found:.0f} %, other voxels flagged {false_pos}")
     return 0
 
 
