@@ -521,6 +521,18 @@ def _draw_delta(rng: np.random.Generator, lesion_class: str, part: str) -> float
     return float(rng.normal(mean, sd))
 
 
+def _bounding_box(mask: np.ndarray, margin: int = 1) -> tuple[slice, slice, slice]:
+    """Slices of the bounding box of ``mask`` grown by ``margin`` voxels (clipped to the array)."""
+    if not mask.any():
+        return tuple(slice(0, n) for n in mask.shape)
+    box = []
+    for axis in range(mask.ndim):
+        other = tuple(a for a in range(mask.ndim) if a != axis)
+        hits = np.flatnonzero(mask.any(axis=other))
+        box.append(slice(max(int(hits[0]) - margin, 0), min(int(hits[-1]) + 1 + margin, mask.shape[axis])))
+    return tuple(box)
+
+
 def _place_lesions(
     model: HeadModel,
     region: np.ndarray,
@@ -537,12 +549,19 @@ def _place_lesions(
     wm = region == WM
     ctx = region == CORTEX
     brain = region >= CSF
-    dist_in_wm = ndimage.distance_transform_edt(wm, sampling=vs).astype(np.float32)
-    dist_to_wm = ndimage.distance_transform_edt(~wm, sampling=vs).astype(np.float32)
-    dist_vessel = (
-        ndimage.distance_transform_edt(~vessels, sampling=vs).astype(np.float32) if vessels.any() else None
-    )
-    dist_out = ndimage.distance_transform_edt(brain, sampling=vs).astype(np.float32)
+    # Distance maps on the brain's bounding box plus one voxel: exact for every voxel of the brain
+    # (the box is convex and its margin is outside the brain), which is all that is used below.
+    crop = _bounding_box(brain, margin=1)
+
+    def edt(mask: np.ndarray) -> np.ndarray:
+        out = np.zeros(mask.shape, dtype=np.float32)
+        out[crop] = ndimage.distance_transform_edt(mask[crop], sampling=vs)
+        return out
+
+    dist_in_wm = edt(wm)
+    dist_to_wm = edt(~wm)
+    dist_vessel = edt(~vessels) if vessels.any() else None
+    dist_out = edt(brain)
     shape = np.asarray(region.shape)
     edge = np.maximum(np.ceil(4.0 / vs).astype(int), 3)
     interior = np.zeros(region.shape, dtype=bool)
