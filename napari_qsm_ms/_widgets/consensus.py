@@ -235,7 +235,7 @@ class ConsensusWidget(QWidget):
         ratings = ratings_matrix(votes, raters)
         self.report = agreement(ratings, raters)
         # per-candidate table
-        cols = ["source", "lesion", "class", "consensus", "votes", *raters, "agreement", "reason"]
+        cols = ["source", "lesion", "class", "consensus", *raters, "votes", "agreement", "reason"]
         self.lesion_table.clear()
         self.lesion_table.setColumnCount(len(cols))
         self.lesion_table.setHorizontalHeaderLabels(cols)
@@ -247,8 +247,8 @@ class ConsensusWidget(QWidget):
                 v = ratings.loc[key, r] if key in ratings.index else None
                 rater_votes.append(v or "-")
             cls = rec["class"]
-            values = [rec["candidate_source"], str(rec["lesion_id"]), cls, rec["consensus"], rec["votes"] or "-",
-                      *rater_votes, f"{float(rec['agreement']):.2f}", rec["resolution_reason"]]
+            values = [rec["candidate_source"], str(rec["lesion_id"]), cls, rec["consensus"], *rater_votes,
+                      rec["votes"] or "-", f"{float(rec['agreement']):.2f}", rec["resolution_reason"]]
             for j, v in enumerate(values):
                 item = QTableWidgetItem(str(v))
                 if j == 2:

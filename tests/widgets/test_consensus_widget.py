@@ -65,9 +65,10 @@ def test_four_raters_table_kappas_and_confusion(dock, qtbot):
     assert set(table["n_raters"]) == {4}
     lt = widget.lesion_table
     headers = [lt.horizontalHeaderItem(j).text() for j in range(lt.columnCount())]
-    assert headers[:5] == ["source", "lesion", "class", "consensus", "votes"] and headers[5:9] == list(RATERS)
+    assert headers == ["source", "lesion", "class", "consensus", *RATERS, "votes", "agreement", "reason"]
     row6 = [lt.item(5, j).text() for j in range(lt.columnCount())]
-    assert row6[1] == "6" and row6[5:9] == ["cortical", "-", "-", "cortical"]
+    assert row6[1] == "6" and row6[4:8] == ["cortical", "-", "-", "cortical"] and row6[8] == "cortical:2"
+    assert row6[2:4] == ["disputed", "disputed"] and row6[9] == "0.50"
     assert widget.disputed_ids() == [2, 4, 6]
     assert widget.dispute_combo.count() == 3
     # kappas shown equal the pure computation
