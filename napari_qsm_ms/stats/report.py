@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from ..io.atomic import atomic_write_text
-from .tests import PAPER_COMPARISONS, SET_LABELS
+from .tests import PAPER_COMPARISONS, PUBLISHED_TABLE3, SET_LABELS
 
 _CSS = """
 body{font-family:Helvetica,Arial,sans-serif;margin:2em auto;max-width:1200px;color:#222;line-height:1.4}
@@ -113,6 +113,9 @@ def table3(summary: pd.DataFrame) -> pd.DataFrame:
                 "positive": pos,
                 "negative": neg,
                 "note": r.note,
+                "Bian et al. 2016: n, mean \u00b1 SD, P": (
+                    "{}, {}, P {}".format(*PUBLISHED_TABLE3[(r.set, r.level)]) if in_six else ""
+                ),
             }
         )
     return pd.DataFrame(rows)
@@ -158,13 +161,17 @@ def build_report(result, figures: dict[str, dict[str, Path]]) -> str:
         "<h2>Table 3: one-sample t-tests (the paper's six comparisons) and comparisons between types</h2>"
     )
     parts.append(
-        table_html(table3(result.summary), left=("comparison", "test", "note"), highlight="significant")
+        table_html(
+            table3(result.summary),
+            left=("comparison", "test", "note", "Bian et al. 2016: n, mean \u00b1 SD, P"),
+            highlight="significant",
+        )
     )
     parts.append(
         "<p class='small'>Source: <code>summary.tsv</code>. Each per-lesion row uses the rows of "
         "<code>lesions.tsv</code> with that <code>lesion_type</code> and <code>included</code> = true; "
         "per-patient rows use each subject's mean of those rows. Welch and paired rows are not part of the "
-        "six and are not corrected.</p>"
+        "six and are not corrected. The last column gives the published values for comparison.</p>"
     )
     for name, paths in figures.items():
         if name == "figure2":

@@ -29,6 +29,16 @@ PAPER_COMPARISONS = [
 N_COMPARISONS = len(PAPER_COMPARISONS)
 ALPHA = 0.05
 
+#: The published Table 3 (Bian et al. 2016): (set, level) -> (n, "mean +/- SD" ppm, "P"), for comparison.
+PUBLISHED_TABLE3 = {
+    ("wm", "lesion"): (147, "0.014 \u00b1 0.014", "< 1e-22"),
+    ("cortical", "lesion"): (27, "-0.018 \u00b1 0.013", "< 1e-7"),
+    ("mixed_wm", "lesion"): (9, "0.014 \u00b1 0.018", ".043"),
+    ("mixed_cortical", "lesion"): (9, "-0.009 \u00b1 0.012", ".054"),
+    ("wm", "subject"): (13, "0.014 \u00b1 0.010", "< .0004"),
+    ("cortical", "subject"): (8, "-0.015 \u00b1 0.009", "< .004"),
+}
+
 SUMMARY_COLUMNS = [
     "set",
     "level",
