@@ -264,6 +264,16 @@ def subject_stats(subject: SubjectFiles) -> SubjectStats:
         _flag_vessels(table, lesions.data, optional, optional["vessels"] > 0)
     if chi is None:
         info["status"] = "no QSM"
+    orphans = []
+    present = set(np.unique(lesions.data[lesions.data > 0]).tolist())
+    for name in ("refwm", "refgm"):
+        ref = optional[name]
+        if ref is not None:
+            stray = sorted(set(np.unique(ref[ref > 0]).tolist()) - present)
+            if stray:
+                orphans.append(f"{name} has labels without a lesion: {', '.join(str(i) for i in stray)}")
+    if orphans:
+        info["message"] = "; ".join(orphans) + " (stale references, not used)"
     _add_sources(table, subject, root, chi is not None, classes is not None, optional)
     ids = table.drop_duplicates("lesion_id") if not table.empty else table
     klass = ids["class"].value_counts() if not table.empty else pd.Series(dtype=int)
@@ -415,6 +425,8 @@ def compute_study(
             tables.append(res.lesions)
         infos.append(res.info)
         inputs.extend(res.inputs)
+        if res.info.get("message"):
+            notes.append(f"sub-{sub.label}: {res.info['message']}")
         if res.info["status"] == "no QSM" and res.info.get("n_lesions", 0):
             notes.append(
                 f"sub-{sub.label}: no Chimap, its {res.info['n_lesions']} lesions are flagged no_qsm"

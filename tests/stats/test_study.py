@@ -178,3 +178,20 @@ def test_refuses_to_replace_a_folder_it_did_not_write(small_study, tmp_path, cap
     assert (empty / ".qsm-ms-stats").exists() and (empty / "summary.tsv").exists()
     summary = _read(empty / "summary.tsv")
     assert summary.loc[0, "subjects"] == "01,02,03"
+
+
+def test_stale_reference_labels_reported(tmp_path):
+    arrays = make_arrays()
+    arrays["refwm"][20:23, 28:31, 9] = 7  # a reference left behind by a deleted lesion 7
+    write_subject(tmp_path, "01", arrays=arrays)
+    res = run_study_stats(tmp_path, tmp_path / "out", n_resamples=20)
+    msg = res.subjects.set_index("subject").loc["01", "message"]
+    assert "refwm has labels without a lesion: 7" in msg
+    assert any("stale references" in n for n in res.notes)
+    assert set(res.lesions["lesion_id"]) == {1, 2, 3}
+
+
+def test_cli_unknown_subject(small_study, capsys):
+    root, _ = small_study
+    assert main(["stats", str(root), "--subject", "99", "--quiet"]) == 2
+    assert "sub-99" in capsys.readouterr().err
