@@ -31,6 +31,18 @@ img{max-width:100%;border:1px solid #ddd;margin:.5em 0}code{font-size:.9em}
 details summary{cursor:pointer;color:#03c}
 """
 
+RECOMPUTE_SNIPPET = """import nibabel as nib, numpy as np
+row = ...  # one row of lesions.tsv: lesion_id, part, chimap_file, lesions_file, reference_file, tissue_file
+chi = nib.load(row.chimap_file).get_fdata()
+lesion = np.asarray(nib.load(row.lesions_file).dataobj) == row.lesion_id
+if row.part != "whole":  # mixed lesion: its voxels on WM (3) or cortex (2)
+    tissue = np.asarray(nib.load(row.tissue_file).dataobj)
+    lesion &= tissue == (3 if row.part == "wm" else 2)
+ref = np.asarray(nib.load(row.reference_file).dataobj) == row.lesion_id
+valid = np.isfinite(chi) & (np.asarray(nib.load(BRAIN_MASK_FILE).dataobj) > 0)  # desc-brain_mask, if any
+relative_ppm = chi[lesion & valid].mean() - chi[ref & valid].mean()
+"""
+
 VERSION_PACKAGES = ["napari-qsm-ms", "numpy", "scipy", "pandas", "statsmodels", "nibabel", "matplotlib"]
 
 
@@ -232,6 +244,13 @@ def build_report(result, figures: dict[str, dict[str, Path]]) -> str:
         "no consensus class, class suggested from the cortex fraction; "
         "<code>vessel_voxels_in_*</code> the ROI still overlaps the vessel mask. Rows with "
         "<code>included</code> = no stay out of every test.</p>"
+    )
+    parts.append("<h2>Recomputing a value by hand</h2>")
+    parts.append(
+        "<p class='small'>Every row of <code>lesions.tsv</code> can be recomputed from the files it names "
+        "(paths relative to the study folder), e.g. with nibabel and numpy:</p><pre>"
+        + html.escape(RECOMPUTE_SNIPPET)
+        + "</pre>"
     )
     parts.append("<h2>Input files (SHA-256)</h2>")
     parts.append(table_html(result.inputs, left=("file", "sha256")))

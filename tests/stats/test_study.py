@@ -195,3 +195,21 @@ def test_cli_unknown_subject(small_study, capsys):
     root, _ = small_study
     assert main(["stats", str(root), "--subject", "99", "--quiet"]) == 2
     assert "sub-99" in capsys.readouterr().err
+
+
+def test_report_recompute_snippet_reproduces_rows(small_study, tmp_path, monkeypatch):
+    from napari_qsm_ms.stats.report import RECOMPUTE_SNIPPET
+
+    root, _ = small_study
+    run_study_stats(root, tmp_path / "out", n_resamples=20)
+    lesions = _read(tmp_path / "out" / "lesions.tsv")
+    monkeypatch.chdir(root)
+    for part in ("whole", "wm", "cortical"):
+        row = lesions[lesions["part"] == part].iloc[0]
+        code = RECOMPUTE_SNIPPET.replace("row = ...", "pass").replace(
+            "BRAIN_MASK_FILE",
+            repr(f"derivatives/qsm-ms/sub-{row['subject']}/anat/sub-{row['subject']}_desc-brain_mask.nii.gz"),
+        )
+        scope = {"row": row}
+        exec(code, scope)
+        assert scope["relative_ppm"] == pytest.approx(row["relative_ppm"], abs=1e-6)
