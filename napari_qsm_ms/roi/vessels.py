@@ -8,6 +8,8 @@ an edit of the saved ROI files, never a hidden step (docs/ARCHITECTURE.md).
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 from scipy import ndimage as ndi
 
@@ -28,6 +30,8 @@ DEFAULT_VESSELNESS = 0.5
 DEFAULT_MIN_ELONGATION = 2.0
 #: Candidate components smaller than this (voxels) are dropped (noise specks).
 DEFAULT_MIN_SIZE_VOXELS = 3
+#: Tile edge (mm) of the tubeness computation around candidates.
+_TILE_MM = 24.0
 
 
 def local_background_ppm(chi_ppm: np.ndarray, tissue: np.ndarray | None, voxel_size_mm,
@@ -221,15 +225,17 @@ def _tubeness_at(chi: np.ndarray, vs: np.ndarray, cand: np.ndarray, sigmas_mm,
     """
     iso = float(vs.min())
     reach = [int(np.ceil((4 * max(sigmas_mm) + 3 * iso) / v)) + 1 for v in vs]
-    near = ndi.maximum_filter(cand.astype(np.uint8), size=[2 * r + 1 for r in reach]) > 0
-    groups, _ = ndi.label(near)
+    tile = [max(int(round(_TILE_MM / v)), 4) for v in vs]
     t = np.zeros(chi.shape, dtype=np.float32)
-    for box in ndi.find_objects(groups):
-        if box is None:
+    for start in itertools.product(*[range(0, n, k) for n, k in zip(chi.shape, tile)]):
+        core = tuple(slice(a, min(a + k, n)) for a, k, n in zip(start, tile, chi.shape))
+        inside = cand[core]
+        if not inside.any():
             continue
+        box = tuple(slice(max(c.start - r, 0), min(c.stop + r, n)) for c, r, n in zip(core, reach, chi.shape))
         sub = _sato_raw(chi[box], vs, sigmas_mm)
-        inside = cand[box]
-        t[box][inside] = sub[inside]
+        inner = tuple(slice(c.start - b.start, c.stop - b.start) for c, b in zip(core, box))
+        t[core][inside] = sub[inner][inside]
     ref = _reference_vein_tubeness(iso, tuple(float(x) for x in sigmas_mm), float(contrast_ppm))
     return t / ref if ref > 0 else np.zeros_like(t)
 

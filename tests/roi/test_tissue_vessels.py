@@ -190,3 +190,18 @@ def test_tubeness_in_slabs_matches_one_piece():
     inner = np.s_[:, :, 1:-1]  # zoom edge effects aside
     assert np.abs(slabs - whole)[inner].max() < 0.05
     assert np.corrcoef(slabs[inner].ravel(), whole[inner].ravel())[0, 1] > 0.99
+
+
+def test_tubeness_on_tiles_matches_the_whole_volume(monkeypatch):
+    from napari_qsm_ms.roi import vessels
+
+    chi, tissue, vs, tube, blob = _tube_phantom()
+    cand = tube | blob
+    monkeypatch.setattr(vessels, "_TILE_MM", 1000.0)
+    whole = vessels._tubeness_at(chi, np.array(vs), cand, (0.5, 1.0), 0.1)
+    monkeypatch.setattr(vessels, "_TILE_MM", 4.0)  # many small tiles
+    tiled = vessels._tubeness_at(chi, np.array(vs), cand, (0.5, 1.0), 0.1)
+    inner = np.zeros(chi.shape, bool)
+    inner[:, :, 1:-1] = True
+    assert not tiled[~cand].any()
+    assert np.abs(tiled - whole)[cand & inner].max() < 0.05 * whole[cand].max()
