@@ -538,10 +538,16 @@ class RaterWidget(QWidget):
         self._on_boundary_toggled(self.boundary_checkbox.isChecked())
 
     def _add_rater_layer(self, layer, colormap=None):
-        """Register a layer as the rater's BEFORE inserting it (the insertion guard lets it in)."""
+        """Register a layer as the rater's BEFORE inserting it (the insertion guard lets it in).
+
+        Keys 1-4 are bound on the layer itself too: a layer's own bindings win over napari's
+        layer-type shortcuts (1/2 switch an Image layer to pan-zoom/transform mode).
+        """
         if colormap is not None:
             layer.contour = 1
             layer.editable = False
+        for k, vote in enumerate(VOTE_CLASSES):
+            layer.bind_key(str(k + 1), lambda _layer, v=vote: self.vote(v), overwrite=True)
         self._rater_layers.append(layer)
         self.viewer.add_layer(layer)
         return layer

@@ -191,9 +191,15 @@ def test_keys_and_buttons_vote_at_once(viewer_and_widget, subject, qtbot):
     qtbot.keyClicks(widget.comment_edit, "1 2")
     assert widget.comment_edit.text() == "1 2"
     assert len(read_votes(subject, "cat")) == 3
-    # the viewer key binding votes too (canvas focus)
-    viewer.keymap[coerce_keybinding("3")](viewer)
-    assert "mixed" in set(read_votes(subject, "cat")["vote"])
+    # keys on the canvas vote too, even with an image layer active (its own 1/2 shortcuts lose)
+    assert viewer.layers.selection.active.name == "T2* magnitude"
+    canvas = viewer.window._qt_viewer.canvas.native
+    canvas.setFocus()
+    fifth = current_id(viewer, ids)
+    assert widget.session.current.vote is None
+    qtbot.keyClick(canvas, Qt.Key_2)
+    assert read_votes(subject, "cat").set_index("lesion_id").loc[fifth, "vote"] == "cortical"
+    assert viewer.layers.selection.active.mode == "pan_zoom"
     n_rated = widget.progress_bar.value()
     widget.sign_out()
     assert coerce_keybinding("3") not in viewer.keymap
