@@ -63,6 +63,7 @@ SUBJECT_COLUMNS = [
     "mean_cortical_ppm",
     "class_source",
     "voxel_size_mm",
+    "qsm_mask",
     "reference_parameters",
     "message",
 ]
@@ -254,7 +255,7 @@ def subject_stats(subject: SubjectFiles) -> SubjectStats:
         optional["tissue"],
         classes,
         exclude=exclude,
-        qsm_mask=None if optional["brain_mask"] is None else optional["brain_mask"] > 0,
+        qsm_mask=_qsm_mask(chi, optional["brain_mask"], info),
         voxel_size_mm=grid.voxel_size_mm,
         subject=subject.label,
         lesion_flags=extra_flags,
@@ -291,6 +292,22 @@ def subject_stats(subject: SubjectFiles) -> SubjectStats:
         voxel_size_mm=_fmt_voxel(grid),
     )
     return SubjectStats(subject.label, table, info, inputs)
+
+
+def _qsm_mask(chi: Volume | None, brain_mask: np.ndarray | None, info: dict) -> np.ndarray | None:
+    """Where chi is valid: the brain-mask file, else (no file) the voxels where chi is not exactly 0.
+
+    QSM pipelines write 0 outside their mask; an exact 0.0 inside a reconstructed brain does not
+    occur in float data, so without a mask file exact zeros are treated as outside (and counted in
+    the ``outside_qsm_mask`` flags) rather than averaged in as values.
+    """
+    if brain_mask is not None:
+        info["qsm_mask"] = "desc-brain_mask file"
+        return brain_mask > 0
+    if chi is None:
+        return None
+    info["qsm_mask"] = "no brain-mask file: chi == 0 treated as outside"
+    return chi.data != 0
 
 
 def _mean(inc: pd.DataFrame, lesion_type: str) -> float:

@@ -235,3 +235,16 @@ def test_central_slice_follows_the_axial_axis_of_the_file(tmp_path):
     np.testing.assert_allclose(
         t["relative_ppm"].to_numpy(float), straight["relative_ppm"].to_numpy(float), rtol=1e-6
     )
+
+
+def test_without_brain_mask_file_exact_zero_chi_is_outside(tmp_path):
+    arrays = make_arrays()
+    arrays["chi"][3:5, 3:7, 3:6] = 0.0  # half of lesion 1 zeroed, as outside a QSM mask
+    sub = write_subject(tmp_path, arrays=arrays, skip=("brain_mask",))
+    res = subject_stats(sub)
+    r = _row(res.lesions, 1, "whole")
+    chi = _nib(sub.chimap).astype(np.float64)
+    keep = (arrays["lesions"] == 1) & (chi != 0)
+    assert r["lesion_voxels"] == keep.sum() == 24 and "outside_qsm_mask:24" in r["flags"]
+    assert r["lesion_ppm"] == pytest.approx(chi[keep].mean(), abs=1e-9)
+    assert "chi == 0" in res.info["qsm_mask"]
