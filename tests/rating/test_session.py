@@ -158,3 +158,28 @@ def test_empty_session(tmp_path):
     assert s.current is None and s.finished and s.progress == 1.0
     with pytest.raises(IndexError):
         s.vote("wm")
+
+
+def test_proposed_candidates_are_voted_with_their_source(tmp_path):
+    from napari_qsm_ms.rating.consensus import run_consensus
+
+    subject = make_subject(tmp_path, n_lesions=3)
+    drawn = blob_labels(n=3)
+    proposed = np.zeros_like(drawn)
+    proposed[20:22, 20:22, 3:5] = 4
+    proposed[20:22, 2:4, 8:10] = 5
+    labels = {"drawn": drawn, "proposed": proposed}
+    cands = candidates_from_labels(drawn, "drawn") + candidates_from_labels(proposed, "proposed")
+    for rater in ("a", "b"):
+        s = RaterSession(subject, rater, cands, labels=labels)
+        assert s.total == 5
+        while not s.finished:
+            mask = s.current_mask()
+            source = "proposed" if proposed[mask].any() else "drawn"
+            s.vote("not_lesion" if source == "proposed" else "wm")
+    votes = read_votes(subject, "a").set_index("lesion_id")["candidate_source"].to_dict()
+    assert votes == {1: "drawn", 2: "drawn", 3: "drawn", 4: "proposed", 5: "proposed"}
+    table = run_consensus(subject, write=False)
+    got = set(zip(table["candidate_source"], table["lesion_id"]))
+    assert set(got) == {("drawn", 1), ("drawn", 2), ("drawn", 3), ("proposed", 4), ("proposed", 5)}
+    assert list(table["class"]) == ["wm", "wm", "wm", "rejected", "rejected"]
