@@ -650,6 +650,8 @@ def subject_stats_from_arrays(
     report(progress, 0.1, f"sub-{subject.label}: relative susceptibility from layers")
     classes = read_classes(subject)
     exclude, extra_flags = read_annotation(subject)
+    if qsm_mask is None and chi_ppm is not None:  # same rule as subject_stats without a mask file
+        qsm_mask = np.asarray(chi_ppm) != 0
     table = relative_susceptibility(
         chi_ppm,
         lesions,
