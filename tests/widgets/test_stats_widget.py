@@ -103,9 +103,9 @@ def _value(widget, lid):
     return float(sel["relative_ppm"].iloc[0])
 
 
-def test_stats_dock_without_study_reports_error(make_napari_viewer, qtbot):
+def test_stats_dock_from_the_plugin_menu_without_study(make_napari_viewer, qtbot):
     viewer = make_napari_viewer()
-    widget = StatsWidget(viewer)
-    viewer.window.add_dock_widget(widget)
+    _, widget = viewer.window.add_plugin_dock_widget("napari-qsm-ms", "Statistics")
+    assert isinstance(widget, StatsWidget)
     assert widget.compute(blocking=True) is None
     assert widget.status_label.text().startswith("error")
