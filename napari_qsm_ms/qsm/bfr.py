@@ -33,15 +33,22 @@ def noise_weight(n_std: np.ndarray | None, mask: np.ndarray) -> np.ndarray:
     return w.astype(np.float32)
 
 
-def _cg(apply_a, b, *, tol: float, max_iter: int, x0=None, progress=None, label="CG"):
-    """Conjugate gradients for a symmetric positive (semi)definite operator, float32.
+def _cg(apply_a, b, *, tol: float, max_iter: int, x0=None, m_inv=None, progress=None, label="CG"):
+    """(Preconditioned) conjugate gradients for a symmetric positive (semi)definite operator, float32.
 
-    Stops when ``||r|| <= tol * ||b||`` or after ``max_iter`` iterations (as MEDI's ``cgsolve``).
+    ``m_inv`` is an optional preconditioner: an array multiplied with the residual, or a function. Stops
+    when ``||r|| <= tol * ||b||`` or after ``max_iter`` iterations (as MEDI's ``cgsolve``).
+
+    Returns
+    -------
+    x : ndarray
+    iterations : int
     """
     x = np.zeros_like(b) if x0 is None else x0.copy()
     r = b - apply_a(x) if x0 is not None else b.copy()
-    p = r.copy()
-    rr = float(np.vdot(r, r).real)
+    z = r if m_inv is None else (m_inv(r) if callable(m_inv) else m_inv * r)
+    p = z.copy()
+    rz = float(np.vdot(r, z).real)
     bnorm = float(np.sqrt(np.vdot(b, b).real))
     if bnorm == 0:
         return x, 0
@@ -51,16 +58,17 @@ def _cg(apply_a, b, *, tol: float, max_iter: int, x0=None, progress=None, label=
         pap = float(np.vdot(p, ap).real)
         if pap <= 0:
             break
-        alpha = rr / pap
-        x += np.float32(alpha) * p
-        r -= np.float32(alpha) * ap
-        rr_new = float(np.vdot(r, r).real)
+        alpha = np.float32(rz / pap)
+        x += alpha * p
+        r -= alpha * ap
         report(progress, it / max_iter, f"{label} iteration {it}")
-        if np.sqrt(rr_new) <= tol * bnorm:
+        if np.sqrt(float(np.vdot(r, r).real)) <= tol * bnorm:
             break
-        p *= np.float32(rr_new / rr)
-        p += r
-        rr = rr_new
+        z = r if m_inv is None else (m_inv(r) if callable(m_inv) else m_inv * r)
+        rz_new = float(np.vdot(r, z).real)
+        p *= np.float32(rz_new / rz)
+        p += z
+        rz = rz_new
     return x, it
 
 

@@ -97,6 +97,39 @@ def _irls_weights(x, wg, hx, hy, hz, eps, out):  # pragma: no cover - compiled
                 out[2, i, j, k] = w2 / np.sqrt(w2 * w2 * g2 * g2 + eps)
 
 
+@njit(parallel=True, cache=True, fastmath=True)
+def _normal_diag(w, hx, hy, hz, out):  # pragma: no cover - compiled
+    # diagonal of G^T diag(w) G
+    _, nx, ny, nz = w.shape
+    hx2, hy2, hz2 = hx * hx, hy * hy, hz * hz
+    for i in prange(nx):
+        for j in range(ny):
+            for k in range(nz):
+                s = 0.0
+                if i > 0:
+                    s += w[0, i - 1, j, k] * hx2
+                if i < nx - 1:
+                    s += w[0, i, j, k] * hx2
+                if j > 0:
+                    s += w[1, i, j - 1, k] * hy2
+                if j < ny - 1:
+                    s += w[1, i, j, k] * hy2
+                if k > 0:
+                    s += w[2, i, j, k - 1] * hz2
+                if k < nz - 1:
+                    s += w[2, i, j, k] * hz2
+                out[i, j, k] = s
+
+
+def weighted_gradient_normal_diagonal(w: np.ndarray, voxel_size_mm, out: np.ndarray | None = None) -> np.ndarray:
+    """Diagonal of the operator :func:`weighted_gradient_normal` applies (for Jacobi preconditioning)."""
+    w = np.ascontiguousarray(w, dtype=np.float32)
+    if out is None:
+        out = np.empty(w.shape[1:], dtype=np.float32)
+    _normal_diag(w, *_h(voxel_size_mm), out)
+    return out
+
+
 def forward_gradient(x: np.ndarray, voxel_size_mm, out: np.ndarray | None = None) -> np.ndarray:
     """Forward differences along the three axes, divided by the voxel size (per mm).
 

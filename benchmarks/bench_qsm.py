@@ -1,0 +1,211 @@
+"""QSM benchmarks: speed and memory of the whole pipeline, and accuracy on simulated phantoms.
+
+Run: ``.venv/bin/python benchmarks/bench_qsm.py [--quick] [--skip-speed] [--skip-accuracy]``
+
+Speed (issue 3): the paper's T2* matrix, 384x384x90 at 0.47x0.47x1 mm, whole pipeline with
+MEDI-L1 (mask, Laplacian unwrapping, PDF, 2.5 mm erosion, MEDI): wall time, the same time as a
+multiple of one 3-D FFT of the padded MEDI grid measured in this run (complex and real FFT), the
+number of FFTs performed, and peak memory (tracemalloc peak of the reconstruction and the
+process's max RSS). Targets: < 60 s on 2 cores, < 3 GB.
+
+Accuracy: phantoms of ``napari_qsm_ms.simulate`` with known chi. Demeaned NRMSE (%), HFEN (%)
+and XSIM inside the QSM mask, (a) from the true local field with each inversion, (b) end to end
+from the wrapped noisy phase. Lesion-minus-reference susceptibility (lesion minus a ring of
+adjacent same tissue, 1-3 mm from the lesion) compared with the same measure on the true chi.
+Targets: from the true local field MEDI < 40 %, best < 30 %; end to end < 60 %; lesion contrast
+median absolute error < 0.003 ppm with the right sign for >= 95 % of lesions.
+
+Figures are printed, never asserted. The machine is shared: the FFT yardstick is measured in the
+same run so that ratios stay meaningful under load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import sys
+import time
+import tracemalloc
+
+import numpy as np
+import scipy.fft as sfft
+from scipy import ndimage as ndi
+
+from napari_qsm_ms.io.geometry import b0_direction_voxel
+from napari_qsm_ms.qsm._fft import FFT_COUNTER, workers
+from napari_qsm_ms.qsm.dipole import ppm_per_radian
+from napari_qsm_ms.qsm.inversion import DEFAULT_PAD_MM, _grid, medi_l1, tkd, tv_admm
+from napari_qsm_ms.qsm.mask import erode_mask_mm
+from napari_qsm_ms.qsm.pipeline import DEFAULT_MEDI_LAMBDA, reconstruct
+from napari_qsm_ms.simulate.forward import gre_signal
+from napari_qsm_ms.simulate.phantom import make_phantom
+
+TE_S, B0_T = 0.0177, 7.0
+
+
+# ---- metrics ------------------------------------------------------------------------------------
+def nrmse(est, truth, mask) -> float:
+    """Demeaned NRMSE (%) in ``mask``."""
+    t = truth[mask] - truth[mask].mean()
+    e = est[mask] - est[mask].mean()
+    return float(100 * np.linalg.norm(e - t) / np.linalg.norm(t))
+
+
+def hfen(est, truth, mask, sigma=1.5) -> float:
+    """High-frequency error norm (%): NRMSE of Laplacian-of-Gaussian filtered maps (sigma in voxels)."""
+    a = ndi.gaussian_laplace(np.where(mask, est - est[mask].mean(), 0).astype(np.float64), sigma)
+    b = ndi.gaussian_laplace(np.where(mask, truth - truth[mask].mean(), 0).astype(np.float64), sigma)
+    return float(100 * np.linalg.norm((a - b)[mask]) / np.linalg.norm(b[mask]))
+
+
+def xsim(est, truth, mask) -> float:
+    """XSIM (QSM challenge 2.0): SSIM with K1=0.01, K2=0.001, dynamic range 1 ppm, maps clipped to
+    [-0.1, 0.2] ppm, Gaussian window, averaged inside ``mask``."""
+    from skimage.metrics import structural_similarity
+
+    a = np.clip(np.where(mask, est, 0), -0.1, 0.2).astype(np.float64)
+    b = np.clip(np.where(mask, truth, 0), -0.1, 0.2).astype(np.float64)
+    _, smap = structural_similarity(a, b, data_range=1.0, K1=0.01, K2=0.001, gaussian_weights=True,
+                                    sigma=0.5, use_sample_covariance=False, full=True)
+    return float(smap[mask].mean())
+
+
+def lesion_contrasts(chi, ph, mask, gap_mm=1.0, ring_mm=3.0):
+    """Lesion (or lesion part) minus a ring of the same host tissue; rows (id, part, est)."""
+    vs = ph.voxel_size_mm
+    rows = []
+    any_lesion = ph.lesion_ids > 0
+    for lid in np.unique(ph.lesion_ids[ph.lesion_ids > 0]):
+        les = ph.lesion_ids == lid
+        dist = ndi.distance_transform_edt(~les, sampling=vs)
+        for part, code in (("wm", 3), ("cortical", 2)):
+            roi = les & (ph.tissue == code) & mask
+            if roi.sum() < 3:
+                continue
+            ring = (dist > gap_mm) & (dist <= ring_mm) & (ph.tissue == code) & ~any_lesion & ~ph.vessels & mask
+            if ring.sum() < 5:
+                continue
+            rows.append((int(lid), part, float(chi[roi].mean() - chi[ring].mean()), roi, ring))
+    return rows
+
+
+# ---- speed --------------------------------------------------------------------------------------
+def fft_yardstick(shape, repeats=5):
+    x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
+    xc = x.astype(np.complex64)
+    sfft.rfftn(x, workers=workers())
+    t = time.perf_counter()
+    for _ in range(repeats):
+        sfft.rfftn(x, workers=workers())
+    t_real = (time.perf_counter() - t) / repeats
+    sfft.fftn(xc, workers=workers())
+    t = time.perf_counter()
+    for _ in range(repeats):
+        sfft.fftn(xc, workers=workers())
+    t_complex = (time.perf_counter() - t) / repeats
+    return t_real, t_complex
+
+
+def bench_speed(shape, voxel_size_mm):
+    print(f"\n## Speed: {shape} at {voxel_size_mm} mm, MEDI-L1 + PDF, TE {TE_S * 1e3:g} ms, {B0_T:g} T")
+    print(f"cores available: {workers()}, load average: {os.getloadavg()[0]:.2f} (shared machine)")
+    t = time.perf_counter()
+    ph = make_phantom(shape, voxel_size_mm, seed=0)
+    sig = gre_signal(ph, seed=0, te_s=TE_S, b0_t=B0_T)
+    print(f"phantom + signal simulated in {time.perf_counter() - t:.1f} s (not part of the timing)")
+    mag, phase, aff = sig.magnitude, sig.phase_rad, ph.affine
+    del ph, sig
+    FFT_COUNTER.reset()
+    tracemalloc.start()
+    t0 = time.perf_counter()
+    r = reconstruct(mag, phase, affine=aff, te_s=TE_S, b0_t=B0_T, keep_intermediates=False)
+    wall = time.perf_counter() - t0
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    grid = _grid(r.mask, voxel_size_mm, DEFAULT_PAD_MM).shape
+    t_real, t_complex = fft_yardstick(grid)
+    maxrss_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
+    print(f"MEDI grid (eroded-mask box + {DEFAULT_PAD_MM:g} mm padding, next_fast_len): {grid}")
+    print(f"whole pipeline: {wall:.1f} s  (target < 60 s)  stages: "
+          + ", ".join(f"{k} {v:.1f} s" for k, v in r.timings_s.items() if k != "total"))
+    print(f"yardstick: one complex 3-D FFT of {grid}: {t_complex * 1e3:.0f} ms, one real FFT: {t_real * 1e3:.0f} ms")
+    print(f"pipeline = {wall / t_complex:.0f} complex FFTs = {wall / t_real:.0f} real FFTs of that size")
+    print(f"FFTs performed: {r.fft_count} (real/DCT 3-D transforms; by shape: "
+          + ", ".join(f"{s}: {n}" for s, n in sorted(FFT_COUNTER.shapes.items(), key=lambda kv: -kv[1])) + ")")
+    print(f"peak traced memory of the reconstruction: {peak / 1e9:.2f} GB; process max RSS: {maxrss_gb:.2f} GB "
+          "(target < 3 GB)")
+    return wall
+
+
+# ---- accuracy -----------------------------------------------------------------------------------
+def bench_accuracy(shape, voxel_size_mm, seeds, n_lesions):
+    print(f"\n## Accuracy: phantoms {shape} at {voxel_size_mm} mm, seeds {list(seeds)}, "
+          f"lesions (wm, cortical, mixed) = {n_lesions}, SNR 40, TE {TE_S * 1e3:g} ms, {B0_T:g} T")
+    table = {}
+    lesion_rows = []
+    for seed in seeds:
+        ph = make_phantom(shape, voxel_size_mm, seed=seed, n_lesions=n_lesions)
+        sig = gre_signal(ph, seed=seed, te_s=TE_S, b0_t=B0_T)
+        vs = ph.voxel_size_mm
+        b0 = b0_direction_voxel(ph.affine)
+        mask = erode_mask_mm(ph.brain_mask, vs, 2.5)
+        local = np.where(mask, sig.local_field_ppm, 0).astype(np.float32)
+        ppr = ppm_per_radian(TE_S, B0_T)
+        runs = {
+            "local field -> TKD": lambda: (tkd(local, mask, vs, b0), mask),
+            "local field -> TV-ADMM": lambda: (tv_admm(local, mask, vs, b0, lam=1e-4), mask),
+            "local field -> MEDI-L1": lambda: (medi_l1(local, mask, sig.magnitude, vs, b0, ppm_per_rad=ppr,
+                                                       lam=DEFAULT_MEDI_LAMBDA), mask),
+        }
+        for bfr in ("pdf", "vsharp"):
+            for inv in ("medi", "tv", "tkd"):
+                def run(bfr=bfr, inv=inv):
+                    r = reconstruct(sig.magnitude, sig.phase_rad, affine=ph.affine, te_s=TE_S, b0_t=B0_T, bfr=bfr,
+                                    inversion=inv, tv_lambda=1e-4, keep_intermediates=False)
+                    return r.chi_ppm, r.mask & ph.brain_mask
+                runs[f"wrapped phase -> {bfr.upper()} -> {inv.upper()}"] = run
+        for name, fn in runs.items():
+            t = time.perf_counter()
+            chi, m = fn()
+            dt = time.perf_counter() - t
+            rows = lesion_contrasts(chi, ph, m)
+            truth_rows = {(lid, part): est for lid, part, est, *_ in lesion_contrasts(ph.chi_ppm, ph, m)}
+            errs = [(est - truth_rows[(lid, part)], est, truth_rows[(lid, part)]) for lid, part, est, *_ in rows
+                    if (lid, part) in truth_rows]
+            table.setdefault(name, []).append((nrmse(chi, ph.chi_ppm, m), hfen(chi, ph.chi_ppm, m),
+                                               xsim(chi, ph.chi_ppm, m), dt, errs))
+    print("\n| method | NRMSE % | HFEN % | XSIM | lesion contrast median abs err (ppm) | right sign | n | time s |")
+    print("|---|---|---|---|---|---|---|---|")
+    for name, vals in table.items():
+        errs = [e for v in vals for e in v[4]]
+        e = np.array([x[0] for x in errs]) if errs else np.array([np.nan])
+        sign_ok = np.mean([np.sign(est) == np.sign(tr) for _, est, tr in errs]) if errs else np.nan
+        print(f"| {name} | {np.mean([v[0] for v in vals]):.1f} | {np.mean([v[1] for v in vals]):.1f} | "
+              f"{np.mean([v[2] for v in vals]):.3f} | {np.median(np.abs(e)):.4f} | {100 * sign_ok:.0f} % | "
+              f"{len(errs)} | {np.mean([v[3] for v in vals]):.1f} |")
+    return table
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true", help="small grids only (a smoke run)")
+    p.add_argument("--skip-speed", action="store_true")
+    p.add_argument("--skip-accuracy", action="store_true")
+    args = p.parse_args(argv)
+    print(f"scipy.fft workers: {workers()}; numpy {np.__version__}")
+    if not args.skip_speed:
+        if args.quick:
+            bench_speed((192, 192, 45), (0.94, 0.94, 2.0))
+        else:
+            bench_speed((384, 384, 90), (0.47, 0.47, 1.0))
+    if not args.skip_accuracy:
+        if args.quick:
+            bench_accuracy((96, 96, 48), (1.0, 1.0, 2.0), seeds=(1,), n_lesions=(6, 3, 2))
+        else:
+            bench_accuracy((192, 192, 90), (0.94, 0.94, 1.0), seeds=(1,), n_lesions=(16, 8, 4))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
