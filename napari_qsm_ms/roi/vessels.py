@@ -31,7 +31,7 @@ DEFAULT_MIN_ELONGATION = 2.0
 #: Candidate components smaller than this (voxels) are dropped (noise specks).
 DEFAULT_MIN_SIZE_VOXELS = 3
 #: Tile edge (mm) of the tubeness computation around candidates.
-_TILE_MM = 24.0
+_TILE_MM = 40.0
 
 
 def local_background_ppm(chi_ppm: np.ndarray, tissue: np.ndarray | None, voxel_size_mm,
@@ -233,9 +233,13 @@ def _tubeness_at(chi: np.ndarray, vs: np.ndarray, cand: np.ndarray, sigmas_mm,
         if not inside.any():
             continue
         box = tuple(slice(max(c.start - r, 0), min(c.stop + r, n)) for c, r, n in zip(core, reach, chi.shape))
-        sub = _sato_raw(chi[box], vs, sigmas_mm)
-        inner = tuple(slice(c.start - b.start, c.stop - b.start) for c, b in zip(core, box))
-        t[core][inside] = sub[inner][inside]
+        piece = chi[box]
+        zoom = vs / iso
+        img = ndi.zoom(piece, zoom, order=1) if np.any(np.abs(zoom - 1) > 1e-3) else piece
+        # candidate positions in the zoomed box (ndimage.zoom maps the corner voxels onto each other)
+        pts = np.argwhere(inside) + np.array([c.start - b.start for c, b in zip(core, box)])
+        scale = (np.array(img.shape) - 1) / np.maximum(np.array(piece.shape) - 1, 1)
+        t[core][inside] = _sato_at_points(img, [s_ / iso for s_ in sigmas_mm], pts * scale)
     ref = _reference_vein_tubeness(iso, tuple(float(x) for x in sigmas_mm), float(contrast_ppm))
     return t / ref if ref > 0 else np.zeros_like(t)
 
@@ -247,8 +251,35 @@ def _reference_vein_tubeness(iso_mm: float, sigmas_mm: tuple, contrast_ppm: floa
     y, x = np.mgrid[-half : half + 1, -half : half + 1] * iso_mm
     disc = (x * x + y * y <= radius * radius).astype(np.float32) * contrast_ppm
     vol = np.repeat(disc[:, :, None], 2 * half + 1, axis=2)
-    t = _sato_isotropic(vol, np.ones(3), [s / iso_mm for s in sigmas_mm])
-    return float(t[half, half, half])
+    return float(_sato_at_points(vol, [s / iso_mm for s in sigmas_mm], np.array([[half, half, half]]))[0])
+
+
+def _sato_at_points(img: np.ndarray, sigmas_vox, points: np.ndarray) -> np.ndarray:
+    """Sato tubeness of bright tubes at (fractional) voxel positions of an isotropic image.
+
+    As ``skimage.filters.sato(black_ridges=False)``: at each scale, the Hessian of the Gaussian-
+    smoothed negated image, its two largest eigenvalues clipped at 0, their geometric mean times
+    sigma^2; the maximum over scales. The Hessian is filtered on the whole image but its
+    eigenvalues are computed at ``points`` only (interpolated linearly), which is what makes
+    whole-brain grids affordable.
+    """
+    neg = -np.asarray(img, dtype=np.float32)
+    best = np.zeros(len(points))
+    if len(points) == 0:
+        return best
+    coords = np.asarray(points, dtype=float).T
+    for sigma in sigmas_vox:
+        hess = np.empty((len(points), 3, 3))
+        for a, b in ((0, 0), (0, 1), (0, 2), (1, 1), (1, 2), (2, 2)):
+            order = [0, 0, 0]
+            order[a] += 1
+            order[b] += 1
+            d = ndi.gaussian_filter(neg, sigma, order=order, mode="nearest")
+            hess[:, a, b] = hess[:, b, a] = ndi.map_coordinates(d, coords, order=1, mode="nearest")
+        ev = np.linalg.eigvalsh(hess)  # ascending: the two largest are the last two
+        vals = sigma**2 * np.sqrt(np.maximum(ev[:, 2], 0) * np.maximum(ev[:, 1], 0))
+        best = np.maximum(best, vals)
+    return best
 
 
 def _sato_raw(chi: np.ndarray, vs: np.ndarray, sigmas_mm, max_slab_voxels: int = 2_000_000) -> np.ndarray:
