@@ -230,3 +230,30 @@ def save_nudged(
     paths = write_coregistration(subject, key, fixed, moving, new_matrix, metadata=keep)
     report(progress, 1.0, f"sub-{subject.label}: {key} saved")
     return paths
+
+
+def labels_to_series(subject: SubjectFiles, key: str, labels_path=None) -> Volume:
+    """A label map on the T2* grid carried to series ``key``'s native grid with its saved transform.
+
+    Parameters
+    ----------
+    subject : SubjectFiles
+    key : {'wmn', 'csfn', 'flair'}
+    labels_path : path, optional
+        Label file on the T2* grid (default: the subject's lesion labels, ``desc-lesions_dseg``).
+
+    Returns
+    -------
+    Volume
+        Integer labels on the series' own grid (nearest neighbour), with the series' affine.
+    """
+    from .resample import labels_to_native
+
+    matrix, _ = load_coregistration(subject, key)
+    path = Path(labels_path) if labels_path is not None else subject.lesions
+    labels = load_volume(path, dtype=None)
+    if not np.issubdtype(labels.data.dtype, np.integer):
+        raise InputFileError(path, f"is {labels.data.dtype}, expected an integer label map")
+    series = load_volume(subject.raw_series(key), ndim=3)
+    data = labels_to_native(labels.data, labels.affine, series.shape, series.affine, matrix)
+    return Volume(data=data, affine=series.affine, path=None)

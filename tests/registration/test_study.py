@@ -12,7 +12,13 @@ from napari_qsm_ms.io.nifti import check_same_grid, load_volume, save_volume
 from napari_qsm_ms.registration.qc import apply_nudge, nudge_matrix
 from napari_qsm_ms.registration.resample import load_transform, resample_volume
 from napari_qsm_ms.registration.rigid import max_displacement_mm, rotation_angle_deg
-from napari_qsm_ms.registration.study import coregister_subject, load_coregistration, save_nudged
+from napari_qsm_ms.registration.resample import labels_to_native
+from napari_qsm_ms.registration.study import (
+    coregister_subject,
+    labels_to_series,
+    load_coregistration,
+    save_nudged,
+)
 from napari_qsm_ms.simulate.study import read_transform, simulate_study
 from napari_qsm_ms.simulate.truth import TruthFiles
 
@@ -55,6 +61,15 @@ def test_cli_coregisters_present_series_and_skips_missing_ones(tmp_path, capsys)
         assert meta["parameters"]["histogram_bins"] == 32
         assert f"sub-{subject.label} {key}: MI" in out
     assert not subject.coreg_series("flair").exists()
+    # lesion labels drawn on the T2* grid carried to the CSF-nulled MPRAGE's own grid
+    on_csfn = labels_to_series(subject, "csfn")
+    raw = load_volume(subject.raw_series("csfn"))
+    np.testing.assert_allclose(on_csfn.affine, raw.affine)
+    lesions = load_volume(subject.lesions, dtype=None)
+    ideal = labels_to_native(lesions.data, lesions.affine, raw.shape, raw.affine, truth_matrix(subject, "csfn"))
+    assert set(np.unique(on_csfn.data)) <= set(np.unique(lesions.data))
+    both = (ideal > 0) | (on_csfn.data > 0)
+    assert both.sum() > 50 and (ideal[both] == on_csfn.data[both]).mean() > 0.9
 
 
 def test_cli_refuses_an_empty_series_with_one_line_naming_the_file(tmp_path, capsys):
