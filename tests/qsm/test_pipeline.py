@@ -228,3 +228,39 @@ def test_reconstruct_rejects_bad_arrays():
         reconstruct(mag, mag, affine=np.eye(4), te_s=TE, b0_t=B0T, inversion="cosmos")
     with pytest.raises(QSMMSError, match="zero everywhere"):
         reconstruct(np.zeros_like(mag), np.zeros_like(mag), affine=np.eye(4), te_s=TE, b0_t=B0T)
+
+
+def test_cli_study_mode_writes_derivatives_per_subject(tmp_path, capsys):
+    from napari_qsm_ms.io.layout import StudyFiles
+
+    aff = _affine()
+    chi, brain, mag, phase = _acquire(aff)
+    root = tmp_path / "study"
+    study = StudyFiles.at(root)
+    for label, raw in (("01", False), ("02", True)):
+        anat = root / f"sub-{label}" / "anat"
+        anat.mkdir(parents=True)
+        sub = study.subject(label)
+        nib.save(nib.Nifti1Image(mag, aff), sub.magnitude)
+        data = np.clip(np.round(phase / np.pi * 4096), -4096, 4095).astype(np.int16) if raw else phase
+        nib.save(nib.Nifti1Image(data, aff), sub.phase)
+        sub.phase_json.write_text(json.dumps({"EchoTime": TE, "MagneticFieldStrength": B0T}))
+    code = main(["recon", str(root), "--inversion", "tkd", "--bfr", "vsharp", "--save-intermediates"])
+    assert code == 0, capsys.readouterr().err
+    capsys.readouterr()
+    for label in ("01", "02"):
+        sub = study.subject(label)
+        img = nib.load(sub.chimap)
+        assert img.get_data_dtype() == np.float32 and np.allclose(img.affine, aff)
+        m = np.asarray(nib.load(sub.brain_mask).dataobj) > 0
+        assert m.any() and nrmse_percent(np.asarray(img.dataobj), chi, m) < 60
+        assert (sub.intermediates() / f"sub-{label}_local_field_ppm.nii.gz").exists()
+    assert (root / "derivatives" / "qsm-ms" / "dataset_description.json").exists()
+    a = np.asarray(nib.load(study.subject("01").chimap).dataobj)
+    b = np.asarray(nib.load(study.subject("02").chimap).dataobj)
+    assert nrmse_percent(b, a, m) < 1  # raw-integer phase gives the radian result
+    # a subject whose sidecar lacks B0: one-line error naming the sidecar, exit 2
+    study.subject("02").phase_json.write_text(json.dumps({"EchoTime": TE}))
+    code = main(["recon", str(root), "--subject", "02", "--inversion", "tkd"])
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert code == 2 and err.startswith("qsm-ms recon: error:") and "MagneticFieldStrength" in err and ".json" in err
