@@ -281,6 +281,12 @@ class Autosaver(QObject):
         self._state_text = _state_text(state)
         self._dirty, self._dirty_all = set(), False
 
+    def add_baseline(self, volumes: dict[str, np.ndarray]) -> None:
+        """Record the content of layers not seen before (added later to the same subject) as saved."""
+        for role, arr in volumes.items():
+            if role not in self._known:
+                self._known[role] = fingerprint(np.asarray(arr, dtype=np.int32))
+
     def _on_timeout(self) -> None:
         self.flush(wait=False)
 

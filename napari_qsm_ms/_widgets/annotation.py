@@ -21,7 +21,7 @@ from typing import Any
 import napari
 import numpy as np
 import pandas as pd
-from qtpy.QtCore import Qt, QTimer, Signal
+from qtpy.QtCore import QTimer, Signal
 from qtpy.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -46,8 +46,11 @@ from ..io.layout import SubjectFiles
 from ..io.nifti import CanonicalView, Volume, check_same_grid, load_volume, to_canonical
 from ..roi import lesions as roi_lesions
 from ..roi import references as roi_refs
+from ..roi import vessels as roi_vessels
 from ..roi.annotation import EXCLUSION_REASONS, AnnotationState
 from ..roi.study import axial_axis, read_lesion_classes, reference_flags
+from ..roi.tissue import estimate_tissue as roi_estimate_tissue
+from ..roi.tissue import import_segmentation
 from ._autosave import AUTOSAVE_ROLES, Autosaver, clear_autosave, pending_recovery, recovered_arrays
 from ._layers import current_subject, find_layer, save_layer_to_subject
 from ._lesion_table import LesionTableView, display_frame
@@ -177,8 +180,6 @@ def import_segmentation_on_grid(path: str | Path, kind: str, reference: Volume, 
     InputFileError
         File unreadable, not a label map, or on another grid (resample it onto the T2* first).
     """
-    from ..roi.tissue import import_segmentation
-
     if progress is not None:
         progress(0.05, f"reading {Path(path).name}")
     if kind == "fast_pve":
@@ -255,7 +256,12 @@ class AnnotationWidget(QWidget):
         self._table_timer.setSingleShot(True)
         self._table_timer.setInterval(250)
         self._table_timer.timeout.connect(self.refresh_table)
+        self._bind_timer = QTimer(self)
+        self._bind_timer.setSingleShot(True)
+        self._bind_timer.setInterval(0)
+        self._bind_timer.timeout.connect(self._rebind_if_needed)
 
+        self._connect(self.viewer.layers.events.removing, self._on_layer_removing)
         self._connect(self.viewer.layers.events.inserted, self._on_layers_changed)
         self._connect(self.viewer.layers.events.removed, self._on_layers_changed)
         self.bind_subject()
@@ -413,12 +419,7 @@ class AnnotationWidget(QWidget):
         self.vessel_spin.setSingleStep(0.01)
         self.vessel_spin.setDecimals(3)
         self.vessel_spin.setSuffix(" ppm")
-        try:
-            from ..roi import vessels as roi_vessels
-
-            self.vessel_spin.setValue(float(roi_vessels.DEFAULT_THRESHOLD_PPM))
-        except (ImportError, AttributeError):
-            self.vessel_spin.setValue(0.1)
+        self.vessel_spin.setValue(float(roi_vessels.DEFAULT_THRESHOLD_PPM))
         self.vessel_spin.setToolTip("Candidate vessel voxels: chi above the local tissue level by this much (ppm)")
         self.vesselness_check = QCheckBox("tubular only (Sato vesselness)")
         self.vesselness_check.setChecked(True)
@@ -446,11 +447,31 @@ class AnnotationWidget(QWidget):
         self._connected = []
 
     def _on_layers_changed(self, event=None) -> None:
+        """Layers added/removed: rebind once the event loop runs again.
+
+        Deferred so that a subject loaded layer by layer is bound (and checked for recovery) only
+        once all its layers are in the viewer.
+        """
+        if not self._closed:
+            self._bind_timer.start()
+
+    def _rebind_if_needed(self) -> None:
         if self._closed:
             return
         subject = current_subject(self.viewer)
         if subject != self.subject or self._layer_connections_stale():
             self.bind_subject()
+
+    def _on_layer_removing(self, event=None) -> None:
+        """Before an annotation layer leaves the viewer (closing, another subject): autosave it."""
+        if self._closed or event is None:
+            return
+        try:
+            layer = self.viewer.layers[event.index]
+        except (IndexError, TypeError):
+            return
+        if layer in getattr(self, "_bound_layers", {}).values():
+            self.autosaver.flush(wait=True, check_all=True)
 
     def _layer_connections_stale(self) -> bool:
         layers = {role: self.layer(role) for role in AUTOSAVE_ROLES}
@@ -514,8 +535,8 @@ class AnnotationWidget(QWidget):
             self.table.set_frame(display_frame(self.lesion_frame))
             return
         self.subject_label.setText(f"sub-{subject.label}")
-        if self._reference_layer() is not None:
-            lesions = self.ensure_layer("lesions")
+        lesions = self.layer("lesions")
+        if lesions is not None:
             lesions.contour = 1
         for role in ("refwm", "refgm"):
             layer = self.layer(role)
@@ -529,6 +550,8 @@ class AnnotationWidget(QWidget):
             if snapshot is not None and self._should_recover(snapshot):
                 self.recover(snapshot)
             self.subject_changed.emit()
+        else:  # layers added to the same subject: their content so far is the baseline
+            self.autosaver.add_baseline(self._current_arrays())
         self._connect_layer_events()
         self.refresh_table()
 
@@ -769,8 +792,6 @@ class AnnotationWidget(QWidget):
 
     def estimate_tissue(self, *, start: bool = True):
         """First tissue estimate from the CSF-nulled MPRAGE and magnitude in the brain mask (worker)."""
-        from ..roi.tissue import estimate_tissue
-
         missing = [name for role, name in (("csfn", "CSF-nulled MPRAGE"), ("magnitude", "T2* magnitude"),
                                            ("mask", "brain mask")) if self.layer(role) is None]
         if missing:
@@ -781,7 +802,7 @@ class AnnotationWidget(QWidget):
             raise_or_notify(self, "cannot estimate tissue: the CSF-nulled MPRAGE is not coregistered onto the T2* grid")
             return None
         func = _without_progress(
-            estimate_tissue,
+            roi_estimate_tissue,
             csfn=np.asarray(csfn.data, dtype=np.float32),
             magnitude=np.asarray(self.layer("magnitude").data, dtype=np.float32),
             brain_mask=np.asarray(self.layer("mask").data) > 0,
@@ -808,8 +829,6 @@ class AnnotationWidget(QWidget):
 
     def build_references(self, *, start: bool = True):
         """Run ``roi.references.build_references`` in a worker and fill refwm / refgm."""
-        from ..roi.references import build_references
-
         lesions = self.layer("lesions")
         tissue = self.layer("tissue")
         if lesions is None or not np.any(lesions.data):
@@ -824,7 +843,7 @@ class AnnotationWidget(QWidget):
         exclude = self._vessel_mask()
         self._last_exclude_vessels = exclude is not None
         return self._run(
-            build_references,
+            roi_refs.build_references,
             self._apply_references,
             start=start,
             lesions=np.asarray(lesions.data),
@@ -857,8 +876,6 @@ class AnnotationWidget(QWidget):
     # ---------------------------------------------------------------------------- vessels
     def find_vessels(self, *, start: bool = True):
         """Candidate vessel voxels from the QSM map (worker), shown in the 'vessels' layer."""
-        from ..roi.vessels import vessel_candidates
-
         qsm = self.layer("qsm")
         tissue = self.layer("tissue")
         if qsm is None:
@@ -866,7 +883,7 @@ class AnnotationWidget(QWidget):
             return None
         mask = self.layer("mask")
         func = _without_progress(
-            vessel_candidates,
+            roi_vessels.vessel_candidates,
             chi_ppm=np.asarray(qsm.data, dtype=np.float32),
             tissue=None if tissue is None or not np.any(tissue.data) else np.asarray(tissue.data),
             voxel_size_mm=voxel_size_of(qsm),
@@ -890,13 +907,11 @@ class AnnotationWidget(QWidget):
             return {}
         mask = np.asarray(vessels.data) > 0
         removed = {}
-        from ..roi.vessels import remove_voxels
-
         for role in ("lesions", "refwm", "refgm"):
             layer = self.layer(role)
             if layer is None:
                 continue
-            removed[role] = apply_labels_edit(layer, remove_voxels(np.asarray(layer.data), mask))
+            removed[role] = apply_labels_edit(layer, roi_vessels.remove_voxels(np.asarray(layer.data), mask))
         self.summary_label.setText("vessel voxels removed: " + ", ".join(f"{k} {v}" for k, v in removed.items()))
         self.refresh_table()
         return removed
@@ -1001,6 +1016,7 @@ class AnnotationWidget(QWidget):
             self.autosaver.flush(wait=True, check_all=True)
         self._closed = True
         self._table_timer.stop()
+        self._bind_timer.stop()
         self.autosaver.close()
         self._disconnect_layer_events()
         self._disconnect_all()

@@ -246,3 +246,51 @@ def test_save_and_reopen_restores_everything(make_napari_viewer, qtbot, tmp_path
     assert widget2.table.row_texts() == rows_before
     assert "refwm_too_small" in rows_before[0][7]
     widget2.shutdown()
+
+
+@pytest.mark.parametrize("answer", ["yes", "no"])
+def test_recovery_dialog(make_napari_viewer, qtbot, tmp_path, monkeypatch, answer):
+    from qtpy.QtWidgets import QMessageBox
+
+    sub = make_subject(tmp_path)
+    drawn = np.zeros(SHAPE, np.int32)
+    drawn[18:22, 16:20, 5] = 6
+    write_autosave(sub.autosave_dir, {"lesions": (drawn, AFFINE)}, None)
+    asked = []
+
+    def fake_question(parent, title, text, *args, **kwargs):  # the user's click
+        asked.append(text)
+        return QMessageBox.StandardButton.Yes if answer == "yes" else QMessageBox.StandardButton.No
+
+    monkeypatch.setattr(QMessageBox, "question", fake_question)
+    viewer = make_napari_viewer()
+    widget = open_dock(viewer, sub, recovery="ask")
+    assert len(asked) == 1 and "unsaved annotations autosaved at" in asked[0]
+    lesions = find_layer(viewer, "lesions")
+    if answer == "yes":
+        np.testing.assert_array_equal(lesions.data, to_canonical(drawn, AFFINE)[0])
+    else:
+        assert not lesions.data.any()
+        assert read_autosave(sub.autosave_dir) is None  # declined: discarded
+    widget.shutdown()
+
+
+def test_loading_another_subject_autosaves_pending_edits_first(make_napari_viewer, qtbot, tmp_path):
+    sub1 = make_subject(tmp_path)
+    sub2 = make_subject(tmp_path, label="02")
+    viewer = make_napari_viewer()
+    widget = AnnotationWidget(viewer, recovery="never", autosave_delay_ms=60000)  # timer would not fire
+    viewer.window.add_dock_widget(widget, name="Lesions and references")
+    load_subject_into_viewer(viewer, sub1)
+    qtbot.waitUntil(lambda: widget.subject == sub1, timeout=3000)
+    assert len([lay for lay in viewer.layers if lay.metadata.get("role") == "lesions"]) == 1
+    lesions = find_layer(viewer, "lesions")
+    lesions.data_setitem(ball_indices((20, 18, 5), 2, lesions.data.shape), 1)
+    expected = np.array(lesions.data, copy=True)
+    load_subject_into_viewer(viewer, sub2)  # replaces sub-01's layers within the debounce delay
+    qtbot.waitUntil(lambda: widget.subject == sub2, timeout=3000)
+    snap = pending_recovery(sub1)
+    assert snap is not None and set(snap.files) == {"lesions"}  # unchanged layers not rewritten
+    np.testing.assert_array_equal(recovered_arrays(snap)["lesions"][0], expected)
+    assert pending_recovery(sub2) is None
+    widget.shutdown()
