@@ -6,6 +6,7 @@ the Agg backend (command line, tests) and embed in Qt (the Statistics dock) alik
 
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -184,6 +185,25 @@ def _canonical_slice(data: np.ndarray, affine: np.ndarray, index_vox: tuple[int,
     return sl, (float(sizes[inplane[0]]), float(sizes[inplane[1]])), ax_target
 
 
+@lru_cache(maxsize=12)
+def _cached_volume(path: str, mtime_ns: int, size: int, dtype_name: str | None):
+    """Volumes read for the ROI panels, cached while the file is unchanged (several lesions of
+    one subject share them)."""
+    from ..io.nifti import load_volume
+
+    vol = load_volume(path, dtype=None if dtype_name is None else np.dtype(dtype_name), allow_nan=True)
+    vol.data.setflags(write=False)
+    return vol
+
+
+def load_volume(path, dtype=np.float32, allow_nan: bool = True):
+    """Read-only, cached :func:`napari_qsm_ms.io.nifti.load_volume` for the figures."""
+    st = Path(path).stat()
+    return _cached_volume(
+        str(path), st.st_mtime_ns, st.st_size, None if dtype is None else np.dtype(dtype).name
+    )
+
+
 def roi_panel_figure(
     subject, lesion_id: int, *, pad_vox: int = 12, fig: Figure | None = None, label: str = ""
 ) -> Figure | None:
@@ -209,8 +229,6 @@ def roi_panel_figure(
         (coregistered onto the T2* grid), with the lesion (red), WM reference (cyan) and cortical
         reference (yellow) outlined; None when the lesion map or the lesion is missing.
     """
-    from ..io.nifti import load_volume
-
     if not subject.lesions.exists():
         return None
     les_vol = load_volume(subject.lesions, dtype=None)
