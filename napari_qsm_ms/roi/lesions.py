@@ -686,9 +686,13 @@ def normalise_classes(lesion_classes) -> dict[int, str]:
     if isinstance(lesion_classes, pd.DataFrame):
         if not {"lesion_id", "class"} <= set(lesion_classes.columns):
             raise ParameterError("lesion classes table needs columns 'lesion_id' and 'class'")
-        return {int(i): str(c) for i, c in zip(lesion_classes["lesion_id"], lesion_classes["class"])}
-    if isinstance(lesion_classes, pd.Series | Mapping):
-        return {int(i): str(c) for i, c in dict(lesion_classes).items()}
+        pairs = zip(lesion_classes["lesion_id"], lesion_classes["class"])
+    elif isinstance(lesion_classes, pd.Series | Mapping):
+        pairs = dict(lesion_classes).items()
+    else:
+        pairs = None
+    if pairs is not None:
+        return {int(i): str(c).strip().lower() for i, c in pairs}
     what = type(lesion_classes).__name__
     raise ParameterError(f"lesion_classes: expected a mapping or a table, got {what}")
 

@@ -341,3 +341,21 @@ def test_gap_3d_keeps_the_gap_through_plane():
     assert not ring[blocked].any()
     assert np.array_equal(ring, (plain.refwm[:, :, 2] == 1) & ~blocked)
     assert blocked.sum() > above.sum()  # 0.6 mm of in-plane margin beyond lesion 2's outline
+
+
+def test_lesion_classes_as_a_table_or_mapping_any_case():
+    les = random_lesions(2)
+    tis = tissue_map(les.shape)
+    ids = [int(i) for i in np.unique(les[les > 0])]
+    classes = {k: ("WM" if k % 2 else " Cortical") for k in ids}
+    import pandas as pd
+
+    a = build_references(les, tis, VOXEL, lesion_classes=classes)
+    b = build_references(les, tis, VOXEL, lesion_classes=pd.DataFrame(
+        {"lesion_id": ids, "class": [classes[k] for k in ids]}))
+    assert np.array_equal(a.refwm, b.refwm) and np.array_equal(a.refgm, b.refgm)
+    assert set(a.table["class"]) == {"wm", "cortical"}
+    with pytest.raises(ParameterError, match="lesion_classes"):
+        build_references(les, tis, VOXEL, lesion_classes=[1, 2])
+    with pytest.raises(ParameterError, match="'lesion_id' and 'class'"):
+        build_references(les, tis, VOXEL, lesion_classes=pd.DataFrame({"id": [1]}))
