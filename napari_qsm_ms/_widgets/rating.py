@@ -31,7 +31,7 @@ import napari
 import numpy as np
 from napari.layers import Image, Labels
 from napari.utils.colormaps import DirectLabelColormap
-from qtpy.QtCore import QObject, Qt, QTimer, Signal
+from qtpy.QtCore import QEvent, QObject, Qt, QTimer, Signal
 from qtpy.QtWidgets import (
     QCheckBox,
     QFileDialog,
@@ -642,3 +642,14 @@ class RaterWidget(QWidget):
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt API
         self.sign_out()
         super().closeEvent(event)
+
+    def event(self, event) -> bool:
+        """Closing the dock (napari takes the widget out of it) signs the rater out, so that the
+        layers taken out of the viewer come back rather than being lost with the widget."""
+        if event.type() == QEvent.ParentChange and self._session is not None and self.parentWidget() is None:
+            QTimer.singleShot(0, self._sign_out_if_undocked)
+        return super().event(event)
+
+    def _sign_out_if_undocked(self) -> None:
+        if self._session is not None and self.parentWidget() is None:
+            self.sign_out()

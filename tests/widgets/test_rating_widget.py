@@ -130,6 +130,18 @@ def test_sign_in_blinds_the_viewer(viewer_and_widget, subject, classes):
     assert not viewer.canvas.grid.enabled
 
 
+def test_closing_the_dock_signs_out_and_restores_layers(viewer_and_widget, qtbot):
+    viewer, widget = viewer_and_widget
+    before = [layer.name for layer in viewer.layers]
+    sign_in(widget, "eve")
+    viewer.window.remove_dock_widget(widget)  # the dock's close button
+    qtbot.waitUntil(lambda: not widget.signed_in, timeout=5000)
+    assert [layer.name for layer in viewer.layers] == before
+    assert not rater_mode().active(viewer)
+    widget.deleteLater()  # undocked: now a parentless widget of the test
+    qtbot.wait(50)
+
+
 def test_qsm_added_while_signed_in_is_never_shown(viewer_and_widget, subject, qtbot):
     viewer, widget = viewer_and_widget
     sign_in(widget, "ben")
