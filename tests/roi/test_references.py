@@ -7,6 +7,7 @@ the per-lesion crops of :func:`build_references` are wide enough.
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 from scipy import ndimage as ndi
 
@@ -348,8 +349,6 @@ def test_lesion_classes_as_a_table_or_mapping_any_case():
     tis = tissue_map(les.shape)
     ids = [int(i) for i in np.unique(les[les > 0])]
     classes = {k: ("WM" if k % 2 else " Cortical") for k in ids}
-    import pandas as pd
-
     a = build_references(les, tis, VOXEL, lesion_classes=classes)
     b = build_references(les, tis, VOXEL, lesion_classes=pd.DataFrame(
         {"lesion_id": ids, "class": [classes[k] for k in ids]}))
