@@ -67,6 +67,12 @@ def test_draw_lesion_shows_in_table_and_undo_removes_it(dock, qtbot):
     assert not lesions.data.any()
     lesions.redo()
     qtbot.waitUntil(lambda: widget.table.table_model.rowCount() == 1, timeout=3000)
+    # the brush (napari's mask-based paint, as a mouse stroke does) is seen too
+    lesions.brush_size = 3
+    lesions.paint((30, 24, 7), 2)
+    qtbot.waitUntil(lambda: widget.table.table_model.rowCount() == 2, timeout=3000)
+    lesions.undo()
+    qtbot.waitUntil(lambda: widget.table.table_model.rowCount() == 1, timeout=3000)
 
 
 def test_lesion_flags_are_shown_and_highlighted(dock, qtbot):
@@ -231,3 +237,25 @@ def test_exclude_lesion_with_reason(dock, qtbot):
     widget.table.select_ids([2])
     widget.include_button.click()
     assert not widget.state.lesion(2).excluded
+
+
+def test_consensus_class_shown_and_used_for_references(dock, qtbot, subject):
+    import pandas as pd
+
+    viewer, widget = dock
+    lesions = find_layer(viewer, "lesions")
+    draw_wm_and_cortical(lesions)
+    subject.lesions_tsv.parent.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame(
+        {"lesion_id": [1, 2], "class": ["mixed", "rejected"], "consensus": ["agreed", "agreed"],
+         "votes": ["mixed:3", "not_lesion:3"], "n_raters": [3, 3], "agreement": [1.0, 1.0],
+         "resolution_reason": ["", ""]}
+    ).to_csv(subject.lesions_tsv, sep="\t", index=False)
+    widget.refresh_table()
+    rows = {r[0]: r for r in widget.table.row_texts()}
+    assert rows["1"][5] == "wm" and rows["1"][6] == "mixed"  # suggested vs consensus
+    assert rows["2"][6] == "rejected"
+    build_refs(widget, qtbot)
+    refwm, refgm = find_layer(viewer, "refwm"), find_layer(viewer, "refgm")
+    assert (refwm.data == 1).any()  # mixed: a WM ring ...
+    assert not (refgm.data == 2).any() and not (refwm.data == 2).any()  # rejected: no reference
