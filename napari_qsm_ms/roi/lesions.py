@@ -153,7 +153,7 @@ def feret_extent_mm(coords_vox: np.ndarray, voxel_size_mm) -> float:
     i.e. over voxel pairs ``sqrt(sum_i (|c_i - c'_i| + s_i)^2)`` with voxel centres ``c`` (mm)
     and voxel size ``s``. A single voxel has its diagonal as extent. Cost grows with the square
     of the voxel count: :func:`lesion_table` uses it for small lesions and
-    :func:`_widths_mm` (the same quantity from 128 directions, < 1 % low) for large ones.
+    :func:`_widths_mm` (the same quantity from 128 directions, at most 1.8 % low) for large ones.
 
     Parameters
     ----------
@@ -198,7 +198,8 @@ def _widths_mm(coords_mm: np.ndarray, group_starts: np.ndarray, voxel_size_mm: n
 
     The width of a union of boxes along unit ``u`` is ``max(p.u) - min(p.u) + sum_i s_i |u_i|``;
     the maximum width over all directions is the Feret diameter. With 128 directions on the
-    hemisphere the angular gap is about 7 degrees, so the result is at most ~0.8 % low.
+    hemisphere every direction lies within 11 degrees of a sampled one (cos = 0.982), so the
+    result is at most 1.8 % low (measured over 200 000 random directions).
     """
     out = np.zeros(len(group_starts))
     if len(coords_mm) == 0:
@@ -273,7 +274,7 @@ def lesion_table(
         central_slice, cortex_fraction, suggested_class, centroid_vox, flags``, sorted by id.
 
         * ``extent_mm``: maximum Feret diameter of the voxel cubes, exact up to 64 voxels
-          (:func:`feret_extent_mm`), from 128 directions above (< 1 % low).
+          (:func:`feret_extent_mm`), from 128 directions above (at most 1.8 % low).
         * ``central_slice``: slice with most voxels, ties to the middle (:func:`central_slice_of`).
         * ``cortex_fraction``: voxels on cortex / voxels on cortex or WM (voxels on CSF, deep GM
           or outside do not count; NaN when the lesion is on neither).
