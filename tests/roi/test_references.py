@@ -103,7 +103,10 @@ def _check_invariants(les, tis, res, classes, *, gap_mm, ring_mm, max_px, all_sl
 def test_invariants_central_slice_default_parameters(seed):
     les = random_lesions(seed)
     tis = tissue_map(les.shape)
+    les_before, tis_before = les.copy(), tis.copy()
     res = build_references(les, tis, VOXEL)
+    assert np.array_equal(les, les_before) and np.array_equal(tis, tis_before)  # inputs untouched
+    assert res.refwm.dtype == np.int32 and res.refgm.dtype == np.int32 and res.refwm.shape == les.shape
     classes = dict(zip(res.table.lesion_id, res.table["class"]))
     assert set(classes) == set(np.unique(les[les > 0]))
     _check_invariants(les, tis, res, classes, gap_mm=DEFAULT_GAP_MM, ring_mm=DEFAULT_RING_MM, max_px=10,
