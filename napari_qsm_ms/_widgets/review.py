@@ -358,8 +358,11 @@ class ReviewWidget(QWidget):
             ax.set_xticks([])
             ax.set_yticks([])
             layer = self.layer(role)
-            if layer is None or layer.data.shape[-3:] != shape:
+            if layer is None:
                 ax.set_title(f"{title}\n(not available)", color="gray", fontsize=8)
+                continue
+            if layer.data.shape[-3:] != shape or (layer.metadata or {}).get("on_reference_grid") is False:
+                ax.set_title(f"{title}\n(not on the T2* grid: coregister)", color="gray", fontsize=8)
                 continue
             img = np.asarray(layer.data[geo.index], dtype=np.float32)
             if role == "tissue":

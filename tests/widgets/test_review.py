@@ -123,3 +123,25 @@ def test_no_lesions_message(make_napari_viewer, tmp_path):
     widget.next_button.click()  # harmless
     widget.shutdown()
     assert np.all(find_layer(viewer, "lesions").data == 0)
+
+
+def test_native_grid_series_is_not_drawn(make_napari_viewer, tmp_path):
+    import nibabel as nib
+
+    sub = make_subject(tmp_path)
+    sub.coreg_series("flair").unlink()
+    native = np.eye(4) * 1.2
+    native[3, 3] = 1.0
+    nib.save(nib.Nifti1Image(np.ones((20, 20, 20), np.float32), native), str(sub.raw_series("flair")))
+    viewer = make_napari_viewer()
+    load_subject_into_viewer(viewer, sub)
+    lesions = find_layer(viewer, "lesions")
+    lesions.data_setitem(ball_indices((20, 18, 3), 2.5, lesions.data.shape), 1)
+    widget = ReviewWidget(viewer)
+    viewer.window.add_dock_widget(widget, name="Review lesions")
+    widget.refresh_lesions()
+    widget.go_to(1)
+    titles = {role: ax.get_title() for (role, _), ax in zip(PANELS, widget.figure.axes)}
+    assert "not on the T2* grid" in titles["flair"]
+    assert titles["qsm"] == "QSM (ppm)"
+    widget.shutdown()
