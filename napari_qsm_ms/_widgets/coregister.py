@@ -250,6 +250,7 @@ class CoregisterWidget(QWidget):
         self.worker = run_with_progress(
             coregister_subject, self.panel, on_returned=self._on_done, on_error=self._on_failed,
             subject=subject, keys=tuple(keys),
+            _ignore_errors=True,  # errors and Cancel are handled by on_error / the panel, not re-raised
         )
         self.worker.finished.connect(lambda: self.run_button.setEnabled(True))
         return self.worker
@@ -370,7 +371,7 @@ class CoregisterWidget(QWidget):
         self.worker = run_with_progress(
             save_nudged, self.panel, on_returned=lambda paths: self._on_saved(qc.key, paths),
             on_error=self._on_failed, subject=qc.subject, key=qc.key, nudge=qc.nudge(t, r),
-            translation_mm=t, rotation_deg=r,
+            translation_mm=t, rotation_deg=r, _ignore_errors=True,
         )
         self.worker.finished.connect(lambda: self.save_button.setEnabled(True))
         return self.worker

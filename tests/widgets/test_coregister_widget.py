@@ -99,3 +99,51 @@ def test_show_qc_without_saved_transform_reports_it(widget, subject):
     widget.show_qc("flair")
     assert "no saved coregistration for flair" in widget.result_label.text()
     assert CHECKER_LAYER not in widget.viewer.layers
+
+
+def test_qc_layers_sit_on_the_readers_magnitude_layer(widget, subject):
+    """Opened with the plugin's reader, the subject fills the folder and QC layers overlay exactly."""
+    from napari_qsm_ms._widgets._layers import find_layer, load_subject_into_viewer
+    from napari_qsm_ms.registration.study import coregister_subject
+
+    coregister_subject(subject, keys=("flair",))
+    load_subject_into_viewer(widget.viewer, subject)
+    assert widget.subject() == subject
+    widget.show_qc("flair")
+    mag = find_layer(widget.viewer, "magnitude")
+    check = widget.viewer.layers[CHECKER_LAYER]
+    assert check.data.shape == mag.data.shape
+    np.testing.assert_allclose(check.scale, mag.scale)
+    np.testing.assert_allclose(check.translate, mag.translate)
+    assert "MI" in widget.qc_label.text()
+
+
+def test_cancel_stops_the_worker_without_outputs(widget, subject, qtbot):
+    widget.folder.setText(str(subject.anat))
+    for key in ("wmn", "csfn"):
+        widget.series_boxes[key].setChecked(False)
+    with qtbot.waitSignal(widget.panel._relay.changed, timeout=5000):
+        widget.run_button.click()
+    widget.panel.cancel_button.click()
+    qtbot.waitUntil(lambda: not widget.worker.is_running, timeout=60_000)
+    qtbot.waitUntil(lambda: widget.panel.status.text() == "cancelled", timeout=5000)
+    assert not subject.coreg_series("flair").exists()
+    assert not subject.coreg_transform("flair", ".json").exists()
+    assert widget.run_button.isEnabled()
+
+
+def test_a_refused_registration_is_reported_in_the_dock(widget, subject, qtbot):
+    from napari_qsm_ms.io.nifti import save_volume
+
+    raw = load_volume(subject.raw_series("flair"))
+    save_volume(subject.raw_series("flair"), np.zeros_like(raw.data), raw.affine)
+    widget.folder.setText(str(subject.anat))
+    for key in ("wmn", "csfn"):
+        widget.series_boxes[key].setChecked(False)
+    with qtbot.waitSignal(widget.panel._relay.changed, timeout=5000):
+        widget.run_button.click()
+    qtbot.waitUntil(lambda: not widget.worker.is_running, timeout=60_000)
+    qtbot.waitUntil(lambda: "empty (all zero)" in widget.result_label.text(), timeout=5000)
+    assert "sub-01_FLAIR.nii.gz" in widget.result_label.text()
+    assert not subject.coreg_series("flair").exists()
+    assert CHECKER_LAYER not in widget.viewer.layers
