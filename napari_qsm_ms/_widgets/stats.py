@@ -13,6 +13,7 @@ import napari
 import numpy as np
 import pandas as pd
 from qtpy.QtCore import Qt, QTimer
+from qtpy.QtGui import QBrush, QColor
 from qtpy.QtWidgets import (
     QAbstractItemView,
     QFileDialog,
@@ -48,6 +49,8 @@ TABLE_COLUMNS = [
     ("included", "In tests"),
     ("flags", "Flags"),
 ]
+_FLAG_BRUSH = QBrush(QColor(255, 170, 60, 90))
+_EXCLUDED_BRUSH = QBrush(QColor(140, 140, 140))
 ROI_ROLES = ("lesions", "refwm", "refgm", "tissue", "qsm", "mask")
 DEBOUNCE_MS = 400
 
@@ -304,6 +307,12 @@ class StatsWidget(QWidget):
         frame = self.lesions
         self.table.setSortingEnabled(False)
         self.table.setRowCount(len(frame))
+        included = frame["included"].astype(bool).tolist() if "included" in frame else [True] * len(frame)
+        flagged = (
+            frame["flags"].astype(str).str.replace(r"(^|;)from_layers", "", regex=True).ne("").tolist()
+            if "flags" in frame
+            else [False] * len(frame)
+        )
         for c, (col, _) in enumerate(TABLE_COLUMNS):
             values = frame[col].tolist() if col in frame else [""] * len(frame)
             right = col in ("lesion_id", "lesion_voxels", "reference_voxels") or col.endswith("_ppm")
@@ -313,6 +322,10 @@ class StatsWidget(QWidget):
                     item.setTextAlignment(int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter))
                 if col == "flags" and value:
                     item.setToolTip(str(value).replace(";", "\n"))
+                if not included[r]:
+                    item.setForeground(_EXCLUDED_BRUSH)  # out of the tests
+                elif flagged[r]:
+                    item.setBackground(_FLAG_BRUSH)  # in the tests, but look at the flags
                 self.table.setItem(r, c, item)
         self._draw_figure()
         self._update_summary()

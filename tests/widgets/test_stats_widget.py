@@ -109,3 +109,22 @@ def test_stats_dock_from_the_plugin_menu_without_study(make_napari_viewer, qtbot
     assert isinstance(widget, StatsWidget)
     assert widget.compute(blocking=True) is None
     assert widget.status_label.text().startswith("error")
+    # rows out of the tests are greyed, flagged rows in the tests highlighted
+    widget.lesions = pd.DataFrame(
+        {
+            "subject": ["01", "01", "01"],
+            "lesion_id": [1, 2, 3],
+            "class": ["wm", "wm", "cortical"],
+            "part": "whole",
+            "lesion_type": ["wm", "wm", "cortical"],
+            "included": [True, False, True],
+            "relative_ppm": [0.01, np.nan, -0.02],
+            "flags": ["", "no_reference", "outside_qsm_mask:2"],
+        }
+    )
+    widget._show_table()
+    assert widget.table.rowCount() == 3
+    assert widget.table.item(1, 0).foreground().color().getRgb()[:3] == (140, 140, 140)
+    assert widget.table.item(2, 0).background().color().getRgb()[:3] == (255, 170, 60)
+    assert widget.table.item(0, 0).background().style() == 0  # no brush
+    assert "n=1" in widget.summary_label.text()
