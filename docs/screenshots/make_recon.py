@@ -31,16 +31,19 @@ def main() -> None:
     widget = ReconWidget(viewer)
     viewer.window.add_dock_widget(widget, name="Reconstruct QSM", area="right")
     widget.inversion_combo.setCurrentIndex(widget.inversion_combo.findData("medi"))
-    viewer.dims.set_point(2, 24 * ph.voxel_size_mm[2])
     app = napari.qt.get_qapp()
 
     def shoot():
         if widget.last_result is None:
             QTimer.singleShot(500, shoot)
             return
+        from napari_qsm_ms._widgets._layers import set_axial_view
+
         viewer.layers["T2* magnitude"].visible = False
+        set_axial_view(viewer)
         viewer.reset_view()
-        QTimer.singleShot(800, finish)
+        viewer.dims.set_point(2, 26 * ph.voxel_size_mm[2])
+        QTimer.singleShot(8000, finish)  # let start-up notifications fade
 
     def finish():
         widget.grab().save(str(OUT / "recon_widget.png"))
