@@ -21,6 +21,21 @@ from napari_qsm_ms.stats.synthetic import PAPER_TABLE1, write_synthetic_study
 HERE = Path(__file__).parent
 
 
+def add_some_problems(sub) -> None:
+    """An excluded lesion and an emptied reference, so the dock shows greyed and flagged rows."""
+    import json
+
+    import numpy as np
+
+    from napari_qsm_ms.io.nifti import load_volume, save_volume
+
+    sub.annotation_json.write_text(json.dumps({"lesions": {"30": {"excluded": True, "exclusion_reason": "artefact"}}}))
+    ref = load_volume(sub.refwm, dtype=None)
+    data = np.asarray(ref.data).copy()
+    data[data == 31] = 0
+    save_volume(sub.refwm, data, ref.affine)
+
+
 def phantom_panels(tmp: Path) -> None:
     """ROI panels of a mixed lesion of the shipped simulated study (true chi as the QSM map)."""
     from napari_qsm_ms.rating.consensus import run_consensus
@@ -43,6 +58,7 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="stats-shots-"))
     root = tmp / "study"
     write_synthetic_study(root, PAPER_TABLE1, shape=(96, 96, 40), voxel_size_mm=(0.75, 0.75, 1.5), seed=0)
+    add_some_problems(StudyFiles.at(root).subject("06"))
     result = run_study_stats(root)
     out = StudyFiles.at(root).stats_dir
     shutil.copy(out / "figure2.png", HERE / "stats_figure2.png")
