@@ -94,6 +94,8 @@ class ConsensusWidget(QWidget):
         self.study_report: AgreementReport | None = None
         self._build_ui()
         rater_mode().changed.connect(self._on_rater_mode)
+        self.viewer.layers.events.inserted.connect(self._on_layers_changed)
+        self.viewer.layers.events.removed.connect(self._on_layers_changed)
         self._set_blinded(rater_mode().active(self.viewer))
 
     # ------------------------------------------------------------------------------------ UI
@@ -165,6 +167,9 @@ class ConsensusWidget(QWidget):
         lay.addLayout(pair)
         lay.addWidget(self.confusion_table, 1)
         lay.addWidget(self.status_label)
+        self._refresh_subject_label()
+
+    def _on_layers_changed(self, event=None) -> None:
         self._refresh_subject_label()
 
     def _refresh_subject_label(self) -> None:

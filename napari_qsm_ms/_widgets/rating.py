@@ -147,7 +147,8 @@ class RaterWidget(QWidget):
     def __init__(self, napari_viewer: napari.Viewer) -> None:
         super().__init__()
         self.viewer = napari_viewer
-        self._subject: SubjectFiles | None = None
+        self._subject: SubjectFiles | None = None  # chosen by the user; else the loaded layers'
+        self._active_subject: SubjectFiles | None = None
         self._session: RaterSession | None = None
         self._parked: list[tuple[object, bool]] = []
         self._rater_layers: list = []
@@ -161,6 +162,8 @@ class RaterWidget(QWidget):
         self._geometry = ((1.0, 1.0, 1.0), (0.0, 0.0, 0.0))
         self._build_ui()
         self._update_enabled()
+        self.viewer.layers.events.inserted.connect(self._on_layers_changed)
+        self.viewer.layers.events.removed.connect(self._on_layers_changed)
 
     # ------------------------------------------------------------------------------------ UI
     def _build_ui(self) -> None:
@@ -247,8 +250,11 @@ class RaterWidget(QWidget):
         self.rater_edit.setEnabled(not signed)
         self.choose_subject_button.setEnabled(not signed)
 
+    def _on_layers_changed(self, event=None) -> None:
+        self._refresh_subject_label()
+
     def _refresh_subject_label(self) -> None:
-        subject = self._subject or current_subject(self.viewer)
+        subject = self._active_subject if self._session is not None else self._subject or current_subject(self.viewer)
         self.subject_label.setText(f"subject: {subject.sub}" if subject else "subject: (none loaded)")
 
     def _on_choose_subject(self) -> None:  # pragma: no cover - file dialog
@@ -301,15 +307,19 @@ class RaterWidget(QWidget):
             raise QSMMSError(f"{subject.lesions}: no lesion candidates (draw lesions or propose candidates first)")
         session = RaterSession(subject, rater, candidates, labels=labels)
         # -- from here on the viewer is blinded
-        self._subject = subject
+        self._active_subject = subject
         self._session = session
         self._geometry = geometry
-        with _one_gc_pass():
-            self._park_all()
-            self.viewer.layers.events.inserted.connect(self._on_layer_inserted)
-            self._build_rater_layers(contrasts, tissue)
-        self._hide_other_docks()
-        self._bind_keys()
+        try:
+            with _one_gc_pass():
+                self._park_all()
+                self.viewer.layers.events.inserted.connect(self._on_layer_inserted)
+                self._build_rater_layers(contrasts, tissue)
+            self._hide_other_docks()
+            self._bind_keys()
+        except Exception:  # never leave the viewer half blinded
+            self.sign_out()
+            raise
         rater_mode().set(self.viewer, True)
         self._update_enabled()
         self._refresh_subject_label()
@@ -349,6 +359,8 @@ class RaterWidget(QWidget):
         self._restore_docks()
         self._session = None
         rater_mode().set(self.viewer, False)
+        self._active_subject = None
+        self._refresh_subject_label()
         self.candidate_label.setText("")
         self.grid_label.setText("")
         self.progress_bar.setFormat("")
