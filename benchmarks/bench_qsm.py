@@ -175,6 +175,7 @@ def bench_accuracy(shape, voxel_size_mm, seeds, n_lesions):
                     if (lid, part) in truth_rows]
             table.setdefault(name, []).append((nrmse(chi, ph.chi_ppm, m), hfen(chi, ph.chi_ppm, m),
                                                xsim(chi, ph.chi_ppm, m), dt, errs))
+            print(f"  seed {seed}: {name}: NRMSE {table[name][-1][0]:.1f} %, {dt:.1f} s", flush=True)
     print("\n| method | NRMSE % | HFEN % | XSIM | lesion contrast median abs err (ppm) | right sign | n | time s |")
     print("|---|---|---|---|---|---|---|---|")
     for name, vals in table.items():
