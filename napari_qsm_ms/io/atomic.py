@@ -11,9 +11,13 @@ import contextlib
 import json
 import os
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+
+_UMASK_LOCK = threading.Lock()
 
 
 @contextlib.contextmanager
@@ -40,6 +44,7 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
     fd, tmp_name = tempfile.mkstemp(prefix=f".{final.name}.", suffix=suffix, dir=final.parent)
     os.close(fd)
     tmp = Path(tmp_name)
+    os.chmod(tmp, _default_file_mode())  # mkstemp makes 0600; outputs are shared like any file
     try:
         yield tmp
         _fsync_file(tmp)
@@ -80,6 +85,18 @@ def _json_default(obj: Any) -> Any:
     if isinstance(obj, Path):
         return str(obj)
     raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+def _default_file_mode() -> int:
+    """``0o666`` less the process umask: the mode ``open()`` would give a new file.
+
+    Reading the umask means setting it; that happens under a lock so threads writing at the same
+    time never see a zero umask for longer than two system calls.
+    """
+    with _UMASK_LOCK:
+        umask = os.umask(0o077)
+        os.umask(umask)
+    return 0o666 & ~umask
 
 
 def _fsync_file(path: Path) -> None:

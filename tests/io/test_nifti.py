@@ -141,3 +141,12 @@ def test_atomic_write_leaves_old_file_when_writer_fails(tmp_path):
             raise RuntimeError("crash in the middle")
     assert target.read_text() == "old\n"
     assert os.listdir(tmp_path) == ["votes.tsv"]
+
+
+def test_atomic_writes_get_the_usual_file_mode(tmp_path):
+    old = os.umask(0o022)
+    try:
+        target = atomic_write_text(tmp_path / "shared.tsv", "x\n")
+    finally:
+        os.umask(old)
+    assert (target.stat().st_mode & 0o777) == 0o644
