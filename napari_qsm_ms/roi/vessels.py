@@ -14,6 +14,7 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from ..errors import ParameterError
+from ..progress import ProgressCallback, report, scaled
 from .lesions import check_voxel_size
 
 #: chi above the local tissue background (ppm) for a voxel to be a vessel candidate.
@@ -106,6 +107,7 @@ def vessel_candidates(
     min_size_voxels: int = DEFAULT_MIN_SIZE_VOXELS,
     min_elongation: float = DEFAULT_MIN_ELONGATION,
     mask: np.ndarray | None = None,
+    progress: ProgressCallback | None = None,
 ) -> np.ndarray:
     """Candidate vessel voxels: chi well above the local tissue, and tubular.
 
@@ -140,6 +142,8 @@ def vessel_candidates(
         1 keeps every shape; 2 (default) drops compact blobs.
     mask : ndarray of bool, optional
         Limit to this mask (e.g. the QSM brain mask).
+    progress : callable, optional
+        ``progress(fraction, message)``; may raise ``CancelledError``.
 
     Returns
     -------
@@ -163,10 +167,13 @@ def vessel_candidates(
             shape = np.asarray(tissue).shape
             raise ParameterError(f"tissue shape {shape} differs from chi shape {chi.shape}")
         region &= np.asarray(tissue) > 0
+    report(progress, 0.0, "local tissue background")
     background = local_background_ppm(chi, tissue, vs, window_mm=background_mm, outlier_ppm=threshold_ppm)
     cand = region & (chi - background > threshold_ppm)
+    report(progress, 0.2, "vesselness")
     if use_vesselness and cand.any():
-        cand &= _tubeness_at(chi, vs, cand, sigmas_mm, max(threshold_ppm, 1e-3)) > vesselness_threshold
+        tube = _tubeness_at(chi, vs, cand, sigmas_mm, max(threshold_ppm, 1e-3), scaled(progress, 0.2, 0.95))
+        cand &= tube > vesselness_threshold
     if cand.any() and (min_size_voxels > 1 or min_elongation > 1):
         comp, n = ndi.label(cand, structure=np.ones((3, 3, 3), bool))
         keep = np.bincount(comp.ravel(), minlength=n + 1) >= max(min_size_voxels, 1)
@@ -174,6 +181,7 @@ def vessel_candidates(
             keep &= _elongation(comp, n, vs) >= min_elongation
         keep[0] = False
         cand = keep[comp]
+    report(progress, 1.0, "vessel candidates done")
     return cand
 
 
@@ -214,7 +222,7 @@ def tubeness(chi_ppm: np.ndarray, voxel_size_mm, *, sigmas_mm=DEFAULT_SIGMAS_MM,
 
 
 def _tubeness_at(chi: np.ndarray, vs: np.ndarray, cand: np.ndarray, sigmas_mm,
-                 contrast_ppm: float) -> np.ndarray:
+                 contrast_ppm: float, progress: ProgressCallback | None = None) -> np.ndarray:
     """Sato tubeness at the ``cand`` voxels relative to an ideal vein (0 elsewhere).
 
     The reference is the tubeness on the axis of a straight cylinder of radius
@@ -227,7 +235,9 @@ def _tubeness_at(chi: np.ndarray, vs: np.ndarray, cand: np.ndarray, sigmas_mm,
     reach = [int(np.ceil((4 * max(sigmas_mm) + 3 * iso) / v)) + 1 for v in vs]
     tile = [max(int(round(_TILE_MM / v)), 4) for v in vs]
     t = np.zeros(chi.shape, dtype=np.float32)
-    for start in itertools.product(*[range(0, n, k) for n, k in zip(chi.shape, tile)]):
+    starts = list(itertools.product(*[range(0, n, k) for n, k in zip(chi.shape, tile)]))
+    for i, start in enumerate(starts):
+        report(progress, i / len(starts), f"vesselness, tile {i + 1} of {len(starts)}")
         core = tuple(slice(a, min(a + k, n)) for a, k, n in zip(start, tile, chi.shape))
         inside = cand[core]
         if not inside.any():

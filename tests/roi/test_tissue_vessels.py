@@ -205,3 +205,19 @@ def test_tubeness_on_tiles_matches_the_whole_volume(monkeypatch):
     inner[:, :, 1:-1] = True
     assert not tiled[~cand].any()
     assert np.abs(tiled - whole)[cand & inner].max() < 0.05 * whole[cand].max()
+
+
+def test_vessel_candidates_report_progress_and_can_be_cancelled():
+    from napari_qsm_ms.errors import CancelledError
+
+    chi, tissue, vs, tube, blob = _tube_phantom()
+    seen = []
+    vessel_candidates(chi, tissue, vs, progress=lambda f, m: seen.append(f))
+    assert seen[0] == 0.0 and seen[-1] == 1.0 and seen == sorted(seen)
+
+    def cancel(fraction, message):
+        if fraction > 0.1:
+            raise CancelledError("cancelled by the user")
+
+    with pytest.raises(CancelledError):
+        vessel_candidates(chi, tissue, vs, progress=cancel)
