@@ -119,8 +119,9 @@ def vessel_candidates(
     ``min(sigmas_mm)`` at the threshold contrast (a physical calibration, independent of what
     else is in the image). Its eigenvalues are computed only at the above-threshold voxels (on
     40 mm tiles that hold some), so a whole-brain grid stays affordable. Connected components
-    (26-connectivity) smaller than ``min_size_voxels`` or less elongated than ``min_elongation`` (square root of the ratio of
-    the two largest eigenvalues of the component's coordinate covariance, in mm) are dropped.
+    (26-connectivity) smaller than ``min_size_voxels`` or less elongated than ``min_elongation``
+    (square root of the ratio of the two largest eigenvalues of the component's coordinate
+    covariance, in mm) are dropped.
 
     Parameters
     ----------
