@@ -136,6 +136,19 @@ def _geometry(affine: np.ndarray) -> tuple[tuple[float, ...], tuple[float, ...]]
     return scale, tuple(float(t) for t in affine[:3, 3])
 
 
+def _view_point(mask: np.ndarray | None, center_vox) -> tuple[float, float, float]:
+    """Where to look at a candidate: its axial slice with the most voxels (nearest the centre of
+    mass on ties; the centre of mass of a curved lesion may fall on a slice without it) and, for
+    centring the view, the mean position of its voxels on that slice."""
+    if mask is None or not mask.any():
+        return tuple(center_vox)
+    per_slice = mask.sum(axis=(0, 1))
+    best = np.flatnonzero(per_slice == per_slice.max())
+    z = int(best[np.argmin(np.abs(best - center_vox[2]))])
+    xy = np.argwhere(mask[:, :, z]).mean(axis=0)
+    return float(xy[0]), float(xy[1]), float(z)
+
+
 class RaterWidget(QWidget):
     """Blinded rater mode: sign in, vote on each candidate, sign out.
 
@@ -639,7 +652,7 @@ class RaterWidget(QWidget):
             self._candidate_mask[...] = mask
             for layer in self._candidate_layers:
                 layer.refresh()
-        self._zoom_to(view.center_vox, view.bbox)
+        self._zoom_to(_view_point(mask, view.center_vox), view.bbox)
 
     def _zoom_to(self, center_vox, bbox) -> None:
         scale, translate = self._geometry

@@ -305,3 +305,17 @@ def test_three_raters_vote_through_a_subject_and_consensus(viewer_and_widget, su
     assert read_lesion_classes(subject).set_index("lesion_id").loc[disputed, "consensus"] == "resolved"
     # confusion table of the first pair, rows = first rater
     assert dock.confusion_table.rowCount() == 4
+
+
+def test_view_point_is_on_the_lesion():
+    from napari_qsm_ms._widgets.rating import _view_point
+
+    mask = np.zeros((20, 20, 10), bool)
+    mask[5:15, 5:7, 2] = True  # a C shape: its centre of mass is outside it
+    mask[5:7, 5:15, 2] = True
+    mask[13:15, 5:15, 2] = True
+    mask[8, 8, 7] = True
+    com = tuple(np.argwhere(mask).mean(axis=0))
+    _, _, z = _view_point(mask, com)
+    assert z == 2 and mask[:, :, 2].sum() == mask.sum(axis=(0, 1)).max()
+    assert _view_point(None, (1.0, 2.0, 3.0)) == (1.0, 2.0, 3.0)
