@@ -311,11 +311,10 @@ def test_view_point_is_on_the_lesion():
     from napari_qsm_ms._widgets.rating import _view_point
 
     mask = np.zeros((20, 20, 10), bool)
-    mask[5:15, 5:7, 2] = True  # a C shape: its centre of mass is outside it
-    mask[5:7, 5:15, 2] = True
-    mask[13:15, 5:15, 2] = True
-    mask[8, 8, 7] = True
+    mask[5:15, 5:9, 2] = True  # a lesion curving over slices 2 and 7: nothing on the slices between
+    mask[5:10, 5:9, 7] = True
     com = tuple(np.argwhere(mask).mean(axis=0))
-    _, _, z = _view_point(mask, com)
-    assert z == 2 and mask[:, :, 2].sum() == mask.sum(axis=(0, 1)).max()
+    assert not mask[:, :, int(round(com[2]))].any()  # its centre of mass is on an empty slice
+    x, y, z = _view_point(mask, com)
+    assert z == 2 and (x, y) == (9.5, 6.5)
     assert _view_point(None, (1.0, 2.0, 3.0)) == (1.0, 2.0, 3.0)
