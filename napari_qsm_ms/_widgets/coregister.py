@@ -34,8 +34,16 @@ from qtpy.QtWidgets import (
 from ..errors import QSMMSError
 from ..io.layout import COREG_SERIES, SubjectFiles, subject_from_path
 from ..io.nifti import Volume, load_volume, to_canonical
-from ..registration.qc import apply_nudge, checkerboard, grid_center_ras, normalize_intensity, nudge_matrix
-from ..registration.resample import resample_volume
+from ..registration.qc import (
+    apply_nudge,
+    checkerboard_mask,
+    display_range,
+    grid_center_ras,
+    nudge_matrix,
+    scale_intensity,
+)
+from ..registration.conversion import sitk_image_from_volume
+from ..registration.resample import resample_image
 from ..registration.study import coregister_subject, load_coregistration, load_fixed, save_nudged
 from ._layers import add_layer_data, current_subject
 from ._worker import ProgressPanel, run_with_progress
@@ -47,7 +55,11 @@ FIXED_LAYER = "coreg QC: T2* magnitude"
 
 
 class QCState:
-    """What the QC view needs: the T2* magnitude, one native series and its saved transform."""
+    """What the QC view needs: the T2* magnitude, one native series and its saved transform.
+
+    Display arrays are on the T2* grid in the reader's canonical (closest RAS+) orientation, so QC
+    layers overlay the reader's layers exactly; the series is resampled straight onto that grid.
+    """
 
     def __init__(self, subject: SubjectFiles, key: str) -> None:
         self.subject = subject
@@ -55,19 +67,39 @@ class QCState:
         self.fixed: Volume = load_fixed(subject)
         self.moving: Volume = load_volume(subject.raw_series(key), ndim=3)
         self.matrix, self.metadata = load_coregistration(subject, key)
+        self.moving_image = sitk_image_from_volume(self.moving)  # converted once, resampled per nudge
         self.center_ras = grid_center_ras(self.fixed.shape, self.fixed.affine)
-        self.fixed_norm = normalize_intensity(self.fixed.data)
+        canonical_fixed, self.view = to_canonical(self.fixed.data, self.fixed.affine)
+        self.canonical_affine = self.view.canonical_affine
+        self.canonical_shape = tuple(canonical_fixed.shape[:3])
+        self.fixed_display = scale_intensity(canonical_fixed, display_range(self.fixed.data))
+        # the series' display range is fixed by the saved transform, so nudging does not rescale it
+        self.moving_range = display_range(self.resampled())
 
     def nudge(self, translation_mm, rotation_deg) -> np.ndarray:
         return nudge_matrix(translation_mm, rotation_deg, self.center_ras)
 
-    def resampled(self, translation_mm=(0, 0, 0), rotation_deg=(0, 0, 0)) -> np.ndarray:
-        """The series on the T2* grid with the saved transform and the nudge (source voxel order)."""
-        matrix = apply_nudge(self.matrix, self.nudge(translation_mm, rotation_deg))
-        return resample_volume(self.moving, self.fixed.shape[:3], self.fixed.affine, matrix)
+    def matrix_for(self, translation_mm=(0, 0, 0), rotation_deg=(0, 0, 0)) -> np.ndarray:
+        return apply_nudge(self.matrix, self.nudge(translation_mm, rotation_deg))
 
-    def canonical(self, data: np.ndarray) -> np.ndarray:
-        return to_canonical(data, self.fixed.affine)[0]
+    def resampled(self, translation_mm=(0, 0, 0), rotation_deg=(0, 0, 0)) -> np.ndarray:
+        """The series on the T2* grid, canonical orientation, saved transform plus the nudge."""
+        return resample_image(self.moving_image, self.canonical_shape, self.canonical_affine,
+                              self.matrix_for(translation_mm, rotation_deg))
+
+    def resampled_slice(self, axis: int, index: int, translation_mm=(0, 0, 0), rotation_deg=(0, 0, 0)) -> np.ndarray:
+        """One canonical slice (``index`` along ``axis``) of :meth:`resampled`, for live nudging."""
+        shape = list(self.canonical_shape)
+        shape[axis] = 1
+        affine = self.canonical_affine.copy()
+        affine[:3, 3] = affine[:3, :3] @ np.eye(3)[axis] * index + affine[:3, 3]
+        data = resample_image(self.moving_image, tuple(shape), affine, self.matrix_for(translation_mm, rotation_deg))
+        return np.take(data, 0, axis=axis)
+
+    def checker_mask(self, check_mm: float) -> np.ndarray:
+        """Checkerboard squares on the T2* grid (anchored at its first voxel), canonical orientation."""
+        return to_canonical(checkerboard_mask(self.fixed.shape[:3], self.fixed.voxel_size_mm, check_mm),
+                            self.fixed.affine)[0]
 
 
 class CoregisterWidget(QWidget):
@@ -116,7 +148,7 @@ class CoregisterWidget(QWidget):
         self.check_mm.setRange(2.0, 100.0)
         self.check_mm.setValue(16.0)
         self.check_mm.setSuffix(" mm")
-        self.check_mm.valueChanged.connect(self._schedule_update)
+        self.check_mm.valueChanged.connect(self._on_check_size)
         self.opacity = QSlider(Qt.Horizontal)
         self.opacity.setRange(0, 100)
         self.opacity.setValue(50)
@@ -169,10 +201,17 @@ class CoregisterWidget(QWidget):
         layout.addWidget(qc_box)
         layout.addStretch(1)
 
-        self._timer = QTimer(self)
+        self._mask = self._moving_display = self._board = None
+        self._stale = False
+        self._timer = QTimer(self)  # whole volume, once the nudging pauses
         self._timer.setSingleShot(True)
-        self._timer.setInterval(120)
+        self._timer.setInterval(700)
         self._timer.timeout.connect(self._update_overlay)
+        self._slice_timer = QTimer(self)  # the visible slice, at once
+        self._slice_timer.setSingleShot(True)
+        self._slice_timer.setInterval(10)
+        self._slice_timer.timeout.connect(self._update_visible_slice)
+        self.viewer.dims.events.current_step.connect(self._on_step)
         self._set_qc_enabled(False)
         self._fill_subject_from_layers()
         self.viewer.layers.events.inserted.connect(self._on_layer_inserted)
@@ -312,23 +351,69 @@ class CoregisterWidget(QWidget):
         return add_layer_data(self.viewer, data, kwargs, kind)
 
     def _schedule_update(self, *_) -> None:
-        if self.qc is not None:
-            self._timer.start()
+        """Nudge or square size changed: the visible slice now, the whole volume when idle."""
+        if self.qc is None:
+            return
+        self._slice_timer.start()
+        self._timer.start()
 
     def _update_overlay(self) -> None:
-        """Resample the series with the current nudge and refresh the QC layers."""
+        """Resample the whole series with the current nudge and refresh the QC layers."""
         if self.qc is None:
             return
         qc = self.qc
-        moving = qc.resampled(self.translation_mm(), self.rotation_deg())
-        self._ensure_layer(FIXED_LAYER, qc.canonical(qc.fixed_norm), colormap="gray",
-                           contrast_limits=(0.0, 1.0))
-        blend = self._ensure_layer(BLEND_LAYER, qc.canonical(normalize_intensity(moving)), colormap="magenta",
+        self._mask = qc.checker_mask(self.check_mm.value())
+        self._moving_display = scale_intensity(qc.resampled(self.translation_mm(), self.rotation_deg()),
+                                               qc.moving_range)
+        self._board = np.where(self._mask, qc.fixed_display, self._moving_display).astype(np.float32)
+        self._stale = False
+        self._ensure_layer(FIXED_LAYER, qc.fixed_display, colormap="gray", contrast_limits=(0.0, 1.0))
+        blend = self._ensure_layer(BLEND_LAYER, self._moving_display, colormap="magenta",
                                    contrast_limits=(0.0, 1.0), blending="additive")
-        board = checkerboard(qc.fixed.data, moving, qc.fixed.voxel_size_mm, self.check_mm.value())
-        check = self._ensure_layer(CHECKER_LAYER, qc.canonical(board), colormap="gray", contrast_limits=(0.0, 1.0))
+        check = self._ensure_layer(CHECKER_LAYER, self._board, colormap="gray", contrast_limits=(0.0, 1.0))
         blend.opacity = self.opacity.value() / 100.0
         self._on_mode(self.mode.currentText(), layers=(check, blend))
+
+    def visible_slice(self) -> tuple[int, int] | None:
+        """(axis, index) of the QC layers' slice shown in a 2-D view, else None."""
+        check = self._layer(CHECKER_LAYER)
+        dims = self.viewer.dims
+        if check is None or dims.ndisplay != 2:
+            return None
+        offset = dims.ndim - check.ndim
+        axes = [a - offset for a in dims.not_displayed if a >= offset]
+        if len(axes) != 1:
+            return None
+        axis = axes[0]
+        index = int(round((dims.point[axis + offset] - check.translate[axis]) / check.scale[axis]))
+        return (axis, index) if 0 <= index < check.data.shape[axis] else None
+
+    def _update_visible_slice(self, *_) -> None:
+        """Re-sample only the displayed slice (milliseconds, even at the paper's size)."""
+        if self.qc is None or self._board is None:
+            return
+        where = self.visible_slice()
+        if where is None:
+            return
+        axis, index = where
+        plane = scale_intensity(self.qc.resampled_slice(axis, index, self.translation_mm(), self.rotation_deg()),
+                                self.qc.moving_range)
+        sl = tuple(index if a == axis else slice(None) for a in range(3))
+        self._moving_display[sl] = plane
+        self._board[sl] = np.where(self._mask[sl], self.qc.fixed_display[sl], plane)
+        self._stale = True
+        for name in (BLEND_LAYER, CHECKER_LAYER):
+            layer = self._layer(name)
+            if layer is not None:
+                layer.refresh()
+
+    def _on_check_size(self, *_) -> None:
+        if self.qc is not None:
+            self._update_overlay()
+
+    def _on_step(self, *_) -> None:
+        if self._stale:
+            self._slice_timer.start()
 
     def _on_mode(self, mode: str, layers=None) -> None:
         check, blend = layers or (self._layer(CHECKER_LAYER), self._layer(BLEND_LAYER))
@@ -382,10 +467,13 @@ class CoregisterWidget(QWidget):
 
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt name
         self._timer.stop()
-        try:
-            self.viewer.layers.events.inserted.disconnect(self._on_layer_inserted)
-        except (TypeError, ValueError, RuntimeError):
-            pass
+        self._slice_timer.stop()
+        for emitter, slot in ((self.viewer.layers.events.inserted, self._on_layer_inserted),
+                              (self.viewer.dims.events.current_step, self._on_step)):
+            try:
+                emitter.disconnect(slot)
+            except (TypeError, ValueError, RuntimeError):
+                pass
         super().closeEvent(event)
 
 

@@ -5,6 +5,36 @@ from __future__ import annotations
 import numpy as np
 
 
+def display_range(data: np.ndarray, upper_percentile: float = 99.5) -> tuple[float, float]:
+    """Display range of an image: (Otsu threshold of the non-zero voxels, head's upper percentile).
+
+    The head is the set of voxels above the Otsu threshold. Returns ``(0, 0)`` for an empty image.
+    """
+    from .rigid import _otsu
+
+    arr = np.asarray(data, dtype=np.float32)
+    values = arr[np.isfinite(arr) & (arr != 0)]
+    if values.size == 0:
+        return 0.0, 0.0
+    values = values[:: max(1, values.size // 500_000)]
+    lo = _otsu(values)
+    head = values[values > lo]
+    hi = float(np.percentile(head if head.size else values, upper_percentile))
+    if hi <= lo:
+        lo, hi = float(values.min()), float(values.max())
+    return float(lo), float(hi)
+
+
+def scale_intensity(data: np.ndarray, value_range: tuple[float, float]) -> np.ndarray:
+    """Map ``value_range`` linearly onto 0..1 and clip (float32; non-finite -> 0)."""
+    lo, hi = value_range
+    arr = np.asarray(data, dtype=np.float32)
+    if hi <= lo:
+        return np.zeros(arr.shape, dtype=np.float32)
+    out = (np.where(np.isfinite(arr), arr, lo) - lo) / (hi - lo)
+    return np.clip(out, 0.0, 1.0).astype(np.float32)
+
+
 def normalize_intensity(data: np.ndarray, upper_percentile: float = 99.5) -> np.ndarray:
     """Scale an image to 0..1 for display (float32): Otsu threshold -> 0, head's upper percentile -> 1.
 
@@ -19,23 +49,7 @@ def normalize_intensity(data: np.ndarray, upper_percentile: float = 99.5) -> np.
     upper_percentile : float
         Percentile of the head's values mapped to 1.
     """
-    from .rigid import _otsu
-
-    arr = np.asarray(data, dtype=np.float32)
-    finite = np.isfinite(arr)
-    values = arr[finite & (arr != 0)]
-    if values.size == 0:
-        return np.zeros(arr.shape, dtype=np.float32)
-    values = values[:: max(1, values.size // 500_000)]
-    lo = _otsu(values)
-    head = values[values > lo]
-    hi = float(np.percentile(head if head.size else values, upper_percentile))
-    if hi <= lo:
-        lo, hi = float(values.min()), float(values.max())
-    if hi <= lo:
-        return np.zeros(arr.shape, dtype=np.float32)
-    out = (np.where(finite, arr, lo) - lo) / (hi - lo)
-    return np.clip(out, 0.0, 1.0).astype(np.float32)
+    return scale_intensity(data, display_range(data, upper_percentile))
 
 
 def checkerboard_mask(shape: tuple[int, int, int], voxel_size_mm, check_mm: float = 16.0) -> np.ndarray:

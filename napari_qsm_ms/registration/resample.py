@@ -72,10 +72,24 @@ def resample_volume(
     """
     if interpolation not in _INTERPOLATORS:
         raise ValueError(f"interpolation must be 'linear' or 'nearest', not {interpolation!r}")
-    if interpolation == "linear":
-        src = sitk_image_from_volume(source, dtype=np.float32)
-    else:
-        src = sitk_image_from_volume(source, dtype=None)
+    src = sitk_image_from_volume(source, dtype=np.float32 if interpolation == "linear" else None)
+    return resample_image(src, target_shape, target_affine, matrix_ras, interpolation=interpolation,
+                          default_value=default_value)
+
+
+def resample_image(
+    src: sitk.Image,
+    target_shape: tuple[int, ...],
+    target_affine: np.ndarray,
+    matrix_ras: np.ndarray | None = None,
+    *,
+    interpolation: Interpolation = "linear",
+    default_value: float = 0.0,
+) -> np.ndarray:
+    """:func:`resample_volume` for a source already converted to SimpleITK (re-use it when resampling
+    the same image many times, e.g. one slice per manual nudge)."""
+    if interpolation not in _INTERPOLATORS:
+        raise ValueError(f"interpolation must be 'linear' or 'nearest', not {interpolation!r}")
     ref = reference_image(tuple(target_shape[:3]), target_affine)
     transform = itk_transform_from_ras(np.eye(4) if matrix_ras is None else matrix_ras)
     out = sitk.Resample(src, ref, transform, _INTERPOLATORS[interpolation], float(default_value),

@@ -7,7 +7,13 @@ import pytest
 
 from napari_qsm_ms._widgets.coregister import BLEND_LAYER, CHECKER_LAYER, FIXED_LAYER, CoregisterWidget
 from napari_qsm_ms.io.nifti import load_volume, to_canonical
-from napari_qsm_ms.registration.qc import apply_nudge, checkerboard, normalize_intensity, nudge_matrix
+from napari_qsm_ms.registration.qc import (
+    apply_nudge,
+    checkerboard_mask,
+    display_range,
+    nudge_matrix,
+    scale_intensity,
+)
 from napari_qsm_ms.registration.resample import load_transform, resample_volume
 from napari_qsm_ms.registration.rigid import max_displacement_mm
 from napari_qsm_ms.simulate.study import read_transform, simulate_study
@@ -51,9 +57,13 @@ def test_coregister_in_worker_then_checkerboard_nudge_and_save(widget, subject, 
     viewer = widget.viewer
     check = viewer.layers[CHECKER_LAYER]
     fixed = load_volume(subject.magnitude)
-    moving = resample_volume(load_volume(subject.raw_series("csfn")), fixed.shape, fixed.affine, saved)
-    expected = to_canonical(checkerboard(fixed.data, moving, fixed.voxel_size_mm, 16.0), fixed.affine)[0]
-    np.testing.assert_allclose(check.data, expected, atol=1e-5)
+    raw = load_volume(subject.raw_series("csfn"))
+    moving = resample_volume(raw, fixed.shape, fixed.affine, saved)  # source orientation, then canonical
+    moving_range = display_range(moving)
+    fixed_display = scale_intensity(fixed.data, display_range(fixed.data))
+    mask = checkerboard_mask(fixed.shape, fixed.voxel_size_mm, 16.0)
+    expected = np.where(mask, fixed_display, scale_intensity(moving, moving_range))
+    np.testing.assert_allclose(check.data, to_canonical(expected, fixed.affine)[0], atol=1e-5)
     assert check.visible and not viewer.layers[BLEND_LAYER].visible
     # display geometry: the QC layers sit where the T2* grid is (scale = voxel size)
     np.testing.assert_allclose(sorted(check.scale), sorted(fixed.voxel_size_mm), atol=1e-4)
@@ -64,15 +74,24 @@ def test_coregister_in_worker_then_checkerboard_nudge_and_save(widget, subject, 
     widget.opacity.setValue(30)
     assert viewer.layers[BLEND_LAYER].opacity == pytest.approx(0.3)
 
-    # live nudge: shift 2 mm to the right -> the overlay is the series resampled with the nudge
+    # live nudge: shift 2 mm to the right; the visible slice follows at once, the volume when idle
+    axis, index = widget.visible_slice()
+    sl = tuple(index if a == axis else slice(None) for a in range(3))
     before = viewer.layers[BLEND_LAYER].data.copy()
     widget.shift[0].setValue(2.0)
-    qtbot.waitUntil(lambda: not np.array_equal(viewer.layers[BLEND_LAYER].data, before), timeout=5000)
+    widget._timer.stop()  # hold the whole-volume update to see the slice-only one first
     nudge = nudge_matrix((2.0, 0, 0), (0, 0, 0), widget.qc.center_ras)
-    nudged = resample_volume(load_volume(subject.raw_series("csfn")), fixed.shape, fixed.affine,
-                             apply_nudge(saved, nudge))
-    np.testing.assert_allclose(viewer.layers[BLEND_LAYER].data,
-                               to_canonical(normalize_intensity(nudged), fixed.affine)[0], atol=1e-5)
+    nudged = to_canonical(resample_volume(raw, fixed.shape, fixed.affine, apply_nudge(saved, nudge)), fixed.affine)[0]
+    nudged_display = scale_intensity(nudged, moving_range)
+    qtbot.waitUntil(lambda: not np.array_equal(viewer.layers[BLEND_LAYER].data[sl], before[sl]), timeout=5000)
+    np.testing.assert_allclose(viewer.layers[BLEND_LAYER].data[sl], nudged_display[sl], atol=1e-5)
+    assert widget._stale  # only the visible slice is up to date
+    widget._timer.start()
+    qtbot.waitUntil(lambda: not widget._stale, timeout=5000)
+    np.testing.assert_allclose(viewer.layers[BLEND_LAYER].data, nudged_display, atol=1e-5)
+    canonical_mask = to_canonical(mask, fixed.affine)[0]
+    np.testing.assert_allclose(viewer.layers[CHECKER_LAYER].data[~canonical_mask], nudged_display[~canonical_mask],
+                               atol=1e-5)
 
     # save the nudged transform: files re-written, sidecar records the nudge, spin boxes reset
     with qtbot.waitSignal(widget.panel._relay.changed, timeout=5000):
