@@ -15,7 +15,7 @@ See docs/registration.md.
 from .conversion import sitk_image_from_volume, volume_from_sitk_image
 from .resample import labels_to_native, load_transform, resample_volume, save_transform
 from .rigid import RegistrationError, RigidParameters, RigidResult, register_rigid
-from .study import coregister_subject, load_coregistration, save_nudged
+from .study import coregister_subject, labels_to_series, load_coregistration, save_nudged
 
 __all__ = [
     "RegistrationError",
@@ -23,6 +23,7 @@ __all__ = [
     "RigidResult",
     "coregister_subject",
     "labels_to_native",
+    "labels_to_series",
     "load_coregistration",
     "load_transform",
     "register_rigid",
