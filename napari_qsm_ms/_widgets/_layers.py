@@ -37,13 +37,35 @@ def current_subject(viewer: napari.Viewer) -> SubjectFiles | None:
     return None
 
 
+def viewer_camera(viewer):
+    """The viewer's camera (``viewer.scene.camera`` from napari 0.9, ``viewer.camera`` before)."""
+    scene = getattr(viewer, "scene", None)
+    camera = getattr(scene, "camera", None)
+    return camera if camera is not None else viewer.camera
+
+
+def centre_viewer_on(viewer, layer, index_vox) -> None:
+    """Move the viewer to a voxel of ``layer``: slider axes set, displayed axes centred."""
+    world = np.asarray(layer.data_to_world(np.asarray(index_vox, dtype=float)), dtype=float)
+    offset = viewer.dims.ndim - world.size
+    displayed = [d - offset for d in viewer.dims.displayed]
+    for ax in range(world.size):
+        if ax not in displayed:
+            viewer.dims.set_point(offset + ax, world[ax])
+    camera = viewer_camera(viewer)
+    center = list(camera.center)
+    values = [world[d] for d in displayed]
+    center[-len(values):] = values
+    camera.center = tuple(center)
+
+
 def set_axial_view(viewer: napari.Viewer) -> None:
     """Axial slices in radiological convention: slider over S, anterior up, patient right on the left."""
     if viewer.dims.ndim >= 3:
         order = list(range(viewer.dims.ndim))
         lead = order[:-3]
         viewer.dims.order = tuple(lead + [order[-1], order[-2], order[-3]])
-        viewer.camera.orientation2d = ("up", "left")
+        viewer_camera(viewer).orientation2d = ("up", "left")
 
 
 def add_layer_data(viewer: napari.Viewer, data, kwargs: dict, kind: str):

@@ -93,7 +93,8 @@ def run_with_progress(
         Start at once (tests may pass False and start inside ``qtbot.waitSignal``).
     """
     progress = panel.start()
-    worker = create_worker(func, progress=progress, _start_thread=False, **kwargs)
+    # _ignore_errors: errors go to on_error only (superqt would also re-raise them in the Qt loop)
+    worker = create_worker(func, progress=progress, _start_thread=False, _ignore_errors=True, **kwargs)
 
     def _done(result: Any) -> None:
         panel.set_idle("done")

@@ -52,7 +52,7 @@ from ..roi.study import axial_axis, read_lesion_classes, reference_flags
 from ..roi.tissue import estimate_tissue as roi_estimate_tissue
 from ..roi.tissue import import_segmentation
 from ._autosave import AUTOSAVE_ROLES, Autosaver, clear_autosave, pending_recovery, recovered_arrays
-from ._layers import current_subject, find_layer, save_layer_to_subject
+from ._layers import centre_viewer_on, current_subject, find_layer, save_layer_to_subject
 from ._lesion_table import LesionTableView, display_frame
 from ._worker import ProgressPanel, run_with_progress
 
@@ -105,28 +105,6 @@ def style_reference_layer(layer, role: str) -> None:
     color = REFERENCE_COLORS.get(role)
     if color is not None:
         layer.colormap = DirectLabelColormap(color_dict={None: color, 0: "transparent"})
-
-
-def viewer_camera(viewer):
-    """The viewer's camera (``viewer.scene.camera`` from napari 0.9, ``viewer.camera`` before)."""
-    scene = getattr(viewer, "scene", None)
-    camera = getattr(scene, "camera", None)
-    return camera if camera is not None else viewer.camera
-
-
-def centre_viewer_on(viewer, layer, index_vox) -> None:
-    """Move the viewer to a voxel of ``layer``: slider axes set, displayed axes centred."""
-    world = np.asarray(layer.data_to_world(np.asarray(index_vox, dtype=float)), dtype=float)
-    offset = viewer.dims.ndim - world.size
-    displayed = [d - offset for d in viewer.dims.displayed]
-    for ax in range(world.size):
-        if ax not in displayed:
-            viewer.dims.set_point(offset + ax, world[ax])
-    camera = viewer_camera(viewer)
-    center = list(camera.center)
-    values = [world[d] for d in displayed]
-    center[-len(values):] = values
-    camera.center = tuple(center)
 
 
 def slice_axis_of(layer) -> int:

@@ -38,7 +38,8 @@ from qtpy.QtWidgets import (
 
 from ..roi import lesions as roi_lesions
 from ._layers import current_subject, find_layer
-from .annotation import REFERENCE_COLORS, centre_viewer_on, slice_axis_of, voxel_size_of
+from ._layers import centre_viewer_on
+from .annotation import REFERENCE_COLORS, slice_axis_of, voxel_size_of
 
 #: (role, panel title) in display order (2 rows x 3 columns).
 PANELS: tuple[tuple[str, str], ...] = (

@@ -33,6 +33,7 @@ from ..errors import QSMMSError
 from ..io.layout import StudyFiles, SubjectFiles
 from ..stats.study import compute_study, run_study_stats, subject_stats_from_arrays
 from ..stats.tests import paper_tests
+from ._layers import centre_viewer_on
 from ._worker import ProgressPanel, run_with_progress
 
 #: (lesions.tsv column, header)
@@ -394,7 +395,7 @@ class StatsWidget(QWidget):
             on_slice = coords
         centre = on_slice.mean(axis=0)
         centre[axis] = central
-        _centre_viewer_on(self.viewer, layer, centre)
+        centre_viewer_on(self.viewer, layer, centre)
         layer.selected_label = int(lesion_id)
         self.status_label.setText(f"sub-{subject} lesion {lesion_id}: slice {central}")
         return True
@@ -513,19 +514,3 @@ class StatsWidget(QWidget):
             f"sub-{sub.label}: live values from the layers (save the ROI layers before "
             "exporting; export uses the saved files)"
         )
-
-
-def _centre_viewer_on(viewer, layer, index_vox) -> None:
-    """Set the slider to the voxel's slice and centre the camera on it (world coordinates)."""
-    world = np.asarray(layer.data_to_world(np.asarray(index_vox, dtype=float)), dtype=float)
-    offset = viewer.dims.ndim - world.size
-    displayed = [d - offset for d in viewer.dims.displayed]
-    for ax in range(world.size):
-        if ax not in displayed:
-            viewer.dims.set_point(offset + ax, world[ax])
-    scene = getattr(viewer, "scene", None)  # napari >= 0.9 keeps the camera on the scene
-    camera = getattr(scene, "camera", None) or viewer.camera
-    center = list(camera.center)
-    values = [world[d] for d in displayed]
-    center[-len(values) :] = values
-    camera.center = tuple(center)
