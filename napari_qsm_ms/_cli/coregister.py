@@ -26,6 +26,9 @@ def register(subparsers) -> None:
     p.add_argument("--initializer", choices=("scanner", "moments", "geometry"), default=d.initializer,
                    help="start: scanner affines (identity in world space), intensity centres of mass, "
                         "or field-of-view centres (default: %(default)s)")
+    p.add_argument("--from-saved", action="store_true",
+                   help="start from each series' saved transform (e.g. after a manual nudge in napari) "
+                        "instead of the scanner affines (default: off)")
     p.add_argument("--bins", type=int, default=d.histogram_bins,
                    help="mutual-information histogram bins (default: %(default)s)")
     p.add_argument("--sampling", type=float, default=d.sampling_fraction,
@@ -73,7 +76,8 @@ def run(args: argparse.Namespace) -> int:
     for subject in selected_subjects(args):
         bar = TextProgress(prefix=f"sub-{subject.label} ")
         try:
-            done = coregister_subject(subject, keys=args.series, progress=bar, params=params)
+            done = coregister_subject(subject, keys=args.series, progress=bar, params=params,
+                                      from_saved=args.from_saved)
         finally:
             bar.close()
         for note in done.notes:

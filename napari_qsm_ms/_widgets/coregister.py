@@ -128,6 +128,9 @@ class CoregisterWidget(QWidget):
             box.setToolTip(SERIES_NAMES[key])
             self.series_boxes[key] = box
             series_row.addWidget(box)
+        self.from_saved = QCheckBox("start from the saved (nudged) transform")
+        self.from_saved.setToolTip("refine a saved or hand-nudged result instead of starting from the scanner affines")
+        series_row.addStretch(1)
         self.run_button = QPushButton("Coregister onto T2*")
         self.run_button.setToolTip("rigid 6-DOF mutual-information registration of each selected series")
         self.run_button.clicked.connect(self._on_run)
@@ -195,6 +198,7 @@ class CoregisterWidget(QWidget):
         layout = QVBoxLayout(self)
         layout.addLayout(row)
         layout.addLayout(series_row)
+        layout.addWidget(self.from_saved)
         layout.addWidget(self.run_button)
         layout.addWidget(self.panel)
         layout.addWidget(self.result_label)
@@ -288,8 +292,7 @@ class CoregisterWidget(QWidget):
         self.result_label.setText("")
         self.worker = run_with_progress(
             coregister_subject, self.panel, on_returned=self._on_done, on_error=self._on_failed,
-            subject=subject, keys=tuple(keys),
-            _ignore_errors=True,  # errors and Cancel are handled by on_error / the panel, not re-raised
+            subject=subject, keys=tuple(keys), from_saved=self.from_saved.isChecked(),
         )
         self.worker.finished.connect(lambda: self.run_button.setEnabled(True))
         return self.worker
@@ -456,7 +459,7 @@ class CoregisterWidget(QWidget):
         self.worker = run_with_progress(
             save_nudged, self.panel, on_returned=lambda paths: self._on_saved(qc.key, paths),
             on_error=self._on_failed, subject=qc.subject, key=qc.key, nudge=qc.nudge(t, r),
-            translation_mm=t, rotation_deg=r, _ignore_errors=True,
+            translation_mm=t, rotation_deg=r,
         )
         self.worker.finished.connect(lambda: self.save_button.setEnabled(True))
         return self.worker

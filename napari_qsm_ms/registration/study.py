@@ -72,6 +72,7 @@ def coregister_subject(
     progress: ProgressCallback | None = None,
     *,
     params: RigidParameters | None = None,
+    from_saved: bool = False,
 ) -> SubjectCoregistration:
     """Rigidly coregister each present series of ``subject`` onto its T2* magnitude and save.
 
@@ -85,6 +86,9 @@ def coregister_subject(
         ``progress(fraction, message)``; may raise :class:`CancelledError`.
     params : RigidParameters, optional
         Registration settings (defaults: :class:`RigidParameters`).
+    from_saved : bool
+        Start each series from its saved transform (e.g. after a manual nudge) instead of the
+        scanner affines; series without one start as usual (noted).
 
     Returns
     -------
@@ -113,10 +117,21 @@ def coregister_subject(
         sub_progress = scaled(progress, n / len(present), (n + 1) / len(present))
         report(sub_progress, 0.0, f"sub-{subject.label}: loading {key}")
         moving = load_volume(subject.raw_series(key), ndim=3)
-        result = register_rigid(fixed, moving, params=params, progress=scaled(sub_progress, 0.02, 0.9))
+        start = None
+        if from_saved:
+            if subject.coreg_transform(key, ".json").exists():
+                start = load_transform(subject.coreg_transform(key, ".json"))
+            else:
+                out.notes.append(f"sub-{subject.label} {key}: no saved transform, started from the scanner affines")
+        result = register_rigid(fixed, moving, params=params, initial_matrix_ras=start,
+                                progress=scaled(sub_progress, 0.02, 0.9))
         report(sub_progress, 0.92, f"sub-{subject.label}: resampling {key} onto the T2* grid")
+        meta = result_metadata(result)
+        meta["start"] = "saved transform" if start is not None else f"initializer '{params.initializer}'"
+        if start is not None:
+            meta["start_matrix_ras"] = start.tolist()
         paths = write_coregistration(subject, key, fixed, moving, result.matrix_ras,
-                                     metadata=result_metadata(result), center_ras=_center(result))
+                                     metadata=meta, center_ras=_center(result))
         out.results[key] = result
         out.outputs[key] = paths
         out.notes.extend(f"sub-{subject.label} {key}: {note}" for note in result.notes)

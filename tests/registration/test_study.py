@@ -120,3 +120,19 @@ def test_nudged_transform_rewrites_the_outputs(tmp_path):
     shift = nudge_matrix((1.5, 0.0, 0.0), (0.0, 0.0, 0.0), (0.0, 0.0, 0.0))
     p = np.array([10.0, 20.0, 30.0, 1.0])
     np.testing.assert_allclose(apply_nudge(automatic, shift) @ p, automatic @ (p - [1.5, 0, 0, 0]), atol=1e-9)
+
+
+def test_refinement_from_a_nudged_transform(tmp_path, capsys):
+    """A deliberately wrong saved transform (8 mm off) is refined back by --from-saved."""
+    subject = simulated_subject(tmp_path / "study", seed=5)
+    coregister_subject(subject, keys=("flair",))
+    save_nudged(subject, "flair", nudge_matrix((8.0, 0.0, 0.0), (0.0, 0.0, 4.0), (0.0, 0.0, 0.0)))
+    pts = brain_points(subject)
+    truth = truth_matrix(subject, "flair")
+    assert max_displacement_mm(load_transform(subject.coreg_transform("flair", ".json")), truth, pts) > 7
+    assert main(["coregister", str(subject.study), "--series", "flair", "wmn", "--from-saved"]) == 0
+    assert "wmn: no saved transform, started from the scanner affines" in capsys.readouterr().out
+    refined = load_transform(subject.coreg_transform("flair", ".json"))
+    assert max_displacement_mm(refined, truth, pts) < 0.5
+    meta = json.loads(subject.coreg_transform("flair", ".json").read_text())
+    assert meta["start"] == "saved transform" and len(meta["start_matrix_ras"]) == 4
