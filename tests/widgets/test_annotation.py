@@ -8,7 +8,8 @@ import pytest
 
 from napari_qsm_ms._widgets._autosave import pending_recovery, read_autosave
 from napari_qsm_ms._widgets._layers import find_layer, load_subject_into_viewer
-from napari_qsm_ms._widgets.annotation import AnnotationWidget, apply_labels_edit, slice_axis_of, viewer_camera
+from napari_qsm_ms._widgets._layers import viewer_camera
+from napari_qsm_ms._widgets.annotation import AnnotationWidget, apply_labels_edit, slice_axis_of
 from napari_qsm_ms.io.nifti import to_canonical
 
 from .test_annotation_support import AFFINE, SHAPE, ball_indices, make_subject
