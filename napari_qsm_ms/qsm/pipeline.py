@@ -31,7 +31,7 @@ from .bfr import pdf, vsharp
 from .dipole import ppm_per_radian
 from .inversion import medi_l1, tkd, tv_admm
 from .mask import brain_mask, erode_mask_mm
-from .unwrap import unwrap_laplacian
+from .unwrap import reliable_voxels, unwrap_laplacian
 
 BFR_METHODS = ("pdf", "vsharp")
 INVERSION_METHODS = ("medi", "tkd", "tv")
@@ -182,7 +182,8 @@ def reconstruct(
 ) -> QSMResult:
     """Susceptibility map (ppm) from a GRE magnitude and wrapped phase.
 
-    Steps: brain mask from the magnitude (unless given) -> Laplacian unwrapping -> (multi-echo:
+    Steps: brain mask from the magnitude (unless given) -> Laplacian unwrapping (source term
+    dropped at aliased voxels) -> (multi-echo:
     weighted fit over TE) -> background-field removal (PDF or V-SHARP) on the brain mask ->
     erosion by ``erode_mm`` -> dipole inversion (MEDI-L1, TKD or TV-ADMM) with the B0 direction
     and voxel size of ``affine``.
@@ -305,6 +306,8 @@ def reconstruct(
         te_eff = tes[0]
         with np.errstate(divide="ignore"):
             n_std = np.where(mag3 > 0, 1.0 / np.maximum(mag3, 1e-30), np.inf).astype(np.float32)
+        # aliased voxels (phase steps > 1.5 rad to a neighbour, near air at 7 T) get no data weight
+        n_std[~reliable_voxels(phase_rad)] = np.inf
     else:
         echoes = np.stack(
             [unwrap_laplacian(phase_rad[..., e], vs, progress=scaled(progress, 0.03 + 0.05 * e / n_echoes,

@@ -43,12 +43,34 @@ def _idct(x):
     return sfft.idctn(x, type=2, norm="ortho", workers=workers())
 
 
-def _laplacian_pass(psi: np.ndarray, lam: np.ndarray) -> np.ndarray:
-    """One Laplacian unwrapping of the wrapped phase ``psi`` (``lam``: the eigenvalues, DC 0)."""
+def reliable_voxels(phase_rad: np.ndarray, max_step_rad: float = 1.5) -> np.ndarray:
+    """Voxels whose wrapped phase differs from every 6-neighbour by at most ``max_step_rad``.
+
+    Where the phase changes by more than about pi per voxel (near air cavities at 7 T) it is
+    aliased: no unwrapping can recover it, and its Laplacian is garbage.
+    """
+    psi = np.asarray(phase_rad, dtype=np.float32)
+    ok = np.ones(psi.shape, dtype=bool)
+    for ax in range(3):
+        d = np.abs(np.angle(np.exp(1j * np.diff(psi, axis=ax)))) <= max_step_rad
+        lo = [slice(None)] * 3
+        hi = [slice(None)] * 3
+        lo[ax] = slice(0, -1)
+        hi[ax] = slice(1, None)
+        ok[tuple(lo)] &= d
+        ok[tuple(hi)] &= d
+    return ok
+
+
+def _laplacian_pass(psi: np.ndarray, lam: np.ndarray, weight: np.ndarray | None = None) -> np.ndarray:
+    """One Laplacian unwrapping of the wrapped phase ``psi`` (``lam``: the eigenvalues, DC 0);
+    ``weight`` (bool) keeps the Laplacian source term only where True."""
     z = np.exp(1j * psi).astype(np.complex64)
     lz = _idct(_dct(z) * lam)
     rhs = (z.real * lz.imag - z.imag * lz.real).astype(np.float32)  # Im(conj(z) L z)
     del z, lz
+    if weight is not None:
+        rhs *= weight
     spec = _dct(rhs)
     spec[0, 0, 0] = 0.0
     lam0 = lam[0, 0, 0]
@@ -63,6 +85,9 @@ def unwrap_laplacian(
     voxel_size_mm,
     *,
     refine: int = 0,
+    mask: np.ndarray | None = None,
+    exclude_aliased: bool = True,
+    max_step_rad: float = 1.5,
     progress: ProgressCallback | None = None,
 ) -> np.ndarray:
     """Unwrap a wrapped phase with the Laplacian method.
@@ -80,6 +105,16 @@ def unwrap_laplacian(
         Wrapped phase, radians.
     voxel_size_mm : sequence of 3 float
         Voxel edge lengths, mm.
+    mask : ndarray of bool, optional
+        When given, the Laplacian source term is kept only inside it (the result then differs
+        from the true phase inside by a harmonic function, removed by background removal).
+    exclude_aliased : bool
+        Drop the source term at voxels that are not :func:`reliable_voxels` (a neighbour step
+        above ``max_step_rad``): aliased voxels near air and pure-noise voxels outside the head
+        otherwise inject errors that spread through the brain as 1/r potentials (on our 7 T
+        phantoms this halved the end-to-end error).
+    max_step_rad : float
+        Threshold of ``exclude_aliased`` (default 1.5 rad).
     refine : int
         Residual passes after the first (default 0: in our phantoms the residual pass did not
         lower the error, which is dominated by noise and by aliased voxels near air).
@@ -95,10 +130,13 @@ def unwrap_laplacian(
     n_pass = 1 + max(0, int(refine))
     report(progress, 0.0, "Laplacian unwrapping")
     lam = laplacian_eigenvalues(psi.shape, voxel_size_mm)
-    out = _laplacian_pass(psi, lam)
+    weight = reliable_voxels(psi, max_step_rad) if exclude_aliased else None
+    if mask is not None:
+        weight = np.asarray(mask, dtype=bool) if weight is None else weight & np.asarray(mask, dtype=bool)
+    out = _laplacian_pass(psi, lam, weight)
     for i in range(1, n_pass):
         report(progress, i / n_pass, "Laplacian unwrapping (residual pass)")
         residual = np.angle(np.exp(1j * (psi - out))).astype(np.float32)
-        out += _laplacian_pass(residual, lam)
+        out += _laplacian_pass(residual, lam, weight)
     report(progress, 1.0, "Laplacian unwrapping")
     return out
