@@ -34,6 +34,8 @@ from ..io.atomic import atomic_write_tsv
 from ..io.layout import StudyFiles, SubjectFiles
 from ..io.nifti import Volume, check_same_grid, load_volume
 from ..progress import ProgressCallback, report, scaled
+from ..rating.consensus import read_lesion_classes
+from ..roi.annotation import AnnotationState
 from ..roi.study import axial_axis
 from .lesions import LESION_COLUMNS, empty_lesion_table, relative_susceptibility
 from .model import bootstrap_means, mixed_model
@@ -99,87 +101,44 @@ class StudyStats:
 # one subject
 # ----------------------------------------------------------------------------------------------
 def read_classes(subject: SubjectFiles) -> pd.DataFrame | None:
-    """Consensus classes of ``subject`` (``sub-*_lesions.tsv``), or None when there is no file."""
-    path = subject.lesions_tsv
-    if not path.exists():
+    """Consensus classes of the drawn lesions of ``subject`` (``sub-*_lesions.tsv``), or None.
+
+    Automatic proposals (``candidate_source == 'proposed'``) are left out: their ids are not in the
+    lesion map until a user adds them there.
+    """
+    if not subject.lesions_tsv.exists():
         return None
-    try:
-        from ..rating.consensus import read_lesion_classes
-    except ImportError:  # pragma: no cover - the rating layer ships with the package
-        read_lesion_classes = None
-    if read_lesion_classes is not None:
-        return read_lesion_classes(subject)
-    try:  # pragma: no cover
-        frame = pd.read_csv(path, sep="\t", keep_default_na=False, na_values=["n/a"])
-    except Exception as exc:  # pragma: no cover
-        raise InputFileError(path, f"cannot be read as a table ({type(exc).__name__}: {exc})") from None
-    if "lesion_id" not in frame or "class" not in frame:  # pragma: no cover
-        raise InputFileError(path, "missing column lesion_id or class")
+    frame = read_lesion_classes(subject)
+    if "candidate_source" in frame:
+        frame = frame[frame["candidate_source"].fillna("drawn").astype(str) != "proposed"]
     return frame
 
 
 def read_annotation(subject: SubjectFiles) -> tuple[dict[int, str], dict[int, list[str]]]:
     """Exclusions ``{id: reason}`` and extra flags ``{id: [flag, ...]}`` from the annotation file.
 
-    Uses ``roi.annotation.AnnotationState.load`` when the ROI layer provides it, else reads the
-    JSON (per lesion: ``excluded``, ``exclusion_reason``, ``flags``). No file: nothing excluded.
+    Read with ``roi.annotation.AnnotationState.load``; no file means nothing is excluded.
     """
-    path = subject.annotation_json
-    if not path.exists():
+    if not subject.annotation_json.exists():
         return {}, {}
-    entries = None
-    try:
-        from ..roi.annotation import AnnotationState  # type: ignore[attr-defined]
-    except ImportError:
-        AnnotationState = None
-    if AnnotationState is not None:
-        state = AnnotationState.load(path)
-        raw = getattr(state, "lesions", None)
-        if isinstance(raw, dict):
-            entries = {k: _entry_dict(v) for k, v in raw.items()}
-    if entries is None:
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise InputFileError(path, f"cannot be read as JSON ({type(exc).__name__}: {exc})") from None
-        raw = data.get("lesions", {}) if isinstance(data, dict) else {}
-        if isinstance(raw, list):
-            raw = {item.get("lesion_id"): item for item in raw if isinstance(item, dict)}
-        entries = {k: _entry_dict(v) for k, v in raw.items()} if isinstance(raw, dict) else {}
+    state = AnnotationState.load(subject.annotation_json)
     exclude: dict[int, str] = {}
     flags: dict[int, list[str]] = {}
-    for key, entry in entries.items():
-        try:
-            lid = int(key)
-        except (TypeError, ValueError):
-            raise InputFileError(path, f"lesion key {key!r} is not an integer id") from None
-        if entry.get("excluded"):
-            reason = " ".join(str(entry.get("exclusion_reason") or "no reason given").split())
-            exclude[lid] = reason.replace(";", ",")
-        extra = entry.get("flags") or []
-        if isinstance(extra, str):
-            extra = [f for f in extra.split(";") if f]
-        if extra:
-            flags[lid] = [f"annotation:{f}" for f in extra]
+    for lid, entry in state.lesions.items():
+        if entry.excluded:
+            reason = " ".join((entry.exclusion_reason or "no reason given").split())
+            exclude[int(lid)] = reason.replace(";", ",")
+        if entry.flags:
+            flags[int(lid)] = [f"annotation:{f}" for f in entry.flags]
     return exclude, flags
 
 
 def reference_parameters(subject: SubjectFiles) -> str:
     """The reference-ROI parameters recorded in the annotation file (JSON text), or ''."""
-    path = subject.annotation_json
-    if not path.exists():
+    if not subject.annotation_json.exists():
         return ""
-    try:
-        params = json.loads(path.read_text(encoding="utf-8")).get("parameters") or {}
-    except (OSError, ValueError, AttributeError):
-        return ""
+    params = AnnotationState.load(subject.annotation_json).parameters
     return json.dumps(params, sort_keys=True, default=str) if params else ""
-
-
-def _entry_dict(entry) -> dict:
-    if isinstance(entry, dict):
-        return entry
-    return {k: getattr(entry, k, None) for k in ("excluded", "exclusion_reason", "flags", "note")}
 
 
 def _load_labels(path: Path, grid: Volume | None) -> Volume:
