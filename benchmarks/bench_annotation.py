@@ -12,27 +12,17 @@ table refresh < 100 ms for 150 lesions.
 
 from __future__ import annotations
 
-import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+from _common import timeit  # benchmarks/ is on sys.path when run as a script
 
 SHAPE = (384, 384, 90)
 VOXEL_MM = (0.47, 0.47, 1.5)
 N_LESIONS = 150
-
-
-def timeit(func, repeat: int = 5) -> float:
-    """Median wall time (s) of ``repeat`` calls."""
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        func()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
 
 
 def make_volumes(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

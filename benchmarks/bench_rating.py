@@ -10,7 +10,6 @@ vote; one complex 3-D FFT of the proposal grid), so numbers from a loaded machin
 
 from __future__ import annotations
 
-import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -23,18 +22,10 @@ from napari_qsm_ms.rating.agreement import write_agreement
 from napari_qsm_ms.rating.consensus import run_consensus
 from napari_qsm_ms.rating.proposals import propose_candidates
 from napari_qsm_ms.rating.votes import VOTE_CLASSES, record_vote
+from _common import timeit  # benchmarks/ is on sys.path when run as a script
 
 N_SUBJECTS, N_RATERS, N_LESIONS = 10, 3, 30
 PROPOSAL_SHAPE = (384, 384, 90)
-
-
-def timeit(func, repeat: int = 5) -> float:
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        func()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
 
 
 def main() -> None:
