@@ -202,9 +202,7 @@ class ReconWidget(QWidget):
         self.run_button.setEnabled(False)
         self.status.setText("")
         self.worker = run_with_progress(
-            func, self.progress, on_returned=self._on_returned, on_error=self._on_error, start=False,
-            _ignore_errors=True,  # errors (and Cancel) are handled by on_error / the panel, not re-raised
-            **kwargs,
+            func, self.progress, on_returned=self._on_returned, on_error=self._on_error, start=False, **kwargs
         )
         self.worker.finished.connect(lambda: self.run_button.setEnabled(True))
         if start:
