@@ -42,3 +42,25 @@ def test_reader_through_viewer_open(make_napari_viewer, tmp_path):
     assert viewer.layers[-1].metadata["role"] == "magnitude"
     viewer.open(str(study.subject("01").lesions), plugin="napari-qsm-ms")
     assert viewer.layers[-1]._type_string == "labels"
+
+
+def test_sample_data_contribution_opens_a_subject(make_napari_viewer):
+    viewer = make_napari_viewer()
+    layers = viewer.open_sample("napari-qsm-ms", "subject")
+    roles = {layer.metadata["role"] for layer in layers}
+    assert {"magnitude", "phase", "tissue", "lesions", "wmn", "csfn", "flair"} <= roles
+    lesions = next(layer for layer in layers if layer.metadata["role"] == "lesions")
+    assert lesions.data.max() > 0  # the shipped sample has consensus lesions drawn
+
+
+def test_open_in_viewer_loads_study_with_docks(make_napari_viewer, tmp_path):
+    from napari_qsm_ms._widgets._layers import find_layer
+    from napari_qsm_ms._widgets.study import open_in_viewer
+
+    study = make_study(tmp_path)
+    viewer = make_napari_viewer()
+    open_in_viewer(viewer, [study.root], docks=True)
+    assert find_layer(viewer, "magnitude").metadata["subject"] == study.subject("01")
+    assert find_layer(viewer, "lesions").contour == 1
+    docks = set(viewer.window.dock_widgets)
+    assert any("Study" in name for name in docks) and any("Lesions" in name for name in docks)
