@@ -116,26 +116,31 @@ def bench_speed(shape, voxel_size_mm):
     print(f"phantom + signal simulated in {time.perf_counter() - t:.1f} s (not part of the timing)")
     mag, phase, aff = sig.magnitude, sig.phase_rad, ph.affine
     del ph, sig
-    FFT_COUNTER.reset()
-    tracemalloc.start()
-    t0 = time.perf_counter()
-    r = reconstruct(mag, phase, affine=aff, te_s=TE_S, b0_t=B0_T, keep_intermediates=False)
-    wall = time.perf_counter() - t0
-    _, peak = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
-    grid = _grid(r.mask, voxel_size_mm, DEFAULT_PAD_MM).shape
-    t_real, t_complex = fft_yardstick(grid)
-    maxrss_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
-    print(f"MEDI grid (eroded-mask box + {DEFAULT_PAD_MM:g} mm padding, next_fast_len): {grid}")
-    print(f"whole pipeline: {wall:.1f} s  (target < 60 s)  stages: "
-          + ", ".join(f"{k} {v:.1f} s" for k, v in r.timings_s.items() if k != "total"))
-    print(f"yardstick: one complex 3-D FFT of {grid}: {t_complex * 1e3:.0f} ms, one real FFT: {t_real * 1e3:.0f} ms")
-    print(f"pipeline = {wall / t_complex:.0f} complex FFTs = {wall / t_real:.0f} real FFTs of that size")
-    print(f"FFTs performed: {r.fft_count} (real/DCT 3-D transforms; by shape: "
-          + ", ".join(f"{s}: {n}" for s, n in sorted(FFT_COUNTER.shapes.items(), key=lambda kv: -kv[1])) + ")")
-    print(f"peak traced memory of the reconstruction: {peak / 1e9:.2f} GB; process max RSS: {maxrss_gb:.2f} GB "
-          "(target < 3 GB)")
-    return wall
+    walls = {}
+    for bfr in ("pdf", "vsharp"):
+        FFT_COUNTER.reset()
+        tracemalloc.start()
+        t0 = time.perf_counter()
+        r = reconstruct(mag, phase, affine=aff, te_s=TE_S, b0_t=B0_T, bfr=bfr, keep_intermediates=False)
+        wall = time.perf_counter() - t0
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        grid = _grid(r.mask, voxel_size_mm, DEFAULT_PAD_MM).shape
+        t_real, t_complex = fft_yardstick(grid)
+        maxrss_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
+        print(f"\n### MEDI-L1 after {bfr.upper()} (load average now {os.getloadavg()[0]:.2f})")
+        print(f"MEDI grid (eroded-mask box + {DEFAULT_PAD_MM:g} mm padding, next_fast_len): {grid}")
+        print(f"whole pipeline: {wall:.1f} s  (target < 60 s)  stages: "
+              + ", ".join(f"{k} {v:.1f} s" for k, v in r.timings_s.items() if k != "total"))
+        print(f"yardstick: one complex 3-D FFT of {grid}: {t_complex * 1e3:.0f} ms, one real FFT: "
+              f"{t_real * 1e3:.0f} ms")
+        print(f"pipeline = {wall / t_complex:.0f} complex FFTs = {wall / t_real:.0f} real FFTs of that size")
+        print(f"FFTs performed: {r.fft_count} (real/DCT 3-D transforms; by shape: "
+              + ", ".join(f"{s}: {n}" for s, n in sorted(FFT_COUNTER.shapes.items(), key=lambda kv: -kv[1])) + ")")
+        print(f"peak traced memory of the reconstruction: {peak / 1e9:.2f} GB; process max RSS: {maxrss_gb:.2f} GB "
+              "(target < 3 GB)")
+        walls[bfr] = wall
+    return walls
 
 
 # ---- accuracy -----------------------------------------------------------------------------------

@@ -230,7 +230,7 @@ def medi_l1(
     b0_dir,
     *,
     ppm_per_rad: float,
-    lam: float = 1.0e4,
+    lam: float = 5.0e3,
     n_std: np.ndarray | None = None,
     percentage: float = 0.9,
     max_iter: int = 10,

@@ -35,7 +35,7 @@ from .unwrap import reliable_voxels, unwrap_laplacian
 
 BFR_METHODS = ("pdf", "vsharp")
 INVERSION_METHODS = ("medi", "tkd", "tv")
-DEFAULT_MEDI_LAMBDA = 2.0e4
+DEFAULT_MEDI_LAMBDA = 5.0e3
 """MEDI data weight in ppm-normalised units (see :func:`~napari_qsm_ms.qsm.inversion.medi_l1`)."""
 
 INTERMEDIATE_FILES = {
