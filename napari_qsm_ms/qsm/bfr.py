@@ -8,11 +8,11 @@ voxel coordinates and the voxel size.
 from __future__ import annotations
 
 import numpy as np
+from scipy import ndimage as ndi
 
 from ..progress import ProgressCallback, report
 from ._fft import bounding_box, fast_shape, irfftn, pad_centered, rfftn
 from .dipole import dipole_kernel
-from .mask import erode_mask_mm
 
 
 def noise_weight(n_std: np.ndarray | None, mask: np.ndarray) -> np.ndarray:
@@ -142,15 +142,24 @@ def pdf(
     return local
 
 
-def sphere_kernel_rfft(shape, voxel_size_mm, radius_mm: float) -> np.ndarray:
-    """Half-spectrum (rfftn) of the normalised spherical-mean-value kernel of ``radius_mm``."""
+def _wrapped_distance_sq(shape, voxel_size_mm) -> np.ndarray:
+    """Squared distance (mm^2) of every voxel to the origin with periodic wrap-around, float32."""
     vs = np.asarray(voxel_size_mm, dtype=float)
     grids = np.ogrid[tuple(slice(0, n) for n in shape)]
-    dist2 = 0.0
+    dist2 = np.zeros(shape, dtype=np.float32)
     for g, n, h in zip(grids, shape, vs):
-        c = np.minimum(g, n - g) * h  # distance to the origin, wrapped
-        dist2 = dist2 + c.astype(np.float64) ** 2
-    ball = (dist2 <= radius_mm**2).astype(np.float32)
+        dist2 += ((np.minimum(g, n - g) * h) ** 2).astype(np.float32)
+    return dist2
+
+
+def sphere_kernel_rfft(shape, voxel_size_mm, radius_mm: float, *, dist2: np.ndarray | None = None) -> np.ndarray:
+    """Half-spectrum (rfftn) of the normalised spherical-mean-value kernel of ``radius_mm``.
+
+    ``dist2`` (from ``_wrapped_distance_sq``) may be passed to reuse it across radii.
+    """
+    if dist2 is None:
+        dist2 = _wrapped_distance_sq(shape, voxel_size_mm)
+    ball = (dist2 <= np.float32(radius_mm**2)).astype(np.float32)
     ball /= ball.sum()
     return rfftn(ball).real.astype(np.float32)  # a symmetric real kernel has a real spectrum
 
@@ -199,12 +208,14 @@ def vsharp(
     combined = np.zeros(shape, dtype=np.float32)
     done = np.zeros(shape, dtype=bool)
     first_kernel = None
+    dist_mm = ndi.distance_transform_edt(mp, sampling=vs)  # one transform serves every radius
+    dist2 = _wrapped_distance_sq(shape, vs)
     for i, r in enumerate(radii):
         report(progress, i / (len(radii) + 1), f"V-SHARP radius {r:g} mm")
-        s = sphere_kernel_rfft(shape, vs, r)
+        s = sphere_kernel_rfft(shape, vs, r, dist2=dist2)
         if first_kernel is None:
             first_kernel = s
-        inner = erode_mask_mm(mp, vs, r) & ~done
+        inner = (dist_mm > r) & ~done
         hp = irfftn((1.0 - s) * spec, shape)
         combined[inner] = hp[inner]
         done |= inner

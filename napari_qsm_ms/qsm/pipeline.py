@@ -174,7 +174,7 @@ def reconstruct(
     tv_lambda: float = 3e-4,
     tv_max_iter: int = 60,
     pdf_tol: float = 1e-3,
-    pdf_max_iter: int = 50,
+    pdf_max_iter: int = 30,
     vsharp_radii_mm: Sequence[float] | None = None,
     names: dict[str, str] | None = None,
     keep_intermediates: bool = True,
