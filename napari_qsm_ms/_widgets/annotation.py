@@ -818,8 +818,11 @@ class AnnotationWidget(QWidget):
         self.refresh_table()
         params = self.reference_parameters()
         self._last_reference_parameters = dict(params, slice_axis=slice_axis_of(lesions))
-        exclude = self._vessel_mask()
-        self._last_exclude_vessels = exclude is not None
+        vessels = self._vessel_mask()
+        self._last_exclude_vessels = vessels is not None
+        mask = self.layer("mask")
+        brain = np.asarray(mask.data) if mask is not None and np.any(mask.data) else None
+        exclude = roi_refs.reference_exclusion(vessels, brain)  # the same rule as qsm-ms rois
         return self._run(
             roi_refs.build_references,
             self._apply_references,

@@ -407,3 +407,25 @@ def build_subject_references(subject, **params):
     from .study import build_subject_references as _build
 
     return _build(subject, **params)
+
+
+def reference_exclusion(vessels: np.ndarray | None = None, brain_mask: np.ndarray | None = None) -> np.ndarray | None:
+    """Voxels no reference may use: vessel candidates and voxels outside the QSM brain mask.
+
+    Parameters
+    ----------
+    vessels : ndarray of bool or int, optional
+        Vessel voxels (non-zero) to keep out.
+    brain_mask : ndarray of bool or int, optional
+        The mask QSM was computed in (after erosion); chi is undefined outside it.
+
+    Returns
+    -------
+    ndarray of bool or None
+        ``None`` when there is nothing to exclude.
+    """
+    exclude = None if vessels is None else np.asarray(vessels) > 0
+    if brain_mask is not None:
+        outside = np.asarray(brain_mask) == 0
+        exclude = outside if exclude is None else (exclude | outside)
+    return exclude

@@ -28,6 +28,7 @@ from .references import (
     ReferenceResult,
     build_references,
     check_reference_parameters,
+    reference_exclusion,
     reference_parameters,
 )
 
@@ -158,17 +159,18 @@ def build_subject_references(
     bad = np.setdiff1d(np.unique(tissue.data), list(TISSUE_LABELS))
     if bad.size:
         raise InputFileError(tissue.path, f"tissue codes must be 0-4, found {bad[:5].tolist()}")
-    exclude = None
+    vessels_data = brain_data = None
     if exclude_vessels:
         vessels = load_label_volume(subject.vessels, "vessel mask")
         check_same_grid(lesions, vessels)
-        exclude = vessels.data > 0
+        vessels_data = vessels.data
     mask_used = None
     if use_brain_mask and subject.brain_mask.exists():
         brain = load_label_volume(subject.brain_mask, "brain mask")
         check_same_grid(lesions, brain)
-        exclude = (brain.data == 0) if exclude is None else (exclude | (brain.data == 0))
+        brain_data = brain.data
         mask_used = subject.brain_mask.name
+    exclude = reference_exclusion(vessels_data, brain_data)
     axis = axial_axis(lesions.affine) if slice_axis is None else int(slice_axis)
     if axis not in (0, 1, 2):
         raise ParameterError(f"slice_axis must be 0, 1 or 2, got {slice_axis}")

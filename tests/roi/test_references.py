@@ -361,3 +361,15 @@ def test_lesion_classes_as_a_table_or_mapping_any_case():
         build_references(les, tis, VOXEL, lesion_classes=[1, 2])
     with pytest.raises(ParameterError, match="'lesion_id' and 'class'"):
         build_references(les, tis, VOXEL, lesion_classes=pd.DataFrame({"id": [1]}))
+
+
+def test_reference_exclusion_combines_vessels_and_outside_of_brain_mask():
+    from napari_qsm_ms.roi.references import reference_exclusion
+
+    rng = np.random.default_rng(3)
+    vessels = rng.random((6, 7, 5)) > 0.8
+    brain = (rng.random((6, 7, 5)) > 0.3).astype(np.uint8)
+    assert reference_exclusion() is None
+    np.testing.assert_array_equal(reference_exclusion(vessels), vessels)
+    np.testing.assert_array_equal(reference_exclusion(None, brain), brain == 0)
+    np.testing.assert_array_equal(reference_exclusion(vessels.astype(np.int32), brain), vessels | (brain == 0))

@@ -260,3 +260,21 @@ def test_consensus_class_shown_and_used_for_references(dock, qtbot, subject):
     refwm, refgm = find_layer(viewer, "refwm"), find_layer(viewer, "refgm")
     assert (refwm.data == 1).any()  # mixed: a WM ring ...
     assert not (refgm.data == 2).any() and not (refwm.data == 2).any()  # rejected: no reference
+
+
+def test_references_stay_inside_the_qsm_brain_mask(dock, qtbot):
+    """The dock follows qsm-ms rois: no reference voxel where chi is undefined."""
+    viewer, widget = dock
+    lesions = find_layer(viewer, "lesions")
+    draw_wm_and_cortical(lesions)
+    data = np.zeros(lesions.data.shape, np.int32)
+    data[:, :19, :] = 1  # a brain mask that cuts through the first lesion's ring
+    mask = find_layer(viewer, "mask")
+    if mask is None:
+        mask = viewer.add_labels(data, name="brain mask", metadata={"role": "mask", "subject": widget.subject})
+    else:
+        mask.data = data
+    build_refs(widget, qtbot)
+    refwm = np.asarray(find_layer(viewer, "refwm").data)
+    assert (refwm == 1).sum() > 0
+    assert not np.any(refwm[np.asarray(mask.data) == 0])
