@@ -142,7 +142,8 @@ def unwrap_laplacian(
     Returns
     -------
     ndarray, float32
-        Unwrapped phase (radians), up to a harmonic function; its mean over the volume is zero.
+        Unwrapped phase (radians), up to a harmonic function; its mean over the volume is zero
+        (with ``path_following``: up to a constant on the reliable region, near zero mean).
     """
     psi = np.asarray(phase_rad, dtype=np.float32)
     n_pass = 1 + max(0, int(refine))
@@ -172,8 +173,9 @@ def _path_following_correction(psi: np.ndarray, guide: np.ndarray, reliable: np.
 
     On the component, scikit-image's reliability-sorted path-following unwrapper gives the phase
     up to one multiple of 2 pi, chosen so that its median difference to ``guide`` is below pi.
-    Elsewhere (aliased voxels, small islands) the result is ``guide`` plus ``exact - guide`` at
-    the nearest voxel of the component: continuous at its border, without 2 pi jumps.
+    Elsewhere (aliased voxels, small islands) the result is ``guide`` plus ``exact - guide``
+    extended from the component (normalised Gaussian smoothing, sigma 3 voxels, then the nearest
+    defined value): continuous at its border, without 2 pi jumps.
     """
     from skimage.restoration import unwrap_phase
 
