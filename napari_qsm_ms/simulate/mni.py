@@ -44,6 +44,7 @@ from .phantom import (
     WM,
     HeadModel,
     _make_veins,
+    head_shell_regions,
 )
 
 MNI_NOTICE = """\
@@ -167,18 +168,7 @@ class MNIHeadModel(HeadModel):
         return region, depth
 
     def regions(self, x, y, z) -> tuple[np.ndarray, np.ndarray]:
-        shape = np.broadcast_shapes(np.shape(x), np.shape(y), np.shape(z))
-        a = self.head_semi_mm
-        c = self.head_center_mm
-        rho_head = np.sqrt(((x - c[0]) / a[0]) ** 2 + ((y - c[1]) / a[1]) ** 2 + ((z - c[2]) / a[2]) ** 2)
-        r = np.sqrt((x - c[0]) ** 2 + (y - c[1]) ** 2 + (z - c[2]) ** 2)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            depth_head = np.where(rho_head > 1e-6, r * (1.0 / np.maximum(rho_head, 1e-6) - 1.0), a.min())
-        region = np.full(shape, AIR, dtype=np.uint8)
-        inside = rho_head < 1.0
-        region[inside] = SKULL
-        region[inside & (depth_head < self.scalp_mm)] = SCALP
-        del rho_head, r, depth_head
+        region, inside = head_shell_regions(x, y, z, self.head_semi_mm, self.head_center_mm, self.scalp_mm)
         brain_region, depth = self._lookup(x, y, z)
         brain = inside & (brain_region >= CSF)
         region[brain] = brain_region[brain]

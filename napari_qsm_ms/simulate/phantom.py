@@ -143,6 +143,40 @@ class Vein:
     chi_ppm: float
 
 
+def head_shell_regions(x, y, z, semi_mm, center_mm, scalp_mm: float) -> tuple[np.ndarray, np.ndarray]:
+    """Air outside an ellipsoidal head, scalp in its outer ``scalp_mm``, skull elsewhere inside.
+
+    Parameters
+    ----------
+    x, y, z : ndarray
+        Point coordinates, mm (broadcastable).
+    semi_mm, center_mm : sequence of 3 float
+        Semi-axes and centre of the head ellipsoid, mm.
+    scalp_mm : float
+        Scalp thickness, mm (radial depth below the ellipsoid surface).
+
+    Returns
+    -------
+    region : ndarray of uint8
+        ``AIR``, ``SCALP`` or ``SKULL`` (callers overwrite the brain inside).
+    inside : ndarray of bool
+        Points inside the head ellipsoid.
+    """
+    shape = np.broadcast_shapes(np.shape(x), np.shape(y), np.shape(z))
+    a = np.asarray(semi_mm, dtype=float)
+    c = np.asarray(center_mm, dtype=float)
+    dx, dy, dz = x - c[0], y - c[1], z - c[2]
+    rho_head = np.sqrt((dx / a[0]) ** 2 + (dy / a[1]) ** 2 + (dz / a[2]) ** 2)
+    r = np.sqrt(dx**2 + dy**2 + dz**2)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        depth_head = np.where(rho_head > 1e-6, r * (1.0 / np.maximum(rho_head, 1e-6) - 1.0), a.min())
+    region = np.full(shape, AIR, dtype=np.uint8)
+    inside = rho_head < 1.0
+    region[inside] = SKULL
+    region[inside & (depth_head < scalp_mm)] = SCALP
+    return region, inside
+
+
 @dataclass
 class HeadModel:
     """Analytic anatomy in the head frame (mm; x left->right, y posterior->anterior, z up).
@@ -191,17 +225,7 @@ class HeadModel:
 
     def regions(self, x, y, z) -> tuple[np.ndarray, np.ndarray]:
         """Region code (uint8) and depth (mm) at the given points (lesions and veins not included)."""
-        shape = np.broadcast_shapes(np.shape(x), np.shape(y), np.shape(z))
-        a = self.head_semi_mm
-        rho_head = np.sqrt((x / a[0]) ** 2 + (y / a[1]) ** 2 + (z / a[2]) ** 2)
-        r = np.sqrt(x**2 + y**2 + z**2)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            depth_head = np.where(rho_head > 1e-6, r * (1.0 / np.maximum(rho_head, 1e-6) - 1.0), a.min())
-        region = np.full(shape, AIR, dtype=np.uint8)
-        inside = rho_head < 1.0
-        region[inside] = SKULL
-        region[inside & (depth_head < self.scalp_mm)] = SCALP
-        del rho_head, r, depth_head
+        region, inside = head_shell_regions(x, y, z, self.head_semi_mm, np.zeros(3), self.scalp_mm)
         depth = self.depth_mm(x, y, z)
         pial = self.pial_depth_mm(x, y, z)
         brain = depth > 0
