@@ -45,6 +45,7 @@ from .phantom import (
     HeadModel,
     _make_veins,
     head_shell_regions,
+    tissue_variation_waves,
 )
 
 MNI_NOTICE = """\
@@ -196,12 +197,6 @@ def build_mni_head_model(
     )
     model.head_center_mm = atlas.brain_center_mni - offset
     model.cavities = [(np.asarray(c) - offset, r, 0.0) for c, r in CAVITIES_MNI]
-    for code, amp in ((WM, 0.004), (CORTEX, 0.003)):
-        waves = []
-        for _ in range(3):
-            u = rng.normal(size=3)
-            u /= np.linalg.norm(u)
-            waves.append((2 * np.pi / rng.uniform(60.0, 100.0) * u, rng.uniform(0, 2 * np.pi), amp / 3.0))
-        model.variation[code] = waves
+    model.variation.update(tissue_variation_waves(rng))
     model.veins = _make_veins(model, rng, 1.0)
     return model

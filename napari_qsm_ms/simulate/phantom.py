@@ -459,6 +459,23 @@ def validate_geometry(
     return shape, vs, n
 
 
+def tissue_variation_waves(rng: np.random.Generator) -> dict[int, list]:
+    """Smooth within-tissue susceptibility variation: three plane waves per tissue.
+
+    Wavelengths 60-100 mm, total amplitude 0.004 ppm in WM and 0.003 ppm in cortex, as
+    ``{region code: [(wave vector (rad/mm), phase (rad), amplitude (ppm)), ...]}``.
+    """
+    variation = {}
+    for code, amp in ((WM, 0.004), (CORTEX, 0.003)):
+        waves = []
+        for _ in range(3):
+            u = rng.normal(size=3)
+            u /= np.linalg.norm(u)
+            waves.append((2 * np.pi / rng.uniform(60.0, 100.0) * u, rng.uniform(0, 2 * np.pi), amp / 3.0))
+        variation[code] = waves
+    return variation
+
+
 def build_head_model(shape, voxel_size_mm, rng: np.random.Generator) -> HeadModel:
     """Anatomy scaled to fit the grid's field of view (veins, no lesions yet)."""
     vs = np.asarray(voxel_size_mm, dtype=float)
@@ -495,13 +512,7 @@ def build_head_model(shape, voxel_size_mm, rng: np.random.Generator) -> HeadMode
             (PUTAMEN, np.array([sgn * 0.33, 0.04, -0.04]) * b, np.array([0.055, 0.18, 0.13]) * b),
             (PALLIDUM, np.array([sgn * 0.255, 0.0, -0.05]) * b, np.array([0.035, 0.09, 0.08]) * b),
         ]
-    for code, amp in ((WM, 0.004), (CORTEX, 0.003)):
-        waves = []
-        for _ in range(3):
-            u = rng.normal(size=3)
-            u /= np.linalg.norm(u)
-            waves.append((2 * np.pi / rng.uniform(60.0, 100.0) * u, rng.uniform(0, 2 * np.pi), amp / 3.0))
-        model.variation[code] = waves
+    model.variation.update(tissue_variation_waves(rng))
     model.veins = _make_veins(model, rng, scale)
     return model
 
