@@ -84,8 +84,8 @@ def apply_display_hints(layer) -> None:
         layer.contour = contour
 
 
-def load_subject_into_viewer(viewer: napari.Viewer, subject: SubjectFiles, *, replace: bool = True) -> list:
-    """Add every layer of ``subject`` (see ``_reader.subject_layer_data``); returns the layers.
+def show_subject_layers(viewer: napari.Viewer, layer_data, *, replace: bool = True) -> list:
+    """Add a subject's LayerData (from ``_reader.subject_layer_data``) in the axial view.
 
     With ``replace``, layers of another subject loaded by this plugin are removed first.
     """
@@ -93,12 +93,15 @@ def load_subject_into_viewer(viewer: napari.Viewer, subject: SubjectFiles, *, re
         for layer in list(viewer.layers):
             if (layer.metadata or {}).get("role") in ROLE_STYLE:
                 viewer.layers.remove(layer)
-    layers = []
-    for data, kwargs, kind in subject_layer_data(subject):
-        layers.append(add_layer_data(viewer, data, kwargs, kind))
+    layers = [add_layer_data(viewer, data, kwargs, kind) for data, kwargs, kind in layer_data]
     set_axial_view(viewer)
     viewer.reset_view()
     return layers
+
+
+def load_subject_into_viewer(viewer: napari.Viewer, subject: SubjectFiles, *, replace: bool = True) -> list:
+    """Read every layer of ``subject`` and show it (see :func:`show_subject_layers`)."""
+    return show_subject_layers(viewer, subject_layer_data(subject), replace=replace)
 
 
 def add_volume_layer(viewer: napari.Viewer, volume: Volume, role: str, *, subject=None, name=None):

@@ -24,7 +24,7 @@ from ..errors import QSMMSError
 from ..io.layout import StudyFiles, SubjectFiles, subject_from_path
 from ..io.study import StudyReport, scan_study
 from ..progress import report
-from ._layers import ROLE_STYLE, add_layer_data, apply_display_hints, current_subject, set_axial_view
+from ._layers import apply_display_hints, current_subject, set_axial_view, show_subject_layers
 from ._worker import ProgressPanel, run_with_progress
 
 
@@ -143,13 +143,7 @@ class StudyWidget(QWidget):
         return self.worker
 
     def _add_layers(self, layer_data) -> None:
-        for layer in list(self.viewer.layers):
-            if (layer.metadata or {}).get("role") in ROLE_STYLE:
-                self.viewer.layers.remove(layer)
-        for data, kwargs, kind in layer_data:
-            add_layer_data(self.viewer, data, kwargs, kind)
-        set_axial_view(self.viewer)
-        self.viewer.reset_view()
+        show_subject_layers(self.viewer, layer_data)
         subject = current_subject(self.viewer)
         if subject is not None:
             self.viewer.title = f"napari-qsm-ms: sub-{subject.label}"
