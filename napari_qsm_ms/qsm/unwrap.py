@@ -8,14 +8,17 @@ is needed. The transforms are FFT-based (``scipy.fft.dctn`` with all cores) and 
 :data:`~napari_qsm_ms.qsm._fft.FFT_COUNTER`.
 
 The result is the true phase up to a harmonic function (a constant and smooth terms that
-background-field removal takes away), so it is not an exact 2 pi-integer correction of ``psi``.
+background-field removal takes away), so it is not an exact 2 pi-integer correction of ``psi``;
+near air at 7 T, where the phase steps by more than ~1 rad per voxel, it also carries the sine
+error described in :func:`unwrap_laplacian`. The pipeline's default is therefore the exact
+region-growing unwrapper of :mod:`~napari_qsm_ms.qsm.region_unwrap`; this one is kept as the MEDI
+toolbox's method.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import scipy.fft as sfft
-from scipy import ndimage as ndi
 
 from ..progress import ProgressCallback, report
 from ._fft import FFT_COUNTER, workers
@@ -94,7 +97,6 @@ def unwrap_laplacian(
     mask: np.ndarray | None = None,
     exclude_aliased: bool = True,
     max_step_rad: float = 1.5,
-    path_following: bool = False,
     progress: ProgressCallback | None = None,
 ) -> np.ndarray:
     """Unwrap a wrapped phase with the Laplacian method.
@@ -122,17 +124,6 @@ def unwrap_laplacian(
         phantoms this halved the end-to-end error).
     max_step_rad : float
         Threshold of ``exclude_aliased`` (default 1.5 rad).
-    path_following : bool
-        Replace the Laplacian estimate, on the largest connected region of reliable voxels, by the
-        exact unwrapped phase of a reliability-guided path-following unwrapper (Abdul-Rahman
-        et al., Appl Opt 2007, via ``skimage.restoration.unwrap_phase``), offset to agree with
-        the Laplacian estimate; elsewhere the Laplacian estimate plus the correction at the
-        nearest voxel of that region, smoothed (default False). The Laplacian method alone is
-        exact only up to a harmonic function and the sine of every neighbour step, an error that
-        is not harmonic at 7 T and that background removal does not remove: on the seed-1 7 T
-        phantom this option lowers PDF -> MEDI from 122 to 67 % NRMSE, but V-SHARP, which
-        averages the (unrecoverable) aliased voxels into its spheres, rises from 77 to 193 %,
-        so it is off by default (the pipeline unwraps before it knows the BFR method).
     refine : int
         Residual passes after the first (default 0: in our phantoms the residual pass did not
         lower the error, which is dominated by noise and by aliased voxels near air).
@@ -142,8 +133,7 @@ def unwrap_laplacian(
     Returns
     -------
     ndarray, float32
-        Unwrapped phase (radians), up to a harmonic function; its mean over the volume is zero
-        (with ``path_following``: up to a constant on the reliable region, near zero mean).
+        Unwrapped phase (radians), up to a harmonic function; its mean over the volume is zero.
     """
     psi = np.asarray(phase_rad, dtype=np.float32)
     n_pass = 1 + max(0, int(refine))
@@ -157,45 +147,5 @@ def unwrap_laplacian(
         report(progress, i / n_pass, "Laplacian unwrapping (residual pass)")
         residual = np.angle(np.exp(1j * (psi - out))).astype(np.float32)
         out += _laplacian_pass(residual, lam, weight)
-    if path_following:
-        report(progress, 0.8, "path-following unwrapping")
-        reliable = reliable_voxels(psi, max_step_rad)
-        if mask is not None:
-            reliable &= np.asarray(mask, dtype=bool)
-        out = _path_following_correction(psi, out, reliable)
     report(progress, 1.0, "Laplacian unwrapping")
     return out
-
-
-def _path_following_correction(psi: np.ndarray, guide: np.ndarray, reliable: np.ndarray) -> np.ndarray:
-    """Exact unwrapping on the largest connected component of ``reliable`` voxels; ``guide`` (an
-    unwrapped estimate) plus the nearest correction elsewhere; float32.
-
-    On the component, scikit-image's reliability-sorted path-following unwrapper gives the phase
-    up to one multiple of 2 pi, chosen so that its median difference to ``guide`` is below pi.
-    Elsewhere (aliased voxels, small islands) the result is ``guide`` plus ``exact - guide``
-    extended from the component (normalised Gaussian smoothing, sigma 3 voxels, then the nearest
-    defined value): continuous at its border, without 2 pi jumps.
-    """
-    from skimage.restoration import unwrap_phase
-
-    labels, n = ndi.label(reliable)
-    if n == 0:
-        return guide
-    sizes = np.bincount(labels.ravel())
-    sizes[0] = 0
-    big = labels == int(sizes.argmax())
-    del labels
-    exact = np.ma.getdata(unwrap_phase(np.ma.array(psi, mask=~big), rng=0)).astype(np.float32)
-    two_pi = 2 * np.pi
-    exact += np.float32(two_pi * np.round(float(np.median((guide - exact)[big])) / two_pi))
-    if big.all():
-        return exact
-    # smooth extension of the correction (normalised Gaussian convolution of exact - guide)
-    sigma = 3.0
-    num = ndi.gaussian_filter(np.where(big, exact - guide, 0).astype(np.float32), sigma)
-    den = ndi.gaussian_filter(big.astype(np.float32), sigma)
-    nearest = ndi.distance_transform_edt(den < 1e-3, return_distances=False, return_indices=True)
-    correction = np.where(den >= 1e-3, num / np.maximum(den, 1e-3), 0).astype(np.float32)[tuple(nearest)]
-    del nearest, num, den
-    return np.where(big, exact, guide + correction).astype(np.float32)
