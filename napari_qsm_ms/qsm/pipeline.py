@@ -20,6 +20,7 @@ import numpy as np
 
 from ..errors import InputFileError, ParameterError
 from ..io.atomic import atomic_write_json
+from ..io.checksum import sha256_file
 from ..io.geometry import b0_direction_voxel
 from ..io.layout import DERIVATIVES, SubjectFiles
 from ..io.nifti import Volume, check_same_grid, load_volume, save_volume, voxel_size_from_affine
@@ -454,6 +455,22 @@ def _load_inputs(magnitude_path, phase_path, mask_path):
     return mag, ph, mask
 
 
+def provenance(result: QSMResult, sources: dict[str, str | os.PathLike | None]) -> dict:
+    """What a chi map's JSON sidecar records: units, software, parameters, timings, inputs."""
+    from .. import __version__
+
+    return {
+        "Units": "ppm",
+        "Description": "magnetic susceptibility (chi) relative to the mean of the QSM mask",
+        "GeneratedBy": {"Name": "napari-qsm-ms", "Version": __version__},
+        "Parameters": result.parameters,
+        "TimingsSeconds": {k: round(v, 3) for k, v in result.timings_s.items()},
+        "FFTCount": result.fft_count,
+        "QSMMaskVoxels": int(result.mask.sum()),
+        "Sources": {role: {"path": str(p), "sha256": sha256_file(p)} for role, p in sources.items() if p is not None},
+    }
+
+
 def write_outputs(
     result: QSMResult,
     chi_path: str | os.PathLike,
@@ -462,10 +479,18 @@ def write_outputs(
     intermediates_dir: str | os.PathLike | None = None,
     prefix: str = "",
     like: Volume | None = None,
+    sources: dict[str, str | os.PathLike | None] | None = None,
 ) -> list[Path]:
-    """Write the chi map (float32 ppm), the mask (uint8) and optionally the intermediates, each
-    atomically. Returns the paths written."""
+    """Write the chi map (float32 ppm) with its JSON sidecar, the mask (uint8) and optionally the
+    intermediates, each atomically. Returns the paths written.
+
+    The sidecar (``<chi>.json``, :func:`provenance`) records the units, the package version,
+    every parameter, the timings and the inputs (``sources``: role -> path) with their SHA-256.
+    """
     written = [save_volume(chi_path, result.chi_ppm, result.affine, like=like, dtype=np.float32)]
+    side = sidecar_path(chi_path)
+    atomic_write_json(side, provenance(result, sources or {}))
+    written.append(side)
     if mask_path is not None:
         written.append(save_volume(mask_path, result.mask, result.affine, like=like, dtype=np.uint8))
     if intermediates_dir is not None:
@@ -533,7 +558,8 @@ def reconstruct_files(
         names={"magnitude": str(mag.path), "phase": str(ph.path), "mask": None if mask is None else str(mask.path)},
         keep_intermediates=save_intermediates is not None, progress=progress, **params,
     )
-    write_outputs(result, out_path, mask_path=mask_out_path, intermediates_dir=save_intermediates, like=mag)
+    write_outputs(result, out_path, mask_path=mask_out_path, intermediates_dir=save_intermediates, like=mag,
+                  sources={"magnitude": mag.path, "phase": ph.path, "mask": None if mask is None else mask.path})
     return result
 
 
@@ -574,6 +600,7 @@ def reconstruct_subject(
     write_outputs(
         result, subject.chimap, mask_path=subject.brain_mask, intermediates_dir=inter_dir,
         prefix=f"{subject.sub}_", like=mag,
+        sources={"magnitude": mag.path, "phase": ph.path, "phase_sidecar": subject.phase_json},
     )
     _write_derivatives_description(subject.study)
     return result

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 import scipy.fft as sfft
+from numba import njit, prange
 
 from ..progress import ProgressCallback, report
 from ._fft import FFT_COUNTER, workers
@@ -53,17 +54,32 @@ def reliable_voxels(phase_rad: np.ndarray, max_step_rad: float = 1.5) -> np.ndar
     Where the phase changes by more than about pi per voxel (near air cavities at 7 T) it is
     aliased: no unwrapping can recover it, and its Laplacian is garbage.
     """
-    psi = np.asarray(phase_rad, dtype=np.float32)
-    ok = np.ones(psi.shape, dtype=bool)
-    for ax in range(3):
-        d = np.abs(np.angle(np.exp(1j * np.diff(psi, axis=ax)))) <= max_step_rad
-        lo = [slice(None)] * 3
-        hi = [slice(None)] * 3
-        lo[ax] = slice(0, -1)
-        hi[ax] = slice(1, None)
-        ok[tuple(lo)] &= d
-        ok[tuple(hi)] &= d
+    psi = np.ascontiguousarray(phase_rad, dtype=np.float32)
+    ok = np.empty(psi.shape, dtype=bool)
+    _reliable(psi, np.float32(max_step_rad), ok)
     return ok
+
+
+@njit(parallel=True, cache=True)
+def _reliable(psi, max_step, ok):  # pragma: no cover - compiled
+    nx, ny, nz = psi.shape
+    pi = np.float32(np.pi)
+    two_pi = np.float32(2 * np.pi)
+    for i in prange(nx):
+        for j in range(ny):
+            for k in range(nz):
+                v = psi[i, j, k]
+                good = True
+                for di, dj, dk in ((1, 0, 0), (-1, 0, 0), (0, 1, 0), (0, -1, 0), (0, 0, 1), (0, 0, -1)):
+                    a, b, c = i + di, j + dj, k + dk
+                    if a < 0 or a >= nx or b < 0 or b >= ny or c < 0 or c >= nz:
+                        continue
+                    step = psi[a, b, c] - v
+                    step = step - two_pi * np.floor((step + pi) / two_pi)
+                    if abs(step) > max_step:
+                        good = False
+                        break
+                ok[i, j, k] = good
 
 
 def _laplacian_pass(psi: np.ndarray, lam: np.ndarray, weight: np.ndarray | None = None) -> np.ndarray:

@@ -18,7 +18,6 @@ of old and new results.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -31,6 +30,7 @@ import pandas as pd
 
 from ..errors import InputFileError, ParameterError, QSMMSError, StudyLayoutError
 from ..io.atomic import atomic_write_tsv
+from ..io.checksum import sha256_file
 from ..io.layout import StudyFiles, SubjectFiles
 from ..io.nifti import Volume, check_same_grid, load_volume
 from ..progress import ProgressCallback, report, scaled
@@ -337,15 +337,6 @@ def _add_sources(
 # ----------------------------------------------------------------------------------------------
 # study
 # ----------------------------------------------------------------------------------------------
-def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
-    """SHA-256 hex digest of a file."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            h.update(block)
-    return h.hexdigest()
-
-
 def compute_study(
     study_root: str | os.PathLike,
     *,

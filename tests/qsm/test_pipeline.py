@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import nibabel as nib
 import numpy as np
@@ -164,6 +165,16 @@ def test_cli_file_mode_writes_chi_mask_and_intermediates(files, tmp_path, capsys
     assert {"unwrapped_phase_rad.nii.gz", "total_field_ppm.nii.gz", "local_field_ppm.nii.gz",
             "brain_mask.nii.gz", "qsm_mask.nii.gz", "qsm_parameters.json"} <= names
     assert not [p for p in tmp_path.rglob(".*") if p.is_file()]  # no temporary files left
+    # the chi map's sidecar says where the numbers came from
+    import hashlib
+
+    side = json.loads((tmp_path / "out" / "chi.json").read_text())
+    assert side["Units"] == "ppm" and side["GeneratedBy"]["Name"] == "napari-qsm-ms"
+    assert side["Parameters"]["bfr"] == "vsharp" and side["Parameters"]["unwrap"] == "region"
+    assert side["Parameters"]["te_s"] == [TE] and side["QSMMaskVoxels"] == int(m.sum())
+    for role in ("magnitude", "phase"):
+        src = side["Sources"][role]
+        assert src["sha256"] == hashlib.sha256(Path(src["path"]).read_bytes()).hexdigest()
 
 
 def _run_bad(argv, capsys):
@@ -257,6 +268,8 @@ def test_cli_study_mode_writes_derivatives_per_subject(tmp_path, capsys):
         m = np.asarray(nib.load(sub.brain_mask).dataobj) > 0
         assert m.any() and nrmse_percent(np.asarray(img.dataobj), chi, m) < 60
         assert (sub.intermediates() / f"sub-{label}_local_field_ppm.nii.gz").exists()
+        side = json.loads((sub.chimap.parent / f"sub-{label}_Chimap.json").read_text())
+        assert side["Sources"]["phase_sidecar"]["path"] == str(sub.phase_json)
     assert (root / "derivatives" / "qsm-ms" / "dataset_description.json").exists()
     a = np.asarray(nib.load(study.subject("01").chimap).dataobj)
     b = np.asarray(nib.load(study.subject("02").chimap).dataobj)
@@ -285,13 +298,13 @@ def test_region_growing_is_exact_where_laplacian_unwrapping_is_not():
     steps = max(np.abs(wrap_to_pi(np.diff(phase, axis=a)))[brain[:-1] if a == 0 else
                 (brain[:, :-1] if a == 1 else brain[:, :, :-1])].max() for a in range(3))
     assert 1.0 < steps < np.pi  # steep, but not aliased anywhere in the brain
-    runs = {u: reconstruct(mag, phase, affine=aff, te_s=TE, b0_t=B0T, mask=brain, unwrap=u, inversion="tkd")
+    runs = {u: reconstruct(mag, phase, affine=aff, te_s=TE, b0_t=B0T, mask=brain, unwrap=u, medi_max_iter=5)
             for u in ("region", "laplacian")}
     k = (runs["region"].intermediates["unwrapped_phase_rad"] - phase)[brain] / (2 * np.pi)
     assert np.abs(k - np.round(k)).max() < 1e-4  # only multiples of 2 pi added
     err = {u: nrmse_percent(r.chi_ppm, chi, r.mask) for u, r in runs.items()}
     assert runs["region"].parameters["unwrap"] == "region"
-    assert err["region"] < 50 and err["region"] < err["laplacian"] - 10, err  # measured 43 and 58 %
+    assert err["region"] < 30 and err["region"] < err["laplacian"] - 15, err  # measured 19 and 45 %
 
 
 def test_data_region_drops_aliased_voxels_and_the_islands_behind_them():
