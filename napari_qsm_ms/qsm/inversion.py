@@ -222,6 +222,16 @@ def gradient_mask(
     return (g <= thr).astype(np.float32)
 
 
+def _median_positive(values: np.ndarray, max_samples: int = 1_000_000) -> float:
+    """Median of the positive entries, from an evenly strided subsample of at most ~``max_samples``
+    (0 if there are none). Used only to scale MEDI's preconditioner, where a quantile accurate to
+    ~0.1 % is plenty; the exact median of 10^7 weights took 0.7 s per Gauss-Newton step."""
+    flat = values.ravel()
+    sample = flat[:: max(1, flat.size // max_samples)]
+    sample = sample[sample > 0]
+    return float(np.median(sample)) if sample.size else 0.0
+
+
 def medi_l1(
     field_ppm: np.ndarray,
     mask: np.ndarray,
@@ -349,8 +359,7 @@ def medi_l1(
             m_inv = (1.0 / np.maximum(diag, 1e-12 + 1e-6 * float(diag.max()))).astype(np.float32)
         elif precondition:
             # circulant approximation of A in k-space: 2 lam mean(W^2) D^2 + mu |E|^2
-            sel = weights[:, m_in] if m_in.any() else weights
-            mu = float(np.median(sel[sel > 0])) if (sel > 0).any() else 0.0
+            mu = _median_positive(weights[:, m_in] if m_in.any() else weights)
             pk = (two_lam * w2_mean * d * d + np.float32(mu * PRECOND_MU_SCALE) * e2).astype(np.float32)
             pk[0, 0, 0] = 1.0
             inv_pk = (1.0 / pk).astype(np.float32)
