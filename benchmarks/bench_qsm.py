@@ -37,6 +37,9 @@ from napari_qsm_ms.qsm._fft import FFT_COUNTER, workers
 from napari_qsm_ms.qsm.dipole import ppm_per_radian
 from napari_qsm_ms.qsm.inversion import DEFAULT_PAD_MM, _grid, medi_l1, tkd, tv_admm
 from napari_qsm_ms.qsm.mask import erode_mask_mm
+from napari_qsm_ms.qsm.metrics import hfen_percent as hfen
+from napari_qsm_ms.qsm.metrics import nrmse_percent as nrmse
+from napari_qsm_ms.qsm.metrics import xsim
 from napari_qsm_ms.qsm.pipeline import DEFAULT_MEDI_LAMBDA, reconstruct
 from napari_qsm_ms.simulate.forward import gre_signal
 from napari_qsm_ms.simulate.phantom import make_phantom
@@ -44,33 +47,7 @@ from napari_qsm_ms.simulate.phantom import make_phantom
 TE_S, B0_T = 0.0177, 7.0
 
 
-# ---- metrics ------------------------------------------------------------------------------------
-def nrmse(est, truth, mask) -> float:
-    """Demeaned NRMSE (%) in ``mask``."""
-    t = truth[mask] - truth[mask].mean()
-    e = est[mask] - est[mask].mean()
-    return float(100 * np.linalg.norm(e - t) / np.linalg.norm(t))
-
-
-def hfen(est, truth, mask, sigma=1.5) -> float:
-    """High-frequency error norm (%): NRMSE of Laplacian-of-Gaussian filtered maps (sigma in voxels)."""
-    a = ndi.gaussian_laplace(np.where(mask, est - est[mask].mean(), 0).astype(np.float64), sigma)
-    b = ndi.gaussian_laplace(np.where(mask, truth - truth[mask].mean(), 0).astype(np.float64), sigma)
-    return float(100 * np.linalg.norm((a - b)[mask]) / np.linalg.norm(b[mask]))
-
-
-def xsim(est, truth, mask) -> float:
-    """XSIM (QSM challenge 2.0): SSIM with K1=0.01, K2=0.001, dynamic range 1 ppm, maps clipped to
-    [-0.1, 0.2] ppm, Gaussian window, averaged inside ``mask``."""
-    from skimage.metrics import structural_similarity
-
-    a = np.clip(np.where(mask, est, 0), -0.1, 0.2).astype(np.float64)
-    b = np.clip(np.where(mask, truth, 0), -0.1, 0.2).astype(np.float64)
-    _, smap = structural_similarity(a, b, data_range=1.0, K1=0.01, K2=0.001, gaussian_weights=True,
-                                    sigma=0.5, use_sample_covariance=False, full=True)
-    return float(smap[mask].mean())
-
-
+# ---- metrics (napari_qsm_ms.qsm.metrics) ----------------------------------------------------------
 def lesion_contrasts(chi, ph, mask, gap_mm=1.0, ring_mm=3.0):
     """Lesion (or lesion part) minus a ring of the same host tissue; rows (id, part, est)."""
     vs = ph.voxel_size_mm
@@ -261,6 +238,7 @@ def main(argv=None) -> int:
     p.add_argument("--skip-speed", action="store_true")
     p.add_argument("--skip-accuracy", action="store_true")
     p.add_argument("--stages", action="store_true", help="stage-by-stage errors against the truth only")
+    p.add_argument("--seeds", type=int, nargs="+", default=[1], help="phantom seeds of the accuracy run (default: 1)")
     args = p.parse_args(argv)
     print(f"scipy.fft workers: {workers()}; numpy {np.__version__}")
     if args.stages:
@@ -275,7 +253,7 @@ def main(argv=None) -> int:
         if args.quick:
             bench_accuracy((96, 96, 48), (1.0, 1.0, 2.0), seeds=(1,), n_lesions=(6, 3, 2))
         else:
-            bench_accuracy((192, 192, 90), (0.94, 0.94, 1.0), seeds=(1,), n_lesions=(16, 8, 4))
+            bench_accuracy((192, 192, 90), (0.94, 0.94, 1.0), seeds=tuple(args.seeds), n_lesions=(16, 8, 4))
     return 0
 
 

@@ -86,8 +86,9 @@ def pdf(
 ) -> np.ndarray:
     """Projection onto Dipole Fields (Liu T. et al., NMR Biomed 2011; de Rochefort, MRM 2010).
 
-    Finds the susceptibility ``x`` outside the mask whose dipole field best explains the total
-    field inside it, in the noise-weighted least-squares sense,
+    After taking out the field's (noise-weighted) mean over the mask, a constant that is part of
+    the background, finds the susceptibility ``x`` outside the mask whose dipole field best
+    explains the total field inside it, in the noise-weighted least-squares sense,
     ``min_x || W (f - M D (M_out x)) ||^2``, by conjugate gradients, then subtracts that
     background field. As the MEDI toolbox, the volume is cropped to the mask's bounding box and
     zero-padded by ``pad_mm`` in total along each axis (then up to an FFT-friendly size).
@@ -126,6 +127,12 @@ def pdf(
     w2 = noise_weight(None if n_std is None else np.asarray(n_std)[box], m) ** 2
     w2, _ = pad_centered(w2, shape)
     fb, _ = pad_centered(np.where(m, f[box], 0).astype(np.float32), shape)
+    # a constant offset (the phase's arbitrary 2 pi k, or the mean of a strong air-tissue field)
+    # is harmonic, so it belongs to the background, but exterior dipoles fit it only slowly: take
+    # it out first (on the 7 T phantom a 1 ppm offset otherwise left 284 % error after MEDI)
+    weight_sum = float(w2[m_in].sum())
+    offset = float((w2 * fb)[m_in].sum() / weight_sum) if weight_sum > 0 else float(fb[m_in].mean())
+    fb[m_in] -= np.float32(offset)
     d = dipole_kernel(shape, voxel_size_mm, b0_dir, rfft=True)
     outside = (~m_in).astype(np.float32)
 

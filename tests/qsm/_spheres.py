@@ -6,6 +6,7 @@ import numpy as np
 
 from napari_qsm_ms.qsm._fft import fast_shape, irfftn, rfftn
 from napari_qsm_ms.qsm.dipole import dipole_kernel
+from napari_qsm_ms.qsm.metrics import nrmse_percent  # noqa: F401  (re-exported for the tests)
 
 
 def ball(shape, voxel_size_mm, center_vox, radius_mm) -> np.ndarray:
@@ -36,10 +37,3 @@ def field_ppm(chi_ppm, voxel_size_mm, b0_dir) -> np.ndarray:
     d = dipole_kernel(shape, voxel_size_mm, b0_dir, rfft=True)
     out = irfftn(d * rfftn(big), shape)
     return np.ascontiguousarray(out[tuple(slice(0, n) for n in chi_ppm.shape)], dtype=np.float32)
-
-
-def nrmse_percent(estimate, truth, mask) -> float:
-    """Demeaned NRMSE (%) inside ``mask``."""
-    t = truth[mask] - truth[mask].mean()
-    e = estimate[mask] - estimate[mask].mean()
-    return float(100 * np.linalg.norm(e - t) / np.linalg.norm(t))

@@ -50,3 +50,15 @@ def test_pdf_leaves_a_purely_local_field_nearly_unchanged_with_noise_weights():
     for n_std in (None, 1.0 / magnitude):
         out = pdf(np.where(brain, local, 0), brain, VS, B0, n_std=n_std, tol=1e-3, max_iter=30)
         assert np.linalg.norm((out - local)[near]) < 0.25 * np.linalg.norm(local[near])
+
+
+def test_pdf_is_blind_to_a_constant_offset_of_the_field():
+    # a constant is harmonic (part of the background) but exterior dipoles fit it only slowly;
+    # before the mean was taken out, a 1 ppm offset at 7 T left a 284 % error end to end
+    brain, local, bg = _setup()
+    rng = np.random.default_rng(0)
+    n_std = (1.0 + rng.random(SHAPE)).astype(np.float32)
+    ref = pdf(local + bg, brain, VS, B0, n_std=n_std, tol=1e-3, max_iter=30)
+    for offset in (-40.0, 3.0, 250.0):
+        out = pdf(local + bg + np.float32(offset), brain, VS, B0, n_std=n_std, tol=1e-3, max_iter=30)
+        assert np.abs(out - ref).max() < 1e-4 * np.abs(local[brain]).max() + 1e-5 * abs(offset)
