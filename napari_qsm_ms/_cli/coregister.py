@@ -1,9 +1,17 @@
-"""``qsm-ms coregister STUDY [--subject LABEL ...]``: rigid MI coregistration onto the T2* grid."""
+"""``qsm-ms coregister STUDY [--subject LABEL ...]``: rigid MI coregistration onto the T2* grid.
+
+A failing series or subject (unreadable file, result refused by a sanity check, ...) is reported on
+one line on stderr and the run goes on with the others; a summary line ends the run and the exit
+status is 2 if anything failed. ``--fail-fast`` stops at the first failure instead.
+"""
 
 from __future__ import annotations
 
 import argparse
+import sys
+import traceback
 
+from ..errors import QSMMSError
 from ..progress import TextProgress
 from ..registration.rigid import DEFAULT_MIN_MI, DEFAULT_MIN_OVERLAP, RigidParameters
 from ..registration.study import DEFAULT_KEYS, coregister_subject
@@ -18,7 +26,9 @@ def register(subparsers) -> None:
         description="Rigid (6-DOF) Mattes mutual-information registration of each series "
         "(acq-wmn_T1w, acq-csfn_T1w, FLAIR) onto the subject's T2* magnitude, started from the scanner "
         "affines; writes the series resampled onto the T2* grid, an ITK .tfm and a JSON sidecar with "
-        "the 4x4 RAS+ matrix and the final metric. Missing series are skipped. See docs/registration.md.",
+        "the 4x4 RAS+ matrix and the final metric. Missing series are skipped. A series or subject that "
+        "fails is reported on one line and the run goes on with the others; a summary line ends the "
+        "run and the exit status is 2 if anything failed. See docs/registration.md.",
     )
     add_study_arguments(p)
     p.add_argument("--series", nargs="+", choices=DEFAULT_KEYS, default=list(DEFAULT_KEYS),
@@ -54,6 +64,9 @@ def register(subparsers) -> None:
     p.add_argument("--threads", type=int, default=None,
                    help="SimpleITK threads (default: all cores available)")
     p.add_argument("--seed", type=int, default=d.seed, help="metric sampling seed (default: %(default)s)")
+    p.add_argument("--fail-fast", action="store_true",
+                   help="stop the whole run at the first series or subject that fails (default: off: "
+                        "report it, go on with the others, exit 2 at the end)")
     p.set_defaults(func=run)
 
 
@@ -73,15 +86,50 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
     )
     params.check()
+    keep_going = not args.fail_fast
+    registered = skipped = 0
+    failed: list[str] = []
     for subject in selected_subjects(args):
         bar = TextProgress(prefix=f"sub-{subject.label} ")
+        error = None
         try:
             done = coregister_subject(subject, keys=args.series, progress=bar, params=params,
-                                      from_saved=args.from_saved)
+                                      from_saved=args.from_saved, keep_going=keep_going)
+        except (QSMMSError, OSError) as exc:  # the T2* magnitude: no series of this subject can run
+            if not keep_going:
+                raise
+            error = exc
         finally:
             bar.close()
+        if error is not None:
+            _report_failure(args, error)
+            failed.append(f"sub-{subject.label} (all series)")
+            continue
+        for exc in done.failures.values():
+            _report_failure(args, exc)
         for note in done.notes:
             print(f"note: {note}")
         for key, result in done.results.items():
             print(f"sub-{subject.label} {key}: {result.summary()} -> {subject.coreg_series(key).name}")
-    return 0
+        registered += len(done.results)
+        skipped += len(set(args.series) - set(done.results) - set(done.failures))
+        failed.extend(f"sub-{subject.label} {key}" for key in done.failures)
+    summary = f"qsm-ms coregister: {registered} series registered"
+    if skipped:
+        summary += f", {skipped} skipped (not found)"
+    print(f"{summary}, {len(failed)} failed: {', '.join(failed)}" if failed else f"{summary}, none failed")
+    return 2 if failed else 0
+
+
+def _report_failure(args: argparse.Namespace, exc: BaseException) -> None:
+    """One line on stderr, as :func:`napari_qsm_ms.cli.main` prints a fatal error (plus the
+    traceback with ``--debug``)."""
+    sys.stdout.flush()
+    if getattr(args, "debug", False):
+        traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stderr)
+    if isinstance(exc, OSError):
+        where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
+        message = f"{where}{exc.strerror or exc}"
+    else:
+        message = " ".join(str(exc).split())
+    print(f"qsm-ms {args.command}: error: {message}", file=sys.stderr, flush=True)

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import InputFileError, StudyLayoutError
+from ..errors import InputFileError, QSMMSError, StudyLayoutError
 from ..io.layout import COREG_SERIES, SubjectFiles
 from ..io.nifti import Volume, load_volume, save_volume
 from ..progress import ProgressCallback, report, scaled
@@ -40,12 +40,16 @@ class SubjectCoregistration:
         Series key -> list of written paths.
     notes : list of str
         Skipped series and warnings, one line each.
+    failures : dict
+        Series key -> the error that stopped it (a :class:`~napari_qsm_ms.errors.QSMMSError` or an
+        ``OSError``); only filled with ``keep_going=True``, empty otherwise.
     """
 
     subject: str
     results: dict[str, RigidResult] = field(default_factory=dict)
     outputs: dict[str, list[Path]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    failures: dict[str, Exception] = field(default_factory=dict)
 
 
 def load_fixed(subject: SubjectFiles) -> Volume:
@@ -73,6 +77,7 @@ def coregister_subject(
     *,
     params: RigidParameters | None = None,
     from_saved: bool = False,
+    keep_going: bool = False,
 ) -> SubjectCoregistration:
     """Rigidly coregister each present series of ``subject`` onto its T2* magnitude and save.
 
@@ -89,6 +94,11 @@ def coregister_subject(
     from_saved : bool
         Start each series from its saved transform (e.g. after a manual nudge) instead of the
         scanner affines; series without one start as usual (noted).
+    keep_going : bool
+        When a series fails (unreadable file, registration refused by a sanity check, a write
+        error), record the error in ``failures`` and go on with the next series instead of raising.
+        A missing or unusable T2* magnitude still raises (no series can be registered), and
+        :class:`~napari_qsm_ms.errors.CancelledError` / ``KeyboardInterrupt`` always stop at once.
 
     Returns
     -------
@@ -98,7 +108,8 @@ def coregister_subject(
     ------
     InputFileError, RegistrationError
         Missing T2* magnitude, an unreadable series, or a registration failing its sanity checks
-        (nothing is written for that series; earlier series stay written).
+        (nothing is written for that series; earlier series stay written). With ``keep_going``,
+        only for the T2* magnitude.
     """
     keys = _check_keys(keys)
     params = params or RigidParameters()
@@ -115,28 +126,41 @@ def coregister_subject(
             out.notes.append(f"sub-{subject.label}: {path.name} not found, {key} skipped")
     for n, key in enumerate(present):
         sub_progress = scaled(progress, n / len(present), (n + 1) / len(present))
-        report(sub_progress, 0.0, f"sub-{subject.label}: loading {key}")
-        moving = load_volume(subject.raw_series(key), ndim=3)
-        start = None
-        if from_saved:
-            if subject.coreg_transform(key, ".json").exists():
-                start = load_transform(subject.coreg_transform(key, ".json"))
-            else:
-                out.notes.append(f"sub-{subject.label} {key}: no saved transform, started from the scanner affines")
-        result = register_rigid(fixed, moving, params=params, initial_matrix_ras=start,
-                                progress=scaled(sub_progress, 0.02, 0.9))
-        report(sub_progress, 0.92, f"sub-{subject.label}: resampling {key} onto the T2* grid")
-        meta = result_metadata(result)
-        meta["start"] = "saved transform" if start is not None else f"initializer '{params.initializer}'"
-        if start is not None:
-            meta["start_matrix_ras"] = start.tolist()
-        paths = write_coregistration(subject, key, fixed, moving, result.matrix_ras,
-                                     metadata=meta, center_ras=_center(result))
-        out.results[key] = result
-        out.outputs[key] = paths
-        out.notes.extend(f"sub-{subject.label} {key}: {note}" for note in result.notes)
-    report(progress, 1.0, f"sub-{subject.label}: {len(present)} series coregistered")
+        try:
+            _coregister_series(subject, key, fixed, params, from_saved, out, sub_progress)
+        except (QSMMSError, OSError) as exc:  # bad input; CancelledError/KeyboardInterrupt pass
+            if not keep_going:
+                raise
+            out.failures[key] = exc
+    report(progress, 1.0, f"sub-{subject.label}: {len(out.results)} of {len(present)} series coregistered")
     return out
+
+
+def _coregister_series(subject: SubjectFiles, key: str, fixed: Volume, params: RigidParameters,
+                       from_saved: bool, out: SubjectCoregistration,
+                       progress: ProgressCallback | None) -> None:
+    """Register, resample and write one series; record it in ``out`` (only once all is written)."""
+    report(progress, 0.0, f"sub-{subject.label}: loading {key}")
+    moving = load_volume(subject.raw_series(key), ndim=3)
+    start = None
+    if from_saved:
+        if subject.coreg_transform(key, ".json").exists():
+            start = load_transform(subject.coreg_transform(key, ".json"))
+        else:
+            out.notes.append(f"sub-{subject.label} {key}: no saved transform, "
+                             "started from the scanner affines")
+    result = register_rigid(fixed, moving, params=params, initial_matrix_ras=start,
+                            progress=scaled(progress, 0.02, 0.9))
+    report(progress, 0.92, f"sub-{subject.label}: resampling {key} onto the T2* grid")
+    meta = result_metadata(result)
+    meta["start"] = "saved transform" if start is not None else f"initializer '{params.initializer}'"
+    if start is not None:
+        meta["start_matrix_ras"] = start.tolist()
+    paths = write_coregistration(subject, key, fixed, moving, result.matrix_ras,
+                                 metadata=meta, center_ras=_center(result))
+    out.results[key] = result
+    out.outputs[key] = paths
+    out.notes.extend(f"sub-{subject.label} {key}: {note}" for note in result.notes)
 
 
 def _center(result: RigidResult) -> np.ndarray:
