@@ -54,6 +54,7 @@ def test_tkd_through_the_widget_adds_qsm_and_mask_layers(make_napari_viewer, qtb
     assert nrmse_percent(np.asarray(qsm.data), chi, np.asarray(mask_layer.data) > 0) < 60
     assert widget.run_button.isEnabled()
     assert "done" in widget.status.text().lower()
+    assert widget.last_result.parameters["unwrap"] == "region"  # the default
 
 
 def test_cancel_stops_the_reconstruction_without_layers(make_napari_viewer, qtbot):
@@ -110,11 +111,14 @@ def test_subject_from_reader_writes_derivatives(make_napari_viewer, qtbot, tmp_p
     assert widget.save_check.isEnabled()
     widget.save_check.setChecked(True)
     widget.inversion_combo.setCurrentIndex(widget.inversion_combo.findData("tkd"))
+    widget.unwrap_combo.setCurrentIndex(widget.unwrap_combo.findData("laplacian"))
     worker = widget.run(start=False)
     with qtbot.waitSignal(worker.finished, timeout=60000):
         worker.start()
     qtbot.waitUntil(lambda: widget.last_result is not None, timeout=5000)
     assert sub.chimap.exists() and sub.brain_mask.exists()
+    side = json.loads((sub.chimap.parent / "sub-01_Chimap.json").read_text())
+    assert side["Parameters"]["unwrap"] == "laplacian" and side["Parameters"]["inversion"] == "tkd"
     saved = nib.load(sub.chimap)
     np.testing.assert_allclose(saved.affine, aff)
     qsm = find_layer(viewer, "qsm")
