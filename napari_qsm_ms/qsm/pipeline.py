@@ -320,6 +320,7 @@ def reconstruct(
 
     # ---- unwrapping (and echo combination) ---------------------------------------------------
     t1 = time.perf_counter()
+
     def unwrap_echo(psi: np.ndarray, start: float, stop: float) -> np.ndarray:
         sub = scaled(progress, start, stop)
         if unwrap == "region":
@@ -370,8 +371,8 @@ def reconstruct(
     if not qsm_mask.any():
         _fail(mask_name or mag_name, f"mask is empty after {erode_mm:g} mm erosion (brain too small?)")
     local_ppm = (local_rad * np.float32(ppr)).astype(np.float32)
-    # no field outside the data region (V-SHARP: its region): MEDI gives it no weight anyway; TKD and TV, which weigh
-    # every voxel alike, would otherwise invert aliased or 2 pi-off voxels
+    # no field outside the data region (V-SHARP: its region): MEDI gives it no weight anyway;
+    # TKD and TV, which weigh every voxel alike, would otherwise invert aliased or 2 pi-off voxels
     local_ppm[~(qsm_mask & field_ok)] = 0
 
     # ---- inversion --------------------------------------------------------------------------
@@ -467,7 +468,8 @@ def provenance(result: QSMResult, sources: dict[str, str | os.PathLike | None]) 
         "TimingsSeconds": {k: round(v, 3) for k, v in result.timings_s.items()},
         "FFTCount": result.fft_count,
         "QSMMaskVoxels": int(result.mask.sum()),
-        "Sources": {role: {"path": str(p), "sha256": sha256_file(p)} for role, p in sources.items() if p is not None},
+        "Sources": {role: {"path": str(p), "sha256": sha256_file(p)}
+                    for role, p in sources.items() if p is not None},
     }
 
 
