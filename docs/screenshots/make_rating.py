@@ -31,7 +31,7 @@ def main() -> None:
     rater = RaterWidget(viewer)
     viewer.window.add_dock_widget(rater, name="Rater mode (blinded)", area="right")
     rater.rater_edit.setText("ann")
-    rater._on_sign_in()
+    rater.sign_in("ann", blocking=True)
     rater.vote("wm")
     rater.vote("mixed")
     rater.comment_edit.setText("touches the cortex on the slice above")

@@ -19,6 +19,11 @@ While a rater is signed in:
 Votes: buttons or keys 1-4 (WM, cortical, mixed, not a lesion); each vote is written at once to the
 rater's own votes file. Back, Skip, Next and a comment field; the progress bar counts the rater's
 votes.
+
+Signing in reads the files, finds the candidates and opens the session in a worker thread
+(:func:`prepare_sign_in`, pure), with progress in the dock and the sign-in controls disabled; the
+viewer is touched only when it returns, on the Qt thread. An error in the worker is shown in the dock
+and leaves the viewer as it was (nothing parked, nothing hidden).
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import weakref
+from dataclasses import dataclass
 
 import napari
 import numpy as np
@@ -49,10 +55,12 @@ from qtpy.QtWidgets import (
 from ..errors import QSMMSError
 from ..io.layout import SubjectFiles, subject_from_path
 from ..io.nifti import load_volume, to_canonical
+from ..progress import ProgressCallback, report
 from ..rating.proposals import proposals_path
 from ..rating.session import RaterSession, candidates_from_labels
 from ..rating.votes import VOTE_CLASSES, check_rater
 from ._layers import current_subject, find_layer, set_axial_view
+from ._worker import ProgressPanel, run_with_progress
 
 #: Contrasts shown to a rater (role, title), in grid order.
 RATER_CONTRASTS: tuple[tuple[str, str], ...] = (
@@ -131,6 +139,12 @@ def _canonical_file(path, *, labels: bool) -> tuple[np.ndarray, np.ndarray] | No
     return data, view.canonical_affine
 
 
+def _one_line(exc: BaseException) -> str:
+    """An exception as one line of text (its first line, or its type if empty)."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 def _geometry(affine: np.ndarray) -> tuple[tuple[float, ...], tuple[float, ...]]:
     scale = tuple(float(s) for s in np.sqrt((affine[:3, :3] ** 2).sum(axis=0)))
     return scale, tuple(float(t) for t in affine[:3, 3])
@@ -147,6 +161,126 @@ def _view_point(mask: np.ndarray | None, center_vox) -> tuple[float, float, floa
     z = int(best[np.argmin(np.abs(best - center_vox[2]))])
     xy = np.argwhere(mask[:, :, z]).mean(axis=0)
     return float(xy[0]), float(xy[1]), float(z)
+
+
+@dataclass(frozen=True)
+class LayerInput:
+    """What sign-in takes from a loaded layer (collected on the Qt thread, read in the worker)."""
+
+    data: np.ndarray
+    contrast_limits: tuple[float, float] | None = None
+    on_reference_grid: bool = True
+    scale: tuple[float, ...] | None = None
+    translate: tuple[float, ...] | None = None
+
+
+@dataclass(frozen=True)
+class SignInData:
+    """Everything rater mode needs, prepared off the Qt thread by :func:`prepare_sign_in`.
+
+    ``contrasts`` are ``(role, title, data, contrast_limits)`` in :data:`RATER_CONTRASTS` order;
+    ``boundary`` is the binary WM-class mask of the tissue map (or None); ``candidate_mask`` the
+    (empty) binary array the candidate layers show; ``geometry`` ``(scale, translate)``.
+    """
+
+    subject: SubjectFiles
+    session: RaterSession
+    contrasts: list
+    boundary: np.ndarray | None
+    candidate_mask: np.ndarray
+    geometry: tuple[tuple[float, ...], tuple[float, ...]]
+
+
+def prepare_sign_in(
+    subject: SubjectFiles,
+    rater: str,
+    layers: dict[str, LayerInput] | None = None,
+    progress: ProgressCallback | None = None,
+) -> SignInData:
+    """The slow, pure part of signing in (no Qt, no viewer; runs in a worker thread).
+
+    Reads what is not loaded as a layer (contrasts on the T2* grid, tissue, drawn lesions,
+    proposals), computes display limits and the grey/white boundary, finds the candidates and opens
+    the rater's session (own votes file, shuffled order).
+
+    Parameters
+    ----------
+    subject : SubjectFiles
+    rater : str
+    layers : dict, optional
+        ``{role: LayerInput}`` of the subject's loaded layers (``magnitude``, ``wmn``, ``csfn``,
+        ``flair``, ``tissue``, ``lesions``); files are read for the others.
+    progress : callable, optional
+
+    Raises
+    ------
+    QSMMSError
+        No T2* magnitude, none of the contrasts, or no candidates.
+    """
+    layers = dict(layers or {})
+    rater = check_rater(rater)
+    report(progress, 0.0, "reading the T2* magnitude")
+    ref = layers.get("magnitude")
+    if ref is not None and ref.scale is not None:
+        shape = tuple(ref.data.shape[-3:])
+        geometry = (tuple(ref.scale[-3:]), tuple(ref.translate[-3:]))
+    else:
+        loaded = _canonical_file(subject.magnitude, labels=False)
+        if loaded is None:
+            raise QSMMSError(f"{subject.magnitude}: T2* magnitude not found")
+        shape = loaded[0].shape[:3]
+        geometry = _geometry(loaded[1])
+        if ref is None:
+            layers["magnitude"] = LayerInput(loaded[0])
+    contrasts = []
+    for k, (role, title) in enumerate(RATER_CONTRASTS):
+        report(progress, 0.05 + 0.6 * k / len(RATER_CONTRASTS), f"reading {title}")
+        layer = layers.get(role)
+        data = limits = None
+        if layer is not None and layer.on_reference_grid:
+            data, limits = layer.data, layer.contrast_limits
+        else:
+            path = subject.magnitude if role == "magnitude" else subject.coreg_series(role)
+            loaded = _canonical_file(path, labels=False)
+            if loaded is not None:
+                data = loaded[0]
+        if data is None or data.shape[-3:] != shape:
+            continue
+        if limits is None:
+            finite = data[np.isfinite(data)]
+            lo, hi = np.percentile(finite, [0.5, 99.5]) if finite.size else (0.0, 1.0)
+            limits = (float(lo), float(hi) if hi > lo else float(lo) + 1.0)
+        contrasts.append((role, title, data, tuple(float(v) for v in limits)))
+    if not contrasts:
+        raise QSMMSError(f"{subject.sub}: none of {', '.join(t for _, t in RATER_CONTRASTS)} found")
+    report(progress, 0.65, "reading the tissue map")
+    tissue = layers["tissue"].data if "tissue" in layers else None
+    if tissue is None:
+        loaded = _canonical_file(subject.tissue, labels=True)
+        tissue = loaded[0] if loaded is not None else None
+    boundary = None
+    if tissue is not None and tuple(tissue.shape) == shape:
+        boundary = (np.asarray(tissue) == 3).astype(np.uint8)
+    report(progress, 0.75, "reading the lesion candidates")
+    labels: dict[str, np.ndarray] = {}
+    drawn = layers["lesions"].data if "lesions" in layers else None
+    if drawn is None:
+        loaded = _canonical_file(subject.lesions, labels=True)
+        drawn = loaded[0] if loaded is not None else None
+    if drawn is not None and tuple(drawn.shape) == shape:
+        labels["drawn"] = np.asarray(drawn).astype(np.int32, copy=False)
+    loaded = _canonical_file(proposals_path(subject), labels=True)
+    if loaded is not None and loaded[0].shape == shape:
+        labels["proposed"] = loaded[0].astype(np.int32, copy=False)
+    candidates = []
+    for source, arr in labels.items():
+        candidates += candidates_from_labels(arr, source)
+    if not candidates:
+        raise QSMMSError(f"{subject.lesions}: no lesion candidates (draw lesions or propose candidates first)")
+    report(progress, 0.9, "reading your votes")
+    session = RaterSession(subject, rater, candidates, labels=labels)
+    report(progress, 1.0, "building the rater view")
+    return SignInData(subject, session, contrasts, boundary, np.zeros(shape, dtype=np.uint8), geometry)
 
 
 class RaterWidget(QWidget):
@@ -173,6 +307,8 @@ class RaterWidget(QWidget):
         self._base_zoom = 1.0
         self._base_extent_mm = 1.0
         self._geometry = ((1.0, 1.0, 1.0), (0.0, 0.0, 0.0))
+        self._sign_in_worker = None
+        self._docked_at_sign_in = False
         self._build_ui()
         self._update_enabled()
         self.viewer.layers.events.inserted.connect(self._on_layers_changed)
@@ -229,6 +365,8 @@ class RaterWidget(QWidget):
         self.grid_label.setWordWrap(True)
         self.status_label = QLabel("")
         self.status_label.setWordWrap(True)
+        self.panel = ProgressPanel()  # sign-in progress (shown while the session is prepared)
+        self.panel.hide()
 
         form = QFormLayout()
         form.addRow(self.subject_label)
@@ -240,6 +378,7 @@ class RaterWidget(QWidget):
         lay = QVBoxLayout(self)
         lay.addLayout(form)
         lay.addLayout(signs)
+        lay.addWidget(self.panel)
         lay.addWidget(self.candidate_label)
         lay.addWidget(self.progress_bar)
         lay.addLayout(votes)
@@ -258,10 +397,11 @@ class RaterWidget(QWidget):
         for w in (*self.vote_buttons.values(), self.comment_edit, self.back_button, self.skip_button, self.next_button):
             w.setEnabled(has)
         self.boundary_checkbox.setEnabled(signed and bool(self._boundary_layers))
+        busy = signed or self._sign_in_worker is not None
         self.sign_out_button.setEnabled(signed)
-        self.sign_in_button.setEnabled(not signed)
-        self.rater_edit.setEnabled(not signed)
-        self.choose_subject_button.setEnabled(not signed)
+        self.sign_in_button.setEnabled(not busy)
+        self.rater_edit.setEnabled(not busy)
+        self.choose_subject_button.setEnabled(not busy)
 
     def _on_layers_changed(self, event=None) -> None:
         self._refresh_subject_label()
@@ -281,7 +421,7 @@ class RaterWidget(QWidget):
 
     def set_subject(self, subject: SubjectFiles) -> None:
         """Rate ``subject`` (otherwise the subject of the loaded layers)."""
-        if self._session is not None:
+        if self._session is not None or self._sign_in_worker is not None:
             raise QSMMSError("sign out before changing the subject")
         self._subject = subject
         self._refresh_subject_label()
@@ -298,36 +438,104 @@ class RaterWidget(QWidget):
     def session(self) -> RaterSession | None:
         return self._session
 
+    @property
+    def signing_in(self) -> bool:
+        """Whether a sign-in is being prepared in the background (controls disabled meanwhile)."""
+        return self._sign_in_worker is not None
+
     def _on_sign_in(self) -> None:
         try:
             self.sign_in(self.rater_edit.text())
         except QSMMSError as exc:
             self._status(f"error: {exc}")
 
-    def sign_in(self, rater: str) -> None:
-        """Enter rater mode for ``rater`` on the current subject."""
-        if self._session is not None:
-            return
+    def _layer_inputs(self, subject: SubjectFiles) -> dict[str, LayerInput]:
+        """References to the subject's loaded layers for :func:`prepare_sign_in` (Qt thread, cheap).
+
+        The drawn lesions are copied: the worker must not see edits made while it runs."""
+        inputs: dict[str, LayerInput] = {}
+        for role in (*(r for r, _ in RATER_CONTRASTS), "tissue", "lesions"):
+            layer = find_layer(self.viewer, role, subject)
+            if layer is None:
+                continue
+            data = np.array(layer.data) if role == "lesions" else np.asarray(layer.data)
+            limits = tuple(layer.contrast_limits) if role in dict(RATER_CONTRASTS) else None
+            inputs[role] = LayerInput(
+                data,
+                limits,
+                bool((layer.metadata or {}).get("on_reference_grid", True)),
+                tuple(float(v) for v in layer.scale[-3:]),
+                tuple(float(v) for v in layer.translate[-3:]),
+            )
+        return inputs
+
+    def sign_in(self, rater: str, *, blocking: bool = False, start: bool = True):
+        """Enter rater mode for ``rater`` on the current subject.
+
+        The files are read and the session is prepared in a worker thread (:func:`prepare_sign_in`,
+        progress in the dock, sign-in controls disabled); only the layer work is done on the Qt
+        thread when it returns. Returns the worker (None if ``blocking`` or nothing to do).
+        Errors found before the worker starts (rater name, no subject) raise :class:`QSMMSError`;
+        errors in the worker are shown in the dock and leave the viewer as it was.
+        """
+        if self._session is not None or self._sign_in_worker is not None:
+            return None
         rater = check_rater(rater)
         subject = self._subject or current_subject(self.viewer)
         if subject is None:
             raise QSMMSError("no subject: open a subject folder or choose one first")
-        contrasts, tissue, labels, geometry = self._gather(subject)
-        candidates = []
-        for source, arr in labels.items():
-            candidates += candidates_from_labels(arr, source)
-        if not candidates:
-            raise QSMMSError(f"{subject.lesions}: no lesion candidates (draw lesions or propose candidates first)")
-        session = RaterSession(subject, rater, candidates, labels=labels)
+        inputs = self._layer_inputs(subject)
+        if blocking:
+            self._enter_rater_mode(prepare_sign_in(subject, rater, inputs))
+            return None
+        self._status(f"signing in as {rater}...")
+        self._docked_at_sign_in = self.parentWidget() is not None
+        self.panel.show()
+        worker = run_with_progress(
+            prepare_sign_in, self.panel, on_returned=self._on_sign_in_returned, on_error=self._on_sign_in_error,
+            start=False, subject=subject, rater=rater, layers=inputs,
+        )
+        worker.finished.connect(self._on_sign_in_finished)
+        self._sign_in_worker = worker
+        self._update_enabled()
+        if start:
+            worker.start()
+        return worker
+
+    def _on_sign_in_returned(self, data: SignInData) -> None:
+        if self._docked_at_sign_in and self.parentWidget() is None:  # the dock was closed meanwhile
+            self._status("sign-in abandoned: the dock was closed")
+            return
+        if (self._subject or current_subject(self.viewer)) != data.subject:
+            self._status("error: the subject changed while signing in; sign in again")
+            return
+        try:
+            self._enter_rater_mode(data)
+        except Exception as exc:  # noqa: BLE001 - shown in the dock; the viewer is restored
+            self._status(f"error: {_one_line(exc)}")
+
+    def _on_sign_in_error(self, exc: BaseException) -> None:
+        self._status(f"error: {_one_line(exc)}")
+
+    def _on_sign_in_finished(self) -> None:
+        self._sign_in_worker = None
+        self.panel.hide()
+        if self._session is None and self.status_label.text().startswith("signing in"):
+            self._status("sign-in cancelled")
+        self._update_enabled()
+
+    def _enter_rater_mode(self, data: SignInData) -> None:
+        """The Qt-thread part of signing in: park every layer, build the rater's layers."""
+        session = data.session
         # -- from here on the viewer is blinded
-        self._active_subject = subject
+        self._active_subject = data.subject
         self._session = session
-        self._geometry = geometry
+        self._geometry = data.geometry
         try:
             with _one_gc_pass():
                 self._park_all()
                 self.viewer.layers.events.inserted.connect(self._on_layer_inserted)
-                self._build_rater_layers(contrasts, tissue)
+                self._build_rater_layers(data)
             self._hide_other_docks()
             self._bind_keys()
         except Exception:  # never leave the viewer half blinded
@@ -337,7 +545,7 @@ class RaterWidget(QWidget):
         self._update_enabled()
         self._refresh_subject_label()
         self._status(
-            f"signed in as {rater}: {session.total} candidates, {session.n_rated} already rated by you. "
+            f"signed in as {session.rater}: {session.total} candidates, {session.n_rated} already rated by you. "
             "QSM and lesion ids are hidden until you sign out."
         )
         self._show_current()
@@ -385,61 +593,6 @@ class RaterWidget(QWidget):
         self._update_enabled()
         self._status(f"{rater} signed out; votes are saved.")
 
-    # ----------------------------------------------------------------------------- gathering
-    def _gather(self, subject: SubjectFiles):
-        """Rater contrasts, tissue and candidate label maps in canonical orientation (no QSM)."""
-        ref = find_layer(self.viewer, "magnitude", subject)
-        if ref is not None:
-            shape = tuple(ref.data.shape[-3:])
-            geometry = (tuple(ref.scale[-3:]), tuple(ref.translate[-3:]))
-        else:
-            loaded = _canonical_file(subject.magnitude, labels=False)
-            if loaded is None:
-                raise QSMMSError(f"{subject.magnitude}: T2* magnitude not found")
-            shape = loaded[0].shape[:3]
-            geometry = _geometry(loaded[1])
-        contrasts = []
-        for role, title in RATER_CONTRASTS:
-            layer = find_layer(self.viewer, role, subject)
-            data = limits = None
-            if layer is not None and layer.metadata.get("on_reference_grid", True):
-                data, limits = np.asarray(layer.data), tuple(layer.contrast_limits)
-            else:
-                path = subject.magnitude if role == "magnitude" else subject.coreg_series(role)
-                loaded = _canonical_file(path, labels=False)
-                if loaded is not None:
-                    data = loaded[0]
-            if data is None or data.shape[-3:] != shape:
-                continue
-            if limits is None:
-                finite = data[np.isfinite(data)]
-                lo, hi = np.percentile(finite, [0.5, 99.5]) if finite.size else (0.0, 1.0)
-                limits = (float(lo), float(hi) if hi > lo else float(lo) + 1.0)
-            contrasts.append((role, title, data, limits))
-        if not contrasts:
-            raise QSMMSError(f"{subject.sub}: none of {', '.join(t for _, t in RATER_CONTRASTS)} found")
-        tissue_layer = find_layer(self.viewer, "tissue", subject)
-        tissue = np.asarray(tissue_layer.data) if tissue_layer is not None else None
-        if tissue is None:
-            loaded = _canonical_file(subject.tissue, labels=True)
-            tissue = loaded[0] if loaded is not None else None
-        if tissue is not None and tissue.shape != shape:
-            tissue = None
-        labels: dict[str, np.ndarray] = {}
-        lesion_layer = find_layer(self.viewer, "lesions", subject)
-        drawn = np.asarray(lesion_layer.data) if lesion_layer is not None else None
-        if drawn is None:
-            loaded = _canonical_file(subject.lesions, labels=True)
-            drawn = loaded[0] if loaded is not None else None
-        if drawn is not None and drawn.shape == shape:
-            labels["drawn"] = drawn.astype(np.int32, copy=False)
-        loaded = _canonical_file(proposals_path(subject), labels=True)
-        if loaded is not None and loaded[0].shape == shape:
-            labels["proposed"] = loaded[0].astype(np.int32, copy=False)
-        if not labels:
-            raise QSMMSError(f"{subject.lesions}: no lesion candidates (draw lesions or propose candidates first)")
-        return contrasts, tissue, labels, geometry
-
     # ------------------------------------------------------------------------ blinding guards
     def _park_all(self) -> None:
         self._saved_view = {
@@ -451,12 +604,14 @@ class RaterWidget(QWidget):
             "orientation": tuple(self.viewer.scene.camera.orientation),
         }
         for layer in list(self.viewer.layers):
-            self._park(layer)
-            self.viewer.layers.remove(layer)
+            visible = bool(layer.visible)
+            self.viewer.layers.remove(layer)  # before hiding: hiding a layer on the canvas redraws it
+            self._park(layer, visible)
 
-    def _park(self, layer) -> None:
-        self._parked.append((layer, bool(layer.visible)))
-        layer.visible = False
+    def _park(self, layer, visible: bool | None = None) -> None:
+        self._parked.append((layer, bool(layer.visible) if visible is None else visible))
+        if layer.visible:
+            layer.visible = False
         layer.events.visible.connect(self._refuse_visible)
 
     def _hide_other_docks(self) -> None:
@@ -533,11 +688,15 @@ class RaterWidget(QWidget):
             pass
 
     # ---------------------------------------------------------------------------- rater layers
-    def _build_rater_layers(self, contrasts, tissue) -> None:
+    def _build_rater_layers(self, data: SignInData) -> None:
+        contrasts, boundary = data.contrasts, data.boundary
         scale, translate = self._geometry
-        shape = contrasts[0][2].shape[-3:]
-        self._candidate_mask = np.zeros(shape, dtype=np.uint8)
-        boundary = None if tissue is None else (np.asarray(tissue) == 3).astype(np.uint8)
+        shape = data.candidate_mask.shape
+        self._candidate_mask = data.candidate_mask
+        # grid settings while the viewer is empty: each change rebuilds the canvas's scene graph
+        self.viewer.canvas.grid.stride = 3 if boundary is not None else 2
+        self.viewer.canvas.grid.shape = (-1, -1)
+        self.viewer.canvas.grid.spacing = 4
         cand_cmap = DirectLabelColormap(color_dict={None: (0, 0, 0, 0), 0: (0, 0, 0, 0), 1: _CANDIDATE_COLOR})
         edge_cmap = DirectLabelColormap(color_dict={None: (0, 0, 0, 0), 0: (0, 0, 0, 0), 1: _BOUNDARY_COLOR})
         common = {"scale": scale, "translate": translate, "metadata": {"role": "rater_view"}}
@@ -553,9 +712,6 @@ class RaterWidget(QWidget):
         titles = [t for _, t, _, _ in contrasts]
         self.grid_label.setText("grid: " + " | ".join(titles) + " (left to right, top to bottom)")
         set_axial_view(self.viewer)
-        self.viewer.canvas.grid.stride = 3 if boundary is not None else 2
-        self.viewer.canvas.grid.shape = (-1, -1)
-        self.viewer.canvas.grid.spacing = 4
         self.viewer.canvas.grid.enabled = len(contrasts) > 1
         self.viewer.reset_view()
         self._base_zoom = float(self.viewer.scene.camera.zoom)
@@ -579,7 +735,8 @@ class RaterWidget(QWidget):
 
     def _on_boundary_toggled(self, checked: bool) -> None:
         for layer in self._boundary_layers:
-            layer.visible = bool(checked)
+            if layer.visible != bool(checked):  # napari redraws the canvas even for an unchanged value
+                layer.visible = bool(checked)
 
     # ---------------------------------------------------------------------------------- keys
     def _bind_keys(self) -> None:

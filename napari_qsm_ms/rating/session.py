@@ -97,15 +97,23 @@ def candidates_from_labels(labels: np.ndarray, source: str = "drawn") -> list[Ca
     labels = np.asarray(labels)
     if labels.size == 0 or labels.max() <= 0:
         return []
-    lab = labels.astype(np.int64, copy=False)
-    ids = np.unique(lab[lab > 0])
-    objects = ndimage.find_objects(np.where(lab > 0, lab, 0).astype(np.intp))
-    centers = ndimage.center_of_mass(np.ones(lab.shape, dtype=np.float32), lab, ids)
+    # from the labelled voxels only (a lesion map is mostly background): one pass over the volume
+    coords = np.nonzero(labels > 0)
+    ids, inverse, counts = np.unique(labels[coords].astype(np.int64), return_inverse=True, return_counts=True)
+    inverse = inverse.ravel()
+    order = np.argsort(inverse, kind="stable")
+    starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
+    centers, lows, highs = [], [], []
+    for axis in coords:
+        axis = axis.astype(np.int64)
+        centers.append(np.bincount(inverse, weights=axis, minlength=ids.size) / counts)
+        grouped = axis[order]
+        lows.append(np.minimum.reduceat(grouped, starts))
+        highs.append(np.maximum.reduceat(grouped, starts) + 1)
     out = []
-    for lid, center in zip(ids, centers):
-        slc = objects[int(lid) - 1]
-        bbox = tuple((int(s.start), int(s.stop)) for s in slc)
-        out.append(Candidate(int(lid), source, tuple(float(c) for c in center), bbox))
+    for k, lid in enumerate(ids):
+        bbox = tuple((int(lo[k]), int(hi[k])) for lo, hi in zip(lows, highs))
+        out.append(Candidate(int(lid), source, tuple(float(c[k]) for c in centers), bbox))
     return out
 
 

@@ -84,13 +84,16 @@ def widget_texts(widget) -> str:
     return " ".join(parts)
 
 
-def sign_in(widget, name):
+def sign_in(widget, name, qtbot):
+    """Sign in as the rater does (button), then wait for the background sign-in to finish."""
     widget.rater_edit.setText(name)
     widget.sign_in_button.click()
+    assert widget.signing_in and not widget.sign_in_button.isEnabled()
+    qtbot.waitUntil(lambda: not widget.signing_in, timeout=30000)
     assert widget.signed_in, widget.status_label.text()
 
 
-def test_sign_in_blinds_the_viewer(viewer_and_widget, subject, classes):
+def test_sign_in_blinds_the_viewer(viewer_and_widget, subject, classes, qtbot):
     viewer, widget = viewer_and_widget
     before = [(layer.name, layer.visible) for layer in viewer.layers]
     assert any(is_blinded_layer(layer) for layer in viewer.layers)  # QSM was loaded
@@ -99,7 +102,7 @@ def test_sign_in_blinds_the_viewer(viewer_and_widget, subject, classes):
     assert not widget.signed_in
     assert widget.status_label.text() == "error: invalid rater name 'dr who': use letters and digits only"
     assert [(layer.name, layer.visible) for layer in viewer.layers] == before
-    sign_in(widget, "ann")
+    sign_in(widget, "ann", qtbot)
     assert rater_mode().active(viewer)
     names = [layer.name for layer in viewer.layers]
     assert not any(is_blinded_layer(layer) for layer in viewer.layers)
@@ -133,7 +136,7 @@ def test_sign_in_blinds_the_viewer(viewer_and_widget, subject, classes):
 def test_closing_the_dock_signs_out_and_restores_layers(viewer_and_widget, qtbot):
     viewer, widget = viewer_and_widget
     before = [layer.name for layer in viewer.layers]
-    sign_in(widget, "eve")
+    sign_in(widget, "eve", qtbot)
     viewer.window.remove_dock_widget(widget)  # the dock's close button
     qtbot.waitUntil(lambda: not widget.signed_in, timeout=5000)
     assert [layer.name for layer in viewer.layers] == before
@@ -144,7 +147,7 @@ def test_closing_the_dock_signs_out_and_restores_layers(viewer_and_widget, qtbot
 
 def test_qsm_added_while_signed_in_is_never_shown(viewer_and_widget, subject, qtbot):
     viewer, widget = viewer_and_widget
-    sign_in(widget, "ben")
+    sign_in(widget, "ben", qtbot)
     chi = load_volume(subject.chimap).data
     seen_visible = []
     layer = viewer.add_image(chi, name="QSM again", metadata={"role": "qsm"})
@@ -171,7 +174,7 @@ def test_qsm_added_while_signed_in_is_never_shown(viewer_and_widget, subject, qt
 
 def test_keys_and_buttons_vote_at_once(viewer_and_widget, subject, qtbot):
     viewer, widget = viewer_and_widget
-    sign_in(widget, "cat")
+    sign_in(widget, "cat", qtbot)
     ids = canonical_ids(subject)
     first = current_id(viewer, ids)
     widget.comment_edit.setText("periventricular")
@@ -216,12 +219,12 @@ def test_keys_and_buttons_vote_at_once(viewer_and_widget, subject, qtbot):
     widget.sign_out()
     assert coerce_keybinding("3") not in viewer.keymap
     # resume: signing in again starts at the first candidate without a vote
-    sign_in(widget, "cat")
+    sign_in(widget, "cat", qtbot)
     assert widget.progress_bar.value() == n_rated == 4
     assert widget.session.current.vote is None
 
 
-def test_consensus_dock_is_empty_in_rater_mode(viewer_and_widget, subject, classes):
+def test_consensus_dock_is_empty_in_rater_mode(viewer_and_widget, subject, classes, qtbot):
     viewer, widget = viewer_and_widget
     for name in ("ann", "ben"):
         for lid in list(classes)[:3]:
@@ -234,7 +237,7 @@ def test_consensus_dock_is_empty_in_rater_mode(viewer_and_widget, subject, class
     while not hasattr(dock_wrapper, "setFloating"):
         dock_wrapper = dock_wrapper.parentWidget()
     assert not dock_wrapper.isHidden()
-    sign_in(widget, "cat")
+    sign_in(widget, "cat", qtbot)
     assert dock_wrapper.isHidden()  # other docks are hidden in rater mode
     assert not widget.isHidden()
     assert dock.blinded and dock.lesion_table.rowCount() == 0 and dock.counts_table.rowCount() == 0
@@ -264,7 +267,7 @@ def test_three_raters_vote_through_a_subject_and_consensus(viewer_and_widget, su
     plan["ann"][disputed], plan["ben"][disputed], plan["cat"][disputed] = "wm", "cortical", "mixed"
     plan["cat"][two_one] = "not_lesion"
     for k, rater in enumerate(plan):
-        sign_in(widget, rater)
+        sign_in(widget, rater, qtbot)
         seen = []
         while not widget.session.finished:
             lid = current_id(viewer, ids)
