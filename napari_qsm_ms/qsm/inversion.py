@@ -217,8 +217,14 @@ def gradient_mask(
     elif n_edges >= flat.size:
         thr = -np.inf
     else:
-        # exact order statistic instead of MEDI's 5 % multiplicative search (same intent)
-        thr = float(np.partition(flat, flat.size - n_edges - 1)[flat.size - n_edges - 1])
+        # exact order statistic instead of MEDI's 5 % multiplicative search (same intent): the
+        # (n_edges + 1)-th largest entry. Selected among the positive entries only: the ~75 %
+        # zeros outside the mask made numpy's introselect take 5.9 s instead of 0.08 s.
+        positive = flat[flat > 0]
+        if n_edges >= positive.size:  # then zeros exist (n_edges < flat.size): every positive is an edge
+            thr = 0.0
+        else:
+            thr = float(np.partition(positive, positive.size - n_edges - 1)[positive.size - n_edges - 1])
     return (g <= thr).astype(np.float32)
 
 

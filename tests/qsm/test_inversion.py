@@ -77,3 +77,21 @@ def test_gradient_mask_marks_about_30_percent_of_entries_as_edges():
     strong = np.zeros_like(brain)
     strong[:-1] = g > 0.15
     assert (m[0][strong & brain] == 0).mean() > 0.9
+
+
+@pytest.mark.parametrize("seed", range(5))
+@pytest.mark.parametrize("percentage", [0.05, 0.9, 2.9])
+def test_gradient_mask_threshold_is_the_exact_order_statistic(seed, percentage):
+    """Against a full sort: the entries above the (n_edges + 1)-th largest gradient are the edges,
+    also when most entries are zero (outside the mask) and when n_edges exceeds the non-zero ones."""
+    rng = np.random.default_rng(seed)
+    shape = (20, 18, 12)
+    mask = rng.random(shape) > 0.6
+    mag = np.round(rng.random(shape) * 4).astype(np.float32)  # many ties
+    m = gradient_mask(mag, mask, VS, percentage=percentage)
+    from napari_qsm_ms.qsm.gradients import forward_gradient
+
+    g = np.abs(forward_gradient(np.where(mask, mag, 0).astype(np.float32), VS))
+    n_edges = int(round(percentage * mask.sum()))
+    thr = np.sort(g.ravel())[g.size - n_edges - 1]
+    np.testing.assert_array_equal(m, (g <= thr).astype(np.float32))
