@@ -468,7 +468,7 @@ def provenance(result: QSMResult, sources: dict[str, str | os.PathLike | None]) 
         "TimingsSeconds": {k: round(v, 3) for k, v in result.timings_s.items()},
         "FFTCount": result.fft_count,
         "QSMMaskVoxels": int(result.mask.sum()),
-        "Sources": {role: {"path": str(p), "sha256": sha256_file(p)}
+        "Sources": {role: {"path": str(Path(p).resolve()), "sha256": sha256_file(p)}
                     for role, p in sources.items() if p is not None},
     }
 

@@ -269,7 +269,7 @@ def test_cli_study_mode_writes_derivatives_per_subject(tmp_path, capsys):
         assert m.any() and nrmse_percent(np.asarray(img.dataobj), chi, m) < 60
         assert (sub.intermediates() / f"sub-{label}_local_field_ppm.nii.gz").exists()
         side = json.loads((sub.chimap.parent / f"sub-{label}_Chimap.json").read_text())
-        assert side["Sources"]["phase_sidecar"]["path"] == str(sub.phase_json)
+        assert side["Sources"]["phase_sidecar"]["path"] == str(sub.phase_json.resolve())
     assert (root / "derivatives" / "qsm-ms" / "dataset_description.json").exists()
     a = np.asarray(nib.load(study.subject("01").chimap).dataobj)
     b = np.asarray(nib.load(study.subject("02").chimap).dataobj)
