@@ -404,28 +404,29 @@ def medi_l1(
         b = weighted_gradient_normal(x, weights, vs, out=reg_buf).copy()
         b -= two_lam * dconv(w2 * np.sin(f_rad - dx_field))
 
-        def apply_a(p):
-            return weighted_gradient_normal(p, weights, vs) + two_lam * dconv(w2 * dconv(p))
+        sub = None if progress is None else (
+            lambda fr, msg, it=it: report(progress, (it - 1 + fr) / max_iter, f"MEDI: Gauss-Newton {it}, {msg}")
+        )
 
-        m_inv = None
-        if precondition == "jacobi":
-            # Jacobi: diag(G^T V G) + 2 lam diag(D W^2 D), the latter ~ 2 lam mean(D^2) W^2
-            diag = weighted_gradient_normal_diagonal(weights, vs) + two_lam * d2_mean * w2
-            m_inv = (1.0 / np.maximum(diag, 1e-12 + 1e-6 * float(diag.max()))).astype(np.float32)
-        elif precondition:
+        def apply_reg(p):
+            return weighted_gradient_normal(p, weights, vs)
+
+        if precondition and precondition != "jacobi":
             # circulant approximation of A in k-space: 2 lam mean(W^2) D^2 + mu |E|^2
             mu = _median_positive(weights[:, m_in] if m_in.any() else weights)
             pk = (two_lam * w2_mean * d * d + np.float32(mu * PRECOND_MU_SCALE) * e2).astype(np.float32)
             pk[0, 0, 0] = 1.0
             inv_pk = (1.0 / pk).astype(np.float32)
-        sub = None if progress is None else (
-            lambda fr, msg, it=it: report(progress, (it - 1 + fr) / max_iter, f"MEDI: Gauss-Newton {it}, {msg}")
-        )
-        if precondition is True:
-            dx, d_dx = _pcg_kspace(-b, lambda p: weighted_gradient_normal(p, weights, vs), d, w2, two_lam,
-                                   inv_pk, tol=cg_tol, max_iter=cg_max_iter, progress=sub)
+            dx, d_dx = _pcg_kspace(-b, apply_reg, d, w2, two_lam, inv_pk, tol=cg_tol, max_iter=cg_max_iter,
+                                   progress=sub)
         else:
-            dx, _ = _cg(apply_a, -b, tol=cg_tol, max_iter=cg_max_iter, m_inv=m_inv, progress=sub, label="CG")
+            m_inv = None
+            if precondition == "jacobi":
+                # Jacobi: diag(G^T V G) + 2 lam diag(D W^2 D), the latter ~ 2 lam mean(D^2) W^2
+                diag = weighted_gradient_normal_diagonal(weights, vs) + two_lam * d2_mean * w2
+                m_inv = (1.0 / np.maximum(diag, 1e-12 + 1e-6 * float(diag.max()))).astype(np.float32)
+            dx, _ = _cg(lambda p: apply_reg(p) + two_lam * dconv(w2 * dconv(p)), -b, tol=cg_tol,
+                        max_iter=cg_max_iter, m_inv=m_inv, progress=sub, label="CG")
             d_dx = dconv(dx)
         x += dx
         dx_field += d_dx

@@ -332,14 +332,13 @@ def reconstruct(
         te_eff = tes[0]
         with np.errstate(divide="ignore"):
             n_std = np.where(mag3 > 0, 1.0 / np.maximum(mag3, 1e-30), np.inf).astype(np.float32)
-        trusted = data_region(phase_rad, mask)
     else:
         echoes = np.stack([unwrap_echo(phase_rad[..., e], 0.03 + 0.05 * e / n_echoes,
                                        0.03 + 0.05 * (e + 1) / n_echoes) for e in range(n_echoes)], axis=3)
         mags = magnitude.astype(np.float32) if magnitude.ndim == 4 else mag3
         unwrapped, n_std, te_eff = combine_echoes(echoes, mags, tes)
         del echoes
-        trusted = data_region(phase_rad, mask)
+    trusted = data_region(phase_rad, mask)
     n_std[~trusted] = np.inf  # no data weight where the unwrapped phase cannot be trusted
     params["data_region_fraction"] = float(trusted.sum() / mask.sum())
     ppr = ppm_per_radian(te_eff, b0)

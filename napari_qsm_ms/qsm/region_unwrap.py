@@ -27,6 +27,7 @@ from scipy import ndimage as ndi
 
 from ..errors import ParameterError
 from ..progress import ProgressCallback, report
+from .unwrap import wrapped_step
 
 N_LEVELS = 255
 """Quality levels of the bucket queue (level 0 means: no edge)."""
@@ -89,9 +90,7 @@ def _qualities(psi, mag, mask, m_ref, q):  # pragma: no cover - compiled
                         if k == nz - 1 or not mask[i, j, k + 1]:
                             continue
                         p2, m2 = psi[i, j, k + 1], mag[i, j, k + 1]
-                    step = p2 - psi[i, j, k]
-                    step = step - 2 * pi * np.floor((step + pi) / (2 * pi))  # wrapped to [-pi, pi)
-                    quality = 1.0 - abs(step) / pi
+                    quality = 1.0 - abs(wrapped_step(p2 - psi[i, j, k])) / pi
                     if m_ref > 0:
                         m1 = mag[i, j, k]
                         small, large = min(m1, m2), max(m1, m2)

@@ -60,11 +60,16 @@ def reliable_voxels(phase_rad: np.ndarray, max_step_rad: float = 1.5) -> np.ndar
     return ok
 
 
+@njit(cache=True, inline="always")
+def wrapped_step(step):  # pragma: no cover - compiled
+    """A phase difference (float32, radians) wrapped to [-pi, pi); for numba kernels."""
+    two_pi = np.float32(2 * np.pi)
+    return step - two_pi * np.floor((step + np.float32(np.pi)) / two_pi)
+
+
 @njit(parallel=True, cache=True)
 def _reliable(psi, max_step, ok):  # pragma: no cover - compiled
     nx, ny, nz = psi.shape
-    pi = np.float32(np.pi)
-    two_pi = np.float32(2 * np.pi)
     for i in prange(nx):
         for j in range(ny):
             for k in range(nz):
@@ -74,9 +79,7 @@ def _reliable(psi, max_step, ok):  # pragma: no cover - compiled
                     a, b, c = i + di, j + dj, k + dk
                     if a < 0 or a >= nx or b < 0 or b >= ny or c < 0 or c >= nz:
                         continue
-                    step = psi[a, b, c] - v
-                    step = step - two_pi * np.floor((step + pi) / two_pi)
-                    if abs(step) > max_step:
+                    if abs(wrapped_step(psi[a, b, c] - v)) > max_step:
                         good = False
                         break
                 ok[i, j, k] = good
