@@ -15,7 +15,7 @@ import sys
 from collections.abc import Sequence
 
 from . import __version__
-from .errors import CancelledError, QSMMSError
+from .errors import CancelledError, QSMMSError, one_line
 
 SUBCOMMANDS = ("recon", "coregister", "rois", "consensus", "stats", "simulate", "view")
 
@@ -45,7 +45,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except QSMMSError as exc:
         if args.debug:
             raise
-        print(f"qsm-ms {args.command}: error: {exc}", file=sys.stderr)
+        print(f"qsm-ms {args.command}: error: {one_line(exc)}", file=sys.stderr)
         return 2
     except CancelledError:
         print(f"qsm-ms {args.command}: cancelled", file=sys.stderr)
@@ -56,8 +56,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:  # disk full, permission denied, ...: still one line, naming the file
         if args.debug:
             raise
-        where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
-        print(f"qsm-ms {args.command}: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        print(f"qsm-ms {args.command}: error: {one_line(exc)}", file=sys.stderr)
         return 2
 
 

@@ -46,3 +46,18 @@ class StudyLayoutError(QSMMSError):
 
 class CancelledError(Exception):
     """Long work was cancelled by the user (not an input error)."""
+
+
+def one_line(exc: BaseException) -> str:
+    """An error as the one line the CLI and the docks show.
+
+    An ``OSError`` (disk full, permission denied, ...) becomes ``file: reason``; any other error
+    its message with line breaks and runs of spaces collapsed (its type name if the message is
+    empty).
+    """
+    if isinstance(exc, OSError):
+        where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
+        text = f"{where}{exc.strerror or exc}"
+    else:
+        text = str(exc)
+    return " ".join(text.split()) or type(exc).__name__

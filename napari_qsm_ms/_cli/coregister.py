@@ -11,7 +11,7 @@ import argparse
 import sys
 import traceback
 
-from ..errors import QSMMSError
+from ..errors import QSMMSError, one_line
 from ..progress import TextProgress
 from ..registration.rigid import DEFAULT_MIN_MI, DEFAULT_MIN_OVERLAP, RigidParameters
 from ..registration.study import DEFAULT_KEYS, coregister_subject
@@ -127,9 +127,4 @@ def _report_failure(args: argparse.Namespace, exc: BaseException) -> None:
     sys.stdout.flush()
     if getattr(args, "debug", False):
         traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stderr)
-    if isinstance(exc, OSError):
-        where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
-        message = f"{where}{exc.strerror or exc}"
-    else:
-        message = " ".join(str(exc).split())
-    print(f"qsm-ms {args.command}: error: {message}", file=sys.stderr, flush=True)
+    print(f"qsm-ms {args.command}: error: {one_line(exc)}", file=sys.stderr, flush=True)

@@ -52,7 +52,7 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from ..errors import QSMMSError
+from ..errors import QSMMSError, one_line
 from ..io.layout import SubjectFiles, subject_from_path
 from ..io.nifti import load_volume, to_canonical
 from ..progress import ProgressCallback, report
@@ -137,12 +137,6 @@ def _canonical_file(path, *, labels: bool) -> tuple[np.ndarray, np.ndarray] | No
     vol = load_volume(path, dtype=None if labels else np.float32)
     data, view = to_canonical(np.asarray(vol.data), vol.affine)
     return data, view.canonical_affine
-
-
-def _one_line(exc: BaseException) -> str:
-    """An exception as one line of text (its first line, or its type if empty)."""
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _geometry(affine: np.ndarray) -> tuple[tuple[float, ...], tuple[float, ...]]:
@@ -512,10 +506,10 @@ class RaterWidget(QWidget):
         try:
             self._enter_rater_mode(data)
         except Exception as exc:  # noqa: BLE001 - shown in the dock; the viewer is restored
-            self._status(f"error: {_one_line(exc)}")
+            self._status(f"error: {one_line(exc)}")
 
     def _on_sign_in_error(self, exc: BaseException) -> None:
-        self._status(f"error: {_one_line(exc)}")
+        self._status(f"error: {one_line(exc)}")
 
     def _on_sign_in_finished(self) -> None:
         self._sign_in_worker = None
