@@ -179,8 +179,8 @@ def bench_stages(shape, voxel_size_mm, seed, n_lesions):
     weights and V-SHARP's region as in the pipeline (:func:`~napari_qsm_ms.qsm.pipeline.data_region`).
     """
     from napari_qsm_ms.qsm.bfr import pdf, vsharp
-    from napari_qsm_ms.qsm.mask import brain_mask, fill_holes_3d
-    from napari_qsm_ms.qsm.pipeline import data_region
+    from napari_qsm_ms.qsm.mask import brain_mask
+    from napari_qsm_ms.qsm.pipeline import data_region, vsharp_region
     from napari_qsm_ms.qsm.region_unwrap import unwrap_region_growing
     from napari_qsm_ms.qsm.unwrap import unwrap_laplacian
 
@@ -223,7 +223,7 @@ def bench_stages(shape, voxel_size_mm, seed, n_lesions):
             if bfr == "PDF":
                 loc, m = pdf(f, mask, vs, b0, n_std=n_std), ero
             else:
-                loc, bm = vsharp(f, mask & fill_holes_3d(trusted), vs)
+                loc, bm = vsharp(f, vsharp_region(mask, trusted), vs)
                 m = ero & bm
             chi = medi_l1(np.where(m, loc, 0).astype(np.float32), m, sig.magnitude, vs, b0, ppm_per_rad=ppr,
                           lam=DEFAULT_MEDI_LAMBDA, n_std=n_std)
