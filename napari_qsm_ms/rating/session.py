@@ -19,9 +19,9 @@ import hashlib
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import ndimage
 
 from ..io.layout import SubjectFiles
+from ..roi.lesions import group_label_voxels
 from .votes import CANDIDATE_SOURCES, check_rater, check_source, check_vote, read_votes, record_vote
 
 
@@ -94,27 +94,15 @@ def candidates_from_labels(labels: np.ndarray, source: str = "drawn") -> list[Ca
         ``drawn`` or ``proposed``.
     """
     check_source(source)
-    labels = np.asarray(labels)
-    if labels.size == 0 or labels.max() <= 0:
+    groups = group_label_voxels(labels)  # from the labelled voxels only: one pass over the volume
+    if groups is None:
         return []
-    # from the labelled voxels only (a lesion map is mostly background): one pass over the volume
-    coords = np.nonzero(labels > 0)
-    ids, inverse, counts = np.unique(labels[coords].astype(np.int64), return_inverse=True, return_counts=True)
-    inverse = inverse.ravel()
-    order = np.argsort(inverse, kind="stable")
-    starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
-    centers, lows, highs = [], [], []
-    for axis in coords:
-        axis = axis.astype(np.int64)
-        centers.append(np.bincount(inverse, weights=axis, minlength=ids.size) / counts)
-        grouped = axis[order]
-        lows.append(np.minimum.reduceat(grouped, starts))
-        highs.append(np.maximum.reduceat(grouped, starts) + 1)
-    out = []
-    for k, lid in enumerate(ids):
-        bbox = tuple((int(lo[k]), int(hi[k])) for lo, hi in zip(lows, highs))
-        out.append(Candidate(int(lid), source, tuple(float(c[k]) for c in centers), bbox))
-    return out
+    centers = groups.centroids()
+    lows, highs = groups.bounding_boxes()
+    return [
+        Candidate(int(lid), source, tuple(float(c) for c in center), tuple(zip(map(int, lo), map(int, hi))))
+        for lid, center, lo, hi in zip(groups.ids, centers, lows, highs)
+    ]
 
 
 def rater_seed(subject_label: str, rater: str) -> int:

@@ -15,6 +15,7 @@ Conventions
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -240,6 +241,66 @@ def _corner_voxels(les: np.ndarray, flat: np.ndarray, coords: np.ndarray, labels
 _EXACT_FERET_MAX_VOXELS = 64
 
 
+class LabelVoxels(NamedTuple):
+    """The voxels of every label > 0 of a label map, sorted by label (see :func:`group_label_voxels`).
+
+    Attributes
+    ----------
+    flat : ndarray (n,)
+        Flat indices of the labelled voxels, grouped by label (stable within a label).
+    labels : ndarray (n,)
+        Their labels.
+    starts : ndarray (k,)
+        Index into ``flat`` where each label's group starts.
+    ids : ndarray (k,)
+        The labels, ascending.
+    voxels : ndarray (k,)
+        Voxel count of each label.
+    inverse : ndarray (n,)
+        Group index (0..k-1) of each voxel.
+    coords : ndarray (n, 3)
+        Voxel indices.
+    """
+
+    flat: np.ndarray
+    labels: np.ndarray
+    starts: np.ndarray
+    ids: np.ndarray
+    voxels: np.ndarray
+    inverse: np.ndarray
+    coords: np.ndarray
+
+    def centroids(self) -> np.ndarray:
+        """Mean voxel index of each label, shape (k, 3)."""
+        return np.stack([np.bincount(self.inverse, weights=self.coords[:, a], minlength=len(self.ids))
+                         / self.voxels for a in range(self.coords.shape[1])], axis=1)
+
+    def bounding_boxes(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per label, the lowest voxel index and one past the highest, each of shape (k, 3)."""
+        return (np.minimum.reduceat(self.coords, self.starts, axis=0),
+                np.maximum.reduceat(self.coords, self.starts, axis=0) + 1)
+
+
+def group_label_voxels(labels: np.ndarray) -> LabelVoxels | None:
+    """The voxels of every label > 0, grouped by label, from one pass over the volume and one sort
+    of the labelled voxels only (fast on whole-brain grids where lesions are a tiny fraction).
+
+    Returns None when no voxel is labelled. Negative labels count as background.
+    """
+    arr = np.asarray(labels)
+    flat = np.flatnonzero(arr.ravel() > 0)  # a bool scan is ~4x faster than an int one
+    if flat.size == 0:
+        return None
+    order = np.argsort(arr.ravel()[flat], kind="stable")
+    flat = flat[order]
+    lab = arr.ravel()[flat]
+    starts = np.flatnonzero(np.r_[True, lab[1:] != lab[:-1]])
+    voxels = np.diff(np.r_[starts, len(lab)])
+    inverse = np.repeat(np.arange(len(starts)), voxels)
+    coords = np.stack(np.unravel_index(flat, arr.shape), axis=1)
+    return LabelVoxels(flat, lab, starts, lab[starts], voxels, inverse, coords)
+
+
 def lesion_table(
     lesions: np.ndarray,
     tissue: np.ndarray | None,
@@ -307,24 +368,15 @@ def lesion_table(
         if tissue.shape != les.shape:
             raise ParameterError(f"tissue shape {tissue.shape} differs from lesions shape {les.shape}")
 
-    flat = np.flatnonzero(les.ravel() != 0)  # a bool scan is ~4x faster than an int one
-    if flat.size == 0:
+    groups = group_label_voxels(les)
+    if groups is None:
         return pd.DataFrame({c: pd.Series(dtype=_dtype_of(c)) for c in TABLE_COLUMNS})
     # everything below works on the lesion voxels sorted by id (one sort)
-    order = np.argsort(les.ravel()[flat], kind="stable")
-    flat = flat[order]
-    labels = les.ravel()[flat]
-    starts = np.flatnonzero(np.r_[True, labels[1:] != labels[:-1]])
-    ids = labels[starts]
-    voxels = np.diff(np.r_[starts, len(labels)])
-    inverse = np.repeat(np.arange(len(ids)), voxels)  # group index of each voxel
-    coords = np.stack(np.unravel_index(flat, les.shape), axis=1)  # (n, 3)
+    flat, labels, starts, ids = groups.flat, groups.labels, groups.starts, groups.ids
+    voxels, inverse, coords = groups.voxels, groups.inverse, groups.coords
     n_ids = len(ids)
     n_slices = les.shape[axis]
-
-    centroid = np.stack(
-        [np.bincount(inverse, weights=coords[:, a], minlength=n_ids) / voxels for a in range(3)], axis=1
-    )
+    centroid = groups.centroids()
     per_slice = np.bincount(inverse * n_slices + coords[:, axis], minlength=n_ids * n_slices).reshape(
         n_ids, n_slices
     )
@@ -352,7 +404,7 @@ def lesion_table(
     corner = _corner_voxels(les, flat, coords, labels)
     corner_counts = np.bincount(inverse[corner], minlength=n_ids)
     widths = _widths_mm(coords[corner] * vs, np.concatenate([[0], np.cumsum(corner_counts)[:-1]]), vs)
-    n_components = _components_per_group(coords, inverse, starts, voxels)
+    n_components = _components_per_group(groups)
     # first, last and central slice of every lesion at once (same rule as central_slice_of)
     has = per_slice > 0
     firsts = np.argmax(has, axis=1)
@@ -402,17 +454,15 @@ def _dtype_of(column: str):
     return "object"
 
 
-def _components_per_group(
-    coords: np.ndarray, group: np.ndarray, starts: np.ndarray, counts: np.ndarray
-) -> np.ndarray:
+def _components_per_group(groups: LabelVoxels) -> np.ndarray:
     """26-connected component count of each lesion, with one ``ndimage.label`` call for all.
 
     Every lesion's bounding box is copied into one array, the boxes stacked along axis 0 with an
     empty layer between them, so components never join across lesions.
     """
-    lo = np.minimum.reduceat(coords, starts, axis=0)
-    hi = np.maximum.reduceat(coords, starts, axis=0)
-    size = hi - lo + 1
+    coords, group = groups.coords, groups.inverse
+    lo, hi = groups.bounding_boxes()
+    size = hi - lo
     offset0 = np.r_[0, np.cumsum(size[:, 0] + 1)[:-1]]
     big = np.zeros((int((size[:, 0] + 1).sum()), int(size[:, 1].max()), int(size[:, 2].max())), dtype=bool)
     local = coords - lo[group]
@@ -420,7 +470,7 @@ def _components_per_group(
     big[local[:, 0], local[:, 1], local[:, 2]] = True
     comp, n = ndi.label(big, structure=_STRUCTURE_26)
     pairs = np.unique(group.astype(np.int64) * (n + 1) + comp[local[:, 0], local[:, 1], local[:, 2]])
-    return np.bincount(pairs // (n + 1), minlength=len(counts))
+    return np.bincount(pairs // (n + 1), minlength=len(groups.ids))
 
 
 def central_slices(lesions: np.ndarray, *, slice_axis: int = 2) -> dict[int, int]:
