@@ -25,7 +25,11 @@ def main() -> None:
     if lesions is not None and lesions.data.any():
         import numpy as np
 
-        z = int(np.argmax((lesions.data > 0).sum(axis=(0, 1))))
+        # the slice nearest the slab's middle among those showing at least two lesions
+        n_ids = [len(np.unique(lesions.data[:, :, k])) - 1 for k in range(lesions.data.shape[2])]
+        middle = lesions.data.shape[2] / 2
+        z = min((k for k, n in enumerate(n_ids) if n >= 2), key=lambda k: abs(k - middle), default=0)
+        viewer.layers.selection.active = lesions
         viewer.dims.set_point(2, z * lesions.scale[2] + lesions.translate[2])
 
     def shoot() -> None:
