@@ -182,3 +182,19 @@ def test_qsm_ms_view_sample_opens_the_user_copy(make_napari_viewer, tmp_path, mo
     lesions = find_layer(viewer, "lesions")
     assert (tmp_path / "user").resolve() in lesions.metadata["path"].resolve().parents
     assert _axial_radiological(viewer)
+
+
+def test_activating_the_plugin_claims_the_nifti_patterns(make_napari_viewer):
+    """napari activates a plugin when one of its commands first runs (a dock, a read, a sample)."""
+    from napari.settings import get_settings
+    from npe2 import PluginManager
+
+    make_napari_viewer()
+    settings = get_settings()
+    settings.plugins.extension2reader = {}
+    pm = PluginManager.instance()
+    assert pm.get_manifest("napari-qsm-ms").on_activate.endswith("_opening:on_activate")
+    pm.deactivate("napari-qsm-ms")
+    pm.activate("napari-qsm-ms")
+    assert settings.plugins.extension2reader.get("*.nii.gz") == "napari-qsm-ms"
+    assert settings.plugins.extension2reader.get("*.nii") == "napari-qsm-ms"
