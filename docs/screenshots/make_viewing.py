@@ -7,12 +7,15 @@ The sample is copied to a temporary folder first (the Open Sample copy-on-open, 
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
 from pathlib import Path
 
 import napari
 import numpy as np
-from qtpy.QtCore import QTimer
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from make_viewer import shoot_later  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "viewing_orthogonal.png"
 
@@ -33,17 +36,7 @@ def main() -> None:
     views.show_check.setChecked(True)
     viewer.dims.current_step = tuple(int(round(c)) for c in centre)
 
-    def shoot() -> None:
-        from napari._qt.dialogs.qt_notification import NapariQtNotification
-
-        for toast in viewer.window._qt_window.findChildren(NapariQtNotification):
-            toast.close()
-        viewer.screenshot(str(OUT), canvas_only=False, flash=False)
-        print(f"wrote {OUT}")
-        views.release()
-        viewer.close()
-
-    QTimer.singleShot(3500, shoot)
+    shoot_later(viewer, OUT, 3500, before_close=views.release)
     napari.run()
 
 
