@@ -180,3 +180,22 @@ def test_consensus_same_from_dock_and_cli_with_a_panel_of_raters(make_napari_vie
     # and a dock opened later (or a CLI run without --raters) keeps the stored panel
     assert main(["consensus", str(dock.study)]) == 0
     pd.testing.assert_frame_equal(pd.read_csv(dock.lesions_tsv, sep="\t", keep_default_na=False), b)
+
+
+def test_statistics_dock_says_when_its_numbers_are_not_the_exported_ones(make_napari_viewer, qtbot, studies):
+    """A Chimap reconstructed in the dock but not written: the live values come from it, the export
+    reads the files (no Chimap): the dock must say so before the user exports."""
+    dock = studies["dock"]
+    make_subject(dock.study, label="02")  # another subject with a Chimap file
+    viewer = make_napari_viewer()
+    load_subject_into_viewer(viewer, dock)
+    dock.chimap.unlink()  # the map is now only in memory (as after Reconstruct without writing)
+    _, stats_dock = viewer.window.add_plugin_dock_widget("napari-qsm-ms", "Statistics")
+    stats_dock.path_edit.setText(str(dock.study))
+    stats_dock.compute_button.click()
+    qtbot.waitUntil(lambda: stats_dock.live_subject == dock.label and not stats_dock._workers, timeout=60000)
+    assert any(u.startswith("Chimap (only in memory") for u in stats_dock.unsaved)
+    text = stats_dock.status_label.text()
+    assert "NOT what Export writes" in text and "Chimap" in text
+    live = stats_dock.lesions[stats_dock.lesions["subject"].astype(str) == dock.label]
+    assert live["flags"].str.contains("from_layers").all() and not live["flags"].str.contains("no_qsm").any()
