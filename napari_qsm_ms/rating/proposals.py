@@ -215,11 +215,3 @@ def propose_subject(
         tissue=tissue, drawn=drawn, z_threshold=z_threshold, min_extent_mm=min_extent_mm, progress=progress,
     )
     return save_volume(proposals_path(subject), labels, mag.affine, like=mag, dtype=np.int32)
-
-
-def subject_proposals(subject: SubjectFiles) -> np.ndarray | None:
-    """The subject's proposals label map (file voxel order), or None if there is none."""
-    path = proposals_path(subject)
-    if not path.exists():
-        return None
-    return np.asarray(load_volume(path, dtype=None).data).astype(np.int32)
