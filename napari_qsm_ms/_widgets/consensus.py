@@ -112,7 +112,7 @@ class ConsensusWidget(QWidget):
         )
         self.propose_button.clicked.connect(self._on_propose)
         self.panel_edit = QLineEdit()
-        self.panel_edit.setPlaceholderText("panel of raters, e.g. anna ben cat (default: every rater with votes)")
+        self.panel_edit.setPlaceholderText("panel of raters, e.g. anna ben cat (default: all with votes)")
         self.panel_edit.setToolTip(
             "The study's panel of raters, stored in derivatives/qsm-ms/raters.tsv and used by this dock "
             "and by qsm-ms consensus alike"
