@@ -7,7 +7,8 @@ from pathlib import Path
 
 from ..errors import ParameterError
 from ..progress import TextProgress
-from ..qsm.pipeline import BFR_METHODS, DEFAULT_MEDI_LAMBDA, INVERSION_METHODS, UNWRAP_METHODS
+from ..qsm import defaults
+from ..qsm.pipeline import BFR_METHODS, INVERSION_METHODS, UNWRAP_METHODS
 from ._common import add_study_arguments, selected_subjects
 
 
@@ -35,27 +36,28 @@ def register(subparsers) -> None:
     files.add_argument("--mask-out", metavar="PATH", type=Path, default=None,
                        help="also write the mask used for QSM (after erosion) here (default: not written)")
     m = p.add_argument_group("method")
-    m.add_argument("--inversion", choices=INVERSION_METHODS, default="medi",
-                   help="dipole inversion: medi (MEDI-L1, as the paper), tkd, tv (default: medi)")
+    m.add_argument("--inversion", choices=INVERSION_METHODS, default=defaults.INVERSION,
+                   help=f"dipole inversion: medi (MEDI-L1, as the paper), tkd, tv (default: {defaults.INVERSION})")
     m.add_argument("--unwrap", choices=UNWRAP_METHODS, default="region",
                    help="phase unwrapping: region (quality-guided region growing, exact multiples of 2 pi) "
                    "or laplacian (as MEDI's unwrapLaplacian) (default: region)")
     m.add_argument("--bfr", choices=BFR_METHODS, default="pdf",
                    help="background-field removal: pdf (as MEDI) or vsharp (default: pdf)")
-    m.add_argument("--erode-mm", type=float, default=2.5, metavar="MM",
-                   help="erosion of the brain mask before inversion, mm (default: 2.5)")
+    m.add_argument("--erode-mm", type=float, default=defaults.ERODE_MM, metavar="MM",
+                   help=f"erosion of the brain mask before inversion, mm (default: {defaults.ERODE_MM:g})")
     m.add_argument("--phase-units", choices=("auto", "rad", "raw"), default="auto",
                    help="phase units; raw integers are scaled to radians (default: auto)")
-    m.add_argument("--lambda", dest="medi_lambda", type=float, default=DEFAULT_MEDI_LAMBDA, metavar="L",
-                   help="MEDI data weight in ppm-normalised units, the same for any B0/TE; "
-                   f"MEDI-toolbox lambda = L * ppm_per_radian(TE, B0) (default: {DEFAULT_MEDI_LAMBDA:g})")
+    m.add_argument("--lambda", dest="medi_lambda", type=defaults.parse_lambda, default=defaults.MEDI_LAMBDA,
+                   metavar="L", help="MEDI data weight in ppm-normalised units, the same for any B0/TE; "
+                   "MEDI-toolbox lambda = L * ppm_per_radian(TE, B0); 'auto' chooses it per scan by the "
+                   f"discrepancy principle (default: {defaults.MEDI_LAMBDA})")
     m.add_argument("--merit", action="store_true", help="MEDI: MERIT reweighting of outlier voxels (default: off)")
     m.add_argument("--smv-radius-mm", type=float, default=None, metavar="MM",
                    help="MEDI: SMV high-pass of field and kernel with this radius, mm (default: off)")
-    m.add_argument("--tkd-threshold", type=float, default=0.19, metavar="T",
-                   help="TKD: truncation of |D| (unitless, default: 0.19)")
-    m.add_argument("--tv-lambda", type=float, default=3e-4, metavar="L",
-                   help="TV-ADMM: TV weight for a field in ppm (default: 3e-4)")
+    m.add_argument("--tkd-threshold", type=float, default=defaults.TKD_THRESHOLD, metavar="T",
+                   help=f"TKD: truncation of |D|, frequencies below it dropped (default: {defaults.TKD_THRESHOLD:g})")
+    m.add_argument("--tv-lambda", type=defaults.parse_lambda, default=defaults.TV_LAMBDA, metavar="L",
+                   help=f"TV-ADMM: TV weight for a field in ppm, or 'auto' (default: {defaults.TV_LAMBDA})")
     p.add_argument("--save-intermediates", metavar="DIR", nargs="?", const=True, default=None,
                    help="write unwrapped phase (rad), total and local field (ppm) and masks: into DIR in "
                    "file mode; into derivatives/qsm-ms/sub-*/anat/intermediates in study mode "
@@ -64,14 +66,10 @@ def register(subparsers) -> None:
 
 
 def _params(args: argparse.Namespace) -> dict:
-    if args.erode_mm < 0:
-        raise ParameterError(f"--erode-mm {args.erode_mm} must be >= 0")
-    if args.medi_lambda <= 0:
-        raise ParameterError(f"--lambda {args.medi_lambda} must be > 0")
-    if not 0 < args.tkd_threshold <= 2 / 3:
-        raise ParameterError(f"--tkd-threshold {args.tkd_threshold} must be in (0, 2/3]")
-    if args.tv_lambda <= 0:
-        raise ParameterError(f"--tv-lambda {args.tv_lambda} must be > 0")
+    defaults.check_erosion(args.erode_mm, "--erode-mm")
+    defaults.check_lambda(args.medi_lambda, "--lambda")
+    defaults.check_threshold(args.tkd_threshold, "--tkd-threshold")
+    defaults.check_lambda(args.tv_lambda, "--tv-lambda")
     if args.smv_radius_mm is not None and args.smv_radius_mm <= 0:
         raise ParameterError(f"--smv-radius-mm {args.smv_radius_mm} must be > 0")
     return dict(

@@ -30,6 +30,7 @@ from ..progress import ProgressCallback, report, scaled
 from ._fft import FFT_COUNTER
 from .bfr import pdf, vsharp
 from .dipole import ppm_per_radian
+from . import defaults
 from .inversion import medi_l1, tkd, tv_admm
 from .mask import brain_mask, erode_mask_mm, fill_holes_3d, largest_component
 from .region_unwrap import unwrap_region_growing
@@ -38,8 +39,8 @@ from .unwrap import reliable_voxels, unwrap_laplacian
 UNWRAP_METHODS = ("region", "laplacian")
 BFR_METHODS = ("pdf", "vsharp")
 INVERSION_METHODS = ("medi", "tkd", "tv")
-DEFAULT_MEDI_LAMBDA = 5.0e3
-"""MEDI data weight in ppm-normalised units (see :func:`~napari_qsm_ms.qsm.inversion.medi_l1`)."""
+DEFAULT_MEDI_LAMBDA = defaults.MEDI_LAMBDA
+"""MEDI data weight (``"auto"``: chosen per scan; see :mod:`~napari_qsm_ms.qsm.defaults`)."""
 
 INTERMEDIATE_FILES = {
     "unwrapped_phase_rad": "unwrapped_phase_rad.nii.gz",
@@ -166,17 +167,17 @@ def reconstruct(
     phase_units: str = "auto",
     unwrap: str = "region",
     bfr: str = "pdf",
-    inversion: str = "medi",
-    erode_mm: float = 2.5,
-    medi_lambda: float = DEFAULT_MEDI_LAMBDA,
+    inversion: str = defaults.INVERSION,
+    erode_mm: float = defaults.ERODE_MM,
+    medi_lambda: float | str = defaults.MEDI_LAMBDA,
     medi_merit: bool = False,
     medi_smv_radius_mm: float | None = None,
-    medi_max_iter: int = 10,
-    medi_cg_max_iter: int = 15,
-    medi_cg_tol: float = 0.01,
-    tkd_threshold: float = 0.19,
-    tv_lambda: float = 3e-4,
-    tv_max_iter: int = 60,
+    medi_max_iter: int = defaults.MEDI_MAX_ITER,
+    medi_cg_max_iter: int = defaults.MEDI_CG_MAX_ITER,
+    medi_cg_tol: float = defaults.MEDI_CG_TOL,
+    tkd_threshold: float = defaults.TKD_THRESHOLD,
+    tv_lambda: float | str = defaults.TV_LAMBDA,
+    tv_max_iter: int = defaults.TV_MAX_ITER,
     pdf_tol: float = 1e-3,
     pdf_max_iter: int = 30,
     pdf_pad_mm: float = 20.0,
@@ -225,15 +226,17 @@ def reconstruct(
         Dipole inversion.
     erode_mm : float
         Erosion of the brain mask before inversion, mm (paper: 2.5).
-    medi_lambda : float
+    medi_lambda : float or "auto"
         MEDI data weight in ppm-normalised units, independent of B0 and TE
-        (``lambda_MEDI-toolbox = medi_lambda * ppm_per_radian(TE, B0)``).
+        (``lambda_MEDI-toolbox = medi_lambda * ppm_per_radian(TE, B0)``); "auto" (default):
+        chosen per scan by the discrepancy principle (docs/qsm.md). The value used and how it was
+        chosen are in ``parameters`` (``medi_lam``, ``medi_lambda_choice``, ...).
     medi_merit, medi_smv_radius_mm, medi_max_iter, medi_cg_max_iter, medi_cg_tol
         MEDI options (MERIT reweighting, SMV radius in mm or None, Gauss-Newton and CG limits).
     tkd_threshold : float
-        TKD truncation of |D|.
+        TKD truncation of |D| (frequencies below it are dropped, the literature's TKD).
     tv_lambda, tv_max_iter
-        TV-ADMM weight (ppm units) and iterations.
+        TV-ADMM weight (ppm units, or "auto" as for MEDI) and iterations.
     pdf_tol, pdf_max_iter
         PDF conjugate-gradient tolerance and iterations.
     pdf_pad_mm : float
@@ -266,8 +269,9 @@ def reconstruct(
         raise ParameterError(f"unknown background removal {bfr!r} (choose from {', '.join(BFR_METHODS)})")
     if inversion not in INVERSION_METHODS:
         raise ParameterError(f"unknown inversion {inversion!r} (choose from {', '.join(INVERSION_METHODS)})")
-    if not erode_mm >= 0:
-        raise ParameterError(f"erosion {erode_mm} mm must be >= 0")
+    erode_mm = defaults.check_erosion(erode_mm)
+    _check_inversion_parameters(inversion, medi_lambda, medi_max_iter, medi_cg_max_iter, medi_cg_tol,
+                                medi_smv_radius_mm, tkd_threshold, tv_lambda, tv_max_iter)
     if phase.ndim not in (3, 4):
         _fail(ph_name, f"phase is {phase.ndim}-D with shape {phase.shape}, expected 3-D or 4-D")
     if magnitude.ndim not in (3, 4):
@@ -374,23 +378,25 @@ def reconstruct(
     # ---- inversion --------------------------------------------------------------------------
     t3 = time.perf_counter()
     sub = scaled(progress, 0.3, 1.0)
+    info: list = []
     if inversion == "medi":
         chi = medi_l1(
             local_ppm, qsm_mask, mag3, vs, b0_dir, ppm_per_rad=ppr, lam=medi_lambda, n_std=n_std,
             merit=medi_merit, smv_radius_mm=medi_smv_radius_mm, max_iter=medi_max_iter,
-            cg_max_iter=medi_cg_max_iter, cg_tol=medi_cg_tol, progress=sub,
+            cg_max_iter=medi_cg_max_iter, cg_tol=medi_cg_tol, progress=sub, info=info,
         )
         if medi_smv_radius_mm:
             qsm_mask = qsm_mask & (chi != 0)
-        params.update(medi_lambda=medi_lambda, medi_lambda_toolbox=medi_lambda * ppr, medi_merit=medi_merit,
+        params.update(medi_lambda=medi_lambda, medi_lambda_toolbox=info[0].lam * ppr, medi_merit=medi_merit,
                       medi_smv_radius_mm=medi_smv_radius_mm, medi_max_iter=medi_max_iter,
-                      medi_cg_max_iter=medi_cg_max_iter, medi_cg_tol=medi_cg_tol)
+                      medi_cg_max_iter=medi_cg_max_iter, medi_cg_tol=medi_cg_tol, **info[0].record("medi"))
     elif inversion == "tkd":
         chi = tkd(local_ppm, qsm_mask, vs, b0_dir, threshold=tkd_threshold, progress=sub)
         params["tkd_threshold"] = tkd_threshold
     else:
-        chi = tv_admm(local_ppm, qsm_mask, vs, b0_dir, lam=tv_lambda, max_iter=tv_max_iter, progress=sub)
-        params.update(tv_lambda=tv_lambda, tv_max_iter=tv_max_iter)
+        chi = tv_admm(local_ppm, qsm_mask, vs, b0_dir, lam=tv_lambda, max_iter=tv_max_iter, progress=sub,
+                      info=info)
+        params.update(tv_lambda=tv_lambda, tv_max_iter=tv_max_iter, **info[0].record("tv"))
     timings["inversion"] = time.perf_counter() - t3
     timings["total"] = time.perf_counter() - t0
     report(progress, 1.0, "QSM done")
@@ -410,6 +416,23 @@ def reconstruct(
         chi_ppm=chi, mask=qsm_mask, affine=affine, intermediates=inter, parameters=params,
         fft_count=FFT_COUNTER.count - fft0, timings_s=timings,
     )
+
+
+def _check_inversion_parameters(inversion, medi_lambda, medi_max_iter, medi_cg_max_iter, medi_cg_tol,
+                                medi_smv_radius_mm, tkd_threshold, tv_lambda, tv_max_iter) -> None:
+    """Refuse bad inversion parameters before any computation (the inversions check them again)."""
+    if inversion == "medi":
+        defaults.check_lambda(medi_lambda, "MEDI lambda")
+        defaults.check_iterations(medi_max_iter, "MEDI Gauss-Newton iterations")
+        defaults.check_iterations(medi_cg_max_iter, "MEDI CG iterations")
+        defaults.check_tolerance(medi_cg_tol, "MEDI CG tolerance")
+        if medi_smv_radius_mm is not None:
+            defaults.check_positive(medi_smv_radius_mm, "MEDI SMV radius (mm)")
+    elif inversion == "tkd":
+        defaults.check_threshold(tkd_threshold)
+    else:
+        defaults.check_lambda(tv_lambda, "TV lambda")
+        defaults.check_iterations(tv_max_iter, "TV iterations")
 
 
 def data_region(phase_rad: np.ndarray, mask: np.ndarray, max_step_rad: float = 1.5) -> np.ndarray:
