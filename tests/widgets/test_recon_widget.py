@@ -35,6 +35,8 @@ def test_tkd_through_the_widget_adds_qsm_and_mask_layers(make_napari_viewer, qtb
     viewer.window.add_dock_widget(widget, name="Reconstruct QSM")
     widget.magnitude_combo.setCurrentText("mag")
     widget.phase_combo.setCurrentText("phase")
+    # this noise-free phantom phase never wraps: 'auto' refuses it (issue 13), so the units are stated
+    widget.phase_units_combo.setCurrentIndex(widget.phase_units_combo.findData("rad"))
     assert widget.mask_combo.currentText() == AUTO_MASK
     widget.inversion_combo.setCurrentIndex(widget.inversion_combo.findData("tkd"))
     widget.bfr_combo.setCurrentIndex(widget.bfr_combo.findData("vsharp"))
@@ -66,6 +68,7 @@ def test_cancel_stops_the_reconstruction_without_layers(make_napari_viewer, qtbo
     viewer.window.add_dock_widget(widget, name="Reconstruct QSM")
     widget.magnitude_combo.setCurrentText("mag")
     widget.phase_combo.setCurrentText("phase")
+    widget.phase_units_combo.setCurrentIndex(widget.phase_units_combo.findData("rad"))
     widget.inversion_combo.setCurrentIndex(widget.inversion_combo.findData("medi"))
     worker = widget.run(start=False)
     assert widget.progress.cancel_button.isEnabled()
@@ -110,6 +113,8 @@ def test_subject_from_reader_writes_derivatives(make_napari_viewer, qtbot, tmp_p
     assert widget.te_spin.value() == pytest.approx(17.7) and widget.b0_spin.value() == pytest.approx(7.0)
     assert widget.save_check.isEnabled()
     widget.save_check.setChecked(True)
+    # raw levels of a noise-free phase that never wraps fill only part of the 12-bit range: stated as raw
+    widget.phase_units_combo.setCurrentIndex(widget.phase_units_combo.findData("raw"))
     widget.inversion_combo.setCurrentIndex(widget.inversion_combo.findData("tkd"))
     widget.unwrap_combo.setCurrentIndex(widget.unwrap_combo.findData("laplacian"))
     worker = widget.run(start=False)
