@@ -16,6 +16,7 @@ from ..qsm.pipeline import (
     FIELD_UNITS,
     INVERSION_METHODS,
     UNWRAP_METHODS,
+    entry_of,
 )
 from ._common import add_study_arguments, selected_subjects
 
@@ -114,6 +115,8 @@ def _params(args: argparse.Namespace) -> dict:
 
 def _input_params(args: argparse.Namespace) -> dict:
     """Phase units for a phase, field units for a field; each refused where it does not apply."""
+    if sum(v is not None for v in (args.phase, args.field, args.local_field)) > 1:
+        entry_of(args.phase, args.field, args.local_field)  # the one-line error naming both
     if args.phase is not None or (args.field is None and args.local_field is None):
         if args.field_units is not None:
             raise ParameterError("--field-units is for --field or --local-field, not --phase")
