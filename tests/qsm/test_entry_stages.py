@@ -160,3 +160,28 @@ def test_cli_entry_options_give_one_line_errors(full, tmp_path, capsys, case, ex
     if case in ("rad_no_te", "hz_4d", "hz_no_b0"):
         assert "field" in err.split(":")[1] or ".nii.gz" in err  # names the file
     assert not out.exists()
+
+
+def test_mask_keeping_a_tiny_part_of_the_field_of_view_is_warned_and_recorded(tmp_path, capsys):
+    aff = _affine()
+    chi, brain, mag, phase = _acquire(aff, noise=0.02)
+    rng = np.random.default_rng(3)
+    pad = ((12, 12), (12, 12), (10, 10))  # the same head in a field of view 3.4 times larger
+    big_mag = np.pad(mag, pad, constant_values=0.02)
+    big_phase = np.pad(phase, pad)
+    outside = np.pad(np.zeros(phase.shape, bool), pad, constant_values=True)
+    big_phase[outside] = rng.uniform(-np.pi, np.pi, int(outside.sum()))  # noise, as outside a real head
+    paths = [_save(tmp_path / "mag.nii.gz", big_mag, aff), _save(tmp_path / "phase.nii.gz", big_phase.astype(np.float32), aff)]
+    code = main(["recon", "--magnitude", paths[0], "--phase", paths[1], "--te", "0.0177", "--b0", str(B0T),
+                 "--out", str(tmp_path / "chi.nii.gz"), "--inversion", "tkd"])
+    err = capsys.readouterr().err
+    assert code == 0, err
+    warning = [line for line in err.splitlines() if "warning" in line]
+    assert len(warning) == 1 and "the automatic brain mask keeps only" in warning[0]
+    side = json.loads((tmp_path / "chi.json").read_text())
+    frac = side["Parameters"]["brain_mask_fraction_of_fov"]
+    assert 0.05 < frac < 0.10 and f"{100 * frac:.1f} %" in warning[0]
+    assert side["Warnings"] == [warning[0].split("warning: ", 1)[1]]
+    # the same head in its own field of view: no warning
+    r = reconstruct(mag, phase, affine=aff, te_s=0.0177, b0_t=B0T, inversion="tkd")
+    assert r.warnings == [] and r.parameters["brain_mask_fraction_of_fov"] > 0.2
