@@ -73,8 +73,10 @@ def wrap_fraction(phase: np.ndarray) -> float:
         for ax in range(v.ndim):
             a, m = np.moveaxis(v, ax, 0), np.moveaxis(nz, ax, 0)
             both = m[1:] & m[:-1]
-            pairs += int(both.sum())
-            jumps += int((np.abs(a[1:] - a[:-1]) > np.pi)[both].sum())
+            pairs += int(np.count_nonzero(both))
+            step = np.subtract(a[1:], a[:-1])
+            np.abs(step, out=step)
+            jumps += int(np.count_nonzero((step > np.pi) & both))
     return jumps / pairs if pairs else 0.0
 
 
@@ -100,15 +102,18 @@ def _pow2_at_least(n: float) -> int:
     return int(2 ** np.ceil(np.log2(max(n, 2))))
 
 
+def _integer_turn(lo: float, hi: float) -> int:
+    """Levels in one turn of an integer phase: 2^n for unsigned 0..2^n-1, 2 * 2^(n-1) for signed
+    -2^(n-1)..2^(n-1)-1 (the top value may also be 2^(n-1), the same angle as the bottom one)."""
+    return _pow2_at_least(hi) if lo >= 0 else 2 * _pow2_at_least(max(abs(lo), hi))
+
+
 def _raw_scaling(values: np.ndarray, detected: bool, source) -> PhaseScaling:
     """Levels of an n-bit phase: integers (signed -2^(n-1)..2^(n-1)-1 or unsigned 0..2^n-1), or a
     float grid of evenly spaced levels; 2^n levels are one turn."""
     lo, hi = float(values.min()), float(values.max())
     if np.array_equal(values, np.round(values)):
-        if lo >= 0:  # unsigned storage 0..2^n-1
-            full = _pow2_at_least(hi + 1)
-        else:
-            full = 2 * _pow2_at_least(max(abs(lo), hi + 1))
+        full = _integer_turn(lo, hi)
         return PhaseScaling("raw", 2 * np.pi / full, detected=detected, levels=full)
     lattice = level_lattice(values)
     if lattice is None:
@@ -155,7 +160,10 @@ def detect_phase_units(phase: np.ndarray) -> Literal["rad", "raw"]:
         If the values are neither, with the likely cause and the option to fix it (a scaled phase,
         a field map in ppm or Hz, an unwrapped phase, degrees).
     """
-    values = _finite_nonzero(phase)
+    return _detect(phase, _finite_nonzero(phase))
+
+
+def _detect(phase: np.ndarray, values: np.ndarray) -> Literal["rad", "raw"]:
     if values.size == 0:
         raise ValueError("phase has no finite non-zero values")
     lo, hi = float(values.min()), float(values.max())
@@ -166,8 +174,7 @@ def detect_phase_units(phase: np.ndarray) -> Literal["rad", "raw"]:
             raise ValueError(_not_wrapped_message(values))
         return "rad"
     if np.array_equal(values, np.round(values)) and hi - lo > 20:
-        full = _pow2_at_least(hi + 1) if lo >= 0 else 2 * _pow2_at_least(max(abs(lo), hi + 1))
-        if hi - lo + 1 >= 0.9 * full:
+        if hi - lo + 1 >= 0.9 * _integer_turn(lo, hi):
             return "raw"
     if lo >= -181 and hi <= 361 and 300 <= hi - lo <= 361:
         raise ValueError(f"phase range {lo:.4g}..{hi:.4g} looks like degrees: pass --phase-units deg")
@@ -225,7 +232,7 @@ def interpret_phase(
         scaling = PhaseScaling("range", 2 * np.pi / (high - low), offset=(low + high) / 2)
     elif units == "auto":
         try:
-            detected = detect_phase_units(arr)
+            detected = _detect(arr, values)
         except ValueError as exc:
             raise InputFileError(source, str(exc)) from None
         scaling = (PhaseScaling("rad", 1.0, detected=True) if detected == "rad"
@@ -247,6 +254,8 @@ def interpret_phase(
         raise ParameterError(f"unknown phase units {units!r} (use {', '.join(PHASE_UNITS)})")
     if scaling.units == "rad" and scaling.offset == 0:
         data = arr.astype(np.float32)
+        if lo >= -np.pi and hi < np.pi and values.size == data.size - np.count_nonzero(data == 0):
+            return data, scaling  # already wrapped to [-pi, pi)
     else:
         data = ((arr.astype(np.float64) - scaling.offset) * scaling.rad_per_unit).astype(np.float32)
     return wrap_to_pi(data), scaling
