@@ -306,8 +306,10 @@ class ReconWidget(QWidget):
         self.last_result = result
         _, subject, mag_layer = self._target
         self.add_result_layers(result, mag_layer, subject=subject)
+        p = result.parameters
+        after = ("the given local field" if p["bfr"] == "given" else p["bfr"].upper())
         text = (f"QSM done in {result.timings_s.get('total', 0):.1f} s: {int(result.mask.sum())} voxels, "
-                f"{result.parameters['inversion'].upper()} after {result.parameters['bfr'].upper()}")
+                f"{p['inversion'].upper()} after {after}")
         if result.warnings:
             from napari.utils.notifications import show_warning
 

@@ -226,6 +226,33 @@ class _Field:
     ppm_per_rad: float
 
 
+def check_entry(entry: str, field_units: str | None, has_magnitude: bool, has_mask: bool) -> None:
+    """Refuse an unknown entry stage, field units that contradict it, and a phase without magnitude
+    or mask (the field entries' mask rule is checked with the arrays)."""
+    if entry not in ENTRY_STAGES:
+        raise ParameterError(f"unknown entry stage {entry!r} (choose from {', '.join(ENTRY_STAGES)})")
+    if entry == "phase":
+        if field_units is not None:
+            raise ParameterError("field units are for a field map (--field or --local-field), not a wrapped phase")
+        if not has_magnitude and not has_mask:
+            raise ParameterError("a wrapped phase needs a magnitude or a mask")
+    elif field_units is None:
+        raise ParameterError(f"a field map needs its units (--field-units {'|'.join(FIELD_UNITS)})")
+    elif field_units not in FIELD_UNITS:
+        raise ParameterError(f"unknown field units {field_units!r} (choose from {', '.join(FIELD_UNITS)})")
+
+
+def _intermediates(entry: str, total: _Field, local_ppm, brain, qsm_mask) -> dict[str, np.ndarray]:
+    """The volumes ``--save-intermediates`` writes, those the entry computed."""
+    inter: dict[str, np.ndarray] = {}
+    if entry != "local_field":
+        inter["total_field_ppm"] = (total.rad * np.float32(total.ppm_per_rad)).astype(np.float32)
+    if entry == "phase":
+        inter["unwrapped_phase_rad"] = total.rad.astype(np.float32)
+    inter.update(local_field_ppm=local_ppm, brain_mask=brain, qsm_mask=qsm_mask)
+    return inter
+
+
 def check_methods(unwrap: str, bfr: str, inversion: str, erode_mm: float | None) -> None:
     """Refuse unknown method names and a negative erosion before any computation."""
     if unwrap not in UNWRAP_METHODS:
@@ -612,22 +639,13 @@ def reconstruct_from(
         On bad input, with a one-line message naming the file when known.
     """
     # ---- validation, before any computation --------------------------------------------------
-    if entry not in ENTRY_STAGES:
-        raise ParameterError(f"unknown entry stage {entry!r} (choose from {', '.join(ENTRY_STAGES)})")
+    check_entry(entry, field_units, magnitude is not None, mask is not None)
     check_methods(unwrap, bfr, inversion, erode_mm)
-    if entry == "phase":
-        if field_units is not None:
-            raise ParameterError("field units are for a field map (--field or --local-field), not a wrapped phase")
-        if magnitude is None and mask is None:
-            raise ParameterError("a wrapped phase needs a magnitude or a mask")
-    elif field_units not in FIELD_UNITS:
-        raise ParameterError(f"a field map needs its units (--field-units {'|'.join(FIELD_UNITS)})"
-                             if field_units is None else
-                             f"unknown field units {field_units!r} (choose from {', '.join(FIELD_UNITS)})")
     erode = erosion_for(entry, erode_mm)
     inp = _validate(entry, data, magnitude, mask, affine, te_s, b0_t, field_units, names)
     params = inp.params
-    params.update(voxel_size_mm=list(inp.vs), b0_dir_voxel=[float(v) for v in inp.b0_dir], unwrap=unwrap, bfr=bfr,
+    params.update(voxel_size_mm=list(inp.vs), b0_dir_voxel=[float(v) for v in inp.b0_dir],
+                  unwrap=unwrap if entry == "phase" else "given", bfr=bfr if entry != "local_field" else "given",
                   inversion=inversion, erode_mm=erode, mask="given" if mask is not None else "from magnitude",
                   magnitude="given" if magnitude is not None else "none")
     if entry == "phase":
@@ -666,7 +684,6 @@ def reconstruct_from(
     t2 = time.perf_counter()
     if entry == "local_field":
         local_rad, bfr_mask, field_ok = total.rad, brain, total.trusted
-        params["bfr"] = "given"
     else:
         report(progress, 0.08, "background removal: start")
         local_rad, bfr_mask, field_ok = background_stage(
@@ -694,13 +711,7 @@ def reconstruct_from(
     params["qsm_mask_fraction_of_fov"] = float(qsm_mask.sum() / max(fov, 1))
     report(progress, 1.0, "QSM done")
 
-    inter: dict[str, np.ndarray] = {}
-    if keep_intermediates:
-        if entry != "local_field":
-            inter["total_field_ppm"] = (total.rad * np.float32(ppr)).astype(np.float32)
-        if entry == "phase":
-            inter["unwrapped_phase_rad"] = total.rad.astype(np.float32)
-        inter.update(local_field_ppm=local_ppm, brain_mask=brain, qsm_mask=qsm_mask)
+    inter = _intermediates(entry, total, local_ppm, brain, qsm_mask) if keep_intermediates else {}
     chi = chi.astype(np.float32, copy=False)
     chi[~qsm_mask] = 0
     return QSMResult(
