@@ -26,7 +26,8 @@ from ..errors import QSMMSError
 from ..io.nifti import Volume, from_canonical
 from ..io.sidecar import acquisition_from_sidecar
 from ..io.units import PHASE_UNITS
-from ..qsm.pipeline import DEFAULT_ERODE_MM, DEFAULT_MEDI_LAMBDA, FIELD_UNITS, reconstruct_from, reconstruct_subject
+from ..qsm import defaults
+from ..qsm.pipeline import FIELD_UNITS, reconstruct_from, reconstruct_subject
 from ._worker import ProgressPanel, run_with_progress
 
 AUTO_MASK = "(automatic from magnitude)"
@@ -115,13 +116,15 @@ class ReconWidget(QWidget):
         self.erode_spin.setRange(0.0, 10.0)
         self.erode_spin.setSingleStep(0.5)
         self.erode_spin.setSuffix(" mm")
-        self.erode_spin.setValue(DEFAULT_ERODE_MM)
+        self.erode_spin.setValue(defaults.ERODE_MM)
         self.lambda_spin = QDoubleSpinBox()
-        self.lambda_spin.setRange(1.0, 1e7)
+        self.lambda_spin.setRange(0.0, 1e7)  # 0 shows "auto": chosen per scan
+        self.lambda_spin.setSpecialValueText(defaults.AUTO)
         self.lambda_spin.setDecimals(0)
         self.lambda_spin.setSingleStep(1000)
-        self.lambda_spin.setValue(DEFAULT_MEDI_LAMBDA)
-        self.lambda_spin.setToolTip("MEDI data weight in ppm-normalised units (the same value for any B0 and TE)")
+        self.lambda_spin.setValue(0.0 if defaults.MEDI_LAMBDA == defaults.AUTO else defaults.MEDI_LAMBDA)
+        self.lambda_spin.setToolTip("MEDI data weight in ppm-normalised units (the same value for any B0 and TE); "
+                                    "'auto' chooses it per scan (discrepancy principle)")
         self.save_check = QCheckBox("Write Chimap + mask to the subject's derivatives")
         self.save_check.setToolTip("Reconstruct from the subject's files and write derivatives/qsm-ms/sub-*/anat/"
                                    "*_Chimap.nii.gz and *_desc-brain_mask.nii.gz")
@@ -203,7 +206,7 @@ class ReconWidget(QWidget):
         self.field_units_combo.setEnabled(field)
         self.unwrap_combo.setEnabled(not field)
         self.bfr_combo.setEnabled(self.entry_combo.currentData() != "local_field")
-        self.erode_spin.setValue(0.0 if self.entry_combo.currentData() == "local_field" else DEFAULT_ERODE_MM)
+        self.erode_spin.setValue(0.0 if self.entry_combo.currentData() == "local_field" else defaults.ERODE_MM)
         self.save_check.setEnabled(self._subject() is not None and not field)
 
     def _layer(self, name: str):
@@ -235,7 +238,7 @@ class ReconWidget(QWidget):
             unwrap=self.unwrap_combo.currentData(),
             bfr=self.bfr_combo.currentData(),
             erode_mm=float(self.erode_spin.value()),
-            medi_lambda=float(self.lambda_spin.value()),
+            medi_lambda=float(self.lambda_spin.value()) if self.lambda_spin.value() > 0 else defaults.AUTO,
         )
 
     def _on_run(self) -> None:

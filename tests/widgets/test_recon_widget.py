@@ -53,7 +53,8 @@ def test_tkd_through_the_widget_adds_qsm_and_mask_layers(make_napari_viewer, qtb
     assert qsm.data.dtype == np.float32 and qsm.data.shape == mag.shape
     mask_layer = viewer.layers["QSM mask"]
     assert mask_layer._type_string == "labels" and mask_layer.data.any()
-    assert nrmse_percent(np.asarray(qsm.data), chi, np.asarray(mask_layer.data) > 0) < 60
+    # 60 % was written for the clamped TKD; the literature's TKD (issue 13, h13a) gives 64 % on these spheres
+    assert nrmse_percent(np.asarray(qsm.data), chi, np.asarray(mask_layer.data) > 0) < 70
     assert widget.run_button.isEnabled()
     assert "done" in widget.status.text().lower()
     assert widget.last_result.parameters["unwrap"] == "region"  # the default
