@@ -17,6 +17,7 @@ from qtpy.QtWidgets import (
     QDoubleSpinBox,
     QFormLayout,
     QLabel,
+    QLineEdit,
     QPushButton,
     QVBoxLayout,
     QWidget,
@@ -55,6 +56,8 @@ def layer_volume(layer) -> tuple[np.ndarray, np.ndarray]:
     if meta.get("affine") is not None:
         view = meta.get("canonical")
         if view is not None:
+            if data.ndim == 4:  # the reader puts echoes first (napari's slider); on disk they are last
+                data = np.moveaxis(data, 0, -1)
             return from_canonical(data, view), np.asarray(meta["affine"], dtype=float)
         return data, np.asarray(meta["affine"], dtype=float)
     from napari.utils.transforms import Affine
@@ -96,6 +99,10 @@ class ReconWidget(QWidget):
         self.te_spin.setSuffix(" ms")
         self.te_spin.setValue(17.7)
         self.te_spin.setToolTip("Echo time in milliseconds (filled from the phase sidecar when known)")
+        self.echo_times_edit = QLineEdit()
+        self.echo_times_edit.setPlaceholderText("4-D input: e.g. 4, 8, 12")
+        self.echo_times_edit.setToolTip("Echo times in milliseconds, one per volume of a 4-D (multi-echo) input "
+                                        "(filled from the phase sidecar when known)")
         self.b0_spin = QDoubleSpinBox()
         self.b0_spin.setRange(0.5, 14.0)
         self.b0_spin.setDecimals(2)
@@ -143,6 +150,7 @@ class ReconWidget(QWidget):
         form.addRow("Field units", self.field_units_combo)
         form.addRow("Brain mask", self.mask_combo)
         form.addRow("Echo time", self.te_spin)
+        form.addRow("Echo times (ms)", self.echo_times_edit)
         form.addRow("B0", self.b0_spin)
         form.addRow("Unwrapping", self.unwrap_combo)
         form.addRow("Background removal", self.bfr_combo)
@@ -229,6 +237,8 @@ class ReconWidget(QWidget):
                 return
             self.te_spin.setValue(acq.te_s * 1000.0)
             self.b0_spin.setValue(acq.b0_t)
+            if len(acq.echo_times_s) > 1:
+                self.echo_times_edit.setText(", ".join(f"{1000 * t:g}" for t in acq.echo_times_s))
 
     # ---- running ----------------------------------------------------------------------------
     def parameters(self) -> dict:
@@ -298,9 +308,21 @@ class ReconWidget(QWidget):
             params["field_units"] = self.field_units_combo.currentData()
         return dict(
             data=np.asarray(data), entry=entry, magnitude=magnitude, affine=affine, mask=mask,
-            te_s=self.te_spin.value() / 1000.0, b0_t=self.b0_spin.value(), names=names,
+            te_s=self._echo_times_s(data), b0_t=self.b0_spin.value(), names=names,
             keep_intermediates=False, **params,
         ), reconstruct_from
+
+    def _echo_times_s(self, data: np.ndarray):
+        """The single echo time for a 3-D input, the list of the echo-times field for a 4-D one."""
+        if data.ndim != 4:
+            return self.te_spin.value() / 1000.0
+        text = self.echo_times_edit.text().replace(",", " ").split()
+        if not text:
+            raise QSMMSError(f"a 4-D input with {data.shape[3]} volumes needs its echo times (Echo times field, ms)")
+        try:
+            return [float(t) / 1000.0 for t in text]
+        except ValueError:
+            raise QSMMSError(f"echo times {self.echo_times_edit.text()!r} are not numbers (ms, comma-separated)") from None
 
     def _on_error(self, exc: BaseException) -> None:
         self.status.setText(f"error: {exc}")
