@@ -32,7 +32,7 @@ from .bfr import pdf, vsharp
 from . import defaults
 from .dipole import GAMMA_BAR_MHZ_PER_T, ppm_per_radian
 from .inversion import medi_l1, tkd, tv_admm
-from .mask import brain_mask, erode_mask_mm, fill_holes_3d, largest_component
+from .mask import brain_mask, erode_mask_mm, fill_holes_3d, has_background, largest_component
 from .region_unwrap import unwrap_region_growing
 from .unwrap import reliable_voxels, unwrap_laplacian
 
@@ -355,6 +355,8 @@ def mask_stage(inp: _Inputs) -> np.ndarray:
     """Stage 1: the brain mask (before erosion), given or computed from the magnitude."""
     if inp.mask is not None:
         return inp.mask
+    inp.params["mask"] = ("from magnitude (Otsu)" if has_background(inp.mag3) else
+                          "from magnitude (no background: every non-zero voxel)")
     mask = brain_mask(inp.mag3, inp.vs)
     if not mask.any():
         _fail(_name(inp.names, "magnitude"), "no brain found in the magnitude (automatic mask is empty)")
