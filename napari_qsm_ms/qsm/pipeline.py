@@ -709,7 +709,8 @@ def reconstruct_from(
     t3 = time.perf_counter()
     report(progress, 0.3, "inversion: start")
     chi, qsm_mask = inversion_stage(
-        local_ppm, qsm_mask, inp.mag3, total.n_std, inp, ppr, inversion, medi_lambda=medi_lambda,
+        local_ppm, qsm_mask, None if inp.magnitude is None else inp.mag3, total.n_std, inp, ppr, inversion,
+        medi_lambda=medi_lambda,
         medi_merit=medi_merit, medi_smv_radius_mm=medi_smv_radius_mm, medi_max_iter=medi_max_iter,
         medi_cg_max_iter=medi_cg_max_iter, medi_cg_tol=medi_cg_tol, tkd_threshold=tkd_threshold,
         tv_lambda=tv_lambda, tv_max_iter=tv_max_iter, progress=scaled(progress, 0.3, 1.0, "inversion"))
