@@ -265,9 +265,10 @@ def check_methods(unwrap: str, bfr: str, inversion: str, erode_mm: float | None)
 
 
 def erosion_for(entry: str, erode_mm: float | None) -> float:
-    """The erosion before inversion, mm: as given, else :data:`~napari_qsm_ms.qsm.defaults.ERODE_MM` when the pipeline
-    removes the background itself and 0 for a local field (its own background removal already
-    decided where it is valid, e.g. the challenge's mask)."""
+    """The erosion before inversion, mm: as given, else the default
+    (:data:`~napari_qsm_ms.qsm.defaults.ERODE_MM`) when the pipeline removes the background itself,
+    and 0 for a local field (its own background removal already decided where it is valid, e.g.
+    the challenge's mask)."""
     if erode_mm is not None:
         return float(erode_mm)
     return 0.0 if entry == "local_field" else defaults.ERODE_MM
@@ -365,7 +366,10 @@ def mask_stage(inp: _Inputs) -> np.ndarray:
 
 def fov_voxels(inp: _Inputs) -> int:
     """Voxels of the non-zero field of view: where the magnitude (else the input) is not zero."""
-    ref = inp.mag3 if inp.magnitude is not None else np.abs(inp.data).reshape(inp.data.shape[:3] + (-1,)).max(axis=3)
+    if inp.magnitude is not None:
+        ref = inp.mag3
+    else:
+        ref = np.abs(inp.data).reshape(inp.data.shape[:3] + (-1,)).max(axis=3)
     return int((ref != 0).sum())
 
 
@@ -709,7 +713,8 @@ def reconstruct_from(
     t3 = time.perf_counter()
     report(progress, 0.3, "inversion: start")
     chi, qsm_mask = inversion_stage(
-        local_ppm, qsm_mask, inp.mag3, total.n_std, inp, ppr, inversion, medi_lambda=medi_lambda,
+        local_ppm, qsm_mask, None if inp.magnitude is None else inp.mag3, total.n_std, inp, ppr, inversion,
+        medi_lambda=medi_lambda,
         medi_merit=medi_merit, medi_smv_radius_mm=medi_smv_radius_mm, medi_max_iter=medi_max_iter,
         medi_cg_max_iter=medi_cg_max_iter, medi_cg_tol=medi_cg_tol, tkd_threshold=tkd_threshold,
         tv_lambda=tv_lambda, tv_max_iter=tv_max_iter, progress=scaled(progress, 0.3, 1.0, "inversion"))
