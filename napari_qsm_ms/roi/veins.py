@@ -33,9 +33,9 @@ from .lesions import check_lesions, check_voxel_size
 VEIN_SIGMAS_MM = (0.4, 0.7)
 FRANGI_ALPHA = 0.5
 FRANGI_BETA = 0.5
-FRANGI_C = 0.08
+FRANGI_C = 0.03
 """Structureness scale of the vesselness, in units of the relative (median-normalised) magnitude."""
-VESSEL_THRESHOLD = 0.25
+VESSEL_THRESHOLD = 0.15
 CENTRE_DEPTH_FRACTION = 0.5
 MIN_CVS_EXTENT_MM = 3.0
 MARGIN_MM = 3.0

@@ -15,7 +15,8 @@
 By default no lesion gets either (``MarkerSpec()`` leaves the phantom unchanged), so the paper's
 phantom and its invariants are untouched. The truth goes into the lesion table: ``prl``,
 ``rim_width_mm``, ``rim_chi_ppm``, ``rim_coverage``, ``rim_start_deg``, ``vein`` ('central',
-'eccentric' or 'none'), ``vein_radius_mm``, ``vein_offset_mm``, ``vein_direction``.
+'eccentric' or 'none'), ``vein_radius_mm``, ``vein_offset_mm`` (75-90 % of the
+smallest semi-axis), ``vein_direction`` (unit vector, head frame, as "x y z").
 """
 
 from __future__ import annotations
@@ -93,6 +94,7 @@ def plan_markers(table: pd.DataFrame, spec: MarkerSpec, rng: np.random.Generator
     kind = {i: "none" for i in ids}
     kind.update({i: "central" for i in order[:n_c]})
     kind.update({i: "eccentric" for i in order[n_c : n_c + n_e]})
+    smallest = {int(i): float(np.min(a)) for i, a in zip(table["lesion_id"], table["semi_axes_mm"])}
     rows = {}
     for lid in ids:
         has_rim = lid in prl
@@ -106,8 +108,10 @@ def plan_markers(table: pd.DataFrame, spec: MarkerSpec, rng: np.random.Generator
             "rim_start_deg": float(rng.uniform(0.0, 360.0)) if has_rim else 0.0,
             "vein": kind[lid],
             "vein_radius_mm": float(rng.uniform(*spec.vein_radius_mm)) if kind[lid] != "none" else 0.0,
-            "vein_offset_mm": float(rng.uniform(0.75, 0.9)) if kind[lid] == "eccentric" else 0.0,
-            "vein_direction": tuple(round(float(v), 4) for v in u),
+            "vein_offset_mm": (
+                float(rng.uniform(0.75, 0.9)) * smallest[lid] if kind[lid] == "eccentric" else 0.0
+            ),
+            "vein_direction": " ".join(f"{float(v):.4f}" for v in u),
         }
     return pd.DataFrame.from_dict(rows, orient="index", columns=MARKER_COLUMNS)
 
@@ -119,12 +123,12 @@ def marker_veins(phantom: Phantom, plan: pd.DataFrame) -> list[Vein]:
         row = plan.loc[les.lesion_id]
         if row["vein"] == "none":
             continue
-        u = np.asarray(row["vein_direction"], dtype=float)
+        u = np.array(str(row["vein_direction"]).split(), dtype=float)
         centre = np.asarray(les.center_mm, dtype=float)
         if row["vein"] == "eccentric":
             side = np.cross(u, [1.0, 0.0, 0.0] if abs(u[0]) < 0.9 else [0.0, 1.0, 0.0])
             side /= np.linalg.norm(side)
-            centre = centre + side * row["vein_offset_mm"] * float(np.min(les.semi_axes_mm))
+            centre = centre + side * float(row["vein_offset_mm"])
         half = float(np.max(les.semi_axes_mm)) + VEIN_PAST_LESION_MM
         veins.append(Vein(centre - half * u, centre + half * u, float(row["vein_radius_mm"]), VEIN_CHI_PPM))
     return veins
