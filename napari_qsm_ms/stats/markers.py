@@ -82,6 +82,10 @@ def marker_table(
     out = pd.DataFrame({"lesion_id": ids})
     if chi_ppm is not None:
         valid = (tissue == TISSUE_WM) if tissue is not None else brain
+        finite = np.isfinite(chi_ppm)
+        if not finite.all():  # voxels without a value (NaN) take no part
+            valid = finite if valid is None else (valid & finite)
+            chi_ppm = np.where(finite, chi_ppm, 0.0).astype(np.float32)
         rim = rim_metrics(chi_ppm, lesions, voxel_size_mm, valid=valid, vessels=vessels, slice_axis=slice_axis)
         out = out.merge(rim, on="lesion_id", how="left")
     if magnitude is not None:

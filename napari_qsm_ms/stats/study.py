@@ -38,6 +38,7 @@ from ..rating.consensus import read_lesion_classes
 from ..roi.annotation import AnnotationState
 from ..roi.study import axial_axis
 from .lesions import LESION_COLUMNS, empty_lesion_table, relative_susceptibility
+from .markers import MARKER_LESION_COLUMNS, MARKER_SUBJECT_COLUMNS, add_subject_markers
 from .model import bootstrap_means, mixed_model
 from .tests import paper_tests
 
@@ -68,6 +69,7 @@ SUBJECT_COLUMNS = [
     "qsm_mask",
     "reference_parameters",
     "message",
+    *MARKER_SUBJECT_COLUMNS,
 ]
 SOURCE_COLUMNS = ["chimap_file", "lesions_file", "reference_file", "tissue_file", "classes_file"]
 
@@ -222,6 +224,7 @@ def subject_stats(subject: SubjectFiles) -> SubjectStats:
     )
     if optional["vessels"] is not None and not table.empty:
         _flag_vessels(table, lesions.data, optional, optional["vessels"] > 0)
+    inputs += add_subject_markers(table, info, subject, chi, lesions, optional, axial_axis(grid.affine))
     if chi is None:
         info["status"] = "no QSM"
     orphans = []
@@ -405,7 +408,7 @@ def compute_study(
     subjects_df = subjects_df[SUBJECT_COLUMNS]
     if not subjects_df["has_qsm"].astype(bool).any():
         raise StudyLayoutError(f"{study.root}: no subject has a Chimap (run qsm-ms recon first)")
-    cols = LESION_COLUMNS + SOURCE_COLUMNS
+    cols = LESION_COLUMNS + MARKER_LESION_COLUMNS + SOURCE_COLUMNS
     lesions = pd.concat(tables, ignore_index=True)[cols] if tables else pd.DataFrame(columns=cols)
     report(progress, 0.8, "t-tests")
     summary = paper_tests(lesions)
