@@ -26,7 +26,8 @@ import pandas as pd
 from scipy import ndimage as ndi
 
 from ..errors import ParameterError
-from .lesions import central_slices, check_lesions, check_slice_axis, check_voxel_size
+from .lesions import check_lesions, check_slice_axis, check_voxel_size
+from .rules import lesion_central_slice
 
 RIM_BAND_MM = (-1.0, 1.0)
 CORE_BELOW_MM = -1.0
@@ -89,12 +90,19 @@ def signed_distance_mm(mask: np.ndarray, voxel_size_mm) -> np.ndarray:
     vs = check_voxel_size(voxel_size_mm, m.ndim)
     if not m.any() or m.all():
         raise ParameterError("signed distance needs a mask with voxels both inside and outside")
-    d_in, i_in = ndi.distance_transform_edt(m, sampling=vs, return_indices=True)
+    # inside: the transform on the mask's bounding box grown by one voxel (its nearest outside
+    # voxel is always in there) -- much smaller than the whole array around a lesion
+    box = tuple(slice(max(s.start - 1, 0), s.stop + 1) for s in ndi.find_objects(m.astype(np.uint8))[0])
+    d_in = np.zeros(m.shape)
+    i_in = np.zeros((m.ndim, *m.shape), np.int64)
+    d_in[box], i_in_box = ndi.distance_transform_edt(m[box], sampling=vs, return_indices=True)
+    for a in range(m.ndim):
+        i_in[(a, *box)] = i_in_box[a] + box[a].start
     d_out, i_out = ndi.distance_transform_edt(~m, sampling=vs, return_indices=True)
     half = np.zeros(m.shape, np.float32)
-    best = np.full(m.shape, -1, np.int32)
+    best = np.full(m.shape, -1, np.int64)
     for a in range(m.ndim):  # half the voxel size along the dominant axis of the step
-        own = np.arange(m.shape[a], dtype=np.int32).reshape([-1 if b == a else 1 for b in range(m.ndim)])
+        own = np.arange(m.shape[a]).reshape([-1 if b == a else 1 for b in range(m.ndim)])
         step = np.abs(np.where(m, i_in[a], i_out[a]) - own)
         bigger = step > best
         half[bigger] = 0.5 * vs[a]
@@ -165,7 +173,9 @@ def lesion_rim(
         The lesion; it must not touch the array border by less than the outside band.
     voxel_size_mm : 3 floats
     valid : ndarray of bool, optional
-        Voxels usable as rim and outside (e.g. brain without other lesions); default all.
+        Voxels usable as rim, core and outside (e.g. white matter and the lesion's WM part, no
+        other lesion); default all. Lesion voxels outside ``valid`` (the cortical part of a mixed
+        lesion) take no part.
     vessels : ndarray of bool, optional
         Vein voxels (e.g. :func:`.vessels.vessel_candidates`), left out of every band.
     slice_axis : int
@@ -183,7 +193,7 @@ def lesion_rim(
     les = np.asarray(lesion, dtype=bool)
     vs = check_voxel_size(voxel_size_mm)
     axis = check_slice_axis(slice_axis)
-    ok = np.ones(les.shape, bool) if valid is None else (np.asarray(valid, bool) | les)
+    ok = np.ones(les.shape, bool) if valid is None else np.asarray(valid, bool)
     if vessels is not None:
         ok = ok & ~np.asarray(vessels, bool)
     d = signed_distance_mm(les, vs)
@@ -246,12 +256,13 @@ def rim_metrics(
         Lesion ids (0 = none).
     voxel_size_mm : 3 floats
     valid : ndarray of bool, optional
-        Voxels usable around lesions (e.g. white matter: rims are judged against the tissue
-        they lie in); other lesions are always left out.
+        Voxels usable in and around lesions (e.g. white matter including the lesions' WM parts:
+        rims are judged against the tissue they lie in); other lesions are always left out.
     vessels : ndarray of bool, optional
         Vein voxels, left out of every band.
     slice_axis : int
-        Axis of the slices (coverage per slice, central slice by :func:`.lesions.central_slices`).
+        Axis of the slices (coverage per slice; the central slice by the project's one rule,
+        :func:`.rules.lesion_central_slice`).
 
     Examples
     --------
@@ -268,7 +279,6 @@ def rim_metrics(
         raise ParameterError(f"susceptibility shape {chi.shape} differs from lesions shape {labels.shape}")
     vs = check_voxel_size(voxel_size_mm)
     axis = check_slice_axis(slice_axis)
-    centre = central_slices(labels, slice_axis=axis)
     margin = _margin_vox(vs)
     rows = []
     for lid, sl in enumerate(ndi.find_objects(labels), start=1):
@@ -276,11 +286,14 @@ def rim_metrics(
             continue
         box = _crop(labels, sl, margin)
         lab = labels[box]
-        ok = lab == 0 if valid is None else (np.asarray(valid, bool)[box] & (lab == 0))
+        les = lab == lid
+        ok = (lab == 0) | les
+        if valid is not None:
+            ok &= np.asarray(valid, bool)[box]
         ves = None if vessels is None else np.asarray(vessels, bool)[box]
         m = lesion_rim(
-            chi[box], lab == lid, vs, valid=ok, vessels=ves, slice_axis=axis,
-            central_slice=centre[lid] - box[axis].start, n_sectors=n_sectors,
+            chi[box], les, vs, valid=ok, vessels=ves, slice_axis=axis,
+            central_slice=lesion_central_slice(les, axis), n_sectors=n_sectors,
         )
         rows.append({"lesion_id": lid, **m})
     table = pd.DataFrame(rows, columns=RIM_COLUMNS[:-1])
@@ -304,7 +317,7 @@ def radial_profile(
     chi = np.asarray(chi_ppm, dtype=np.float32)
     les = np.asarray(lesion, dtype=bool)
     d = signed_distance_mm(les, voxel_size_mm)
-    ok = np.ones(les.shape, bool) if valid is None else (np.asarray(valid, bool) | les)
+    ok = np.ones(les.shape, bool) if valid is None else np.asarray(valid, bool)
     edges = np.asarray(bins_mm, dtype=float)
     dd, vv = d[ok], chi[ok]
     idx = np.digitize(dd, edges) - 1

@@ -93,22 +93,17 @@ def dark_vesselness(
 def _hessian_at(padded: np.ndarray, pts: tuple, vs: np.ndarray) -> np.ndarray:
     """Hessian (n, 3, 3) at the voxels ``pts`` of an array padded by two: central differences of
     central differences (the stencils of ``np.gradient`` applied twice, which smooth a little)."""
-    p = [c + 2 for c in pts]
-    f0 = padded[tuple(p)]
-    h = np.empty((p[0].size, 3, 3), np.float64)
-
-    def at(offset):
-        return padded[tuple(c + o for c, o in zip(p, offset))]
-
+    strides = np.array(padded.strides) // padded.itemsize
+    flat = padded.ravel()
+    at0 = sum((c + 2) * st for c, st in zip(pts, strides))
+    f0 = flat[at0]
+    h = np.empty((at0.size, 3, 3), np.float64)
     for i in range(3):
-        e = [0, 0, 0]
-        e[i] = 2
-        plus, minus = at(e), at([-v for v in e])
-        h[:, i, i] = (plus - 2 * f0 + minus) / (4 * vs[i] ** 2)
+        h[:, i, i] = (flat[at0 + 2 * strides[i]] - 2 * f0 + flat[at0 - 2 * strides[i]]) / (4 * vs[i] ** 2)
         for j in range(i + 1, 3):
-            pp, pm, mp, mm = ([0, 0, 0] for _ in range(4))
-            pp[i], pp[j], pm[i], pm[j], mp[i], mp[j], mm[i], mm[j] = 1, 1, 1, -1, -1, 1, -1, -1
-            h[:, i, j] = h[:, j, i] = (at(pp) - at(pm) - at(mp) + at(mm)) / (4 * vs[i] * vs[j])
+            si, sj = strides[i], strides[j]
+            mixed = flat[at0 + si + sj] - flat[at0 + si - sj] - flat[at0 - si + sj] + flat[at0 - si - sj]
+            h[:, i, j] = h[:, j, i] = mixed / (4 * vs[i] * vs[j])
     return h
 
 

@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from ..io.layout import TISSUE_WM
+from ..io.layout import TISSUE_CORTEX, TISSUE_WM
 from ..io.nifti import load_volume
 from ..roi.rim import rim_metrics, rim_profiles
 from ..roi.veins import vein_metrics
@@ -81,7 +81,8 @@ def marker_table(
     ids = np.unique(lesions[lesions > 0]).astype(int)
     out = pd.DataFrame({"lesion_id": ids})
     if chi_ppm is not None:
-        valid = (tissue == TISSUE_WM) if tissue is not None else brain
+        # rims are judged in WM: WM around, and the lesion's own voxels except a cortical part
+        valid = ((tissue == TISSUE_WM) | ((lesions > 0) & (tissue != TISSUE_CORTEX))) if tissue is not None else brain
         finite = np.isfinite(chi_ppm)
         if not finite.all():  # voxels without a value (NaN) take no part
             valid = finite if valid is None else (valid & finite)
