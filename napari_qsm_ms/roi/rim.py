@@ -312,7 +312,8 @@ def radial_profile(
     """Susceptibility against signed distance to the lesion boundary (mm).
 
     Returns a table with ``distance_mm`` (bin centre), ``median_ppm``, ``mean_ppm`` and ``voxels``
-    for each bin of ``bins_mm`` (edges); empty bins hold NaN.
+    for each bin of ``bins_mm`` (edges); empty bins hold NaN. Only voxels in ``valid`` (default
+    all) count, lesion voxels included.
     """
     chi = np.asarray(chi_ppm, dtype=np.float32)
     les = np.asarray(lesion, dtype=bool)
@@ -341,9 +342,11 @@ def rim_profiles(
     voxel_size_mm,
     *,
     valid: np.ndarray | None = None,
+    vessels: np.ndarray | None = None,
     bins_mm=PROFILE_BINS_MM,
 ) -> pd.DataFrame:
-    """:func:`radial_profile` of every lesion, stacked (column ``lesion_id`` first)."""
+    """:func:`radial_profile` of every lesion, stacked (column ``lesion_id`` first); ``valid`` and
+    ``vessels`` as in :func:`rim_metrics`."""
     labels = check_lesions(lesions)
     chi = np.asarray(chi_ppm, dtype=np.float32)
     vs = check_voxel_size(voxel_size_mm)
@@ -354,8 +357,13 @@ def rim_profiles(
             continue
         box = _crop(labels, sl, margin)
         lab = labels[box]
-        ok = lab == 0 if valid is None else (np.asarray(valid, bool)[box] & (lab == 0))
-        prof = radial_profile(chi[box], lab == lid, vs, valid=ok, bins_mm=bins_mm)
+        les = lab == lid
+        ok = (lab == 0) | les
+        if valid is not None:
+            ok &= np.asarray(valid, bool)[box]
+        if vessels is not None:
+            ok &= ~np.asarray(vessels, bool)[box]
+        prof = radial_profile(chi[box], les, vs, valid=ok, bins_mm=bins_mm)
         prof.insert(0, "lesion_id", lid)
         parts.append(prof)
     if not parts:

@@ -82,7 +82,9 @@ def marker_table(
     out = pd.DataFrame({"lesion_id": ids})
     if chi_ppm is not None:
         # rims are judged in WM: WM around, and the lesion's own voxels except a cortical part
-        valid = ((tissue == TISSUE_WM) | ((lesions > 0) & (tissue != TISSUE_CORTEX))) if tissue is not None else brain
+        valid = brain
+        if tissue is not None:
+            valid = (tissue == TISSUE_WM) | ((lesions > 0) & (tissue != TISSUE_CORTEX))
         finite = np.isfinite(chi_ppm)
         if not finite.all():  # voxels without a value (NaN) take no part
             valid = finite if valid is None else (valid & finite)
@@ -190,10 +192,12 @@ def rim_profile_figure(profiles: pd.DataFrame, prl_ids, path: str | Path | None 
         part = profiles[is_prl == flag]
         if part.empty:
             continue
+        part = part[np.isfinite(part["median_ppm"].to_numpy(float))]
         group = part.groupby(["subject", "lesion_id"] if "subject" in part else ["lesion_id"])
         for _, one in group:
             ax.plot(one["distance_mm"], one["median_ppm"], color=colour, alpha=0.15, lw=0.8)
-        med = part.groupby("distance_mm")["median_ppm"].median()
+        by_bin = part.groupby("distance_mm")["median_ppm"]
+        med = by_bin.median()[by_bin.count() >= max(1, group.ngroups // 2)]  # bins most lesions reach
         ax.plot(med.index, med.values, color=colour, lw=2.5, label=f"{label} (n={group.ngroups})")
     ax.axvspan(-1.0, 1.0, color="0.85", zorder=0, label="rim band")
     ax.axvline(0.0, color="0.4", lw=0.8)
