@@ -77,7 +77,9 @@ def test_stats_tables_carry_marker_columns(tmp_path):
         assert c in res.lesions.columns
     for c in MARKER_SUBJECT_COLUMNS:
         assert c in res.subjects.columns
-    assert res.lesions["rim_score_ppm"].notna().all()
+    by_id = res.lesions.drop_duplicates("lesion_id").set_index("lesion_id")["rim_score_ppm"]
+    assert by_id[[1, 3]].notna().all()  # WM and mixed lesions: judged in WM
+    assert np.isnan(by_id[2])  # a cortical lesion has no WM edge: no rim measure
     assert res.lesions["vein_score"].isna().all()  # no T2* magnitude yet
     # with a T2* magnitude: a dark vein through the middle of lesion 3 (3 mm across)
     mag = np.full(arrays["lesions"].shape, 400.0, np.float32)
