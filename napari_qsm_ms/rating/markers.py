@@ -39,10 +39,12 @@ from __future__ import annotations
 import itertools
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from scipy.ndimage import find_objects as ndi_find_objects
 
 from ..errors import InputFileError, ParameterError
 from ..io.atomic import atomic_write_tsv
@@ -304,3 +306,78 @@ def run_round_consensus(
     table = marker_agreement(votes, panel, subjects=";".join(done))
     atomic_write_tsv(round_agreement_tsv(study, round_name), table)
     return done, table
+
+
+# --- a rater's session of the round (pure; the dock shows it) ---------------------------------
+@dataclass
+class RoundSession:
+    """What the rim-round dock needs for one rater on one subject (no other rater's file is read).
+
+    ``order`` is the rater's shuffled reading order of the lesion ids; ``centres[lid]`` the voxel
+    the views centre on (the lesion's central slice by the project's rule, its centroid in that
+    slice); ``answers`` the rater's own answers so far.
+    """
+
+    subject: SubjectFiles
+    rater: str
+    round_name: str
+    chi_ppm: np.ndarray
+    magnitude: np.ndarray
+    lesions: np.ndarray
+    voxel_size_mm: tuple
+    slice_axis: int
+    order: list[int]
+    centres: dict[int, tuple[int, int, int]]
+    answers: pd.DataFrame = field(default_factory=empty_marker_votes)
+
+    def answered(self, lesion_id: int) -> dict:
+        row = self.answers[self.answers["lesion_id"] == int(lesion_id)]
+        return {} if row.empty else row.iloc[0].to_dict()
+
+    @property
+    def n_done(self) -> int:
+        """Lesions with both markers answered."""
+        a = self.answers
+        return int(((a["prl"] != "") & (a["cvs"] != "")).sum()) if len(a) else 0
+
+
+def prepare_round(subject: SubjectFiles, rater: str, round_name: str = ROUND, progress=None) -> RoundSession:
+    """Read the subject's Chimap, T2* magnitude and lesions and the rater's own answers.
+
+    Raises
+    ------
+    InputFileError
+        A missing file (one line naming it: the round needs QSM, magnitude and the lesions).
+    """
+    from ..io.nifti import load_volume
+    from ..roi.rules import lesion_central_slice, slice_axis_of_affine
+
+    rater = check_rater(rater)
+    for path, what in ((subject.chimap, "QSM (Chimap)"), (subject.magnitude, "T2* magnitude"),
+                       (subject.lesions, "lesion label map")):
+        if not path.exists():
+            raise InputFileError(path, f"missing: the {round_name} round needs the {what}")
+    chi = load_volume(subject.chimap, allow_nan=True)
+    mag = load_volume(subject.magnitude, ndim=(3, 4))
+    les = load_volume(subject.lesions, dtype=None)
+    labels = np.asarray(les.data).astype(np.int32)
+    mag_data = mag.data if mag.data.ndim == 3 else mag.data[..., 0]
+    if chi.data.shape != labels.shape or mag_data.shape != labels.shape:
+        raise InputFileError(subject.lesions, "not on the grid of the Chimap and the T2* magnitude")
+    axis = slice_axis_of_affine(les.affine)
+    centres = {}
+    for lid, sl in enumerate(ndi_find_objects(labels), start=1):
+        if sl is None:
+            continue
+        m = labels[sl] == lid
+        k = lesion_central_slice(m, axis.axis, increasing_superior=axis.increasing_superior)
+        idx = [int(np.mean(i)) for i in np.nonzero(np.take(m, k, axis=axis.axis))]
+        idx.insert(axis.axis, k)
+        centres[lid] = tuple(int(s.start) + v for s, v in zip(sl, idx))
+    vs = tuple(float(v) for v in np.linalg.norm(np.asarray(les.affine)[:3, :3], axis=0))
+    answers = read_marker_votes_file(round_votes_tsv(subject, rater, round_name), round_name)
+    return RoundSession(
+        subject, rater, round_name, np.nan_to_num(np.asarray(chi.data, np.float32)),
+        np.asarray(mag_data, np.float32), labels, vs, axis.axis,
+        reading_order(subject.label, rater, centres, round_name), centres, answers,
+    )
