@@ -87,11 +87,59 @@ def screenshot(ph, chi, path: Path) -> None:
     viewer.close()
 
 
+def round_screenshot(path: Path) -> None:
+    """The rim and vein round dock signed in on a simulated subject with markers."""
+    import tempfile
+
+    import napari
+
+    from napari_qsm_ms._widgets._layers import load_subject_into_viewer
+    from napari_qsm_ms._widgets.marker_rating import MarkerRaterWidget
+    from napari_qsm_ms.io.layout import StudyFiles
+    from napari_qsm_ms.io.nifti import save_volume
+
+    ph = make_phantom((128, 144, 80), (1.0, 1.0, 1.0), seed=4, n_lesions=(6, 1, 1))
+    ph = add_markers(ph, MarkerSpec(prl_fraction=0.6, cvs_fraction=0.5), seed=4)
+    sig = gre_signal(ph, seed=4)
+    root = Path(tempfile.mkdtemp(prefix="markers-shots-")) / "study"
+    (root / "sub-01" / "anat").mkdir(parents=True)
+    sub = StudyFiles.at(root).subject("01")
+    for path_, data in ((sub.magnitude, sig.magnitude), (sub.chimap, ph.chi_ppm), (sub.tissue, ph.tissue),
+                        (sub.lesions, ph.lesion_ids), (sub.brain_mask, ph.brain_mask)):
+        save_volume(path_, np.asarray(data), ph.affine)
+    viewer = napari.Viewer(title="napari-qsm-ms: rim and vein round")
+    viewer.window.resize(1500, 900)
+    load_subject_into_viewer(viewer, sub)
+    dock = MarkerRaterWidget(viewer)
+    viewer.window.add_dock_widget(dock, name="Rim and vein round (blinded)", area="right")
+    dock.rater_edit.setText("ann")
+    dock.sign_in("ann", blocking=True)
+    t = ph.lesion_table.set_index("lesion_id")
+    target = int(t.index[t["prl"] & (t["vein"] == "central")][0]) if (t["prl"] & (t["vein"] == "central")).any() else 1
+    dock.go(dock.session.order.index(target))
+    dock.answer(prl="yes")
+    from napari_qsm_ms._widgets._layers import viewer_camera
+
+    from qtpy.QtWidgets import QApplication
+
+    viewer.window.resize(1500, 900)
+    QApplication.processEvents()
+    viewer_camera(viewer).zoom = 9.0
+    QApplication.processEvents()
+    viewer.screenshot(str(path), canvas_only=False)
+    dock.sign_out()
+    viewer.close()
+
+
 def main() -> None:
+    if "--round-only" in sys.argv:
+        round_screenshot(HERE / "markers_round_dock.png")
+        return
     prof, prl, subjects = cohort()
     fig = rim_profile_figure(prof, prl, title="Rim profiles, simulated 1 mm cohort (true chi + QSM noise)")
     fig.savefig(HERE / "markers_rim_profiles.png")
     screenshot(*subjects[0], HERE / "markers_prl_lesion.png")
+    round_screenshot(HERE / "markers_round_dock.png")
     print("written", HERE / "markers_rim_profiles.png", HERE / "markers_prl_lesion.png")
 
 

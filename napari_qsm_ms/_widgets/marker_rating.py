@@ -1,11 +1,11 @@
 """Rim and vein round (blinded): one rater answers PRL and CVS for every lesion, one at a time.
 
 The class round stays blinded to QSM; this round needs it. While a rater is signed in, every
-layer that was in the viewer is hidden (and shown again at sign-out), and the dock shows only
-layers built for the round, side by side in napari's grid: the susceptibility map (PRL) and the
+layer that was in the viewer is taken out (and put back at sign-out), and the dock shows only
+layers built for the round, side by side on the canvas: the susceptibility map (PRL) and the
 T2* magnitude (CVS), each with the current lesion as a single-colour contour of a binary mask (no
-lesion id anywhere: the dock says "lesion i of n" in the rater's own shuffled order). The views
-share napari's dims and camera, so they stay linked; the buttons Axial / Coronal / Sagittal (keys
+lesion id anywhere: the dock says "lesion i of n" in the rater's own shuffled order). Both views
+are layers of one canvas, so slice, zoom and pan stay linked; the buttons Axial / Coronal / Sagittal (keys
 A, C, S) turn both to the other orthogonal planes, as the CVS criteria ask.
 
 Answers: PRL Yes / No / Uncertain (keys Y, N, U) and CVS Present / Absent / Excluded (keys P, B,
@@ -35,19 +35,15 @@ from qtpy.QtWidgets import (
 
 from ..errors import QSMMSError, one_line
 from ..rating.markers import CVS_EXCLUSIONS, CVS_VOTES, PRL_VOTES, RoundSession, prepare_round, record_marker_vote
-from ._layers import centre_viewer_on, current_subject
+from ._layers import centre_viewer_on, current_subject, viewer_camera
 from ._worker import ProgressPanel, run_with_progress
 
 PRL_KEYS = {Qt.Key_Y: "yes", Qt.Key_N: "no", Qt.Key_U: "uncertain"}
 CVS_KEYS = {Qt.Key_P: "present", Qt.Key_B: "absent", Qt.Key_E: "excluded"}
 PLANE_KEYS = {Qt.Key_A: "axial", Qt.Key_C: "coronal", Qt.Key_S: "sagittal"}
 _LAYER_PREFIX = "rim round: "
-
-
-def _grid(viewer):
-    """The viewer's grid (``viewer.canvas.grid`` from napari 0.9, ``viewer.grid`` before)."""
-    canvas = getattr(viewer, "canvas", None)
-    return canvas.grid if canvas is not None and hasattr(canvas, "grid") else viewer.grid
+VIEW_FOV_MM = 40.0
+"""Edge of the box shown around a lesion (mm)."""
 
 
 class MarkerRaterWidget(QWidget):
@@ -60,7 +56,6 @@ class MarkerRaterWidget(QWidget):
         self.position = 0
         self._hidden: list = []
         self._layers: list = []
-        self._grid_state = None
 
         self.rater_edit = QLineEdit()
         self.rater_edit.setPlaceholderText("your rater name (letters and digits)")
@@ -164,26 +159,21 @@ class MarkerRaterWidget(QWidget):
             layer.visible = False
         scale = session.voxel_size_mm
         lo, hi = np.percentile(session.magnitude[session.magnitude > 0], [1, 99]) if np.any(session.magnitude > 0) else (0, 1)
-        qsm = self.viewer.add_image(session.chi_ppm, name=_LAYER_PREFIX + "QSM (ppm)", scale=scale,
+        qsm = self.viewer.add_image(np.zeros((2, 2, 2), np.float32), name=_LAYER_PREFIX + "QSM (ppm)", scale=scale,
                                     colormap="gray", contrast_limits=(-0.1, 0.15))
-        c1 = self.viewer.add_labels(np.zeros(session.lesions.shape, np.uint8), name=_LAYER_PREFIX + "lesion", scale=scale)
-        mag = self.viewer.add_image(session.magnitude, name=_LAYER_PREFIX + "T2* magnitude", scale=scale,
+        c1 = self.viewer.add_labels(np.zeros((2, 2, 2), np.uint8), name=_LAYER_PREFIX + "lesion", scale=scale)
+        mag = self.viewer.add_image(np.zeros((2, 2, 2), np.float32), name=_LAYER_PREFIX + "T2* magnitude", scale=scale,
                                     colormap="gray", contrast_limits=(float(lo), float(hi)))
-        c2 = self.viewer.add_labels(np.zeros(session.lesions.shape, np.uint8), name=_LAYER_PREFIX + "lesion ", scale=scale)
+        c2 = self.viewer.add_labels(np.zeros((2, 2, 2), np.uint8), name=_LAYER_PREFIX + "lesion ", scale=scale)
         for c in (c1, c2):
             c.contour = 1
             c.opacity = 0.9
         self._layers = [qsm, c1, mag, c2]
-        grid = _grid(self.viewer)
-        self._grid_state = (grid.enabled, grid.stride)
-        grid.stride = 2
-        grid.enabled = True
         self.status.setText(f"{session.rater}: {len(session.order)} lesions of sub-{session.subject.label}, "
                             f"round '{session.round_name}'.")
         self._set_enabled(True)
-        first = next((i for i, lid in enumerate(session.order) if not self._complete(lid)), 0)
-        self.go(first)
-        self.show_plane("axial")
+        self.position = next((i for i, lid in enumerate(session.order) if not self._complete(lid)), 0)
+        self.show_plane("axial")  # also shows the first lesion not answered yet
         self.setFocus()
 
     def sign_out(self) -> None:
@@ -194,10 +184,7 @@ class MarkerRaterWidget(QWidget):
         for layer in self._hidden:
             if layer in self.viewer.layers:
                 layer.visible = True
-        if self._grid_state is not None:
-            grid = _grid(self.viewer)
-            grid.enabled, grid.stride = self._grid_state
-        self._layers, self._hidden, self._grid_state = [], [], None
+        self._layers, self._hidden = [], []
         self.session = None
         self.position_label.setText("")
         self.status.setText("Signed out.")
@@ -215,15 +202,36 @@ class MarkerRaterWidget(QWidget):
         return self.session.order[self.position]
 
     def go(self, position: int) -> None:
-        """Show the lesion at ``position`` of the rater's order (clipped to the list)."""
+        """Show the lesion at ``position`` of the rater's order (clipped to the list).
+
+        The views hold a box of :data:`VIEW_FOV_MM` around the lesion's centre (QSM and lesion
+        contour, magnitude and contour beside it along the horizontal screen axis).
+        """
         if self.session is None or not self.session.order:
             return
-        self.position = int(np.clip(position, 0, len(self.session.order) - 1))
+        s = self.session
+        self.position = int(np.clip(position, 0, len(s.order) - 1))
         lid = self.current_lesion
-        mask = (self.session.lesions == lid).astype(np.uint8)
-        for c in (self._layers[1], self._layers[3]):
-            c.data = mask
-        centre_viewer_on(self.viewer, self._layers[0], self.session.centres[lid])
+        vs = np.asarray(s.voxel_size_mm)
+        centre = np.asarray(s.centres[lid])
+        half = np.ceil(0.5 * VIEW_FOV_MM / vs).astype(int)
+        lo = np.maximum(centre - half, 0)
+        hi = np.minimum(centre + half + 1, s.lesions.shape)
+        box = tuple(slice(int(a), int(b)) for a, b in zip(lo, hi))
+        origin = lo * vs
+        beside = np.zeros(3)
+        horizontal = self.viewer.dims.order[-1]
+        beside[horizontal] = (hi[horizontal] - lo[horizontal]) * vs[horizontal] + 2.0
+        mask = (s.lesions[box] == lid).astype(np.uint8)
+        qsm, c1, mag, c2 = self._layers
+        for layer, data, shift in ((qsm, s.chi_ppm[box], 0), (c1, mask, 0), (mag, s.magnitude[box], 1), (c2, mask, 1)):
+            layer.data = data
+            layer.translate = tuple(origin + shift * beside)
+        centre_viewer_on(self.viewer, qsm, centre - lo)
+        camera = viewer_camera(self.viewer)
+        mid = list(camera.center)
+        mid[-1] += 0.5 * beside[horizontal]
+        camera.center = tuple(mid)
         self._show_answers()
 
     def _show_answers(self) -> None:
@@ -266,6 +274,7 @@ class MarkerRaterWidget(QWidget):
             axis = others[0] if plane == "sagittal" else others[1]
         rest = [a for a in range(3) if a != axis]
         self.viewer.dims.order = (axis, *rest)
+        self.go(self.position)  # the magnitude goes beside the QSM along the new horizontal axis
 
     def keyPressEvent(self, event) -> None:  # noqa: N802 (Qt API)
         key = event.key()
