@@ -20,18 +20,8 @@ from __future__ import annotations
 import napari
 import numpy as np
 from qtpy.QtCore import Qt
-from qtpy.QtWidgets import (
-    QComboBox,
-    QFormLayout,
-    QGridLayout,
-    QHBoxLayout,
-    QLabel,
-    QLineEdit,
-    QProgressBar,
-    QPushButton,
-    QVBoxLayout,
-    QWidget,
-)
+from qtpy.QtWidgets import QComboBox, QFormLayout, QGridLayout, QHBoxLayout, QLabel, QLineEdit
+from qtpy.QtWidgets import QProgressBar, QPushButton, QVBoxLayout, QWidget
 
 from ..errors import QSMMSError, one_line
 from ..rating.markers import CVS_EXCLUSIONS, CVS_VOTES, PRL_VOTES, RoundSession, prepare_round, record_marker_vote

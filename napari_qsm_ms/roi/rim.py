@@ -239,6 +239,25 @@ def lesion_rim(
     }
 
 
+def _lesion_crops(labels: np.ndarray, margin: np.ndarray, valid, vessels):
+    """Per lesion: ``(lesion_id, box, lesion mask, usable voxels)`` on a crop grown by ``margin``.
+
+    Usable: the lesion and voxels of no other lesion, within ``valid``, outside ``vessels``.
+    """
+    for lid, sl in enumerate(ndi.find_objects(labels), start=1):
+        if sl is None:
+            continue
+        box = _crop(labels, sl, margin)
+        lab = labels[box]
+        les = lab == lid
+        ok = (lab == 0) | les
+        if valid is not None:
+            ok &= np.asarray(valid, bool)[box]
+        if vessels is not None:
+            ok &= ~np.asarray(vessels, bool)[box]
+        yield lid, box, les, ok
+
+
 def _margin_vox(vs: np.ndarray) -> np.ndarray:
     return np.ceil(OUTSIDE_BAND_MM[1] / vs).astype(int) + 1
 
@@ -288,18 +307,9 @@ def rim_metrics(
     axis = check_slice_axis(slice_axis)
     margin = _margin_vox(vs)
     rows = []
-    for lid, sl in enumerate(ndi.find_objects(labels), start=1):
-        if sl is None:
-            continue
-        box = _crop(labels, sl, margin)
-        lab = labels[box]
-        les = lab == lid
-        ok = (lab == 0) | les
-        if valid is not None:
-            ok &= np.asarray(valid, bool)[box]
-        ves = None if vessels is None else np.asarray(vessels, bool)[box]
+    for lid, box, les, ok in _lesion_crops(labels, margin, valid, vessels):
         m = lesion_rim(
-            chi[box], les, vs, valid=ok, vessels=ves, slice_axis=axis,
+            chi[box], les, vs, valid=ok, slice_axis=axis,
             central_slice=lesion_central_slice(les, axis), n_sectors=n_sectors,
         )
         rows.append({"lesion_id": lid, **m})
@@ -359,17 +369,7 @@ def rim_profiles(
     vs = check_voxel_size(voxel_size_mm)
     margin = np.ceil((float(np.max(np.abs(bins_mm))) + 1.0) / vs).astype(int) + 1
     parts = []
-    for lid, sl in enumerate(ndi.find_objects(labels), start=1):
-        if sl is None:
-            continue
-        box = _crop(labels, sl, margin)
-        lab = labels[box]
-        les = lab == lid
-        ok = (lab == 0) | les
-        if valid is not None:
-            ok &= np.asarray(valid, bool)[box]
-        if vessels is not None:
-            ok &= ~np.asarray(vessels, bool)[box]
+    for lid, box, les, ok in _lesion_crops(labels, margin, valid, vessels):
         prof = radial_profile(chi[box], les, vs, valid=ok, bins_mm=bins_mm)
         prof.insert(0, "lesion_id", lid)
         parts.append(prof)

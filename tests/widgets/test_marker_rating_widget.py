@@ -31,6 +31,7 @@ def _sign_in(widget, rater, qtbot):
     qtbot.waitUntil(lambda: widget.session is not None, timeout=20000)
 
 
+@pytest.mark.slow
 def test_three_raters_answer_through_the_round(make_napari_viewer, subject, qtbot):
     viewer = make_napari_viewer()
     load_subject_into_viewer(viewer, subject)
