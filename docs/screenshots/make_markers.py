@@ -94,7 +94,6 @@ def round_screenshot(path: Path) -> None:
     import napari
 
     from napari_qsm_ms._widgets._layers import load_subject_into_viewer
-    from napari_qsm_ms._widgets.marker_rating import MarkerRaterWidget
     from napari_qsm_ms.io.layout import StudyFiles
     from napari_qsm_ms.io.nifti import save_volume
 
@@ -108,12 +107,9 @@ def round_screenshot(path: Path) -> None:
                         (sub.lesions, ph.lesion_ids), (sub.brain_mask, ph.brain_mask)):
         save_volume(path_, np.asarray(data), ph.affine)
     viewer = napari.Viewer(title="napari-qsm-ms: rim and vein round")
-    viewer.window.resize(1500, 900)
     load_subject_into_viewer(viewer, sub)
-    dock = MarkerRaterWidget(viewer)
-    viewer.window.add_dock_widget(dock, name="Rim and vein round (blinded)", area="right")
-    dock.rater_edit.setText("ann")
-    dock.sign_in("ann", blocking=True)
+    _, dock = viewer.window.add_plugin_dock_widget("napari-qsm-ms", "Rim and vein round (blinded)")
+    dock.sign_in("ann", blocking=True)  # as typing "ann" and clicking Sign in
     t = ph.lesion_table.set_index("lesion_id")
     target = int(t.index[t["prl"] & (t["vein"] == "central")][0]) if (t["prl"] & (t["vein"] == "central")).any() else 1
     dock.go(dock.session.order.index(target))

@@ -101,15 +101,9 @@ class MarkerRaterWidget(QWidget):
         nav.addWidget(self.back_button)
         nav.addWidget(self.next_button)
         lay = QVBoxLayout(self)
-        lay.addLayout(form)
-        lay.addWidget(self.panel)
-        lay.addWidget(self.status)
-        lay.addWidget(self.position_label)
-        lay.addWidget(self.progress_bar)
-        lay.addLayout(grid)
-        lay.addWidget(self.comment_edit)
-        lay.addLayout(planes)
-        lay.addLayout(nav)
+        for item in (form, self.panel, self.status, self.position_label, self.progress_bar, grid,
+                     self.comment_edit, planes, nav):
+            (lay.addWidget if isinstance(item, QWidget) else lay.addLayout)(item)
         lay.addStretch(1)
         self.setFocusPolicy(Qt.StrongFocus)
         self._set_enabled(False)
