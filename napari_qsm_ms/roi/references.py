@@ -164,7 +164,8 @@ def build_references(
     Notes
     -----
     The central slice is the rule of :mod:`napari_qsm_ms.roi.rules` (most lesion voxels, ties to
-    the middle of the lesion, then to the inferior slice; ``increasing_superior``). Distances are Euclidean in mm
+    the middle of the lesion, then to the inferior slice; ``increasing_superior``).
+    Distances are Euclidean in mm
     with the slice's pixel spacing (``scipy.ndimage.distance_transform_edt(sampling=...)``),
     measured between pixel centres; the pixel limit uses unit spacing. Each lesion is processed
     on a crop around its bounding box wide enough (twice the reach plus the gap) for every
@@ -303,20 +304,16 @@ def check_reference_parameters(
 
 def _resolve_classes(les_m, tis_m, objects, given: dict[int, str]) -> dict[int, str | None]:
     """Reference class of every present lesion (:func:`~napari_qsm_ms.roi.rules.reference_class`;
-    None: no reference)."""
+    None: no reference). ``given`` may say ``excluded`` (an annotation exclusion)."""
     classes = {}
     for k, sl in enumerate(objects, start=1):
         if sl is None:
             continue
-        cls = given.get(k)
-        if cls in ("wm", "cortical", "mixed", "rejected", "not_lesion", "excluded"):
-            suggested = ""  # not needed
-        else:
-            t = tis_m[sl][les_m[sl] == k]
-            n_ctx, n_wm = int((t == TISSUE_CORTEX).sum()), int((t == TISSUE_WM).sum())
-            suggested = suggest_class(n_ctx / (n_ctx + n_wm) if n_ctx + n_wm else float("nan"))
-        excluded = cls == "excluded"
-        classes[k] = reference_class(None if excluded else cls, suggested, excluded=excluded)
+        t = tis_m[sl][les_m[sl] == k]
+        n_ctx, n_wm = int((t == TISSUE_CORTEX).sum()), int((t == TISSUE_WM).sum())
+        suggested = suggest_class(n_ctx / (n_ctx + n_wm) if n_ctx + n_wm else float("nan"))
+        excluded = given.get(k) == "excluded"
+        classes[k] = reference_class(None if excluded else given.get(k), suggested, excluded=excluded)
     return classes
 
 
