@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from .display import robust_range
 from .errors import QSMMSError
 from .io.layout import COREG_SERIES, StudyFiles, SubjectFiles, subject_from_path
 from .io.nifti import Volume, is_nifti, load_volume, strip_nifti_suffix, to_canonical
@@ -112,12 +113,8 @@ def volume_layer_data(
         data = np.asarray(data).astype(np.int32, copy=False)
         if role in CONTOUR_ROLES:  # Labels() takes no contour argument: applied after adding
             kwargs["metadata"]["contour"] = 1
-    elif data.ndim >= 3 and "contrast_limits" not in kwargs:
-        finite = data[np.isfinite(data)]
-        if finite.size:
-            lo, hi = np.percentile(finite, [0.5, 99.5])
-            if hi > lo:
-                kwargs["contrast_limits"] = (float(lo), float(hi))
+    elif data.ndim >= 3 and "contrast_limits" not in kwargs and np.isfinite(data).any():
+        kwargs["contrast_limits"] = robust_range(data)
     if data.ndim == 4:  # echoes/time last on disk -> first in napari (slider)
         data = np.moveaxis(data, -1, 0)
     return data, kwargs, kind
