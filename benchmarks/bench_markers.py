@@ -104,7 +104,9 @@ def bench_speed():
     total = t_rim + t_vein
     print("| step | wall s (median of 3) | in complex FFTs of the grid |")
     print("|---|---|---|")
-    for name, t in (("rim_metrics", t_rim), ("vein_metrics", t_vein), ("both", total), ("yardstick: one complex FFT", t_fft)):
+    steps = (("rim_metrics", t_rim), ("vein_metrics", t_vein), ("both", total),
+             ("yardstick: one complex FFT", t_fft))
+    for name, t in steps:
         print(f"| {name} | {t:.2f} | {t / t_fft:.1f} |")
     print(f"target < 2 s: {'met' if total < 2.0 else 'NOT met'} ({total:.2f} s)")
     return total, t_fft
@@ -185,7 +187,8 @@ def bench_cohorts(seeds, e2e: str):
                 cells[k] = roc_auc(score[sel], y[sel])
             t = res["table"]
             print(f"| {seed} | {len(t)} | {int(t['prl'].sum())} | {int((t['vein'] == 'central').sum())} | "
-                  f"{res['noise_sd']:.4f} | {cells['rim_truth']:.3f} | {cells.get('rim_e2e', float('nan')):.3f} | "
+                  f"{res['noise_sd']:.4f} | {cells['rim_truth']:.3f} | "
+                  f"{cells.get('rim_e2e', float('nan')):.3f} | "
                   f"{cells['vein']:.3f} | {res['seconds']:.0f} |", flush=True)
         pooled_auc = {k: roc_auc(np.concatenate([s for s, _ in v]), np.concatenate([y for _, y in v]))
                       for k, v in pooled.items()}
@@ -199,7 +202,8 @@ def bench_cohorts(seeds, e2e: str):
                                  ("vein", "vein score, T2* magnitude", 0.85)):
             if k in pooled_auc:
                 v = pooled_auc[k]
-                print(f"| {label} | {v:.3f} | {n_pos[k]} / {n_all[k]} | >= {target:.2f} | {'yes' if v >= target else 'NO'} |")
+                met = "yes" if v >= target else "NO"
+                print(f"| {label} | {v:.3f} | {n_pos[k]} / {n_all[k]} | >= {target:.2f} | {met} |")
         rows[name] = pooled_auc
     return rows
 
@@ -208,9 +212,11 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--speed", action="store_true", help="speed only")
     p.add_argument("--e2e", choices=("all", "first", "none"), default="all",
-                   help="end-to-end QSM on all seeds, on the first only (its noise SD serves the others), or none")
+                   help="end-to-end QSM on all seeds, on the first only (its noise SD serves the others), "
+                   "or none")
     p.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3],
-                   help="phantom seeds (default 1 2 3; seed 0 was the development seed of the rim statistics)")
+                   help="phantom seeds (default 1 2 3; seed 0 was the development seed of the rim "
+                   "statistics)")
     p.add_argument("--cohort", choices=list(COHORTS), default=None, help="one cohort only")
     a = p.parse_args(argv)
     if a.speed or not a.cohort:

@@ -33,7 +33,8 @@ def cohort(seeds=(0, 1)):
     parts, prl, subjects = [], [], []
     for seed in seeds:
         ph = make_phantom((160, 192, 96), (1.0, 1.0, 1.0), seed=seed, n_lesions=(14, 3, 3))
-        ph = add_markers(ph, MarkerSpec(prl_fraction=0.4, cvs_fraction=0.4, eccentric_fraction=0.2), seed=1000 + seed)
+        spec = MarkerSpec(prl_fraction=0.4, cvs_fraction=0.4, eccentric_fraction=0.2)
+        ph = add_markers(ph, spec, seed=1000 + seed)
         rng = np.random.default_rng(3000 + seed)
         chi = (ph.chi_ppm + rng.normal(0, CHI_NOISE_PPM, ph.shape).astype(np.float32)) * ph.brain_mask
         wm = ph.tissue == 3
@@ -76,11 +77,13 @@ def screenshot(ph, chi, path: Path) -> None:
         lab = viewer.add_labels(les, name="lesion outline", translate=tr, opacity=0.45)
         lab.contour = 1
     viewer.reset_view()
-    m = rim_metrics(chi, ph.lesion_ids, ph.voxel_size_mm, valid=ph.tissue == 3).set_index("lesion_id").loc[lid]
+    m = rim_metrics(chi, ph.lesion_ids, ph.voxel_size_mm, valid=ph.tissue == 3)
+    m = m.set_index("lesion_id").loc[lid]
     overlay = viewer.canvas.overlays.text if hasattr(viewer, "canvas") else viewer.text_overlay
     overlay.visible = True
     overlay.text = (
-        f"PRL {lid} (truth: rim {row['rim_chi_ppm']:.3f} ppm, coverage {row['rim_coverage']:.2f}, vein {row['vein']}); "
+        f"PRL {lid} (truth: rim {row['rim_chi_ppm']:.3f} ppm, coverage {row['rim_coverage']:.2f}, "
+        f"vein {row['vein']}); "
         f"measured: coverage {m['rim_coverage']:.2f}, rim score {m['rim_score_ppm']:.4f} ppm"
     )
     viewer.screenshot(str(path), canvas_only=False)
@@ -111,7 +114,8 @@ def round_screenshot(path: Path) -> None:
     _, dock = viewer.window.add_plugin_dock_widget("napari-qsm-ms", "Rim and vein round (blinded)")
     dock.sign_in("ann", blocking=True)  # as typing "ann" and clicking Sign in
     t = ph.lesion_table.set_index("lesion_id")
-    target = int(t.index[t["prl"] & (t["vein"] == "central")][0]) if (t["prl"] & (t["vein"] == "central")).any() else 1
+    both = t["prl"] & (t["vein"] == "central")
+    target = int(t.index[both][0]) if both.any() else int(t.index[0])
     dock.go(dock.session.order.index(target))
     dock.answer(prl="yes")
     from napari_qsm_ms._widgets._layers import viewer_camera

@@ -140,7 +140,8 @@ def _run_round(args: argparse.Namespace) -> int:
         prl = int(((agreed["marker"] == "prl") & (agreed["value"] == "yes")).sum())
         cvs = int(((agreed["marker"] == "cvs") & (agreed["value"] == "present")).sum())
         disputed = int((cons["consensus"] == "disputed").sum())
-        print(f"sub-{label}: {cons['lesion_id'].nunique()} lesions: PRL {prl}, CVS present {cvs}, disputed {disputed}")
+        n = cons["lesion_id"].nunique()
+        print(f"sub-{label}: {n} lesions: PRL {prl}, CVS present {cvs}, disputed {disputed}")
     print(f"agreement ({args.round_name} round) -> {round_agreement_tsv(study, args.round_name)}")
     for rec in table.itertuples(index=False):
         value = "n/a" if math.isnan(rec.value) else f"{rec.value:.3f}"

@@ -24,7 +24,8 @@ from qtpy.QtWidgets import QComboBox, QFormLayout, QGridLayout, QHBoxLayout, QLa
 from qtpy.QtWidgets import QProgressBar, QPushButton, QVBoxLayout, QWidget
 
 from ..errors import QSMMSError, one_line
-from ..rating.markers import CVS_EXCLUSIONS, CVS_VOTES, PRL_VOTES, RoundSession, prepare_round, record_marker_vote
+from ..rating.markers import CVS_EXCLUSIONS, CVS_VOTES, PRL_VOTES, RoundSession, prepare_round
+from ..rating.markers import record_marker_vote
 from ._layers import centre_viewer_on, current_subject, viewer_camera
 from ._worker import ProgressPanel, run_with_progress
 
@@ -111,7 +112,8 @@ class MarkerRaterWidget(QWidget):
     # --- sign in / out ----------------------------------------------------------------------
     def _set_enabled(self, signed_in: bool) -> None:
         for b in [*self.prl_buttons.values(), *self.cvs_buttons.values(), *self.plane_buttons.values(),
-                  self.back_button, self.next_button, self.sign_out_button, self.reason_combo, self.comment_edit]:
+                  self.back_button, self.next_button, self.sign_out_button, self.reason_combo,
+                  self.comment_edit]:
             b.setEnabled(signed_in)
         self.sign_in_button.setEnabled(not signed_in)
         self.rater_edit.setEnabled(not signed_in)
@@ -142,13 +144,15 @@ class MarkerRaterWidget(QWidget):
         for layer in self._hidden:
             layer.visible = False
         scale = session.voxel_size_mm
-        lo, hi = np.percentile(session.magnitude[session.magnitude > 0], [1, 99]) if np.any(session.magnitude > 0) else (0, 1)
-        qsm = self.viewer.add_image(np.zeros((2, 2, 2), np.float32), name=_LAYER_PREFIX + "QSM (ppm)", scale=scale,
+        positive = session.magnitude[session.magnitude > 0]
+        lo, hi = np.percentile(positive, [1, 99]) if positive.size else (0, 1)
+        empty = np.zeros((2, 2, 2), np.float32)
+        qsm = self.viewer.add_image(empty, name=_LAYER_PREFIX + "QSM (ppm)", scale=scale,
                                     colormap="gray", contrast_limits=(-0.1, 0.15))
-        c1 = self.viewer.add_labels(np.zeros((2, 2, 2), np.uint8), name=_LAYER_PREFIX + "lesion", scale=scale)
-        mag = self.viewer.add_image(np.zeros((2, 2, 2), np.float32), name=_LAYER_PREFIX + "T2* magnitude", scale=scale,
+        c1 = self.viewer.add_labels(empty.astype(np.uint8), name=_LAYER_PREFIX + "lesion", scale=scale)
+        mag = self.viewer.add_image(empty, name=_LAYER_PREFIX + "T2* magnitude", scale=scale,
                                     colormap="gray", contrast_limits=(float(lo), float(hi)))
-        c2 = self.viewer.add_labels(np.zeros((2, 2, 2), np.uint8), name=_LAYER_PREFIX + "lesion ", scale=scale)
+        c2 = self.viewer.add_labels(empty.astype(np.uint8), name=_LAYER_PREFIX + "lesion ", scale=scale)
         for c in (c1, c2):
             c.contour = 1
             c.opacity = 0.9
@@ -208,7 +212,8 @@ class MarkerRaterWidget(QWidget):
         beside[horizontal] = (hi[horizontal] - lo[horizontal]) * vs[horizontal] + 2.0
         mask = (s.lesions[box] == lid).astype(np.uint8)
         qsm, c1, mag, c2 = self._layers
-        for layer, data, shift in ((qsm, s.chi_ppm[box], 0), (c1, mask, 0), (mag, s.magnitude[box], 1), (c2, mask, 1)):
+        views = ((qsm, s.chi_ppm[box], 0), (c1, mask, 0), (mag, s.magnitude[box], 1), (c2, mask, 1))
+        for layer, data, shift in views:
             layer.data = data
             layer.translate = tuple(origin + shift * beside)
         centre_viewer_on(self.viewer, qsm, centre - lo)

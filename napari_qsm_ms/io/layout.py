@@ -227,7 +227,8 @@ def check_round(name: str) -> str:
 
 def round_votes_tsv(subject: SubjectFiles, rater: str, round_name: str) -> Path:
     """``sub-<label>_rater-<name>_round-<round>_votes.tsv``: one rater's votes of a marker round."""
-    return subject._der(f"rater-{check_label(rater, 'rater name')}_round-{check_round(round_name)}_votes", ".tsv")
+    name = check_label(rater, "rater name")
+    return subject._der(f"rater-{name}_round-{check_round(round_name)}_votes", ".tsv")
 
 
 def round_consensus_tsv(subject: SubjectFiles, round_name: str) -> Path:

@@ -70,7 +70,9 @@ CONSENSUS_COLUMNS = ["lesion_id", "marker", "value", "consensus", "votes", "n_ra
 
 
 def empty_marker_votes() -> pd.DataFrame:
-    return pd.DataFrame({c: pd.Series([], dtype="int64" if c == "lesion_id" else "object") for c in MARKER_VOTE_COLUMNS})
+    return pd.DataFrame(
+        {c: pd.Series([], dtype="int64" if c == "lesion_id" else "object") for c in MARKER_VOTE_COLUMNS}
+    )
 
 
 def _check_answer(prl: str, cvs: str, reason: str) -> None:
@@ -114,10 +116,12 @@ def read_marker_votes_file(path, round_name: str = ROUND) -> pd.DataFrame:
         raise InputFileError(p, "a lesion is listed twice")
     rounds = set(frame["round"].replace("", round_name))
     if rounds - {round_name}:
-        raise InputFileError(p, f"holds round(s) {', '.join(sorted(rounds - {round_name}))}, expected {round_name}")
+        other = ", ".join(sorted(rounds - {round_name}))
+        raise InputFileError(p, f"holds round(s) {other}, expected {round_name}")
     frame["round"] = round_name
     for col in ("prl", "cvs", "cvs_exclusion"):
-        frame[col] = frame[col].str.strip().str.lower().str.replace(r"[\s-]+", "_", regex=True).replace("n/a", "")
+        words = frame[col].str.strip().str.lower().str.replace(r"[\s-]+", "_", regex=True)
+        frame[col] = words.replace("n/a", "")
     for rec in frame.itertuples(index=False):
         try:
             _check_answer(rec.prl, rec.cvs, rec.cvs_exclusion)
@@ -157,6 +161,7 @@ def record_marker_vote(
     else:
         reason = old["cvs_exclusion"]  # unchanged CVS answer keeps its reason
     _check_answer(new_prl, new_cvs, reason)
+    kept_comment = comment if comment is not None else ("" if old is None else old["comment"])
     history = ""
     if old is not None:
         earlier = f"{old['prl']}/{old['cvs']}/{old['cvs_exclusion']}@{old['timestamp']}"
@@ -167,11 +172,12 @@ def record_marker_vote(
         "prl": new_prl,
         "cvs": new_cvs,
         "cvs_exclusion": reason,
-        "comment": _one_line(comment if comment is not None else ("" if old is None else old["comment"])).replace(";", ","),
+        "comment": _one_line(kept_comment).replace(";", ","),
         "timestamp": timestamp or now_utc(),
         "history": history,
     }
-    frame = pd.concat([frame.loc[~row], pd.DataFrame([rec])], ignore_index=True) if len(frame) else pd.DataFrame([rec])
+    new = pd.DataFrame([rec])
+    frame = pd.concat([frame.loc[~row], new], ignore_index=True) if len(frame) else new
     frame = frame.sort_values("lesion_id", kind="stable").reset_index(drop=True)
     atomic_write_tsv(path, frame[MARKER_VOTE_COLUMNS])
     return frame
@@ -197,7 +203,9 @@ def list_round_raters(subject: SubjectFiles, round_name: str = ROUND) -> list[st
     return sorted(n for n in names if n.isalnum())
 
 
-def read_round_votes(subject: SubjectFiles, raters: Sequence[str] | None = None, round_name: str = ROUND) -> pd.DataFrame:
+def read_round_votes(
+    subject: SubjectFiles, raters: Sequence[str] | None = None, round_name: str = ROUND
+) -> pd.DataFrame:
     """Every rater's answers of the round on ``subject``, long, with a ``rater`` column."""
     raters = list_round_raters(subject, round_name) if raters is None else [check_rater(r) for r in raters]
     frames = [read_marker_votes_file(round_votes_tsv(subject, r, round_name), round_name).assign(rater=r)
@@ -259,10 +267,13 @@ def marker_agreement(votes: pd.DataFrame, panel: Sequence[str], subjects: str = 
     rows = []
     for marker, vocab in MARKERS.items():
         answered = frame[frame[marker] != ""]
-        wide = answered.pivot_table(index=["subject", "lesion_id"], columns="rater", values=marker, aggfunc="first")
+        wide = answered.pivot_table(
+            index=["subject", "lesion_id"], columns="rater", values=marker, aggfunc="first"
+        )
         wide = wide.reindex(columns=list(panel))
         complete = wide.dropna()
-        counts = np.array([[int((row == v).sum()) for v in vocab] for row in complete.to_numpy()]).reshape(-1, len(vocab))
+        counts = np.array([[int((row == v).sum()) for v in vocab] for row in complete.to_numpy()])
+        counts = counts.reshape(-1, len(vocab))
         fk = fleiss_kappa(counts) if len(panel) >= 2 and len(counts) else float("nan")
         rows.append({"marker": marker, "measure": "fleiss_kappa", "raters": ";".join(panel), "value": fk,
                      "n_items": len(counts), "subjects": subjects})

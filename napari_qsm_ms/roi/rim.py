@@ -14,7 +14,8 @@ The **reference** of a lesion is the brighter of its core (lower quartile,
 :data:`CORE_PERCENTILE`) and its outside (median), so that a uniformly paramagnetic lesion is not
 called a rim. The boundary is cut into ``n_sectors`` equal
 angular sectors per slice (in-plane angle in mm about the lesion's centroid in that slice); a
-sector is *paramagnetic* when the 90th percentile (:data:`SECTOR_PERCENTILE`) of its rim-band voxels exceeds the reference by
+sector is *paramagnetic* when the 90th percentile (:data:`SECTOR_PERCENTILE`) of its rim-band
+voxels exceeds the reference by
 ``PARAMAGNETIC_PPM``. **Coverage** is the fraction of sectors (with rim voxels) that are
 paramagnetic; the **rim score** is the mean positive excess over all sectors (ppm), which grows
 with both the rim's strength and its coverage and ranks lesions for the raters.

@@ -8,7 +8,8 @@ Pure numpy/scipy (docs/markers.md). Veins are dark on T2*-weighted magnitude. Fo
    ``|l1| <= |l2| <= |l3|``, zero unless ``l2, l3 > 0`` (a valley across the tube), else
    ``(1 - exp(-Ra^2 / 2a^2)) exp(-Rb^2 / 2b^2) (1 - exp(-S^2 / 2c^2))`` with ``Ra = |l2/l3|``,
    ``Rb = |l1| / sqrt(|l2 l3|)``, ``S = ||l||`` (Frangi et al. 1998), maximum over the scales;
-2. the lesion's **centre** (where the vesselness is computed) is the set of its voxels at least half as deep (3-D distance to the
+2. the lesion's **centre** (where the vesselness is computed) is the set of its voxels at least
+   half as deep (3-D distance to the
    boundary) as its deepest voxel -- central "regardless of the lesion's shape", as the NAIMS
    criteria put it;
 3. on every slice (along each array axis in turn) the largest vesselness of the centre is taken;
@@ -18,7 +19,8 @@ Pure numpy/scipy (docs/markers.md). Veins are dark on T2*-weighted magnitude. Fo
    is the longest run of consecutive slices reaching the threshold along the best axis.
 
 A lesion is eligible for the central vein sign when it is at least ``MIN_CVS_EXTENT_MM`` across
-in two perpendicular directions (Sati et al. 2016; here along two array axes, :func:`cvs_eligible`); ``cvs_suggested`` is eligible and ``vein_score >= VESSEL_THRESHOLD``.
+in two perpendicular directions (Sati et al. 2016; here along two array axes, :func:`cvs_eligible`);
+``cvs_suggested`` is eligible and ``vein_score >= VESSEL_THRESHOLD``.
 """
 
 from __future__ import annotations
@@ -200,7 +202,8 @@ def vein_metrics(
         if sl is None:
             continue
         box = tuple(
-            slice(max(s.start - int(m), 0), min(s.stop + int(m), n)) for s, m, n in zip(sl, margin, labels.shape)
+            slice(max(s.start - int(m), 0), min(s.stop + int(m), n))
+            for s, m, n in zip(sl, margin, labels.shape)
         )
         lab = labels[box]
         les = lab == lid

@@ -89,7 +89,9 @@ def marker_table(
         if not finite.all():  # voxels without a value (NaN) take no part
             valid = finite if valid is None else (valid & finite)
             chi_ppm = np.where(finite, chi_ppm, 0.0).astype(np.float32)
-        rim = rim_metrics(chi_ppm, lesions, voxel_size_mm, valid=valid, vessels=vessels, slice_axis=slice_axis)
+        rim = rim_metrics(
+            chi_ppm, lesions, voxel_size_mm, valid=valid, vessels=vessels, slice_axis=slice_axis
+        )
         out = out.merge(rim, on="lesion_id", how="left")
     if magnitude is not None:
         vein = vein_metrics(magnitude, lesions, voxel_size_mm, valid=brain)
@@ -127,7 +129,9 @@ def subject_markers(markers: pd.DataFrame) -> dict:
     }
 
 
-def add_subject_markers(table: pd.DataFrame, info: dict, subject, chi, lesions, optional: dict, slice_axis: int):
+def add_subject_markers(
+    table: pd.DataFrame, info: dict, subject, chi, lesions, optional: dict, slice_axis: int
+) -> list:
     """Hook of ``qsm-ms stats``: marker columns into ``table`` (in place) and ``info``; returns inputs used.
 
     ``chi`` and ``lesions`` are the loaded volumes (``chi`` may be None); the T2* magnitude is
@@ -144,7 +148,8 @@ def add_subject_markers(table: pd.DataFrame, info: dict, subject, chi, lesions, 
     m = marker_table(
         None if chi is None else chi.data, magnitude, lesions.data, lesions.voxel_size_mm,
         tissue=optional.get("tissue"), vessels=None if ves is None else ves > 0,
-        brain=None if optional.get("brain_mask") is None else optional["brain_mask"] > 0, slice_axis=slice_axis,
+        brain=None if optional.get("brain_mask") is None else optional["brain_mask"] > 0,
+        slice_axis=slice_axis,
     )
     if not table.empty:
         merged = table[["lesion_id"]].merge(m, on="lesion_id", how="left")

@@ -36,7 +36,8 @@ def test_record_and_read_back_with_history(tmp_path):
     record_marker_vote(sub, "ann", 2, cvs="excluded", cvs_exclusion="confluent", timestamp="t2")
     frame = read_marker_votes_file(round_votes_tsv(sub, "ann", "rim"))
     row = frame.set_index("lesion_id").loc[2]
-    assert (row["prl"], row["cvs"], row["cvs_exclusion"], row["round"]) == ("yes", "excluded", "confluent", "rim")
+    got = (row["prl"], row["cvs"], row["cvs_exclusion"], row["round"])
+    assert got == ("yes", "excluded", "confluent", "rim")
     assert row["history"] == "yes//@t1"
     assert round_votes_tsv(sub, "ann", "rim").name == "sub-01_rater-ann_round-rim_votes.tsv"
     # the class round does not see the marker round's files, and vice versa
@@ -67,7 +68,8 @@ def test_bad_files_one_line_errors(tmp_path):
     p.write_text("lesion_id\tround\tcvs\n1\tother\tpresent\n")
     with pytest.raises(InputFileError, match="round"):
         read_marker_votes_file(p)
-    p.write_text("Lesion_ID,PRL,CVS,CVS_exclusion\r\n1,Yes,Excluded,multiple veins\r\n")  # a spreadsheet export
+    # a spreadsheet export
+    p.write_text("Lesion_ID,PRL,CVS,CVS_exclusion\r\n1,Yes,Excluded,multiple veins\r\n")
     row = read_marker_votes_file(p).iloc[0]
     assert (row["prl"], row["cvs"], row["cvs_exclusion"]) == ("yes", "excluded", "multiple_veins")
     with pytest.raises(StudyLayoutError):
@@ -105,11 +107,14 @@ def test_kappas_equal_statsmodels(tmp_path, seed):
         wide = votes.pivot(index="lesion_id", columns="rater", values=marker)[panel]
         codes = wide.apply(lambda col: col.map({v: i for i, v in enumerate(vocab)})).to_numpy()
         counts, _ = aggregate_raters(codes, n_cat=len(vocab))
-        assert table.loc[(marker, "fleiss_kappa", "ann;ben;cat"), "value"] == pytest.approx(sm_fleiss(counts), abs=1e-6)
+        fk = table.loc[(marker, "fleiss_kappa", "ann;ben;cat"), "value"]
+        assert fk == pytest.approx(sm_fleiss(counts), abs=1e-6)
         for a, b in (("ann", "ben"), ("ann", "cat"), ("ben", "cat")):
-            ct = pd.crosstab(pd.Categorical(wide[a], vocab), pd.Categorical(wide[b], vocab), dropna=False).to_numpy()
+            ct = pd.crosstab(pd.Categorical(wide[a], vocab), pd.Categorical(wide[b], vocab), dropna=False)
+            ct = ct.to_numpy()
             expected = cohens_kappa(ct).kappa
-            assert table.loc[(marker, "cohen_kappa", f"{a};{b}"), "value"] == pytest.approx(expected, abs=1e-6)
+            ck = table.loc[(marker, "cohen_kappa", f"{a};{b}"), "value"]
+            assert ck == pytest.approx(expected, abs=1e-6)
 
 
 def test_consensus_majority_and_disputes(tmp_path):

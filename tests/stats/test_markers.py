@@ -55,7 +55,9 @@ def test_cvs_rules(n_el, n_cvs, p40, s3, s6):
 
 
 def test_cvs_suggested_on_an_ineligible_lesion_does_not_count():
-    t = pd.DataFrame({"prl_suggested": [True, False], "cvs_eligible": [False, True], "cvs_suggested": [True, True]})
+    t = pd.DataFrame(
+        {"prl_suggested": [True, False], "cvs_eligible": [False, True], "cvs_suggested": [True, True]}
+    )
     s = subject_markers(t)
     assert s["n_cvs"] == 1 and s["n_prl"] == 1
 
