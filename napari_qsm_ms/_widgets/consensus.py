@@ -262,6 +262,7 @@ class ConsensusWidget(QWidget):
     def _show(self, subject: SubjectFiles, table: pd.DataFrame) -> None:
         self.table_frame = table
         raters = table["raters"].iloc[0].split(";") if len(table) else list_raters(subject)
+        self.panel_edit.setPlaceholderText(f"panel in use: {' '.join(raters)} (type names + Set panel to change)")
         votes = read_all_votes(subject, raters).assign(subject=subject.label)
         ratings = ratings_matrix(votes, raters)
         self.report = agreement(ratings, raters)
