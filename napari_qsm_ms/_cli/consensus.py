@@ -10,7 +10,7 @@ import argparse
 import math
 
 from ..errors import ParameterError
-from ..io.layout import StudyFiles
+from ..io.layout import MARKER_ROUNDS, StudyFiles, round_agreement_tsv
 from ..progress import TextProgress
 from ..roi.rules import CONSENSUS_CLASSES
 from ._common import add_study_arguments, selected_subjects
@@ -59,10 +59,18 @@ def register(subparsers) -> None:
         "--min-extent-mm", type=float, default=2.0, metavar="MM",
         help="--propose: smallest in-plane extent of a proposed component (mm, default 2.0)",
     )
+    p.add_argument(
+        "--round", choices=MARKER_ROUNDS, default=None, dest="round_name",
+        help="a reading round beside the class round: 'rim' = PRL yes/no/uncertain and CVS "
+        "present/absent/excluded per lesion (sub-<label>_rater-<name>_round-rim_votes.tsv) -> "
+        "sub-<label>_round-rim_consensus.tsv and agreement_round-rim.tsv (kappas per marker)",
+    )
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.round_name:  # the marker round (rating/markers.py)
+        return _run_round(args)
     from ..rating.agreement import write_agreement
     from ..rating.consensus import resolve, run_consensus, subject_panel
     from ..rating.panel import read_panel, write_panel
@@ -117,4 +125,25 @@ def run(args: argparse.Namespace) -> int:
     for rec in table.itertuples(index=False):
         value = "n/a" if math.isnan(rec.value) else f"{rec.value:.3f}"
         print(f"  {rec.measure} [{rec.raters.replace(';', ', ')}]: {value} (n={rec.n_items})")
+    return 0
+
+
+def _run_round(args: argparse.Namespace) -> int:
+    from ..rating.markers import run_round_consensus
+    from ..rating.panel import read_panel
+
+    study = StudyFiles.at(args.study)
+    panel = args.raters or read_panel(study)
+    done, table = run_round_consensus(study, selected_subjects(args), panel, args.round_name)
+    for label, cons in done.items():
+        agreed = cons[cons["consensus"] == "agreed"]
+        prl = int(((agreed["marker"] == "prl") & (agreed["value"] == "yes")).sum())
+        cvs = int(((agreed["marker"] == "cvs") & (agreed["value"] == "present")).sum())
+        disputed = int((cons["consensus"] == "disputed").sum())
+        n = cons["lesion_id"].nunique()
+        print(f"sub-{label}: {n} lesions: PRL {prl}, CVS present {cvs}, disputed {disputed}")
+    print(f"agreement ({args.round_name} round) -> {round_agreement_tsv(study, args.round_name)}")
+    for rec in table.itertuples(index=False):
+        value = "n/a" if math.isnan(rec.value) else f"{rec.value:.3f}"
+        print(f"  {rec.marker} {rec.measure} [{rec.raters.replace(';', ', ')}]: {value} (n={rec.n_items})")
     return 0

@@ -211,3 +211,31 @@ def subject_from_path(path: str | os.PathLike) -> SubjectFiles | None:
 
 def _natural_key(s: str):
     return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", s)]
+
+
+# --- reading rounds after the class round (rim and vein markers; docs/markers.md) -------------
+#: Names of the reading rounds beside the class round; a round enters file names as ``round-<name>``.
+MARKER_ROUNDS = ("rim",)
+
+
+def check_round(name: str) -> str:
+    """Return ``name`` if it is a known reading round (:data:`MARKER_ROUNDS`), else raise."""
+    if name not in MARKER_ROUNDS:
+        raise StudyLayoutError(f"unknown reading round {name!r}: use {', '.join(MARKER_ROUNDS)}")
+    return name
+
+
+def round_votes_tsv(subject: SubjectFiles, rater: str, round_name: str) -> Path:
+    """``sub-<label>_rater-<name>_round-<round>_votes.tsv``: one rater's votes of a marker round."""
+    name = check_label(rater, "rater name")
+    return subject._der(f"rater-{name}_round-{check_round(round_name)}_votes", ".tsv")
+
+
+def round_consensus_tsv(subject: SubjectFiles, round_name: str) -> Path:
+    """``sub-<label>_round-<round>_consensus.tsv``: the majority per lesion and marker of a round."""
+    return subject._der(f"round-{check_round(round_name)}_consensus", ".tsv")
+
+
+def round_agreement_tsv(study: StudyFiles, round_name: str) -> Path:
+    """``derivatives/qsm-ms/agreement_round-<round>.tsv``: kappas per marker of a round."""
+    return study.derivatives / f"agreement_round-{check_round(round_name)}.tsv"

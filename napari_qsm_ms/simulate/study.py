@@ -17,6 +17,7 @@ so a failed or cancelled run leaves nothing half written.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import json
 import os
@@ -36,6 +37,7 @@ from ..io.layout import COREG_SERIES, DERIVATIVES, StudyFiles, SubjectFiles
 from ..io.nifti import save_volume
 from ..progress import ProgressCallback, report, scaled
 from .forward import DEFAULT_B0_T, DEFAULT_SNR, DEFAULT_TE_S, gre_signal
+from .markers import MarkerSpec, add_markers
 from .phantom import ANATOMIES, Phantom, contrasts, make_phantom, validate_geometry
 from .truth import SIMULATION_DERIVATIVES, TruthFiles
 
@@ -296,6 +298,7 @@ def simulate_subject(
     raters: Sequence[str] | None,
     anatomy: str = "synthetic",
     progress: ProgressCallback | None = None,
+    markers: MarkerSpec | None = None,
 ) -> dict:
     """Simulate and write one subject under ``root``; return its simulation parameters."""
     s_phantom, s_noise, s_raw, s_raters = seed.spawn(4)
@@ -311,6 +314,8 @@ def simulate_subject(
         anatomy=anatomy,
         progress=scaled(progress, 0.0, 0.15),
     )
+    if markers is not None:  # rims and central veins (simulate/markers.py); own seed, others unchanged
+        phantom = add_markers(phantom, markers, seed.spawn(1)[0])
     gre = gre_signal(
         phantom, te_s=te_s, b0_t=b0_t, snr=snr, seed=s_noise, progress=scaled(progress, 0.15, 0.55)
     )
@@ -411,6 +416,8 @@ def simulate_subject(
         "chi_reference": "CSF (ppm); background sources relative to air, air - tissue = 9.4 ppm",
         "field_convention": "field_ppm = IFFT(D * FFT(chi_ppm)), D = 1/3 - (k.b0)^2/k^2, zero padded x2",
     }
+    if markers is not None:
+        params["markers"] = dataclasses.asdict(markers)
     atomic_write_json(truth.parameters_json, params)
     report(progress, 1.0, f"sub-{label} done")
     return params
@@ -451,6 +458,7 @@ def simulate_study(
     anatomy: str = "synthetic",
     overwrite: bool = False,
     progress: ProgressCallback | None = None,
+    markers: MarkerSpec | None = None,
 ) -> StudyFiles:
     """Simulate a study of ``n_subjects`` MS patients at 7 T and write it to ``out_study``.
 
@@ -490,6 +498,8 @@ def simulate_study(
         Replace a non-empty ``out_study``.
     progress : callable, optional
         ``progress(fraction, message)``; may raise CancelledError.
+    markers : MarkerSpec, optional
+        Paramagnetic rims and central veins (:mod:`.markers`); their truth joins the lesions TSV.
 
     Returns
     -------
@@ -549,6 +559,7 @@ def simulate_study(
                 raters=raters,
                 anatomy=anatomy,
                 progress=sub_progress,
+                markers=markers,
             )
             participants.append(
                 {

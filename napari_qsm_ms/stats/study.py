@@ -37,6 +37,7 @@ from ..progress import ProgressCallback, report, scaled
 from ..roi.annotation import AnnotationState
 from ..roi.rules import CONSENSUS_CLASSES, drawn_consensus, read_consensus_table, slice_axis_of_affine
 from .lesions import LESION_COLUMNS, empty_lesion_table, relative_susceptibility
+from .markers import MARKER_LESION_COLUMNS, MARKER_SUBJECT_COLUMNS, add_subject_markers
 from .model import bootstrap_means, mixed_model
 from .tests import ALPHA, N_COMPARISONS, paper_tests
 
@@ -66,6 +67,7 @@ SUBJECT_COLUMNS = [
     "qsm_mask",
     "reference_parameters",
     "message",
+    *MARKER_SUBJECT_COLUMNS,
 ]
 SOURCE_COLUMNS = ["chimap_file", "lesions_file", "reference_file", "tissue_file", "classes_file"]
 
@@ -270,6 +272,8 @@ def subject_stats(subject: SubjectFiles) -> SubjectStats:
     lesions = _load_labels(subject.lesions, chi)
     inputs, used = read_stats_inputs(subject, chi, lesions)
     table, info = compute_subject_stats(inputs)
+    axis = slice_axis_of_affine(inputs.affine).axis
+    used += add_subject_markers(table, info, subject, chi, lesions, inputs.maps, axis)  # stats/markers.py
     info.update(subject=subject.label, has_qsm=chi is not None)
     _add_sources(table, subject, subject.study, chi is not None, inputs.classes is not None, inputs.maps)
     return SubjectStats(subject.label, table, info, used)
@@ -416,7 +420,7 @@ def compute_study(
     subjects_df = subjects_df[SUBJECT_COLUMNS]
     if not subjects_df["has_qsm"].astype(bool).any():
         raise StudyLayoutError(f"{study.root}: no subject has a Chimap (run qsm-ms recon first)")
-    cols = LESION_COLUMNS + SOURCE_COLUMNS
+    cols = LESION_COLUMNS + MARKER_LESION_COLUMNS + SOURCE_COLUMNS
     lesions = pd.concat(tables, ignore_index=True)[cols] if tables else pd.DataFrame(columns=cols)
     report(progress, 0.8, "t-tests")
     summary = paper_tests(lesions)
