@@ -200,3 +200,18 @@ def subject_from_path(path: str | os.PathLike) -> SubjectFiles | None:
 
 def _natural_key(s: str):
     return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", s)]
+
+
+# --- step records of ``qsm-ms run`` (napari_qsm_ms.cohort) ---------------------------------------
+# One small JSON per step: its parameters and the SHA-256 of the files it read and wrote, written
+# after the step's outputs, so a re-run can tell done from out of date (docs/cohort.md).
+
+
+def subject_step_record(subject: SubjectFiles, step: str) -> Path:
+    """``derivatives/qsm-ms/sub-<label>/anat/sub-<label>_desc-<step>_record.json``."""
+    return subject.deriv / f"{subject.sub}_desc-{check_label(step, 'step name')}_record.json"
+
+
+def study_step_record(study: StudyFiles, step: str) -> Path:
+    """``derivatives/qsm-ms/desc-<step>_record.json`` (study-level steps: agreement, stats)."""
+    return study.derivatives / f"desc-{check_label(step, 'step name')}_record.json"
