@@ -139,7 +139,7 @@ def step_state(target, step: str, params: dict) -> StepState:
     if changed:
         return StepState(step, OUT_OF_DATE, f"parameters changed: {', '.join(changed)}")
     root = study_root(target)
-    now = {_rel(p, root): p for p in spec.inputs(target, params)}
+    now = {_rel(p, root): p for p in spec.inputs(target, params).values()}
     recorded = record.get("Inputs", {})
     if set(now) != set(recorded):
         diff = sorted(set(now) ^ set(recorded))

@@ -18,7 +18,7 @@ from ..io.layout import StudyFiles
 #: Resident memory of a worker before any volume is loaded (bytes).
 BASE_BYTES = 400e6
 #: Peak extra memory per T2* voxel of one subject (bytes per voxel).
-BYTES_PER_VOXEL = 600.0
+BYTES_PER_VOXEL = 200.0
 #: Share of the available memory the jobs may plan to use (the rest for the system and caches).
 MEMORY_SHARE = 0.8
 

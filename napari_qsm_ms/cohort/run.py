@@ -124,8 +124,8 @@ class CohortResult:
     def summary(self) -> str:
         """The closing line of ``qsm-ms run``."""
         ran = sum(len(t.ran) for t in self.subjects) + (len(self.study.ran) if self.study else 0)
-        bad = [t.target for t in self.subjects if not t.ok] + ([STUDY_TARGET] if self.study and not self.study.ok
-                                                               else [])
+        tasks = self.subjects + ([self.study] if self.study is not None else [])
+        bad = [_subject_name(t.target) for t in tasks if not t.ok]
         text = f"qsm-ms run: {len(self.subjects)} subjects, {ran} steps run"
         return f"{text}, {len(bad)} failed: {', '.join(bad)}" if bad else f"{text}, none failed"
 

@@ -145,7 +145,7 @@ def _coreg_call(s: SubjectFiles, params: dict, progress) -> str:
     for name in ("shrink_factors", "smoothing_sigmas_mm"):
         rigid[name] = tuple(rigid[name])
     done = coregister_subject(s, keys=keys, progress=progress, params=RigidParameters(**rigid))
-    return ", ".join(f"{k} {r.summary()}" for k, r in done.results.items())
+    return ", ".join(f"{k} MI {r.mutual_information:.3f}" for k, r in done.results.items())
 
 
 # ---- consensus (per subject) -----------------------------------------------------------------
