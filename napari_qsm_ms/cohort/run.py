@@ -181,7 +181,7 @@ def run_steps(target: SubjectFiles | StudyFiles, steps: Iterable[str], options: 
 def _run_one(target, name: str, params: dict, options: RunOptions, progress: ProgressCallback) -> str:
     spec = STEPS[name]
     call_params = dict(params)
-    if name == "coregister" and options.threads is not None:
+    if name == "coregister" and call_params.get("threads") is None:  # the run's thread budget
         call_params["threads"] = options.threads
     t0 = time.perf_counter()
     summary = spec.call(target, call_params, progress)
@@ -322,8 +322,10 @@ def _dask(root: Path, labels: list[str], options: RunOptions, emit, fail_fast: b
           token: CancelToken | None):
     from distributed import wait
 
-    def _on_event(item) -> None:
-        emit(Event(**item[1]))
+    names = {f.name for f in dataclasses.fields(Event)}
+
+    def _on_event(item) -> None:  # (time, message); the message also carries the worker's address
+        emit(Event(**{k: v for k, v in item[1].items() if k in names}))
 
     client.subscribe_topic(_EVENT_TOPIC, _on_event)
     stamp = f"{os.getpid()}-{time.time_ns()}"
