@@ -358,6 +358,23 @@ def check_steps(only: Iterable[str] | None) -> tuple[str, ...]:
     return tuple(s for s in ALL_STEPS if s in set(only))
 
 
+def subject_status(states: list[StepState]) -> tuple[str, str]:
+    """A subject's state in one word and one line: ``done`` (every step done, edited or blocked)
+    or ``out of date`` (the first step that needs to run, with its reason)."""
+    todo = [s for s in states if s.needs_run]
+    if todo:
+        return "out of date", todo[0].line()
+    blocked = [s.step for s in states if s.state == BLOCKED]
+    return "done", (f"not applicable: {', '.join(blocked)}" if blocked else "")
+
+
+def outcome_status(outcome: TaskOutcome) -> tuple[str, str]:
+    """After a run: ``failed`` with its one-line reason, else ``done`` with what ran."""
+    if not outcome.ok:
+        return "failed", outcome.error or ""
+    return "done", (f"ran {', '.join(outcome.ran)}" if outcome.ran else "up to date")
+
+
 def plan_study(study_root: str | os.PathLike, params: dict | None = None, *, only: Iterable[str] | None = None,
                subjects: list[str] | None = None) -> dict[str, list[StepState]]:
     """The state of every selected step of every subject (and ``'study'``), nothing run."""
@@ -421,7 +438,8 @@ def run_study(
     progress : callable, optional
         Overall ``progress(fraction, message)``; may raise CancelledError.
     cancel : CancelToken, optional
-        Stops the run (running Dask tasks finish their current subject).
+        Stops the run, as a CancelledError raised by ``progress`` does: steps stop at their next
+        progress report (running Dask tasks finish their subject); the run raises CancelledError.
 
     Returns
     -------
@@ -447,7 +465,8 @@ def run_study(
         jobs, how = default_jobs(study, labels)
     threads = None if client is not None else max(1, available_cores() // (jobs or 1))
     options = RunOptions(full, steps, force, threads if (jobs or 1) > 1 else None, debug)
-    tracker = _Tracker(labels, on_event, progress)
+    cancel = cancel if cancel is not None else CancelToken()
+    tracker = _Tracker(labels, on_event, progress, cancel)
     result = CohortResult([], None, how or (f"{jobs} job(s)" if client is None else "dask"))
     result.removed = remove_leftovers([study.derivatives])
     try:
@@ -464,6 +483,8 @@ def run_study(
         for outcome in tasks:
             result.subjects.append(outcome)
             tracker.finished(outcome)
+        if cancel.cancelled:
+            raise CancelledError("cancelled by the user")
         if not (fail_fast and result.failures):
             result.study = run_steps(study, STUDY_STEPS, options, _checked(tracker, cancel))
             tracker.finished(result.study)
@@ -478,10 +499,11 @@ def run_study(
 class _Tracker:
     """Relays events to ``on_event`` and turns them into overall progress (thread-safe)."""
 
-    def __init__(self, labels: list[str], on_event, progress) -> None:
+    def __init__(self, labels: list[str], on_event, progress, token: CancelToken) -> None:
         self.fraction = dict.fromkeys([*labels, STUDY_TARGET], 0.0)
         self.on_event = on_event
         self.progress = progress
+        self.token = token
         self.lock = threading.Lock()
 
     def __call__(self, ev: Event) -> None:
@@ -490,7 +512,10 @@ class _Tracker:
             overall = sum(self.fraction.values()) / len(self.fraction)
         if self.on_event is not None:
             self.on_event(ev)
-        report(self.progress, overall, f"{_subject_name(ev.subject)} {ev.step}: {ev.message}")
+        try:
+            report(self.progress, overall, f"{_subject_name(ev.subject)} {ev.step}: {ev.message}")
+        except CancelledError:  # a GUI's Cancel: the executors stop at their next check
+            self.token.cancel()
 
     def finished(self, outcome: TaskOutcome) -> None:
         self(Event(outcome.target, "", DONE if outcome.ok else FAILED, 1.0, outcome.error or "finished"))
