@@ -47,6 +47,16 @@ def load_subject_layers(subject: SubjectFiles, progress=None):
     return layers
 
 
+def _read_only_table(headers: list[str]) -> QTableWidget:
+    """A read-only table whose last column takes the remaining width."""
+    table = QTableWidget(0, len(headers))
+    table.setHorizontalHeaderLabels(headers)
+    table.horizontalHeader().setSectionResizeMode(len(headers) - 1, QHeaderView.Stretch)
+    table.verticalHeader().setVisible(False)
+    table.setEditTriggers(QTableWidget.NoEditTriggers)
+    return table
+
+
 class _EventRelay(QObject):
     """Carries run events from worker threads to the GUI thread (queued connection)."""
 
@@ -83,11 +93,7 @@ class StudyWidget(QWidget):
 
         self.summary = QLabel("No study open.")
         self.summary.setWordWrap(True)
-        self.findings = QTableWidget(0, 3)
-        self.findings.setHorizontalHeaderLabels(["severity", "file", "problem"])
-        self.findings.horizontalHeader().setSectionResizeMode(2, QHeaderView.Stretch)
-        self.findings.verticalHeader().setVisible(False)
-        self.findings.setEditTriggers(QTableWidget.NoEditTriggers)
+        self.findings = _read_only_table(["severity", "file", "problem"])
         self.panel = ProgressPanel()
 
         lay = QVBoxLayout(self)
@@ -121,11 +127,7 @@ class StudyWidget(QWidget):
         row.addWidget(self.step_combo)
         row.addWidget(self.force_check)
         row.addWidget(self.run_button)
-        self.states = QTableWidget(0, 3)
-        self.states.setHorizontalHeaderLabels(["subject", "state", "detail"])
-        self.states.horizontalHeader().setSectionResizeMode(2, QHeaderView.Stretch)
-        self.states.verticalHeader().setVisible(False)
-        self.states.setEditTriggers(QTableWidget.NoEditTriggers)
+        self.states = _read_only_table(["subject", "state", "detail"])
         self._relay = _EventRelay()
         self._relay.event.connect(self._on_event)
         box = QVBoxLayout()

@@ -457,8 +457,10 @@ def run_study(
     steps = check_steps(only)
     owned_client = None
     if client is None and scheduler:
-        from distributed import Client
-
+        try:
+            from distributed import Client
+        except ImportError:
+            raise ParameterError("--scheduler needs dask.distributed: pip install 'napari-qsm-ms[cluster]'") from None
         client = owned_client = Client(scheduler)
     how = ""
     if client is None and jobs is None:
