@@ -126,7 +126,8 @@ class CohortResult:
         ran = sum(len(t.ran) for t in self.subjects) + (len(self.study.ran) if self.study else 0)
         tasks = self.subjects + ([self.study] if self.study is not None else [])
         bad = [_subject_name(t.target) for t in tasks if not t.ok]
-        text = f"qsm-ms run: {len(self.subjects)} subjects, {ran} steps run"
+        n = len(self.subjects)
+        text = f"qsm-ms run: {n} subject{'' if n == 1 else 's'}, {ran} step{'' if ran == 1 else 's'} run"
         return f"{text}, {len(bad)} failed: {', '.join(bad)}" if bad else f"{text}, none failed"
 
 

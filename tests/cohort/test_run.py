@@ -194,3 +194,13 @@ def _assert_same(a, b, skip=()):
             pd.testing.assert_frame_equal(value, right[key], obj=key)
         else:
             assert np.array_equal(value, right[key]), key
+
+
+def test_fail_fast_stops_at_the_first_failing_subject(pristine, tmp_path, capsys):
+    study = copy_study(pristine, tmp_path / "study")
+    study.subject("01").phase_json.write_text('{"EchoTime": 17.7, "MagneticFieldStrength": 7}')  # ms, not s
+    code = main(["run", str(study.root), "--jobs", "1", "--only", "recon", "--fail-fast", *FAST_ARGS])
+    out, err = capsys.readouterr()
+    assert code == 2 and "sub-01 recon" in err and "milliseconds" in err
+    assert out.splitlines()[-1] == "qsm-ms run: 1 subject, 0 steps run, 1 failed: sub-01"
+    assert not any(study.subject(label).chimap.exists() for label in ("02", "03"))
