@@ -81,22 +81,27 @@ def main(argv=None) -> int:
         def one(name: str, *run_args: str) -> None:
             study = Path(tmp) / name
             shutil.copytree(pristine, study)
+            load = os.getloadavg()[0]
             wall, peak, out = run_cli(study, *run_args, *extra)
             walls[name] = wall
-            rows.append((name, wall, peak, out.strip().splitlines()[-1]))
+            steps = sum(float(x) for x in re.findall(r" done in ([0-9.]+) s", out))
+            rows.append((name, wall, steps, peak, f"{load:.1f} / {os.getloadavg()[0]:.1f}"))
 
         one("serial", "--jobs", "1")
         one("jobs2", "--jobs", "2")
         with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster:
             one("dask", "--scheduler", cluster.scheduler_address)
     estimate = subject_peak_bytes(shape[0] * shape[1] * shape[2]) / 1e6
-    print(f"\n| run | wall | serial / this | = FFTs | peak memory of a worker | last line |")
-    print("|---|---|---|---|---|---|")
-    for name, wall, peak, last in rows:
-        print(f"| {name} | {wall:.1f} s | {walls['serial'] / wall:.2f} | {wall / t_fft:.0f} | {peak:.0f} MB | {last} |")
+    print("\n| run | wall | serial / this | wall = FFTs | sum of step times | peak memory of a worker "
+          "| load average before / after |")
+    print("|---|---|---|---|---|---|---|")
+    for name, wall, steps, peak, load in rows:
+        print(f"| {name} | {wall:.1f} s | {walls['serial'] / wall:.2f} | {wall / t_fft:.0f} | {steps:.1f} s "
+              f"| {peak:.0f} MB | {load} |")
     print(f"\nestimated peak per subject used to choose --jobs: {estimate:.0f} MB "
           "(napari_qsm_ms.cohort.resources.subject_peak_bytes)")
-    print("wall times include starting the processes (and for dask, the workers importing the package)")
+    print("wall times include starting the processes (and for dask, the workers importing the package); "
+          "the sum of step times is the work as each subject saw it (it grows when processes share cores)")
     return 0
 
 
