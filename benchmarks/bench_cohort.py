@@ -89,7 +89,8 @@ def main(argv=None) -> int:
 
         one("serial", "--jobs", "1")
         one("jobs2", "--jobs", "2")
-        with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster:
+        with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                          dashboard_address=":0") as cluster:
             one("dask", "--scheduler", cluster.scheduler_address)
     estimate = subject_peak_bytes(shape[0] * shape[1] * shape[2]) / 1e6
     print("\n| run | wall | serial / this | wall = FFTs | sum of step times | peak memory of a worker "

@@ -53,7 +53,8 @@ def register(subparsers) -> None:
     p.add_argument("--plan", action="store_true",
                    help="only print the state of every step (done, edited, out of date, missing, blocked)")
     p.add_argument("--fail-fast", action="store_true",
-                   help="stop at the first failing subject (default: off: report it, go on, exit 2 at the end)")
+                   help="stop at the first failing subject "
+                   "(default: off: report it, go on, exit 2 at the end)")
     p.set_defaults(func=run)
 
 

@@ -118,7 +118,8 @@ class StudyWidget(QWidget):
         self.force_check = QCheckBox("force")
         self.force_check.setToolTip("run the steps even when their outputs are up to date")
         self.params_edit = QLineEdit()
-        self.params_edit.setPlaceholderText('parameters JSON (optional), e.g. {"recon": {"inversion": "tkd"}}')
+        self.params_edit.setPlaceholderText(
+            'parameters JSON file or object (optional), e.g. {"recon": {"inversion": "tkd"}}')
         self.run_button = QPushButton("Run study")
         self.run_button.clicked.connect(self._on_run)
         row = QHBoxLayout()

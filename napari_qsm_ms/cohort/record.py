@@ -143,7 +143,8 @@ def step_state(target, step: str, params: dict) -> StepState:
     recorded = record.get("Inputs", {})
     if set(now) != set(recorded):
         diff = sorted(set(now) ^ set(recorded))
-        return StepState(step, OUT_OF_DATE, f"inputs added or removed: {', '.join(Path(d).name for d in diff[:3])}")
+        names = ", ".join(Path(d).name for d in diff[:3])
+        return StepState(step, OUT_OF_DATE, f"inputs added or removed: {names}")
     for rel, path in now.items():
         if not same_file(path, recorded[rel]):
             return StepState(step, OUT_OF_DATE, f"input changed: {path.name}")

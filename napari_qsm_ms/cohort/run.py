@@ -161,7 +161,8 @@ def run_steps(target: SubjectFiles | StudyFiles, steps: Iterable[str], options: 
         emit(Event(label, name, START, k / len(steps), f"{name}: {state.reason or 'forced'}"))
         t0 = time.perf_counter()
         try:
-            summary = _run_one(target, name, params, options, _step_progress(emit, label, name, k, len(steps)))
+            progress = _step_progress(emit, label, name, k, len(steps))
+            summary = _run_one(target, name, params, options, progress)
         except (CancelledError, KeyboardInterrupt):
             raise
         except Exception as exc:  # noqa: BLE001 - one subject's failure must not stop the others
@@ -278,15 +279,24 @@ def _serial(root: Path, labels: list[str], options: RunOptions, emit, fail_fast:
             return
 
 
-def _collect(futures: list, wait, token: CancelToken | None, fail_fast: bool):
-    """Yield task outcomes as they finish; stop on cancel or (``fail_fast``) a failure."""
+def _collect(futures: dict, wait, token: CancelToken | None, fail_fast: bool):
+    """Yield task outcomes (``futures``: future -> label) as they finish; stop on cancel or
+    (``fail_fast``) a failure. A task lost with its worker (killed for memory, node gone) is that
+    subject's failure, on one line."""
     pending = set(futures)
     while pending:
         done, pending = wait(pending)
         if token is not None and token.cancelled:
             raise CancelledError("cancelled by the user")
         for fut in done:
-            outcome = fut.result()
+            try:
+                outcome = fut.result()
+            except (CancelledError, KeyboardInterrupt):
+                raise
+            except Exception as exc:  # noqa: BLE001 - BrokenProcessPool, KilledWorker, ...
+                label = futures[fut]
+                outcome = TaskOutcome(label, error=f"sub-{label}: worker lost ({type(exc).__name__}: "
+                                                   f"{one_line(exc)})")
             yield outcome
             if fail_fast and not outcome.ok:
                 return
@@ -304,7 +314,7 @@ def _pool(root: Path, labels: list[str], options: RunOptions, emit, fail_fast: b
     pool = ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_pool_init,
                                initargs=(queue, cancel, options.threads))
     try:
-        futures = [pool.submit(run_subject, root, label, options) for label in labels]
+        futures = {pool.submit(run_subject, root, label, options): label for label in labels}
         yield from _collect(futures, lambda p: wait(p, timeout=0.2, return_when=FIRST_COMPLETED),
                             token, fail_fast)
     finally:
@@ -330,8 +340,8 @@ def _dask(root: Path, labels: list[str], options: RunOptions, emit, fail_fast: b
 
     client.subscribe_topic(_EVENT_TOPIC, _on_event)
     stamp = f"{os.getpid()}-{time.time_ns()}"
-    futures = [client.submit(run_subject, str(root), label, options, pure=False,
-                             key=f"qsm-ms-run-sub-{label}-{stamp}") for label in labels]
+    futures = {client.submit(run_subject, str(root), label, options, pure=False,
+                             key=f"qsm-ms-run-sub-{label}-{stamp}"): label for label in labels}
 
     def _wait(pending):
         try:
@@ -376,8 +386,8 @@ def outcome_status(outcome: TaskOutcome) -> tuple[str, str]:
     return "done", (f"ran {', '.join(outcome.ran)}" if outcome.ran else "up to date")
 
 
-def plan_study(study_root: str | os.PathLike, params: dict | None = None, *, only: Iterable[str] | None = None,
-               subjects: list[str] | None = None) -> dict[str, list[StepState]]:
+def plan_study(study_root: str | os.PathLike, params: dict | None = None, *,
+               only: Iterable[str] | None = None, subjects: list[str] | None = None) -> dict[str, list[StepState]]:
     """The state of every selected step of every subject (and ``'study'``), nothing run."""
     study = StudyFiles.at(study_root)
     params = step_parameters(params)
@@ -461,7 +471,8 @@ def run_study(
         try:
             from distributed import Client
         except ImportError:
-            raise ParameterError("--scheduler needs dask.distributed: pip install 'napari-qsm-ms[cluster]'") from None
+            raise ParameterError(
+                "--scheduler needs dask.distributed: pip install 'napari-qsm-ms[cluster]'") from None
         client = owned_client = Client(scheduler)
     how = ""
     if client is None and jobs is None:

@@ -111,7 +111,8 @@ def _coreg_defaults() -> dict:
     from ..registration.rigid import RigidParameters
     from ..registration.study import DEFAULT_KEYS
 
-    d = {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(RigidParameters()).items()}
+    rigid = dataclasses.asdict(RigidParameters())
+    d = {k: (list(v) if isinstance(v, tuple) else v) for k, v in rigid.items()}
     return {"series": list(DEFAULT_KEYS), **d}
 
 
@@ -183,7 +184,8 @@ def _consensus_call(s: SubjectFiles, params: dict, progress) -> str:
 
     table = run_consensus(s, params.get("raters") or None, include_unvoted=params["include_unvoted"])
     counts = table["class"].value_counts()
-    return ", ".join(f"{c} {int(counts.get(c, 0))}" for c in ("wm", "cortical", "mixed", "rejected", "disputed"))
+    classes = ("wm", "cortical", "mixed", "rejected", "disputed")
+    return ", ".join(f"{c} {int(counts.get(c, 0))}" for c in classes)
 
 
 # ---- rois --------------------------------------------------------------------------------------
@@ -292,15 +294,18 @@ def _stats_call(study: StudyFiles, params: dict, progress) -> str:
 
 
 STEPS: dict[str, Step] = {
-    "recon": Step("recon", "subject", _recon_defaults, _recon_inputs, _recon_outputs, _recon_blocked, _recon_call),
-    "coregister": Step("coregister", "subject", _coreg_defaults, _coreg_inputs, _coreg_outputs, _coreg_blocked,
+    "recon": Step("recon", "subject", _recon_defaults, _recon_inputs, _recon_outputs, _recon_blocked,
+                  _recon_call),
+    "coregister": Step("coregister", "subject", _coreg_defaults, _coreg_inputs, _coreg_outputs,
+                       _coreg_blocked,
                        _coreg_call),
     "consensus": Step("consensus", "subject", _consensus_defaults, _consensus_inputs, _consensus_outputs,
                       _consensus_blocked, _consensus_call),
     "rois": Step("rois", "subject", _rois_defaults, _rois_inputs, _rois_outputs, _rois_blocked, _rois_call),
     "agreement": Step("agreement", "study", _agreement_defaults, _agreement_inputs, _agreement_outputs,
                       _agreement_blocked, _agreement_call),
-    "stats": Step("stats", "study", _stats_defaults, _stats_inputs, _stats_outputs, _stats_blocked, _stats_call),
+    "stats": Step("stats", "study", _stats_defaults, _stats_inputs, _stats_outputs, _stats_blocked,
+                  _stats_call),
 }
 
 
@@ -326,7 +331,8 @@ def step_parameters(overrides: dict[str, dict] | None = None) -> dict[str, dict]
         params = step.defaults()
         for key, value in overrides.get(name, {}).items():
             if key not in params:
-                raise ParameterError(f"step {name} has no parameter {key!r} (choose from {', '.join(params)})")
+                valid = ", ".join(params)
+                raise ParameterError(f"step {name} has no parameter {key!r} (choose from {valid})")
             params[key] = value
         out[name] = params
     return out

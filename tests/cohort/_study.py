@@ -9,6 +9,7 @@ import nibabel as nib
 import numpy as np
 import pandas as pd
 
+from napari_qsm_ms.cohort.steps import SUBJECT_STEPS
 from napari_qsm_ms.io.layout import StudyFiles
 from napari_qsm_ms.simulate.study import simulate_study
 
@@ -25,6 +26,7 @@ FAST = {
     "coregister": {"series": ["flair"], "max_iterations": 20, "threads": 1},
     "stats": {"n_resamples": 20},
 }
+SUBJECT_AND_AGREEMENT = (*SUBJECT_STEPS, "agreement")
 FAST_ARGS = ["--set", "recon.inversion=tkd", "--set", 'coregister.series=["flair"]',
              "--set", "coregister.max_iterations=20",
              "--set", "coregister.threads=1", "--set", "stats.n_resamples=20"]

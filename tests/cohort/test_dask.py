@@ -11,8 +11,8 @@ import pytest
 
 from napari_qsm_ms.cohort.run import run_study
 
-from ._study import FAST, copy_study
-from .test_run import SUBJECT_AND_AGREEMENT, _assert_same, pristine, serial  # noqa: F401 - fixtures
+from ._study import FAST, SUBJECT_AND_AGREEMENT, copy_study
+from .test_run import _assert_same
 
 distributed = pytest.importorskip("distributed")
 
@@ -24,10 +24,11 @@ def cluster():
         yield client
 
 
-def test_local_cluster_outputs_equal_the_serial_run(cluster, serial, pristine, tmp_path):  # noqa: F811
+def test_local_cluster_outputs_equal_the_serial_run(cluster, serial, pristine, tmp_path):
     study = copy_study(pristine, tmp_path / "study")
     events = []
-    result = run_study(study.root, params=FAST, only=SUBJECT_AND_AGREEMENT, client=cluster, on_event=events.append)
+    result = run_study(study.root, params=FAST, only=SUBJECT_AND_AGREEMENT, client=cluster,
+                       on_event=events.append)
     assert result.ok, result.failures
     assert result.dashboard and result.dashboard.startswith("http")
     workers = {t.worker for t in result.subjects}

@@ -20,26 +20,10 @@ from napari_qsm_ms.cohort.run import plan_study, run_study
 from napari_qsm_ms.cohort.steps import SUBJECT_STEPS, step_parameters
 from napari_qsm_ms.errors import ParameterError
 from napari_qsm_ms.io.atomic import atomic_path
-from napari_qsm_ms.io.layout import subject_step_record
 
-from ._study import FAST, FAST_ARGS, copy_study, derivative_contents, hidden_files, make_tiny_study
+from ._study import FAST, FAST_ARGS, SUBJECT_AND_AGREEMENT, copy_study, derivative_contents, hidden_files
 
 ROOT = Path(__file__).resolve().parents[2]
-SUBJECT_AND_AGREEMENT = (*SUBJECT_STEPS, "agreement")
-
-
-@pytest.fixture(scope="module")
-def pristine(tmp_path_factory):
-    return make_tiny_study(tmp_path_factory.mktemp("cohort") / "pristine")
-
-
-@pytest.fixture(scope="module")
-def serial(pristine, tmp_path_factory):
-    """The study after a serial run of the subject steps and the agreement."""
-    study = copy_study(pristine, tmp_path_factory.mktemp("serial") / "study")
-    result = run_study(study.root, params=FAST, only=SUBJECT_AND_AGREEMENT, jobs=1)
-    assert result.ok, result.failures
-    return study
 
 
 def _states(study, only=None):
@@ -84,7 +68,8 @@ def test_an_output_edited_by_hand_is_kept_and_force_redoes_it(serial, tmp_path):
     state = step_state(sub, "rois", step_parameters(FAST)["rois"])
     assert state.state == "edited" and sub.refwm.name in state.reason
     kept = run_study(study.root, params=FAST, only=["rois"], jobs=1)
-    assert kept.subjects[0].ran == [] and np.array_equal(np.asanyarray(nib.load(str(sub.refwm)).dataobj), data)
+    assert kept.subjects[0].ran == []
+    assert np.array_equal(np.asanyarray(nib.load(str(sub.refwm)).dataobj), data)
     forced = run_study(study.root, params=FAST, only=["rois"], force=True, subjects=["01"], jobs=1)
     assert forced.subjects[0].ran == ["rois"]
     assert not np.array_equal(np.asanyarray(nib.load(str(sub.refwm)).dataobj), data)
