@@ -386,8 +386,13 @@ def outcome_status(outcome: TaskOutcome) -> tuple[str, str]:
     return "done", (f"ran {', '.join(outcome.ran)}" if outcome.ran else "up to date")
 
 
-def plan_study(study_root: str | os.PathLike, params: dict | None = None, *,
-               only: Iterable[str] | None = None, subjects: list[str] | None = None) -> dict[str, list[StepState]]:
+def plan_study(
+    study_root: str | os.PathLike,
+    params: dict | None = None,
+    *,
+    only: Iterable[str] | None = None,
+    subjects: list[str] | None = None,
+) -> dict[str, list[StepState]]:
     """The state of every selected step of every subject (and ``'study'``), nothing run."""
     study = StudyFiles.at(study_root)
     params = step_parameters(params)
