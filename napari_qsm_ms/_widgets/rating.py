@@ -55,7 +55,8 @@ from ..errors import QSMMSError, one_line
 from ..io.layout import SubjectFiles, subject_from_path
 from ..rating.session import RaterSession
 from ..rating.signin import RATER_CONTRASTS, LayerInput, SignInData, prepare_sign_in
-from ..rating.votes import VOTE_CLASSES, check_rater
+from ..rating.votes import check_rater
+from ..roi.rules import VOTE_CLASSES, lesion_central_slice, slice_axis_of_affine
 from ._layers import current_subject, find_layer, set_axial_view
 from ._worker import ProgressPanel, run_with_progress
 
@@ -120,17 +121,15 @@ def _one_gc_pass():
         gc.collect()
 
 
-def _view_point(mask: np.ndarray | None, center_vox) -> tuple[float, float, float]:
-    """Where to look at a candidate: its axial slice with the most voxels (nearest the centre of
-    mass on ties; the centre of mass of a curved lesion may fall on a slice without it) and, for
-    centring the view, the mean position of its voxels on that slice."""
+def _view_point(mask: np.ndarray | None, center_vox, slice_axis: int) -> tuple[float, float, float]:
+    """Where to look at a candidate: its central slice (``roi.rules``, the slice of its reference and
+    of the report's panel) and, for centring the view, the mean position of its voxels there."""
     if mask is None or not mask.any():
         return tuple(center_vox)
-    per_slice = mask.sum(axis=(0, 1))
-    best = np.flatnonzero(per_slice == per_slice.max())
-    z = int(best[np.argmin(np.abs(best - center_vox[2]))])
-    xy = np.argwhere(mask[:, :, z]).mean(axis=0)
-    return float(xy[0]), float(xy[1]), float(z)
+    z = lesion_central_slice(mask, slice_axis)
+    point = list(np.argwhere(np.take(mask, z, axis=slice_axis)).mean(axis=0))
+    point.insert(slice_axis, z)
+    return tuple(float(v) for v in point)
 
 
 class RaterWidget(QWidget):
@@ -659,7 +658,8 @@ class RaterWidget(QWidget):
             self._candidate_mask[...] = mask
             for layer in self._candidate_layers:
                 layer.refresh()
-        self._zoom_to(_view_point(mask, view.center_vox), view.bbox)
+        axis = slice_axis_of_affine(np.diag([*self._geometry[0], 1.0])).axis  # canonical RAS layers
+        self._zoom_to(_view_point(mask, view.center_vox, axis), view.bbox)
 
     def _zoom_to(self, center_vox, bbox) -> None:
         scale, translate = self._geometry

@@ -39,7 +39,7 @@ MAD_TO_SD = 1.4826
 
 def proposals_path(subject: SubjectFiles) -> Path:
     """``derivatives/qsm-ms/sub-<label>/anat/sub-<label>_desc-proposals_dseg.nii.gz``."""
-    return subject.deriv / f"{subject.sub}_desc-proposals_dseg.nii.gz"
+    return subject.proposals
 
 
 def robust_z(image: np.ndarray, brain_mask: np.ndarray, tissue: np.ndarray | None = None) -> np.ndarray:
@@ -215,11 +215,3 @@ def propose_subject(
         tissue=tissue, drawn=drawn, z_threshold=z_threshold, min_extent_mm=min_extent_mm, progress=progress,
     )
     return save_volume(proposals_path(subject), labels, mag.affine, like=mag, dtype=np.int32)
-
-
-def subject_proposals(subject: SubjectFiles) -> np.ndarray | None:
-    """The subject's proposals label map (file voxel order), or None if there is none."""
-    path = proposals_path(subject)
-    if not path.exists():
-        return None
-    return np.asarray(load_volume(path, dtype=None).data).astype(np.int32)
