@@ -102,12 +102,24 @@ def write_record(target, step: str, params: dict, inputs: dict[str, Path], outpu
         "Step": step,
         "GeneratedBy": {"Name": "napari-qsm-ms", "Version": __version__},
         "Parameters": recorded_parameters(params),
-        "Inputs": {_rel(p, root): file_entry(p) for p in inputs.values()},
+        "Inputs": _input_entries(inputs, root, file_entry),
         "Outputs": {_rel(p, root): file_entry(p) for p in outputs},
         "Seconds": round(seconds, 3),
         "Summary": summary,
     }
     return atomic_write_json(record_path(target, step), record)
+
+
+def _input_entries(inputs: dict, root: Path, entry) -> dict:
+    """Record keys and entries of a step's inputs: files by their path relative to the study
+    (``entry(path)``), values by their name (``{"value": ...}``)."""
+    out = {}
+    for name, item in inputs.items():
+        if isinstance(item, Path):
+            out[_rel(item, root)] = entry(item)
+        else:
+            out[name] = {"value": _normalise(item)}
+    return out
 
 
 def read_record(path: Path) -> dict | None:
@@ -139,15 +151,17 @@ def step_state(target, step: str, params: dict) -> StepState:
     if changed:
         return StepState(step, OUT_OF_DATE, f"parameters changed: {', '.join(changed)}")
     root = study_root(target)
-    now = {_rel(p, root): p for p in spec.inputs(target, params).values()}
+    now = _input_entries(spec.inputs(target, params), root, lambda p: p)
     recorded = record.get("Inputs", {})
     if set(now) != set(recorded):
         diff = sorted(set(now) ^ set(recorded))
         names = ", ".join(Path(d).name for d in diff[:3])
         return StepState(step, OUT_OF_DATE, f"inputs added or removed: {names}")
-    for rel, path in now.items():
-        if not same_file(path, recorded[rel]):
-            return StepState(step, OUT_OF_DATE, f"input changed: {path.name}")
+    for key, item in now.items():
+        if isinstance(item, Path) and not same_file(item, recorded[key]):
+            return StepState(step, OUT_OF_DATE, f"input changed: {item.name}")
+        if isinstance(item, dict) and item != recorded[key]:
+            return StepState(step, OUT_OF_DATE, f"input changed: {key}")
     edited = []
     for rel, entry in record.get("Outputs", {}).items():
         path = root / rel

@@ -42,7 +42,8 @@ class Step:
     defaults : callable () -> dict
         Every parameter with its default (from the called function's signature).
     inputs : callable (target, params) -> dict
-        Name -> path of the files the step reads that exist now.
+        Name -> path of the files the step reads that exist now, or name -> a JSON-able value
+        for what it reads from a file that it also writes (the lesions excluded in the annotation).
     outputs : callable (target, params) -> list of Path
         The files the step writes (all present after a successful run).
     blocked : callable (target, params) -> str or None
@@ -158,16 +159,17 @@ def _consensus_defaults() -> dict:
 
 
 def _panel(s: SubjectFiles, params: dict) -> list[str]:
+    """The raters whose votes pool for ``s`` (rating.panel's rule, without recording a choice)."""
+    from ..rating.panel import decide_panel, read_panel
     from ..rating.votes import list_raters
 
-    return list(params["raters"]) if params.get("raters") else list_raters(s)
+    return decide_panel(read_panel(StudyFiles.at(s.study)), params.get("raters"), list_raters(s)).raters
 
 
 def _consensus_inputs(s: SubjectFiles, params: dict) -> dict[str, Path]:
-    from ..rating.proposals import proposals_path
-
     files = {f"votes_{r}": s.votes_tsv(r) for r in _panel(s, params)}
-    return _existing({**files, "lesions": s.lesions, "proposals": proposals_path(s)})
+    panel_file = StudyFiles.at(s.study).raters_tsv
+    return _existing({**files, "lesions": s.lesions, "proposals": s.proposals, "panel": panel_file})
 
 
 def _consensus_outputs(s: SubjectFiles, params: dict) -> list[Path]:
@@ -191,18 +193,22 @@ def _consensus_call(s: SubjectFiles, params: dict, progress) -> str:
 # ---- rois --------------------------------------------------------------------------------------
 
 def _rois_defaults() -> dict:
-    from ..roi.study import build_subject_references
+    from ..roi.study import build_subject_references, compute_subject_references
 
-    return _keyword_defaults(build_subject_references, {"write", "progress"})
+    return {**_keyword_defaults(build_subject_references, {"write", "progress"}),
+            **_keyword_defaults(compute_subject_references, {"built_at", "progress"})}
 
 
-def _rois_inputs(s: SubjectFiles, params: dict) -> dict[str, Path]:
+def _rois_inputs(s: SubjectFiles, params: dict) -> dict:
+    from ..roi.study import excluded_lesions
+
     files = {"lesions": s.lesions, "tissue": s.tissue, "classes": s.lesions_tsv}
     if params["use_brain_mask"]:
         files["brain_mask"] = s.brain_mask
     if params["exclude_vessels"]:
         files["vessels"] = s.vessels
-    return _existing(files)
+    # the annotation file is read (exclusions) and written (flags, time): only its exclusions count
+    return {**_existing(files), "excluded_lesions": {str(k): v for k, v in excluded_lesions(s).items()}}
 
 
 def _rois_outputs(s: SubjectFiles, params: dict) -> list[Path]:
@@ -237,10 +243,10 @@ def _agreement_defaults() -> dict:
 def _agreement_inputs(study: StudyFiles, params: dict) -> dict[str, Path]:
     from ..rating.votes import list_raters
 
-    files = {}
+    files = {"panel": study.raters_tsv}
     for s in _rated_subjects(study):
         files.update({f"{s.sub}_votes_{r}": s.votes_tsv(r) for r in list_raters(s)})
-    return files
+    return _existing(files)
 
 
 def _agreement_outputs(study: StudyFiles, params: dict) -> list[Path]:
@@ -253,8 +259,10 @@ def _agreement_blocked(study: StudyFiles, params: dict) -> str | None:
 
 def _agreement_call(study: StudyFiles, params: dict, progress) -> str:
     from ..rating.agreement import write_agreement
+    from ..rating.panel import read_panel
 
-    table, _ = write_agreement(study, [s.label for s in _rated_subjects(study)], params.get("raters"))
+    raters = params.get("raters") or read_panel(study)  # as qsm-ms consensus: the study's panel
+    table, _ = write_agreement(study, [s.label for s in _rated_subjects(study)], raters)
     return "; ".join(f"{r.measure} {r.value:.3f}" for r in table.itertuples(index=False))
 
 
