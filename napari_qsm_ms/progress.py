@@ -25,15 +25,32 @@ def report(progress: ProgressCallback | None, fraction: float, message: str) -> 
         progress(min(max(float(fraction), 0.0), 1.0), message)
 
 
-def scaled(progress: ProgressCallback | None, start: float, stop: float) -> ProgressCallback | None:
-    """A callback mapping a sub-task's 0..1 onto ``start..stop`` of ``progress``."""
+def scaled(
+    progress: ProgressCallback | None, start: float, stop: float, stage: str | None = None
+) -> ProgressCallback | None:
+    """A callback mapping a sub-task's 0..1 onto ``start..stop`` of ``progress``.
+
+    With ``stage``, its messages are prefixed ``"<stage>: "`` so that a log groups them
+    (:func:`stage_of`).
+    """
     if progress is None:
         return None
 
     def _sub(fraction: float, message: str) -> None:
+        if stage is not None and stage_of(message) != stage:
+            message = f"{stage}: {message}"
         progress(start + (stop - start) * min(max(fraction, 0.0), 1.0), message)
 
     return _sub
+
+
+def stage_of(message: str) -> str:
+    """The stage a progress message belongs to: the text before its first ``": "``, or, without
+    one, the message with its numbers taken out ("PDF iteration 3" -> "PDF iteration")."""
+    head, sep, _ = message.partition(": ")
+    if sep:
+        return head.strip()
+    return " ".join(w for w in message.split() if not any(c.isdigit() for c in w)) or message
 
 
 class CancelToken:
@@ -60,7 +77,12 @@ class CancelToken:
 
 
 class TextProgress:
-    """A one-line text progress bar for the command line (stderr, redrawn in place on a TTY)."""
+    """Command-line progress on stderr.
+
+    On a terminal, a one-line bar redrawn in place. Elsewhere (a batch job, CI, a log file) a few
+    lines per stage (:func:`stage_of`): when it starts and when it is done, with its time, instead
+    of one line per update.
+    """
 
     def __init__(self, prefix: str = "", stream: TextIO | None = None, width: int = 30) -> None:
         self.prefix = prefix
@@ -69,22 +91,47 @@ class TextProgress:
         self._last_line = ""
         self._tty = getattr(self.stream, "isatty", lambda: False)()
         self._t0 = time.perf_counter()
+        self._stage: str | None = None
+        self._stage_t0 = self._t0
+        self._last_message = ""
 
     def __call__(self, fraction: float, message: str) -> None:
-        filled = int(round(self.width * fraction))
-        line = (
-            f"{self.prefix}[{'#' * filled}{'.' * (self.width - filled)}] {100 * fraction:5.1f}% "
-            f"{time.perf_counter() - self._t0:6.1f}s {message}"
-        )
         if self._tty:
+            filled = int(round(self.width * fraction))
+            line = (
+                f"{self.prefix}[{'#' * filled}{'.' * (self.width - filled)}] {100 * fraction:5.1f}% "
+                f"{time.perf_counter() - self._t0:6.1f}s {message}"
+            )
             self.stream.write("\r" + line.ljust(len(self._last_line)))
-        elif message != getattr(self, "_last_message", None):
-            self.stream.write(line + "\n")
+            self._last_line = line
+        else:
+            stage = stage_of(message)
+            if fraction >= 1.0 and stage != self._stage:  # the final report: one closing line
+                self._end_stage()
+                self.stream.write(f"{self.prefix}{message} ({time.perf_counter() - self._t0:.1f} s)\n")
+                self._stage = None
+            elif stage != self._stage:
+                self._end_stage()
+                self._stage, self._stage_t0 = stage, time.perf_counter()
+                self.stream.write(f"{self.prefix}{stage}: started at {100 * fraction:.0f}% "
+                                  f"({self._stage_t0 - self._t0:.1f} s)\n")
         self._last_message = message
-        self._last_line = line
         self.stream.flush()
+
+    def _end_stage(self) -> None:
+        if self._stage is None:
+            return
+        now = time.perf_counter()
+        last = self._last_message
+        if last.startswith(f"{self._stage}: "):
+            last = last[len(self._stage) + 2:]
+        detail = f" ({last})" if last and last not in (self._stage, "start") else ""
+        self.stream.write(f"{self.prefix}{self._stage}: done in {now - self._stage_t0:.1f} s{detail}\n")
+        self._stage = None
 
     def close(self) -> None:
         if self._tty and self._last_line:
             self.stream.write("\n")
-            self.stream.flush()
+        elif not self._tty:
+            self._end_stage()
+        self.stream.flush()

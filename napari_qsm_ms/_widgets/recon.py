@@ -1,8 +1,10 @@
-"""The "Reconstruct QSM" dock: magnitude + phase layers (or the loaded subject) -> QSM and mask layers.
+"""The "Reconstruct QSM" dock: magnitude + phase layers (or a total or local field, or the loaded
+subject) -> QSM and mask layers.
 
-Thin by design: it gathers parameters and calls :func:`napari_qsm_ms.qsm.pipeline.reconstruct`
+Thin by design: it gathers parameters and calls :func:`napari_qsm_ms.qsm.pipeline.reconstruct_from`
 (layers in the viewer) or :func:`~napari_qsm_ms.qsm.pipeline.reconstruct_subject` (the subject's
-files, writing its derivatives) in a worker with a progress bar and a Cancel button.
+files, writing its derivatives) in a worker with a progress bar and a Cancel button. The QSM layer
+is placed below the outline layers (lesions, references) and the user's active layer stays active.
 """
 
 from __future__ import annotations
@@ -23,10 +25,17 @@ from qtpy.QtWidgets import (
 from ..errors import QSMMSError
 from ..io.nifti import Volume, from_canonical
 from ..io.sidecar import acquisition_from_sidecar
-from ..qsm.pipeline import DEFAULT_MEDI_LAMBDA, reconstruct, reconstruct_subject
+from ..io.units import PHASE_UNITS
+from ..qsm.pipeline import DEFAULT_ERODE_MM, DEFAULT_MEDI_LAMBDA, FIELD_UNITS, reconstruct_from, reconstruct_subject
 from ._worker import ProgressPanel, run_with_progress
 
 AUTO_MASK = "(automatic from magnitude)"
+NO_MAGNITUDE = "(none)"
+ENTRIES = [("Wrapped phase", "phase"), ("Total field (unwrapped)", "field"), ("Local field (background removed)",
+                                                                            "local_field")]
+PHASE_UNIT_LABELS = {"auto": "auto (refuse if not wrapped)", "rad": "radians", "deg": "degrees",
+                     "raw": "raw levels (2^n = one turn)"}
+FIELD_UNIT_LABELS = {"hz": "Hz", "ppm": "ppm", "rad": "rad (phase at TE)"}
 QSM_LAYER_NAME = "QSM (ppm)"
 QSM_CONTRAST_PPM = (-0.15, 0.15)
 INVERSIONS = [("MEDI-L1 (paper)", "medi"), ("TKD (fast)", "tkd"), ("TV-ADMM", "tv")]
@@ -67,7 +76,18 @@ class ReconWidget(QWidget):
         self.worker = None
         self.last_result = None
         self.magnitude_combo = QComboBox()
+        self.entry_combo = QComboBox()
+        for label, key in ENTRIES:
+            self.entry_combo.addItem(label, key)
+        self.entry_combo.setToolTip("What the input layer is: the pipeline skips the stages it has passed")
         self.phase_combo = QComboBox()
+        self.phase_units_combo = QComboBox()
+        for key in PHASE_UNITS:
+            self.phase_units_combo.addItem(PHASE_UNIT_LABELS[key], key)
+        self.field_units_combo = QComboBox()
+        for key in FIELD_UNITS:
+            self.field_units_combo.addItem(FIELD_UNIT_LABELS[key], key)
+        self.field_units_combo.setCurrentIndex(self.field_units_combo.findData("ppm"))
         self.mask_combo = QComboBox()
         self.te_spin = QDoubleSpinBox()
         self.te_spin.setRange(0.1, 200.0)
@@ -95,7 +115,7 @@ class ReconWidget(QWidget):
         self.erode_spin.setRange(0.0, 10.0)
         self.erode_spin.setSingleStep(0.5)
         self.erode_spin.setSuffix(" mm")
-        self.erode_spin.setValue(2.5)
+        self.erode_spin.setValue(DEFAULT_ERODE_MM)
         self.lambda_spin = QDoubleSpinBox()
         self.lambda_spin.setRange(1.0, 1e7)
         self.lambda_spin.setDecimals(0)
@@ -112,8 +132,12 @@ class ReconWidget(QWidget):
         self.status.setWordWrap(True)
 
         form = QFormLayout()
+        form.addRow("Input", self.entry_combo)
         form.addRow("Magnitude", self.magnitude_combo)
-        form.addRow("Phase", self.phase_combo)
+        self.input_label = QLabel("Phase")
+        form.addRow(self.input_label, self.phase_combo)
+        form.addRow("Phase units", self.phase_units_combo)
+        form.addRow("Field units", self.field_units_combo)
         form.addRow("Brain mask", self.mask_combo)
         form.addRow("Echo time", self.te_spin)
         form.addRow("B0", self.b0_spin)
@@ -131,9 +155,11 @@ class ReconWidget(QWidget):
         lay.addStretch(1)
 
         self.phase_combo.currentIndexChanged.connect(self._on_phase_changed)
+        self.entry_combo.currentIndexChanged.connect(self._on_entry_changed)
         self.viewer.layers.events.inserted.connect(self._refresh)
         self.viewer.layers.events.removed.connect(self._refresh)
         self._refresh()
+        self._on_entry_changed()
 
     # ---- layer choices ----------------------------------------------------------------------
     def _layers(self, kind: str):
@@ -157,13 +183,28 @@ class ReconWidget(QWidget):
             combo.blockSignals(False)
 
         images = [layer.name for layer in self._layers("image") if layer.name != QSM_LAYER_NAME]
-        fill(self.magnitude_combo, images, "magnitude")
+        fill(self.magnitude_combo, images, "magnitude", extra=NO_MAGNITUDE)
+        if self.magnitude_combo.currentText() == NO_MAGNITUDE and len(images) > 0 and not self._field_entry():
+            self.magnitude_combo.setCurrentIndex(1)
         fill(self.phase_combo, images, "phase")
         if self.phase_combo.currentText() == self.magnitude_combo.currentText() and len(images) > 1:
-            self.phase_combo.setCurrentIndex((self.magnitude_combo.currentIndex() + 1) % len(images))
+            self.phase_combo.setCurrentIndex((self.magnitude_combo.currentIndex()) % len(images))
         fill(self.mask_combo, [layer.name for layer in self._layers("labels")], "mask", extra=AUTO_MASK)
         self.save_check.setEnabled(self._subject() is not None)
         self._on_phase_changed()
+
+    def _field_entry(self) -> bool:
+        return self.entry_combo.currentData() != "phase"
+
+    def _on_entry_changed(self, *_) -> None:
+        field = self._field_entry()
+        self.input_label.setText("Field" if field else "Phase")
+        self.phase_units_combo.setEnabled(not field)
+        self.field_units_combo.setEnabled(field)
+        self.unwrap_combo.setEnabled(not field)
+        self.bfr_combo.setEnabled(self.entry_combo.currentData() != "local_field")
+        self.erode_spin.setValue(0.0 if self.entry_combo.currentData() == "local_field" else DEFAULT_ERODE_MM)
+        self.save_check.setEnabled(self._subject() is not None and not field)
 
     def _layer(self, name: str):
         return self.viewer.layers[name] if name and name in self.viewer.layers else None
@@ -219,32 +260,44 @@ class ReconWidget(QWidget):
 
     def _job(self):
         params = self.parameters()
+        entry = self.entry_combo.currentData()
         mag_layer = self._layer(self.magnitude_combo.currentText())
-        ph_layer = self._layer(self.phase_combo.currentText())
+        in_layer = self._layer(self.phase_combo.currentText())
+        what = "field" if entry != "phase" else "phase"
         if self.save_check.isChecked() and self.save_check.isEnabled():
             self._target = ("subject", self._subject(), mag_layer)
+            params["phase_units"] = self.phase_units_combo.currentData()
             return dict(subject=self._subject(), **params), reconstruct_subject
-        if mag_layer is None or ph_layer is None:
-            raise QSMMSError("choose a magnitude and a phase layer")
-        if mag_layer is ph_layer:
-            raise QSMMSError("magnitude and phase must be different layers")
-        mag, affine = layer_volume(mag_layer)
-        phase, ph_affine = layer_volume(ph_layer)
-        if phase.shape[:3] != mag.shape[:3] or not np.allclose(affine, ph_affine, atol=1e-3):
-            raise QSMMSError(f"layer {ph_layer.name!r} is not on the grid of {mag_layer.name!r}")
+        if in_layer is None:
+            raise QSMMSError(f"choose a {what} layer")
+        if mag_layer is in_layer:
+            raise QSMMSError(f"magnitude and {what} must be different layers")
+        data, affine = layer_volume(in_layer)
+        magnitude = None
+        if mag_layer is not None:
+            magnitude, mag_affine = layer_volume(mag_layer)
+            if data.shape[:3] != magnitude.shape[:3] or not np.allclose(affine, mag_affine, atol=1e-3):
+                raise QSMMSError(f"layer {in_layer.name!r} is not on the grid of {mag_layer.name!r}")
+            magnitude = np.asarray(magnitude, dtype=np.float32)
         mask = None
         mask_layer = self._layer(self.mask_combo.currentText()) if self.mask_combo.currentText() != AUTO_MASK else None
         if mask_layer is not None:
             mask, _ = layer_volume(mask_layer)
             mask = np.asarray(mask) > 0
-        self._target = ("layers", None, mag_layer)
-        names = {"magnitude": f"layer {mag_layer.name!r}", "phase": f"layer {ph_layer.name!r}",
-                 "mask": None if mask_layer is None else f"layer {mask_layer.name!r}"}
+        elif magnitude is None:
+            raise QSMMSError(f"choose a brain mask layer: without a magnitude the {what} needs one")
+        self._target = ("layers", None, mag_layer if mag_layer is not None else in_layer)
+        names = {"magnitude": None if mag_layer is None else f"layer {mag_layer.name!r}",
+                 entry: f"layer {in_layer.name!r}", "mask": None if mask_layer is None else f"layer {mask_layer.name!r}"}
+        if entry == "phase":
+            params["phase_units"] = self.phase_units_combo.currentData()
+        else:
+            params["field_units"] = self.field_units_combo.currentData()
         return dict(
-            magnitude=np.asarray(mag, dtype=np.float32), phase=np.asarray(phase), affine=affine, mask=mask,
+            data=np.asarray(data), entry=entry, magnitude=magnitude, affine=affine, mask=mask,
             te_s=self.te_spin.value() / 1000.0, b0_t=self.b0_spin.value(), names=names,
             keep_intermediates=False, **params,
-        ), reconstruct
+        ), reconstruct_from
 
     def _on_error(self, exc: BaseException) -> None:
         self.status.setText(f"error: {exc}")
@@ -253,13 +306,31 @@ class ReconWidget(QWidget):
         self.last_result = result
         _, subject, mag_layer = self._target
         self.add_result_layers(result, mag_layer, subject=subject)
-        self.status.setText(
-            f"QSM done in {result.timings_s.get('total', 0):.1f} s: {int(result.mask.sum())} voxels, "
-            f"{result.parameters['inversion'].upper()} after {result.parameters['bfr'].upper()}"
-        )
+        p = result.parameters
+        after = ("the given local field" if p["bfr"] == "given" else p["bfr"].upper())
+        text = (f"QSM done in {result.timings_s.get('total', 0):.1f} s: {int(result.mask.sum())} voxels, "
+                f"{p['inversion'].upper()} after {after}")
+        if result.warnings:
+            from napari.utils.notifications import show_warning
+
+            text += "\nwarning: " + "\nwarning: ".join(result.warnings)
+            for warning in result.warnings:
+                show_warning(warning)
+        self.status.setText(text)
 
     def add_result_layers(self, result, mag_layer, subject=None):
-        """Add (or update) the "QSM (ppm)" image and the QSM mask labels on the magnitude's grid."""
+        """Add (or update) the "QSM (ppm)" image and the QSM mask labels on the magnitude's grid, below
+        the outline layers, keeping the user's active layer active (the QSM layer when none was)."""
+        active = self.viewer.layers.selection.active
+        before = set(id(layer) for layer in self.viewer.layers)
+        qsm, mask = self._add_layers(result, mag_layer, subject)
+        new = [layer for layer in (mask, qsm) if id(layer) not in before]
+        place_below_outlines(self.viewer, new)
+        keep = active if active is not None and active in self.viewer.layers else qsm
+        self.viewer.layers.selection.active = keep
+        return qsm, mask
+
+    def _add_layers(self, result, mag_layer, subject):
         meta = (mag_layer.metadata or {}) if mag_layer is not None else {}
         if meta.get("canonical") is not None:
             from ._layers import add_volume_layer
@@ -287,3 +358,22 @@ class ReconWidget(QWidget):
         qsm.contrast_limits = QSM_CONTRAST_PPM
         qsm.visible = True
         return qsm, mask
+
+
+def is_outline(layer) -> bool:
+    """Whether a layer is drawn as outlines (labels shown as contours: lesions, references)."""
+    return layer._type_string == "labels" and (getattr(layer, "contour", 0) > 0
+                                              or bool((layer.metadata or {}).get("contour")))
+
+
+def place_below_outlines(viewer, layers) -> None:
+    """Move ``layers`` (in order, the last ending highest) just below the lowest outline layer, so
+    that outlines stay on top of a newly added image."""
+    for layer in layers:
+        outlines = [i for i, other in enumerate(viewer.layers) if is_outline(other) and other is not layer]
+        if not outlines:
+            return
+        src = viewer.layers.index(layer)
+        dest = min(outlines)
+        if src > dest:
+            viewer.layers.move(src, dest)

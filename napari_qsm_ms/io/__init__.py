@@ -6,7 +6,7 @@ from .layout import StudyFiles, SubjectFiles, subject_from_path
 from .nifti import Volume, check_same_grid, from_canonical, load_volume, save_volume, to_canonical
 from .sidecar import AcquisitionParams, acquisition_from_sidecar, check_b0_t, check_te_s
 from .study import Finding, StudyReport, scan_study
-from .units import detect_phase_units, phase_to_radians, wrap_to_pi
+from .units import PhaseScaling, detect_phase_units, interpret_phase, phase_to_radians, wrap_to_pi
 
 __all__ = [
     "atomic_path",
@@ -30,7 +30,9 @@ __all__ = [
     "Finding",
     "StudyReport",
     "scan_study",
+    "PhaseScaling",
     "detect_phase_units",
+    "interpret_phase",
     "phase_to_radians",
     "wrap_to_pi",
 ]

@@ -24,12 +24,12 @@ from ..io.checksum import sha256_file
 from ..io.geometry import b0_direction_voxel
 from ..io.layout import DERIVATIVES, SubjectFiles
 from ..io.nifti import Volume, check_same_grid, load_volume, save_volume, voxel_size_from_affine
-from ..io.sidecar import acquisition_from_sidecar, check_b0_t, check_te_s, sidecar_path
-from ..io.units import phase_to_radians
+from ..io.sidecar import acquisition_from_sidecar, check_b0_t, check_te_s, read_sidecar, sidecar_path
+from ..io.units import interpret_phase
 from ..progress import ProgressCallback, report, scaled
 from ._fft import FFT_COUNTER
 from .bfr import pdf, vsharp
-from .dipole import ppm_per_radian
+from .dipole import GAMMA_BAR_MHZ_PER_T, ppm_per_radian
 from .inversion import medi_l1, tkd, tv_admm
 from .mask import brain_mask, erode_mask_mm, fill_holes_3d, largest_component
 from .region_unwrap import unwrap_region_growing
@@ -38,6 +38,17 @@ from .unwrap import reliable_voxels, unwrap_laplacian
 UNWRAP_METHODS = ("region", "laplacian")
 BFR_METHODS = ("pdf", "vsharp")
 INVERSION_METHODS = ("medi", "tkd", "tv")
+ENTRY_STAGES = ("phase", "field", "local_field")
+"""Where :func:`reconstruct_from` can start: a wrapped phase, an unwrapped total field, a local field."""
+FIELD_UNITS = ("hz", "ppm", "rad")
+"""Units of a given field map: Hz, ppm of B0, or radians of phase at the echo time."""
+DEFAULT_ERODE_MM = 2.5
+"""Erosion of the brain mask before inversion when the pipeline removes the background itself, mm."""
+MIN_MASK_FRACTION = 0.10
+"""Below this fraction of the non-zero field of view a brain mask gets a warning. Axial QSM fields of
+view put the brain at 11-25 % of the grid (the 2016 challenge: 22.8 %; a 240 x 240 x 150 mm slab about
+15 %; a 256 mm sagittal whole-head field of view about 11 %); the real ROMEO crop, brain only, lost to a
+mask of 7.4 %. A warning costs nothing when the field of view is unusually large."""
 DEFAULT_MEDI_LAMBDA = 5.0e3
 """MEDI data weight in ppm-normalised units (see :func:`~napari_qsm_ms.qsm.inversion.medi_l1`)."""
 
@@ -72,6 +83,8 @@ class QSMResult:
         3-D FFTs performed.
     timings_s : dict
         Wall time of each stage, seconds.
+    warnings : list of str
+        One line each: results to check (e.g. a mask that keeps a tiny part of the field of view).
     """
 
     chi_ppm: np.ndarray
@@ -81,6 +94,7 @@ class QSMResult:
     parameters: dict[str, Any] = field(default_factory=dict)
     fft_count: int = 0
     timings_s: dict[str, float] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
 
 
 def _name(names: dict | None, key: str) -> str | None:
@@ -119,6 +133,40 @@ def _echo_times(te_s, n_echoes: int, phase_name: str | None) -> tuple[float, ...
     return tes
 
 
+def echo_fit_noise(magnitude: np.ndarray, echo_times_s: Sequence[float]) -> tuple[np.ndarray, float]:
+    """Noise standard deviation (relative units) of the field that :func:`combine_echoes` fits, as
+    phase at the effective echo time, and that effective echo time (the mean TE).
+
+    One echo: ``1 / magnitude``. Several: ``te_eff / sqrt(sum_e m_e^2 (t_e - tbar)^2)``, the standard
+    error of the weighted slope; it depends on the magnitudes and echo times only, so a field given
+    at a later stage gets the same weights as the full pipeline would.
+    """
+    t = np.asarray(echo_times_s, dtype=np.float32)
+    mag = np.asarray(magnitude, dtype=np.float32)
+    te_eff = float(t.mean())
+    if len(t) == 1:
+        m = mag if mag.ndim == 3 else mag[..., 0]
+        with np.errstate(divide="ignore"):
+            return np.where(m > 0, 1.0 / np.maximum(m, 1e-30), np.inf).astype(np.float32), te_eff
+    w, tbar, sw_safe = _echo_weights(mag, t)
+    dt = t - tbar[..., None]
+    sxx = (w * dt * dt).sum(axis=3)
+    sxx_safe = np.where(sxx > 0, sxx, 1.0)
+    with np.errstate(divide="ignore"):
+        n_std = np.where(sxx > 0, te_eff / np.sqrt(sxx_safe), np.inf).astype(np.float32)
+    return n_std, te_eff
+
+
+def _echo_weights(mag: np.ndarray, t: np.ndarray):
+    if mag.ndim == 3:
+        mag = np.repeat(mag[..., None], len(t), axis=3)
+    w = mag**2
+    sw = w.sum(axis=3)
+    sw_safe = np.where(sw > 0, sw, 1.0)
+    tbar = (w * t).sum(axis=3) / sw_safe
+    return w, tbar, sw_safe
+
+
 def combine_echoes(
     unwrapped_rad: np.ndarray, magnitude: np.ndarray, echo_times_s: Sequence[float]
 ) -> tuple[np.ndarray, np.ndarray, float]:
@@ -132,27 +180,325 @@ def combine_echoes(
     field_rad : ndarray
         The fitted field expressed as phase at the effective echo time (rad).
     n_std : ndarray
-        Noise standard deviation of ``field_rad`` (relative units).
+        Noise standard deviation of ``field_rad`` (relative units, :func:`echo_fit_noise`).
     te_eff_s : float
         The effective echo time: the mean echo time.
     """
     t = np.asarray(echo_times_s, dtype=np.float32)
-    mag = np.asarray(magnitude, dtype=np.float32)
-    if mag.ndim == 3:
-        mag = np.repeat(mag[..., None], len(t), axis=3)
-    w = mag**2
-    sw = w.sum(axis=3)
-    sw_safe = np.where(sw > 0, sw, 1.0)
-    tbar = (w * t).sum(axis=3) / sw_safe
+    w, tbar, sw_safe = _echo_weights(np.asarray(magnitude, dtype=np.float32), t)
     pbar = (w * unwrapped_rad).sum(axis=3) / sw_safe
     dt = t - tbar[..., None]
     sxx = (w * dt * dt).sum(axis=3)
     sxx_safe = np.where(sxx > 0, sxx, 1.0)
     slope = (w * dt * (unwrapped_rad - pbar[..., None])).sum(axis=3) / sxx_safe
-    te_eff = float(t.mean())
-    with np.errstate(divide="ignore"):
-        n_std = np.where(sxx > 0, te_eff / np.sqrt(sxx_safe), np.inf).astype(np.float32)
+    n_std, te_eff = echo_fit_noise(magnitude, echo_times_s)
     return (slope * te_eff).astype(np.float32), n_std, te_eff
+
+
+# ---- the pipeline, cut into its stages ------------------------------------------------------------
+
+
+@dataclass
+class _Inputs:
+    """Validated inputs shared by every stage."""
+
+    entry: str
+    data: np.ndarray  # phase (radians, wrapped), or field as given
+    magnitude: np.ndarray | None  # as given (3-D or 4-D), float32
+    mag3: np.ndarray  # 3-D magnitude (echo RMS), or the mask as a uniform one without magnitude
+    mask: np.ndarray | None
+    affine: np.ndarray
+    vs: tuple[float, float, float]
+    b0_dir: np.ndarray
+    tes: tuple[float, ...] | None
+    b0: float | None
+    names: dict
+    params: dict
+
+
+@dataclass
+class _Field:
+    """A field in radians at the effective echo time, with its noise and where it is trusted."""
+
+    rad: np.ndarray
+    n_std: np.ndarray | None
+    trusted: np.ndarray
+    ppm_per_rad: float
+
+
+def check_entry(entry: str, field_units: str | None, has_magnitude: bool, has_mask: bool) -> None:
+    """Refuse an unknown entry stage, field units that contradict it, and a phase without magnitude
+    or mask (the field entries' mask rule is checked with the arrays)."""
+    if entry not in ENTRY_STAGES:
+        raise ParameterError(f"unknown entry stage {entry!r} (choose from {', '.join(ENTRY_STAGES)})")
+    if entry == "phase":
+        if field_units is not None:
+            raise ParameterError("field units are for a field map (--field or --local-field), not a wrapped phase")
+        if not has_magnitude and not has_mask:
+            raise ParameterError("a wrapped phase needs a magnitude or a mask")
+    elif field_units is None:
+        raise ParameterError(f"a field map needs its units (--field-units {'|'.join(FIELD_UNITS)})")
+    elif field_units not in FIELD_UNITS:
+        raise ParameterError(f"unknown field units {field_units!r} (choose from {', '.join(FIELD_UNITS)})")
+
+
+def _intermediates(entry: str, total: _Field, local_ppm, brain, qsm_mask) -> dict[str, np.ndarray]:
+    """The volumes ``--save-intermediates`` writes, those the entry computed."""
+    inter: dict[str, np.ndarray] = {}
+    if entry != "local_field":
+        inter["total_field_ppm"] = (total.rad * np.float32(total.ppm_per_rad)).astype(np.float32)
+    if entry == "phase":
+        inter["unwrapped_phase_rad"] = total.rad.astype(np.float32)
+    inter.update(local_field_ppm=local_ppm, brain_mask=brain, qsm_mask=qsm_mask)
+    return inter
+
+
+def check_methods(unwrap: str, bfr: str, inversion: str, erode_mm: float | None) -> None:
+    """Refuse unknown method names and a negative erosion before any computation."""
+    if unwrap not in UNWRAP_METHODS:
+        raise ParameterError(f"unknown unwrapping {unwrap!r} (choose from {', '.join(UNWRAP_METHODS)})")
+    if bfr not in BFR_METHODS:
+        raise ParameterError(f"unknown background removal {bfr!r} (choose from {', '.join(BFR_METHODS)})")
+    if inversion not in INVERSION_METHODS:
+        raise ParameterError(f"unknown inversion {inversion!r} (choose from {', '.join(INVERSION_METHODS)})")
+    if erode_mm is not None and not erode_mm >= 0:
+        raise ParameterError(f"erosion {erode_mm} mm must be >= 0")
+
+
+def erosion_for(entry: str, erode_mm: float | None) -> float:
+    """The erosion before inversion, mm: as given, else :data:`DEFAULT_ERODE_MM` when the pipeline
+    removes the background itself and 0 for a local field (its own background removal already
+    decided where it is valid, e.g. the challenge's mask)."""
+    if erode_mm is not None:
+        return float(erode_mm)
+    return 0.0 if entry == "local_field" else DEFAULT_ERODE_MM
+
+
+def _validate(entry, data, magnitude, mask, affine, te_s, b0_t, field_units, names) -> _Inputs:
+    """Shapes, echo times, B0, geometry and finiteness of the inputs, with one-line errors."""
+    data_key = "phase" if entry == "phase" else entry
+    data_name, mag_name, mask_name = _name(names, data_key), _name(names, "magnitude"), _name(names, "mask")
+    what = {"phase": "phase", "field": "field", "local_field": "local field"}[entry]
+    data = np.asarray(data)
+    if data.ndim not in (3, 4):
+        _fail(data_name, f"{what} is {data.ndim}-D with shape {data.shape}, expected 3-D or 4-D")
+    n_vol = data.shape[3] if data.ndim == 4 else 1
+    if entry != "phase" and n_vol > 1 and field_units != "rad":
+        _fail(data_name, f"4-D {what} ({n_vol} volumes) needs --field-units rad (an unwrapped phase per echo); "
+                         f"a field in {field_units} is one 3-D volume")
+    if entry == "local_field" and n_vol > 1:
+        _fail(data_name, "a local field is one 3-D volume")
+    if magnitude is not None:
+        magnitude = np.asarray(magnitude)
+        if magnitude.ndim not in (3, 4):
+            _fail(mag_name, f"magnitude is {magnitude.ndim}-D with shape {magnitude.shape}, expected 3-D or 4-D")
+        if magnitude.shape[:3] != data.shape[:3]:
+            _fail(data_name, f"{what} shape {data.shape[:3]} differs from magnitude shape {magnitude.shape[:3]}")
+        _check_finite(magnitude, mag_name, "magnitude")
+    elif mask is None:
+        raise ParameterError(f"a mask is needed when there is no magnitude (give --mask with the {what})")
+    _check_finite(data, data_name, what)
+    tes = _entry_echo_times(entry, te_s, n_vol, magnitude, field_units, data_name, mag_name)
+    if b0_t is None and entry != "phase" and field_units == "ppm":
+        if tes is not None:
+            raise ParameterError("echo times (--te) with a field in ppm also need the field strength (--b0)")
+        b0 = None
+    elif b0_t is None:
+        raise ParameterError(f"no field strength given for the {what} (--b0, or MagneticFieldStrength in a sidecar)")
+    else:
+        b0 = check_b0_t(b0_t, data_name)
+    affine = np.asarray(affine, dtype=float)
+    if affine.shape != (4, 4) or not np.isfinite(affine).all() or abs(np.linalg.det(affine[:3, :3])) < 1e-9:
+        _fail(mag_name or data_name, "affine is singular or not 4x4 (no usable geometry)")
+    if mask is not None:
+        mask = np.asarray(mask)
+        if mask.shape[:3] != data.shape[:3] or mask.ndim != 3:
+            _fail(mask_name, f"mask shape {mask.shape} differs from the {what} shape {data.shape[:3]}")
+        _check_finite(mask.astype(np.float32) if mask.dtype != bool else mask, mask_name, "mask")
+        mask = mask > 0
+        if not mask.any():
+            _fail(mask_name, "mask is empty (no voxel > 0)")
+    if magnitude is not None:
+        mags = magnitude.astype(np.float32)
+        mag3 = np.sqrt((mags**2).mean(axis=3)) if mags.ndim == 4 else mags
+        if not (mag3 > 0).any():
+            _fail(mag_name, "magnitude is zero everywhere")
+    else:
+        mags, mag3 = None, mask.astype(np.float32)
+    params = dict(entry=entry, te_s=None if tes is None else list(tes), b0_t=b0)
+    return _Inputs(entry, data, mags, mag3, mask, affine, voxel_size_from_affine(affine),
+                   b0_direction_voxel(affine), tes, b0, names or {}, params)
+
+
+def _entry_echo_times(entry, te_s, n_vol, magnitude, field_units, data_name, mag_name):
+    """Echo times for the entry stage: one per echo of a phase or of a 4-D field in rad; optional for a
+    field in Hz or ppm (there they set MEDI's data term and the noise weights of a 4-D magnitude)."""
+    n_mag = magnitude.shape[3] if magnitude is not None and magnitude.ndim == 4 else None
+    if entry == "phase" or field_units == "rad":
+        if te_s is None and entry != "phase":
+            raise ParameterError("--field-units rad needs the echo time(s) (--te)")
+        tes = _echo_times(te_s, n_vol, data_name)
+    elif te_s is None:
+        tes = None
+    else:
+        tes = tuple(check_te_s(t, data_name) for t in np.atleast_1d(np.asarray(te_s, dtype=float)).tolist())
+    if n_mag is not None:
+        if entry == "phase" and n_mag != n_vol:
+            _fail(mag_name, f"magnitude has {n_mag} echoes but phase has {n_vol}")
+        if tes is None:
+            raise ParameterError(f"a {n_mag}-echo magnitude needs its echo times (--te) for the noise weights")
+        if n_mag != len(tes):
+            _fail(mag_name, f"magnitude has {n_mag} echoes but {len(tes)} echo time(s) were given")
+    return tes
+
+
+def mask_stage(inp: _Inputs) -> np.ndarray:
+    """Stage 1: the brain mask (before erosion), given or computed from the magnitude."""
+    if inp.mask is not None:
+        return inp.mask
+    mask = brain_mask(inp.mag3, inp.vs)
+    if not mask.any():
+        _fail(_name(inp.names, "magnitude"), "no brain found in the magnitude (automatic mask is empty)")
+    return mask
+
+
+def fov_voxels(inp: _Inputs) -> int:
+    """Voxels of the non-zero field of view: where the magnitude (else the input) is not zero."""
+    ref = inp.mag3 if inp.magnitude is not None else np.abs(inp.data).reshape(inp.data.shape[:3] + (-1,)).max(axis=3)
+    return int((ref != 0).sum())
+
+
+def mask_coverage(mask: np.ndarray, fov: int, given: bool) -> tuple[float, str | None]:
+    """Fraction of the non-zero field of view that the brain mask keeps, and a warning when it is
+    below :data:`MIN_MASK_FRACTION`."""
+    frac = float(mask.sum() / fov) if fov else 0.0
+    warning = None
+    if frac < MIN_MASK_FRACTION:
+        how = "the given mask" if given else "the automatic brain mask"
+        warning = (f"{how} keeps only {int(mask.sum())} of {fov} non-zero voxels ({100 * frac:.1f} % of the field "
+                   f"of view, below {100 * MIN_MASK_FRACTION:.0f} %): check it (--mask-out) or give one (--mask)")
+    return frac, warning
+
+
+def total_field_from_phase(phase_rad: np.ndarray, inp: _Inputs, mask: np.ndarray, unwrap: str,
+                           progress: ProgressCallback | None) -> _Field:
+    """Stage 2 from a wrapped phase: unwrap each echo in the mask (region growing or Laplacian),
+    fit over echo time, and trust the data region (:func:`data_region`)."""
+    n_echoes = phase_rad.shape[3] if phase_rad.ndim == 4 else 1
+
+    def unwrap_echo(psi: np.ndarray, start: float, stop: float) -> np.ndarray:
+        sub = scaled(progress, start, stop)
+        if unwrap == "region":
+            return unwrap_region_growing(psi, mask, inp.mag3, progress=sub)
+        return unwrap_laplacian(psi, inp.vs, progress=sub)
+
+    if n_echoes == 1:
+        unwrapped = unwrap_echo(phase_rad, 0.03, 0.08)
+        n_std, te_eff = echo_fit_noise(inp.mag3, inp.tes)
+    else:
+        echoes = np.stack([unwrap_echo(phase_rad[..., e], 0.03 + 0.05 * e / n_echoes,
+                                       0.03 + 0.05 * (e + 1) / n_echoes) for e in range(n_echoes)], axis=3)
+        mags = inp.magnitude if inp.magnitude.ndim == 4 else inp.mag3
+        unwrapped, n_std, te_eff = combine_echoes(echoes, mags, inp.tes)
+        del echoes
+    trusted = data_region(phase_rad, mask)
+    n_std[~trusted] = np.inf  # no data weight where the unwrapped phase cannot be trusted
+    return _Field(unwrapped, n_std, trusted, ppm_per_radian(te_eff, inp.b0))
+
+
+def field_from_map(inp: _Inputs, mask: np.ndarray, field_units: str) -> _Field:
+    """Stage 2 (or 3) from a given field map: to radians at the effective echo time, trusted in the
+    whole mask (an unwrapped field carries no sign of aliasing), noise from the magnitude when given.
+
+    Without echo times (a field in Hz or ppm), MEDI's data term works on the field in ppm as if it
+    were radians (``ppm_per_rad`` = 1, its linear regime); with them, at the effective echo time as
+    the full pipeline does.
+    """
+    data = np.asarray(inp.data, dtype=np.float32)
+    n_std = None
+    if data.ndim == 4:  # unwrapped phase per echo, radians
+        mags = inp.magnitude if inp.magnitude is not None else np.ones(data.shape, np.float32)
+        rad, n_std, te_eff = combine_echoes(data, mags, inp.tes)
+        if inp.magnitude is None:
+            n_std = None
+    else:
+        te_eff = None if inp.tes is None else float(np.mean(inp.tes))
+        ppm = field_to_ppm(data, field_units, b0_t=inp.b0, te_s=te_eff)
+        ppr = 1.0 if te_eff is None else ppm_per_radian(te_eff, inp.b0)
+        rad = ppm / np.float32(ppr)
+        if inp.magnitude is not None:
+            n_std = echo_fit_noise(inp.magnitude if inp.tes is not None else inp.mag3, inp.tes or (1.0,))[0]
+    if n_std is not None:
+        n_std[~mask] = np.inf
+    ppr = 1.0 if te_eff is None else ppm_per_radian(te_eff, inp.b0)
+    inp.params.update(te_effective_s=te_eff, ppm_per_radian=ppr)
+    return _Field(rad.astype(np.float32), n_std, mask, ppr)
+
+
+def field_to_ppm(field_map: np.ndarray, units: str, *, b0_t: float | None, te_s: float | None = None) -> np.ndarray:
+    """A field map (3-D) in ppm of B0, from Hz, ppm, or radians of phase at echo time ``te_s``.
+
+    ``ppm = Hz / (gamma_bar B0)`` (gamma_bar in MHz/T) and ``ppm = rad * ppm_per_radian(TE, B0)``.
+    """
+    arr = np.asarray(field_map, dtype=np.float32)
+    if units == "ppm":
+        return arr.copy()
+    if units == "hz":
+        return (arr / np.float32(GAMMA_BAR_MHZ_PER_T * b0_t)).astype(np.float32)
+    if units == "rad":
+        if te_s is None:
+            raise ParameterError("--field-units rad needs the echo time (--te)")
+        return (arr * np.float32(ppm_per_radian(te_s, b0_t))).astype(np.float32)
+    raise ParameterError(f"unknown field units {units!r} (use {', '.join(FIELD_UNITS)})")
+
+
+def background_stage(total: _Field, inp: _Inputs, mask: np.ndarray, bfr: str, unwrap: str, *, pdf_tol: float,
+                     pdf_max_iter: int, pdf_pad_mm: float, vsharp_radii_mm, progress) -> tuple:
+    """Stage 3: background-field removal (PDF or V-SHARP). Returns the local field (rad), the region
+    V-SHARP leaves valid (the mask for PDF), and where the field is trusted afterwards."""
+    if bfr == "pdf":
+        local_rad = pdf(total.rad, mask, inp.vs, inp.b0_dir, n_std=total.n_std, tol=pdf_tol, max_iter=pdf_max_iter,
+                        pad_mm=pdf_pad_mm, progress=progress)
+        inp.params.update(pdf_tol=pdf_tol, pdf_max_iter=pdf_max_iter, pdf_pad_mm=pdf_pad_mm)
+        return local_rad, mask, total.trusted
+    region = vsharp_region(mask, total.trusted) if (unwrap == "region" and inp.entry == "phase") else mask
+    local_rad, bfr_mask = vsharp(total.rad, region, inp.vs, radii_mm=vsharp_radii_mm, progress=progress)
+    inp.params["vsharp_radii_mm"] = None if vsharp_radii_mm is None else list(vsharp_radii_mm)
+    return local_rad, bfr_mask, bfr_mask  # V-SHARP's eroded region
+
+
+def erosion_stage(mask: np.ndarray, bfr_mask: np.ndarray, inp: _Inputs, erode_mm: float) -> np.ndarray:
+    """Stage 4: the QSM mask, the brain mask eroded by ``erode_mm`` within the background removal's region."""
+    qsm_mask = erode_mask_mm(mask, inp.vs, erode_mm) & bfr_mask
+    if not qsm_mask.any():
+        _fail(_name(inp.names, "mask") or _name(inp.names, "magnitude"),
+              f"mask is empty after {erode_mm:g} mm erosion (brain too small?)")
+    return qsm_mask
+
+
+def inversion_stage(local_ppm, qsm_mask, mag3, n_std, inp: _Inputs, ppr: float, inversion: str, *,
+                    medi_lambda, medi_merit, medi_smv_radius_mm, medi_max_iter, medi_cg_max_iter, medi_cg_tol,
+                    tkd_threshold, tv_lambda, tv_max_iter, progress) -> tuple[np.ndarray, np.ndarray]:
+    """Stage 5: dipole inversion (MEDI-L1, TKD or TV-ADMM); returns chi (ppm) and the QSM mask."""
+    params = inp.params
+    if inversion == "medi":
+        chi = medi_l1(
+            local_ppm, qsm_mask, mag3, inp.vs, inp.b0_dir, ppm_per_rad=ppr, lam=medi_lambda, n_std=n_std,
+            merit=medi_merit, smv_radius_mm=medi_smv_radius_mm, max_iter=medi_max_iter,
+            cg_max_iter=medi_cg_max_iter, cg_tol=medi_cg_tol, progress=progress,
+        )
+        if medi_smv_radius_mm:
+            qsm_mask = qsm_mask & (chi != 0)
+        params.update(medi_lambda=medi_lambda, medi_lambda_toolbox=medi_lambda * ppr, medi_merit=medi_merit,
+                      medi_smv_radius_mm=medi_smv_radius_mm, medi_max_iter=medi_max_iter,
+                      medi_cg_max_iter=medi_cg_max_iter, medi_cg_tol=medi_cg_tol)
+    elif inversion == "tkd":
+        chi = tkd(local_ppm, qsm_mask, inp.vs, inp.b0_dir, threshold=tkd_threshold, progress=progress)
+        params["tkd_threshold"] = tkd_threshold
+    else:
+        chi = tv_admm(local_ppm, qsm_mask, inp.vs, inp.b0_dir, lam=tv_lambda, max_iter=tv_max_iter, progress=progress)
+        params.update(tv_lambda=tv_lambda, tv_max_iter=tv_max_iter)
+    return chi, qsm_mask
 
 
 def reconstruct(
@@ -162,12 +508,30 @@ def reconstruct(
     affine: np.ndarray,
     te_s: float | Sequence[float],
     b0_t: float,
+    **options,
+) -> QSMResult:
+    """Susceptibility map (ppm) from a GRE magnitude and wrapped phase: :func:`reconstruct_from`
+    entered at the ``'phase'`` stage (every option of that function applies)."""
+    return reconstruct_from(phase, entry="phase", magnitude=magnitude, affine=affine, te_s=te_s, b0_t=b0_t,
+                            **options)
+
+
+def reconstruct_from(
+    data: np.ndarray,
+    *,
+    entry: str = "phase",
+    affine: np.ndarray,
+    magnitude: np.ndarray | None = None,
+    te_s: float | Sequence[float] | None = None,
+    b0_t: float | None = None,
     mask: np.ndarray | None = None,
     phase_units: str = "auto",
+    phase_range: tuple[float, float] | None = None,
+    field_units: str | None = None,
     unwrap: str = "region",
     bfr: str = "pdf",
     inversion: str = "medi",
-    erode_mm: float = 2.5,
+    erode_mm: float | None = None,
     medi_lambda: float = DEFAULT_MEDI_LAMBDA,
     medi_merit: bool = False,
     medi_smv_radius_mm: float | None = None,
@@ -185,35 +549,52 @@ def reconstruct(
     keep_intermediates: bool = True,
     progress: ProgressCallback | None = None,
 ) -> QSMResult:
-    """Susceptibility map (ppm) from a GRE magnitude and wrapped phase.
+    """Susceptibility map (ppm), entering the pipeline at any stage.
 
-    Steps: brain mask from the magnitude (unless given) -> phase unwrapping in the mask
+    Stages: brain mask from the magnitude (unless given) -> phase unwrapping in the mask
     (quality-guided region growing, or the Laplacian method) -> (multi-echo: weighted fit over
     TE) -> background-field removal (PDF or V-SHARP) -> erosion by ``erode_mm`` -> dipole
     inversion (MEDI-L1, TKD or TV-ADMM) with the B0 direction and voxel size of ``affine``.
+    ``entry`` says which stages the input has passed:
 
-    The field is trusted (given data weight in PDF and MEDI) only on the *data region*: the
-    largest 6-connected part of the mask where the wrapped phase steps by at most 1.5 rad to
-    every neighbour (:func:`data_region`). Aliased voxels near air, and islands that an unwrapper
-    can only reach across them (and may therefore be off by 2 pi), are left to the
-    regularisation.
+    * ``'phase'``: ``data`` is the wrapped phase (3-D, or 4-D with echoes last); every stage runs.
+    * ``'field'``: ``data`` is the unwrapped total field (3-D in ``field_units`` Hz, ppm or rad at
+      TE; or 4-D unwrapped phase per echo in rad); unwrapping is skipped.
+    * ``'local_field'``: ``data`` is the background-removed local field (3-D); unwrapping and
+      background removal are skipped, and the default erosion is 0 (:func:`erosion_for`).
+
+    For the phase, the field is trusted (given data weight in PDF and MEDI) only on the *data
+    region*: the largest 6-connected part of the mask where the wrapped phase steps by at most
+    1.5 rad to every neighbour (:func:`data_region`). Aliased voxels near air, and islands that an
+    unwrapper can only reach across them (and may therefore be off by 2 pi), are left to the
+    regularisation. A given field is trusted in the whole mask.
 
     Parameters
     ----------
-    magnitude : ndarray, shape (nx, ny, nz) or (nx, ny, nz, n_echoes)
-        GRE magnitude.
-    phase : ndarray, same spatial shape; 4-D for several echoes
-        Wrapped phase, radians or raw integers.
+    data : ndarray, shape (nx, ny, nz) or (nx, ny, nz, n_echoes)
+        Wrapped phase, total field or local field (see ``entry``).
+    entry : {'phase', 'field', 'local_field'}
+        The stage the input enters at.
     affine : ndarray (4, 4)
-        Voxel-to-world (RAS+ mm) transform of both; gives the voxel size and B0 direction.
+        Voxel-to-world (RAS+ mm) transform; gives the voxel size and B0 direction.
+    magnitude : ndarray, same spatial shape, optional
+        GRE magnitude (3-D or 4-D); required for ``'phase'`` entry without a mask. Used for the
+        automatic mask, the noise weights and MEDI's edge prior. Without it, the weights are
+        uniform in the mask and MEDI's edge prior sees the mask as a uniform image.
     te_s : float or sequence of float
-        Echo time(s), seconds (one per echo of a 4-D phase).
+        Echo time(s), seconds (one per echo of a 4-D phase). Required for the phase and for a field
+        in rad; optional for a field in Hz or ppm.
     b0_t : float
-        Field strength, tesla.
+        Field strength, tesla (optional only for a field in ppm).
     mask : ndarray of bool, optional
-        Brain mask (before erosion); computed from the magnitude if None.
-    phase_units : {'auto', 'rad', 'raw'}
-        Units of ``phase`` (raw integers are scaled to radians).
+        Brain mask (before erosion); computed from the magnitude if None (required without one).
+    phase_units : {'auto', 'rad', 'deg', 'raw'}
+        Units of the phase (:func:`~napari_qsm_ms.io.units.interpret_phase`); 'auto' refuses a phase
+        that does not look wrapped.
+    phase_range : (low, high), optional
+        The stored phase values that span one full turn, instead of ``phase_units``.
+    field_units : {'hz', 'ppm', 'rad'}
+        Units of a field (``entry`` 'field' or 'local_field'); required there.
     unwrap : {'region', 'laplacian'}
         Phase unwrapping: quality-guided region growing
         (:func:`~napari_qsm_ms.qsm.region_unwrap.unwrap_region_growing`, exact multiples of
@@ -223,8 +604,8 @@ def reconstruct(
         Background-field removal.
     inversion : {'medi', 'tkd', 'tv'}
         Dipole inversion.
-    erode_mm : float
-        Erosion of the brain mask before inversion, mm (paper: 2.5).
+    erode_mm : float, optional
+        Erosion of the brain mask before inversion, mm (paper: 2.5; :func:`erosion_for`).
     medi_lambda : float
         MEDI data weight in ppm-normalised units, independent of B0 and TE
         (``lambda_MEDI-toolbox = medi_lambda * ppm_per_radian(TE, B0)``).
@@ -241,7 +622,8 @@ def reconstruct(
     vsharp_radii_mm : sequence of float, optional
         V-SHARP radii (default 12 mm down to two voxels in 1 mm steps).
     names : dict, optional
-        File names for error messages: keys ``magnitude``, ``phase``, ``mask``.
+        File names for error messages: keys ``magnitude``, ``phase``, ``field``, ``local_field``,
+        ``mask``.
     keep_intermediates : bool
         Return the intermediate volumes in ``intermediates``.
     progress : callable, optional
@@ -256,159 +638,85 @@ def reconstruct(
     QSMMSError
         On bad input, with a one-line message naming the file when known.
     """
-    mag_name, ph_name, mask_name = _name(names, "magnitude"), _name(names, "phase"), _name(names, "mask")
-    phase = np.asarray(phase)
-    magnitude = np.asarray(magnitude)
     # ---- validation, before any computation --------------------------------------------------
-    if unwrap not in UNWRAP_METHODS:
-        raise ParameterError(f"unknown unwrapping {unwrap!r} (choose from {', '.join(UNWRAP_METHODS)})")
-    if bfr not in BFR_METHODS:
-        raise ParameterError(f"unknown background removal {bfr!r} (choose from {', '.join(BFR_METHODS)})")
-    if inversion not in INVERSION_METHODS:
-        raise ParameterError(f"unknown inversion {inversion!r} (choose from {', '.join(INVERSION_METHODS)})")
-    if not erode_mm >= 0:
-        raise ParameterError(f"erosion {erode_mm} mm must be >= 0")
-    if phase.ndim not in (3, 4):
-        _fail(ph_name, f"phase is {phase.ndim}-D with shape {phase.shape}, expected 3-D or 4-D")
-    if magnitude.ndim not in (3, 4):
-        _fail(mag_name, f"magnitude is {magnitude.ndim}-D with shape {magnitude.shape}, expected 3-D or 4-D")
-    if magnitude.shape[:3] != phase.shape[:3]:
-        _fail(ph_name, f"phase shape {phase.shape[:3]} differs from magnitude shape {magnitude.shape[:3]}")
-    n_echoes = phase.shape[3] if phase.ndim == 4 else 1
-    if magnitude.ndim == 4 and magnitude.shape[3] != n_echoes:
-        _fail(mag_name, f"magnitude has {magnitude.shape[3]} echoes but phase has {n_echoes}")
-    tes = _echo_times(te_s, n_echoes, ph_name)
-    b0 = check_b0_t(b0_t, ph_name)
-    _check_finite(magnitude, mag_name, "magnitude")
-    _check_finite(phase, ph_name, "phase")
-    affine = np.asarray(affine, dtype=float)
-    if affine.shape != (4, 4) or not np.isfinite(affine).all() or abs(np.linalg.det(affine[:3, :3])) < 1e-9:
-        _fail(mag_name, "affine is singular or not 4x4 (no usable geometry)")
-    phase_rad = phase_to_radians(phase, phase_units, source=ph_name)
-    if mask is not None:
-        mask = np.asarray(mask)
-        if mask.shape[:3] != magnitude.shape[:3] or mask.ndim != 3:
-            _fail(mask_name, f"mask shape {mask.shape} differs from magnitude shape {magnitude.shape[:3]}")
-        _check_finite(mask.astype(np.float32) if mask.dtype != bool else mask, mask_name, "mask")
-        mask = mask > 0
-        if not mask.any():
-            _fail(mask_name, "mask is empty (no voxel > 0)")
-    vs = voxel_size_from_affine(affine)
-    b0_dir = b0_direction_voxel(affine)
-    mag3 = magnitude.astype(np.float32)
-    if mag3.ndim == 4:
-        mag3 = np.sqrt((mag3**2).mean(axis=3))
-    if not (mag3 > 0).any():
-        _fail(mag_name, "magnitude is zero everywhere")
-
-    params = dict(
-        te_s=list(tes), b0_t=b0, voxel_size_mm=list(vs), b0_dir_voxel=[float(v) for v in b0_dir],
-        unwrap=unwrap, bfr=bfr, inversion=inversion, erode_mm=erode_mm, phase_units=phase_units,
-        mask="given" if mask is not None else "from magnitude",
-    )
+    check_entry(entry, field_units, magnitude is not None, mask is not None)
+    check_methods(unwrap, bfr, inversion, erode_mm)
+    erode = erosion_for(entry, erode_mm)
+    inp = _validate(entry, data, magnitude, mask, affine, te_s, b0_t, field_units, names)
+    params = inp.params
+    params.update(voxel_size_mm=list(inp.vs), b0_dir_voxel=[float(v) for v in inp.b0_dir],
+                  unwrap=unwrap if entry == "phase" else "given", bfr=bfr if entry != "local_field" else "given",
+                  inversion=inversion, erode_mm=erode, mask="given" if mask is not None else "from magnitude",
+                  magnitude="given" if magnitude is not None else "none")
+    if entry == "phase":
+        inp.data, scaling = interpret_phase(inp.data, phase_units, phase_range=phase_range,
+                                            source=_name(names, "phase"))
+        params.update(phase_units=phase_units, phase_scaling=scaling.as_record())
+    else:
+        params["field_units"] = field_units
     fft0 = FFT_COUNTER.count
     timings: dict[str, float] = {}
+    warnings: list[str] = []
     t0 = time.perf_counter()
 
-    # ---- brain mask -------------------------------------------------------------------------
-    report(progress, 0.0, "brain mask")
-    if mask is None:
-        mask = brain_mask(mag3, vs)
-        if not mask.any():
-            _fail(mag_name, "no brain found in the magnitude (automatic mask is empty)")
+    # ---- 1. brain mask ------------------------------------------------------------------------
+    report(progress, 0.0, "mask: brain mask")
+    brain = mask_stage(inp)
+    fov = fov_voxels(inp)
+    params["brain_mask_fraction_of_fov"], warning = mask_coverage(brain, fov, mask is not None)
+    if warning:
+        warnings.append(warning)
     timings["mask"] = time.perf_counter() - t0
 
-    # ---- unwrapping (and echo combination) ---------------------------------------------------
+    # ---- 2. total field: unwrapping (and echo combination) ------------------------------------
     t1 = time.perf_counter()
-
-    def unwrap_echo(psi: np.ndarray, start: float, stop: float) -> np.ndarray:
-        sub = scaled(progress, start, stop)
-        if unwrap == "region":
-            return unwrap_region_growing(psi, mask, mag3, progress=sub)
-        return unwrap_laplacian(psi, vs, progress=sub)
-
-    if n_echoes == 1:
-        unwrapped = unwrap_echo(phase_rad, 0.03, 0.08)
-        te_eff = tes[0]
-        with np.errstate(divide="ignore"):
-            n_std = np.where(mag3 > 0, 1.0 / np.maximum(mag3, 1e-30), np.inf).astype(np.float32)
+    if entry == "phase":
+        report(progress, 0.03, "unwrapping: start")
+        total = total_field_from_phase(inp.data, inp, brain, unwrap, scaled(progress, 0.03, 0.08, "unwrapping"))
+        params.update(te_effective_s=float(np.mean(inp.tes)), ppm_per_radian=total.ppm_per_rad)
     else:
-        echoes = np.stack([unwrap_echo(phase_rad[..., e], 0.03 + 0.05 * e / n_echoes,
-                                       0.03 + 0.05 * (e + 1) / n_echoes) for e in range(n_echoes)], axis=3)
-        mags = magnitude.astype(np.float32) if magnitude.ndim == 4 else mag3
-        unwrapped, n_std, te_eff = combine_echoes(echoes, mags, tes)
-        del echoes
-    trusted = data_region(phase_rad, mask)
-    n_std[~trusted] = np.inf  # no data weight where the unwrapped phase cannot be trusted
-    params["data_region_fraction"] = float(trusted.sum() / mask.sum())
-    ppr = ppm_per_radian(te_eff, b0)
-    params["te_effective_s"] = te_eff
-    params["ppm_per_radian"] = ppr
+        total = field_from_map(inp, brain, field_units)
+    params["data_region_fraction"] = float(total.trusted.sum() / brain.sum())
+    ppr = total.ppm_per_rad
     timings["unwrap"] = time.perf_counter() - t1
 
-    # ---- background removal ----------------------------------------------------------------
+    # ---- 3. background removal ----------------------------------------------------------------
     t2 = time.perf_counter()
-    sub = scaled(progress, 0.08, 0.3)
-    if bfr == "pdf":
-        field_ok = trusted
-        local_rad = pdf(unwrapped, mask, vs, b0_dir, n_std=n_std, tol=pdf_tol, max_iter=pdf_max_iter,
-                        pad_mm=pdf_pad_mm, progress=sub)
-        bfr_mask = mask
-        params.update(pdf_tol=pdf_tol, pdf_max_iter=pdf_max_iter, pdf_pad_mm=pdf_pad_mm)
+    if entry == "local_field":
+        local_rad, bfr_mask, field_ok = total.rad, brain, total.trusted
     else:
-        region = vsharp_region(mask, trusted) if unwrap == "region" else mask
-        local_rad, bfr_mask = vsharp(unwrapped, region, vs, radii_mm=vsharp_radii_mm, progress=sub)
-        field_ok = bfr_mask  # V-SHARP's eroded region
-        params["vsharp_radii_mm"] = None if vsharp_radii_mm is None else list(vsharp_radii_mm)
+        report(progress, 0.08, "background removal: start")
+        local_rad, bfr_mask, field_ok = background_stage(
+            total, inp, brain, bfr, unwrap, pdf_tol=pdf_tol, pdf_max_iter=pdf_max_iter, pdf_pad_mm=pdf_pad_mm,
+            vsharp_radii_mm=vsharp_radii_mm, progress=scaled(progress, 0.08, 0.3, "background removal"))
     timings["bfr"] = time.perf_counter() - t2
 
-    # ---- erosion ----------------------------------------------------------------------------
-    qsm_mask = erode_mask_mm(mask, vs, erode_mm) & bfr_mask
-    if not qsm_mask.any():
-        _fail(mask_name or mag_name, f"mask is empty after {erode_mm:g} mm erosion (brain too small?)")
+    # ---- 4. erosion ---------------------------------------------------------------------------
+    qsm_mask = erosion_stage(brain, bfr_mask, inp, erode)
     local_ppm = (local_rad * np.float32(ppr)).astype(np.float32)
     # no field outside the data region (V-SHARP: its region): MEDI gives it no weight anyway;
     # TKD and TV, which weigh every voxel alike, would otherwise invert aliased or 2 pi-off voxels
     local_ppm[~(qsm_mask & field_ok)] = 0
 
-    # ---- inversion --------------------------------------------------------------------------
+    # ---- 5. inversion -------------------------------------------------------------------------
     t3 = time.perf_counter()
-    sub = scaled(progress, 0.3, 1.0)
-    if inversion == "medi":
-        chi = medi_l1(
-            local_ppm, qsm_mask, mag3, vs, b0_dir, ppm_per_rad=ppr, lam=medi_lambda, n_std=n_std,
-            merit=medi_merit, smv_radius_mm=medi_smv_radius_mm, max_iter=medi_max_iter,
-            cg_max_iter=medi_cg_max_iter, cg_tol=medi_cg_tol, progress=sub,
-        )
-        if medi_smv_radius_mm:
-            qsm_mask = qsm_mask & (chi != 0)
-        params.update(medi_lambda=medi_lambda, medi_lambda_toolbox=medi_lambda * ppr, medi_merit=medi_merit,
-                      medi_smv_radius_mm=medi_smv_radius_mm, medi_max_iter=medi_max_iter,
-                      medi_cg_max_iter=medi_cg_max_iter, medi_cg_tol=medi_cg_tol)
-    elif inversion == "tkd":
-        chi = tkd(local_ppm, qsm_mask, vs, b0_dir, threshold=tkd_threshold, progress=sub)
-        params["tkd_threshold"] = tkd_threshold
-    else:
-        chi = tv_admm(local_ppm, qsm_mask, vs, b0_dir, lam=tv_lambda, max_iter=tv_max_iter, progress=sub)
-        params.update(tv_lambda=tv_lambda, tv_max_iter=tv_max_iter)
+    report(progress, 0.3, "inversion: start")
+    chi, qsm_mask = inversion_stage(
+        local_ppm, qsm_mask, inp.mag3, total.n_std, inp, ppr, inversion, medi_lambda=medi_lambda,
+        medi_merit=medi_merit, medi_smv_radius_mm=medi_smv_radius_mm, medi_max_iter=medi_max_iter,
+        medi_cg_max_iter=medi_cg_max_iter, medi_cg_tol=medi_cg_tol, tkd_threshold=tkd_threshold,
+        tv_lambda=tv_lambda, tv_max_iter=tv_max_iter, progress=scaled(progress, 0.3, 1.0, "inversion"))
     timings["inversion"] = time.perf_counter() - t3
     timings["total"] = time.perf_counter() - t0
+    params["qsm_mask_fraction_of_fov"] = float(qsm_mask.sum() / max(fov, 1))
     report(progress, 1.0, "QSM done")
 
-    inter: dict[str, np.ndarray] = {}
-    if keep_intermediates:
-        inter = {
-            "unwrapped_phase_rad": unwrapped.astype(np.float32),
-            "total_field_ppm": (unwrapped * np.float32(ppr)).astype(np.float32),
-            "local_field_ppm": local_ppm,
-            "brain_mask": mask,
-            "qsm_mask": qsm_mask,
-        }
+    inter = _intermediates(entry, total, local_ppm, brain, qsm_mask) if keep_intermediates else {}
     chi = chi.astype(np.float32, copy=False)
     chi[~qsm_mask] = 0
     return QSMResult(
-        chi_ppm=chi, mask=qsm_mask, affine=affine, intermediates=inter, parameters=params,
-        fft_count=FFT_COUNTER.count - fft0, timings_s=timings,
+        chi_ppm=chi, mask=qsm_mask, affine=inp.affine, intermediates=inter, parameters=params,
+        fft_count=FFT_COUNTER.count - fft0, timings_s=timings, warnings=warnings,
     )
 
 
@@ -452,15 +760,18 @@ def vsharp_region(mask: np.ndarray, trusted: np.ndarray) -> np.ndarray:
     return np.asarray(mask, dtype=bool) & fill_holes_3d(trusted)
 
 
-def _load_inputs(magnitude_path, phase_path, mask_path):
-    mag = load_volume(magnitude_path, ndim=(3, 4), dtype=np.float32)
-    ph = load_volume(phase_path, ndim=(3, 4), dtype=None)  # keep raw integers as integers
-    check_same_grid(mag, ph)
+def _load_inputs(magnitude_path, data_path, mask_path, *, entry: str = "phase"):
+    """Load the entry's input (phase, field or local field), the magnitude and the mask, each on the
+    grid of the first one given."""
+    data = load_volume(data_path, ndim=(3, 4), dtype=None if entry == "phase" else np.float32)
+    mag = None if magnitude_path is None else load_volume(magnitude_path, ndim=(3, 4), dtype=np.float32)
+    if mag is not None:
+        check_same_grid(mag, data)
     mask = None
     if mask_path is not None:
         mask = load_volume(mask_path, ndim=3, dtype=np.float32)
-        check_same_grid(mag, mask)
-    return mag, ph, mask
+        check_same_grid(mag if mag is not None else data, mask)
+    return mag, data, mask
 
 
 def provenance(result: QSMResult, sources: dict[str, str | os.PathLike | None]) -> dict:
@@ -475,6 +786,8 @@ def provenance(result: QSMResult, sources: dict[str, str | os.PathLike | None]) 
         "TimingsSeconds": {k: round(v, 3) for k, v in result.timings_s.items()},
         "FFTCount": result.fft_count,
         "QSMMaskVoxels": int(result.mask.sum()),
+        "EntryStage": result.parameters.get("entry", "phase"),
+        "Warnings": list(result.warnings),
         "Sources": {role: {"path": str(Path(p).resolve()), "sha256": sha256_file(p)}
                     for role, p in sources.items() if p is not None},
     }
@@ -515,10 +828,12 @@ def write_outputs(
 
 
 def reconstruct_files(
-    magnitude_path: str | os.PathLike,
-    phase_path: str | os.PathLike,
+    magnitude_path: str | os.PathLike | None,
+    phase_path: str | os.PathLike | None,
     out_path: str | os.PathLike,
     *,
+    field_path: str | os.PathLike | None = None,
+    local_field_path: str | os.PathLike | None = None,
     te_s: float | Sequence[float] | None = None,
     b0_t: float | None = None,
     mask_path: str | os.PathLike | None = None,
@@ -527,19 +842,23 @@ def reconstruct_files(
     progress: ProgressCallback | None = None,
     **params,
 ) -> QSMResult:
-    """Run :func:`reconstruct` on NIfTI files and write the chi map (and mask, intermediates).
+    """Run :func:`reconstruct_from` on NIfTI files and write the chi map (and mask, intermediates).
 
-    TE and B0 default to the phase file's JSON sidecar (``EchoTime``, ``MagneticFieldStrength``)
-    when not given. Nothing is written unless the whole reconstruction succeeds.
+    Exactly one of ``phase_path`` (wrapped phase), ``field_path`` (unwrapped total field) and
+    ``local_field_path`` (background-removed local field) gives the input and so the entry stage.
+    TE and B0 default to that file's JSON sidecar (``EchoTime``, ``MagneticFieldStrength``) when not
+    given. Nothing is written unless the whole reconstruction succeeds.
 
     Parameters
     ----------
-    magnitude_path, phase_path : path
-        GRE magnitude and phase NIfTI files (3-D, or 4-D multi-echo) on the same grid.
+    magnitude_path : path or None
+        GRE magnitude (3-D, or 4-D multi-echo) on the same grid; optional for a field given with a mask.
+    phase_path, field_path, local_field_path : path
+        The input, one of the three (NIfTI, 3-D or 4-D echoes last).
     out_path : path
         Chi map to write (``.nii`` or ``.nii.gz``).
     te_s, b0_t : optional
-        Echo time(s) in s and field in T; read from the phase sidecar when None.
+        Echo time(s) in s and field in T; read from the input's sidecar when None.
     mask_path : path, optional
         Brain mask (before erosion) on the same grid.
     mask_out_path : path, optional
@@ -547,29 +866,57 @@ def reconstruct_files(
     save_intermediates : path, optional
         Folder for unwrapped phase, total and local field, masks.
     **params
-        Passed to :func:`reconstruct`.
+        Passed to :func:`reconstruct_from` (``field_units`` for a field).
     """
     out_path = Path(out_path)
     if not str(out_path).lower().endswith((".nii", ".nii.gz")):
         raise InputFileError(out_path, "output must end in .nii or .nii.gz")
-    mag, ph, mask = _load_inputs(magnitude_path, phase_path, mask_path)
-    if te_s is None or b0_t is None:
-        side = sidecar_path(ph.path)
-        if not side.exists():
-            missing = "echo time (--te)" if te_s is None else "field strength (--b0)"
-            raise InputFileError(ph.path, f"no {missing} given and no sidecar {side.name}")
-        acq = acquisition_from_sidecar(side)
-        te_s = acq.echo_times_s if te_s is None else te_s
-        b0_t = acq.b0_t if b0_t is None else b0_t
-    result = reconstruct(
-        mag.data, ph.data, affine=mag.affine, te_s=te_s, b0_t=b0_t,
-        mask=None if mask is None else mask.data,
-        names={"magnitude": str(mag.path), "phase": str(ph.path), "mask": None if mask is None else str(mask.path)},
+    entry, data_path = entry_of(phase_path, field_path, local_field_path)
+    mag, data, mask = _load_inputs(magnitude_path, data_path, mask_path, entry=entry)
+    te_s, b0_t = _acquisition_for(data.path, entry, params.get("field_units"), te_s, b0_t)
+    result = reconstruct_from(
+        data.data, entry=entry, magnitude=None if mag is None else mag.data, affine=data.affine, te_s=te_s,
+        b0_t=b0_t, mask=None if mask is None else mask.data,
+        names={"magnitude": None if mag is None else str(mag.path), entry: str(data.path),
+               "mask": None if mask is None else str(mask.path)},
         keep_intermediates=save_intermediates is not None, progress=progress, **params,
     )
-    write_outputs(result, out_path, mask_path=mask_out_path, intermediates_dir=save_intermediates, like=mag,
-                  sources={"magnitude": mag.path, "phase": ph.path, "mask": None if mask is None else mask.path})
+    write_outputs(result, out_path, mask_path=mask_out_path, intermediates_dir=save_intermediates,
+                  like=mag if mag is not None else data,
+                  sources={"magnitude": None if mag is None else mag.path, entry: data.path,
+                           "mask": None if mask is None else mask.path})
     return result
+
+
+def entry_of(phase_path, field_path, local_field_path) -> tuple[str, os.PathLike]:
+    """The entry stage and its file from the three input options, exactly one of which is given."""
+    given = [(e, p) for e, p in (("phase", phase_path), ("field", field_path), ("local_field", local_field_path))
+             if p is not None]
+    if len(given) != 1:
+        names = " and ".join(f"--{e.replace('_', '-')}" for e, _ in given)
+        raise ParameterError(f"give one input, --phase, --field or --local-field, not {names}" if given
+                             else "give an input: --phase, --field or --local-field")
+    return given[0]
+
+
+def _acquisition_for(path: Path, entry: str, field_units: str | None, te_s, b0_t):
+    """TE and B0 from the options, else from the input's sidecar; a missing one is an error only
+    where the entry needs it (a field in ppm needs neither, a field in Hz only B0)."""
+    needs_te = entry == "phase" or field_units == "rad"
+    needs_b0 = entry == "phase" or field_units in ("rad", "hz")
+    side = sidecar_path(path)
+    if side.exists() and (te_s is None or b0_t is None):
+        acq = acquisition_from_sidecar(side) if needs_te else None
+        if acq is not None:
+            te_s = acq.echo_times_s if te_s is None else te_s
+            b0_t = acq.b0_t if b0_t is None else b0_t
+        elif b0_t is None:
+            b0_t = read_sidecar(side).get("MagneticFieldStrength")
+    missing = [opt for opt, need, v in (("echo time (--te)", needs_te, te_s), ("field strength (--b0)", needs_b0, b0_t))
+               if need and v is None]
+    if missing:
+        raise InputFileError(path, f"no {missing[0]} given and no sidecar {side.name} with it")
+    return te_s, b0_t
 
 
 def _write_derivatives_description(study: Path) -> None:

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from napari_qsm_ms._widgets._layers import find_layer, load_subject_into_viewer
-from napari_qsm_ms._widgets.recon import AUTO_MASK, QSM_LAYER_NAME, ReconWidget
+from napari_qsm_ms._widgets.recon import AUTO_MASK, NO_MAGNITUDE, QSM_LAYER_NAME, ReconWidget
 from napari_qsm_ms.io.layout import StudyFiles
 from napari_qsm_ms.io.units import wrap_to_pi
 from napari_qsm_ms.qsm.dipole import ppm_per_radian
@@ -35,6 +35,8 @@ def test_tkd_through_the_widget_adds_qsm_and_mask_layers(make_napari_viewer, qtb
     viewer.window.add_dock_widget(widget, name="Reconstruct QSM")
     widget.magnitude_combo.setCurrentText("mag")
     widget.phase_combo.setCurrentText("phase")
+    # this noise-free phantom phase never wraps: 'auto' refuses it (issue 13), so the units are stated
+    widget.phase_units_combo.setCurrentIndex(widget.phase_units_combo.findData("rad"))
     assert widget.mask_combo.currentText() == AUTO_MASK
     widget.inversion_combo.setCurrentIndex(widget.inversion_combo.findData("tkd"))
     widget.bfr_combo.setCurrentIndex(widget.bfr_combo.findData("vsharp"))
@@ -66,6 +68,7 @@ def test_cancel_stops_the_reconstruction_without_layers(make_napari_viewer, qtbo
     viewer.window.add_dock_widget(widget, name="Reconstruct QSM")
     widget.magnitude_combo.setCurrentText("mag")
     widget.phase_combo.setCurrentText("phase")
+    widget.phase_units_combo.setCurrentIndex(widget.phase_units_combo.findData("rad"))
     widget.inversion_combo.setCurrentIndex(widget.inversion_combo.findData("medi"))
     worker = widget.run(start=False)
     assert widget.progress.cancel_button.isEnabled()
@@ -110,6 +113,8 @@ def test_subject_from_reader_writes_derivatives(make_napari_viewer, qtbot, tmp_p
     assert widget.te_spin.value() == pytest.approx(17.7) and widget.b0_spin.value() == pytest.approx(7.0)
     assert widget.save_check.isEnabled()
     widget.save_check.setChecked(True)
+    # raw levels of a noise-free phase that never wraps fill only part of the 12-bit range: stated as raw
+    widget.phase_units_combo.setCurrentIndex(widget.phase_units_combo.findData("raw"))
     widget.inversion_combo.setCurrentIndex(widget.inversion_combo.findData("tkd"))
     widget.unwrap_combo.setCurrentIndex(widget.unwrap_combo.findData("laplacian"))
     worker = widget.run(start=False)
@@ -125,3 +130,62 @@ def test_subject_from_reader_writes_derivatives(make_napari_viewer, qtbot, tmp_p
     assert qsm is not None and qsm.visible and qsm.metadata["path"] == sub.chimap
     # the layer is shown canonically (x flipped back), the file keeps the source orientation
     np.testing.assert_allclose(np.asarray(qsm.data)[::-1], np.asarray(saved.dataobj), atol=1e-6)
+
+
+def test_plugin_menu_dock_puts_qsm_below_the_outlines_and_keeps_the_active_layer(make_napari_viewer, qtbot,
+                                                                                 tmp_path):
+    from tests.qsm.test_pipeline import _acquire, _affine
+
+    aff = _affine()
+    chi, brain, mag, phase = _acquire(aff, noise=0.02)  # a phase that wraps: 'auto' takes it
+    sub = StudyFiles.at(tmp_path / "study").subject("01")
+    sub.magnitude.parent.mkdir(parents=True)
+    nib.save(nib.Nifti1Image(mag, aff), sub.magnitude)
+    nib.save(nib.Nifti1Image(phase, aff), sub.phase)
+    sub.phase_json.write_text(json.dumps({"EchoTime": 0.0177, "MagneticFieldStrength": 7}))
+    lesions = np.zeros(brain.shape, np.uint8)
+    lesions[chi > 0.09] = 1
+    sub.lesions.parent.mkdir(parents=True)
+    nib.save(nib.Nifti1Image(lesions, aff), sub.lesions)
+    viewer = make_napari_viewer()
+    for path in (sub.magnitude, sub.phase, sub.lesions):
+        viewer.open(str(path), plugin="napari-qsm-ms")
+    outline = find_layer(viewer, "lesions")
+    assert outline.metadata.get("contour")  # drawn as outlines (the Study dock sets layer.contour from it)
+    viewer.layers.selection.active = outline  # the user was drawing lesions
+    _, widget = viewer.window.add_plugin_dock_widget("napari-qsm-ms", "Reconstruct QSM")
+    widget.inversion_combo.setCurrentIndex(widget.inversion_combo.findData("tkd"))
+    worker = widget.run(start=False)
+    with qtbot.waitSignal(worker.finished, timeout=60000):
+        worker.start()
+    qtbot.waitUntil(lambda: find_layer(viewer, "qsm") is not None, timeout=5000)
+    names = [layer.name for layer in viewer.layers]
+    qsm, mask = find_layer(viewer, "qsm"), find_layer(viewer, "mask")
+    assert names.index(qsm.name) < names.index(outline.name), names
+    assert names.index(mask.name) < names.index(outline.name), names
+    assert viewer.layers.selection.active is outline
+    assert viewer.layers.selection.active is not mask
+
+
+def test_dock_starts_from_a_field_map_with_a_mask_and_no_magnitude(make_napari_viewer, qtbot):
+    chi, brain, mag, _ = _data()
+    f_hz = field_ppm(chi, VS, (0, 0, 1)) * np.float32(42.577478 * 7.0)
+    viewer = make_napari_viewer()
+    viewer.add_image(f_hz.astype(np.float32), name="fieldmap", scale=VS)
+    viewer.add_labels(brain.astype(np.int32), name="brain", scale=VS)
+    _, widget = viewer.window.add_plugin_dock_widget("napari-qsm-ms", "Reconstruct QSM")
+    widget.entry_combo.setCurrentIndex(widget.entry_combo.findData("field"))
+    widget.magnitude_combo.setCurrentText(NO_MAGNITUDE)
+    widget.phase_combo.setCurrentText("fieldmap")
+    widget.field_units_combo.setCurrentIndex(widget.field_units_combo.findData("hz"))
+    assert not widget.phase_units_combo.isEnabled() and not widget.unwrap_combo.isEnabled()
+    widget.inversion_combo.setCurrentIndex(widget.inversion_combo.findData("tkd"))
+    assert widget.run() is None and "brain mask layer" in widget.status.text()  # no magnitude, no mask
+    widget.mask_combo.setCurrentText("brain")
+    worker = widget.run(start=False)
+    with qtbot.waitSignal(worker.finished, timeout=60000):
+        worker.start()
+    qtbot.waitUntil(lambda: QSM_LAYER_NAME in viewer.layers, timeout=5000)
+    r = widget.last_result
+    assert r.parameters["entry"] == "field" and r.parameters["field_units"] == "hz"
+    assert nrmse_percent(r.chi_ppm, chi, r.mask) < 60
