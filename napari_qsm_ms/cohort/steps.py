@@ -78,10 +78,12 @@ def _existing(paths: dict[str, Path]) -> dict[str, Path]:
 # ---- recon -------------------------------------------------------------------------------------
 
 def _recon_defaults() -> dict:
-    from ..qsm.pipeline import reconstruct
+    from ..qsm.pipeline import reconstruct_from, reconstruct_subject
 
-    skip = {"magnitude", "phase", "affine", "te_s", "b0_t", "mask", "names", "keep_intermediates", "progress"}
-    return _keyword_defaults(reconstruct, skip)
+    # what reconstruct_subject passes to reconstruct_from itself (data, geometry, TE, B0, ...)
+    skip = {"data", "entry", "magnitude", "affine", "te_s", "b0_t", "mask", "field_units", "names",
+            "keep_intermediates", "progress"}
+    return {**_keyword_defaults(reconstruct_subject, {"progress"}), **_keyword_defaults(reconstruct_from, skip)}
 
 
 def _recon_inputs(s: SubjectFiles, params: dict) -> dict[str, Path]:
