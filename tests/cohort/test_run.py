@@ -90,6 +90,9 @@ def test_a_truncated_phase_fails_its_subject_on_one_line_and_the_others_go_on(pr
         assert study.subject(label).chimap.exists() and study.subject(label).refwm.exists()
     assert not study.subject("02").chimap.exists()
     assert not study.subject("02").refwm.exists()  # its later steps were not run on a partial subject
+    assert main(["run", str(study.root), "--plan", "--only", "recon", "rois", *FAST_ARGS]) == 0
+    plan = capsys.readouterr().out.splitlines()
+    assert "sub-01: recon done (" in plan[0] and "sub-02: recon missing (not run yet)" in plan[1]
 
 
 def test_unknown_parameters_are_one_line_errors(pristine, capsys):
