@@ -44,6 +44,7 @@ class StepState:
     step: str
     state: str
     reason: str = ""
+    adopted: bool = False  # done by the single-step command, judged from its sidecar (no record yet)
 
     @property
     def needs_run(self) -> bool:
@@ -144,6 +145,9 @@ def step_state(target, step: str, params: dict) -> StepState:
         return StepState(step, BLOCKED, why)
     record = read_record(record_path(target, step))
     if record is None:
+        adopted = spec.adopt(target, params) if spec.adopt is not None else None
+        if adopted:
+            return StepState(step, DONE, adopted, adopted=True)
         return StepState(step, MISSING, "not run yet")
     old = record.get("Parameters", {})
     new = _normalise(recorded_parameters(params))

@@ -154,6 +154,10 @@ def run_steps(target: SubjectFiles | StudyFiles, steps: Iterable[str], options: 
         params = options.params[name]
         state = step_state(target, name, params)
         if state.state == BLOCKED or (not state.needs_run and not options.force):
+            if state.adopted:  # from now on judged by a record like any other step
+                spec = STEPS[name]
+                write_record(target, name, params, spec.inputs(target, params), spec.outputs(target, params),
+                             seconds=0.0, summary=state.reason)
             out.steps.append(StepOutcome(name, "blocked" if state.state == BLOCKED else "up to date",
                                          state.reason))
             emit(Event(label, name, SKIPPED, (k + 1) / len(steps), state.line()))

@@ -50,6 +50,9 @@ class Step:
         Why the step cannot run for this target (a required input is missing), else None.
     call : callable (target, params, progress) -> str
         Runs the step; returns a one-line summary.
+    adopt : callable (target, params) -> str or None, optional
+        Without a step record: whether outputs made by the single-step command are up to date,
+        judged from the provenance they carry (the Chimap sidecar); the reason, else None.
     """
 
     name: str
@@ -59,6 +62,7 @@ class Step:
     outputs: Callable[[Any, dict], list[Path]]
     blocked: Callable[[Any, dict], str | None]
     call: Callable[[Any, dict, ProgressCallback | None], str]
+    adopt: Callable[[Any, dict], str | None] | None = None
 
 
 def _keyword_defaults(func: Callable, exclude: set[str]) -> dict:
@@ -106,6 +110,35 @@ def _recon_call(s: SubjectFiles, params: dict, progress) -> str:
 
     result = reconstruct_subject(s, progress=progress, **params)
     return f"{int(result.mask.sum())} voxels in the QSM mask"
+
+
+def _recon_adopt(s: SubjectFiles, params: dict) -> str | None:
+    """A Chimap made by ``qsm-ms recon`` counts as done when its sidecar's ``Sources`` hold the
+    SHA-256 of today's inputs and its ``Parameters`` agree with every parameter that it records
+    (methods not chosen record none of theirs)."""
+    import json
+
+    from ..io.checksum import sha256_file
+    from ..io.sidecar import sidecar_path
+    from ..qsm.pipeline import erosion_for
+
+    if not (s.chimap.exists() and s.brain_mask.exists()):
+        return None
+    try:
+        meta = json.loads(sidecar_path(s.chimap).read_text(encoding="utf-8"))
+        sources, recorded = meta["Sources"], meta["Parameters"]
+        for role, path in _recon_inputs(s, params).items():
+            if sources[role]["sha256"] != sha256_file(path):
+                return None
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    wanted = dict(params, erode_mm=erosion_for("phase", params.get("erode_mm")))
+    if any(k not in recorded for k in ("inversion", "unwrap", "bfr")):
+        return None
+    for key, value in wanted.items():
+        if key in recorded and json.loads(json.dumps(value)) != recorded[key]:
+            return None
+    return f"made by qsm-ms recon from the same inputs and parameters ({sidecar_path(s.chimap).name})"
 
 
 # ---- coregister --------------------------------------------------------------------------------
@@ -305,7 +338,7 @@ def _stats_call(study: StudyFiles, params: dict, progress) -> str:
 
 STEPS: dict[str, Step] = {
     "recon": Step("recon", "subject", _recon_defaults, _recon_inputs, _recon_outputs, _recon_blocked,
-                  _recon_call),
+                  _recon_call, _recon_adopt),
     "coregister": Step("coregister", "subject", _coreg_defaults, _coreg_inputs, _coreg_outputs,
                        _coreg_blocked,
                        _coreg_call),

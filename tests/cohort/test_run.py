@@ -192,3 +192,19 @@ def test_fail_fast_stops_at_the_first_failing_subject(pristine, tmp_path, capsys
     assert code == 2 and "sub-01 recon" in err and "milliseconds" in err
     assert out.splitlines()[-1] == "qsm-ms run: 1 subject, 0 steps run, 1 failed: sub-01"
     assert not any(study.subject(label).chimap.exists() for label in ("02", "03"))
+
+
+def test_a_chimap_from_qsm_ms_recon_is_adopted_when_its_sidecar_matches(pristine, tmp_path, capsys):
+    study = copy_study(pristine, tmp_path / "study")
+    assert main(["recon", str(study.root), "--subject", "01", "02", "--inversion", "tkd"]) == 0
+    phase = study.subject("02").phase
+    phase.write_bytes(phase.read_bytes())  # same content, new time: still the same input
+    assert main(["recon", str(study.root), "--subject", "03", "--inversion", "tkd", "--erode-mm", "3"]) == 0
+    capsys.readouterr()
+    states = plan_study(study.root, FAST, only=["recon"])
+    assert states["01"][0].state == "done" and "made by qsm-ms recon" in states["01"][0].reason
+    assert states["02"][0].state == "done"
+    assert states["03"][0].state == "missing"  # another erosion: not the requested parameters
+    result = run_study(study.root, params=FAST, only=["recon"], jobs=1)
+    assert [t.ran for t in result.subjects] == [[], [], ["recon"]]
+    assert step_state(study.subject("01"), "recon", step_parameters(FAST)["recon"]).adopted is False  # recorded
