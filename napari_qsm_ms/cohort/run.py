@@ -385,8 +385,8 @@ def subject_status(states: list[StepState]) -> tuple[str, str]:
 
 def outcome_status(outcome: TaskOutcome) -> tuple[str, str]:
     """After a run: ``failed`` with its one-line reason, else ``done`` with what ran."""
-    if not outcome.ok:
-        return "failed", outcome.error or ""
+    if not outcome.ok:  # the subject is named in its own column
+        return "failed", (outcome.error or "").removeprefix(f"{_subject_name(outcome.target)} ")
     return "done", (f"ran {', '.join(outcome.ran)}" if outcome.ran else "up to date")
 
 
