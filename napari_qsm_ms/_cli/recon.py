@@ -9,15 +9,8 @@ from pathlib import Path
 from ..errors import ParameterError
 from ..io.units import PHASE_UNITS
 from ..progress import TextProgress
-from ..qsm.pipeline import (
-    BFR_METHODS,
-    DEFAULT_ERODE_MM,
-    DEFAULT_MEDI_LAMBDA,
-    FIELD_UNITS,
-    INVERSION_METHODS,
-    UNWRAP_METHODS,
-    entry_of,
-)
+from ..qsm import defaults
+from ..qsm.pipeline import BFR_METHODS, FIELD_UNITS, INVERSION_METHODS, UNWRAP_METHODS, entry_of
 from ._common import add_study_arguments, selected_subjects
 
 
@@ -61,15 +54,15 @@ def register(subparsers) -> None:
     files.add_argument("--mask-out", metavar="PATH", type=Path, default=None,
                        help="also write the mask used for QSM (after erosion) here (default: not written)")
     m = p.add_argument_group("method")
-    m.add_argument("--inversion", choices=INVERSION_METHODS, default="medi",
-                   help="dipole inversion: medi (MEDI-L1, as the paper), tkd, tv (default: medi)")
+    m.add_argument("--inversion", choices=INVERSION_METHODS, default=defaults.INVERSION,
+                   help=f"dipole inversion: medi (MEDI-L1, as the paper), tkd, tv (default: {defaults.INVERSION})")
     m.add_argument("--unwrap", choices=UNWRAP_METHODS, default="region",
                    help="phase unwrapping: region (quality-guided region growing, exact multiples of 2 pi) "
                    "or laplacian (as MEDI's unwrapLaplacian) (default: region)")
     m.add_argument("--bfr", choices=BFR_METHODS, default="pdf",
                    help="background-field removal: pdf (as MEDI) or vsharp (default: pdf)")
     m.add_argument("--erode-mm", type=float, default=None, metavar="MM",
-                   help=f"erosion of the brain mask before inversion, mm (default: {DEFAULT_ERODE_MM:g}; 0 with "
+                   help=f"erosion of the brain mask before inversion, mm (default: {defaults.ERODE_MM:g}; 0 with "
                    "--local-field)")
     m.add_argument("--phase-units", choices=PHASE_UNITS, default="auto",
                    help="phase units: auto (radians or raw integers, refusing a phase that does not look "
@@ -78,16 +71,17 @@ def register(subparsers) -> None:
     m.add_argument("--phase-range", metavar=("LOW", "HIGH"), type=float, nargs=2, default=None,
                    help="state the phase scale instead: stored values LOW..HIGH span one full turn (2 pi) "
                    "(default: from --phase-units)")
-    m.add_argument("--lambda", dest="medi_lambda", type=float, default=DEFAULT_MEDI_LAMBDA, metavar="L",
-                   help="MEDI data weight in ppm-normalised units, the same for any B0/TE; "
-                   f"MEDI-toolbox lambda = L * ppm_per_radian(TE, B0) (default: {DEFAULT_MEDI_LAMBDA:g})")
+    m.add_argument("--lambda", dest="medi_lambda", type=defaults.parse_lambda, default=defaults.MEDI_LAMBDA,
+                   metavar="L", help="MEDI data weight in ppm-normalised units, the same for any B0/TE; "
+                   "MEDI-toolbox lambda = L * ppm_per_radian(TE, B0); 'auto' chooses it per scan by the "
+                   f"discrepancy principle (default: {defaults.MEDI_LAMBDA})")
     m.add_argument("--merit", action="store_true", help="MEDI: MERIT reweighting of outlier voxels (default: off)")
     m.add_argument("--smv-radius-mm", type=float, default=None, metavar="MM",
                    help="MEDI: SMV high-pass of field and kernel with this radius, mm (default: off)")
-    m.add_argument("--tkd-threshold", type=float, default=0.19, metavar="T",
-                   help="TKD: truncation of |D| (unitless, default: 0.19)")
-    m.add_argument("--tv-lambda", type=float, default=3e-4, metavar="L",
-                   help="TV-ADMM: TV weight for a field in ppm (default: 3e-4)")
+    m.add_argument("--tkd-threshold", type=float, default=defaults.TKD_THRESHOLD, metavar="T",
+                   help=f"TKD: truncation of |D|, frequencies below it dropped (default: {defaults.TKD_THRESHOLD:g})")
+    m.add_argument("--tv-lambda", type=defaults.parse_lambda, default=defaults.TV_LAMBDA, metavar="L",
+                   help=f"TV-ADMM: TV weight for a field in ppm, or 'auto' (default: {defaults.TV_LAMBDA})")
     p.add_argument("--save-intermediates", metavar="DIR", nargs="?", const=True, default=None,
                    help="write unwrapped phase (rad), total and local field (ppm) and masks: into DIR in "
                    "file mode; into derivatives/qsm-ms/sub-*/anat/intermediates in study mode "
@@ -96,14 +90,11 @@ def register(subparsers) -> None:
 
 
 def _params(args: argparse.Namespace) -> dict:
-    if args.erode_mm is not None and args.erode_mm < 0:
-        raise ParameterError(f"--erode-mm {args.erode_mm} must be >= 0")
-    if args.medi_lambda <= 0:
-        raise ParameterError(f"--lambda {args.medi_lambda} must be > 0")
-    if not 0 < args.tkd_threshold <= 2 / 3:
-        raise ParameterError(f"--tkd-threshold {args.tkd_threshold} must be in (0, 2/3]")
-    if args.tv_lambda <= 0:
-        raise ParameterError(f"--tv-lambda {args.tv_lambda} must be > 0")
+    if args.erode_mm is not None:
+        defaults.check_erosion(args.erode_mm, "--erode-mm")
+    defaults.check_lambda(args.medi_lambda, "--lambda")
+    defaults.check_threshold(args.tkd_threshold, "--tkd-threshold")
+    defaults.check_lambda(args.tv_lambda, "--tv-lambda")
     if args.smv_radius_mm is not None and args.smv_radius_mm <= 0:
         raise ParameterError(f"--smv-radius-mm {args.smv_radius_mm} must be > 0")
     return dict(

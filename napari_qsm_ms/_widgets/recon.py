@@ -17,6 +17,7 @@ from qtpy.QtWidgets import (
     QDoubleSpinBox,
     QFormLayout,
     QLabel,
+    QLineEdit,
     QPushButton,
     QVBoxLayout,
     QWidget,
@@ -26,7 +27,8 @@ from ..errors import QSMMSError
 from ..io.nifti import Volume, from_canonical
 from ..io.sidecar import acquisition_from_sidecar
 from ..io.units import PHASE_UNITS
-from ..qsm.pipeline import DEFAULT_ERODE_MM, DEFAULT_MEDI_LAMBDA, FIELD_UNITS, reconstruct_from, reconstruct_subject
+from ..qsm import defaults
+from ..qsm.pipeline import FIELD_UNITS, reconstruct_from, reconstruct_subject
 from ._worker import ProgressPanel, run_with_progress
 
 AUTO_MASK = "(automatic from magnitude)"
@@ -54,6 +56,8 @@ def layer_volume(layer) -> tuple[np.ndarray, np.ndarray]:
     if meta.get("affine") is not None:
         view = meta.get("canonical")
         if view is not None:
+            if data.ndim == 4:  # the reader puts echoes first (napari's slider); on disk they are last
+                data = np.moveaxis(data, 0, -1)
             return from_canonical(data, view), np.asarray(meta["affine"], dtype=float)
         return data, np.asarray(meta["affine"], dtype=float)
     from napari.utils.transforms import Affine
@@ -95,6 +99,10 @@ class ReconWidget(QWidget):
         self.te_spin.setSuffix(" ms")
         self.te_spin.setValue(17.7)
         self.te_spin.setToolTip("Echo time in milliseconds (filled from the phase sidecar when known)")
+        self.echo_times_edit = QLineEdit()
+        self.echo_times_edit.setPlaceholderText("4-D input: e.g. 4, 8, 12")
+        self.echo_times_edit.setToolTip("Echo times in milliseconds, one per volume of a 4-D (multi-echo) input "
+                                        "(filled from the phase sidecar when known)")
         self.b0_spin = QDoubleSpinBox()
         self.b0_spin.setRange(0.5, 14.0)
         self.b0_spin.setDecimals(2)
@@ -115,13 +123,15 @@ class ReconWidget(QWidget):
         self.erode_spin.setRange(0.0, 10.0)
         self.erode_spin.setSingleStep(0.5)
         self.erode_spin.setSuffix(" mm")
-        self.erode_spin.setValue(DEFAULT_ERODE_MM)
+        self.erode_spin.setValue(defaults.ERODE_MM)
         self.lambda_spin = QDoubleSpinBox()
-        self.lambda_spin.setRange(1.0, 1e7)
+        self.lambda_spin.setRange(0.0, 1e7)  # 0 shows "auto": chosen per scan
+        self.lambda_spin.setSpecialValueText(defaults.AUTO)
         self.lambda_spin.setDecimals(0)
         self.lambda_spin.setSingleStep(1000)
-        self.lambda_spin.setValue(DEFAULT_MEDI_LAMBDA)
-        self.lambda_spin.setToolTip("MEDI data weight in ppm-normalised units (the same value for any B0 and TE)")
+        self.lambda_spin.setValue(0.0 if defaults.MEDI_LAMBDA == defaults.AUTO else defaults.MEDI_LAMBDA)
+        self.lambda_spin.setToolTip("MEDI data weight in ppm-normalised units (the same value for any B0 and TE); "
+                                    "'auto' chooses it per scan (discrepancy principle)")
         self.save_check = QCheckBox("Write Chimap + mask to the subject's derivatives")
         self.save_check.setToolTip("Reconstruct from the subject's files and write derivatives/qsm-ms/sub-*/anat/"
                                    "*_Chimap.nii.gz and *_desc-brain_mask.nii.gz")
@@ -140,6 +150,7 @@ class ReconWidget(QWidget):
         form.addRow("Field units", self.field_units_combo)
         form.addRow("Brain mask", self.mask_combo)
         form.addRow("Echo time", self.te_spin)
+        form.addRow("Echo times (ms)", self.echo_times_edit)
         form.addRow("B0", self.b0_spin)
         form.addRow("Unwrapping", self.unwrap_combo)
         form.addRow("Background removal", self.bfr_combo)
@@ -203,7 +214,7 @@ class ReconWidget(QWidget):
         self.field_units_combo.setEnabled(field)
         self.unwrap_combo.setEnabled(not field)
         self.bfr_combo.setEnabled(self.entry_combo.currentData() != "local_field")
-        self.erode_spin.setValue(0.0 if self.entry_combo.currentData() == "local_field" else DEFAULT_ERODE_MM)
+        self.erode_spin.setValue(0.0 if self.entry_combo.currentData() == "local_field" else defaults.ERODE_MM)
         self.save_check.setEnabled(self._subject() is not None and not field)
 
     def _layer(self, name: str):
@@ -226,6 +237,8 @@ class ReconWidget(QWidget):
                 return
             self.te_spin.setValue(acq.te_s * 1000.0)
             self.b0_spin.setValue(acq.b0_t)
+            if len(acq.echo_times_s) > 1:
+                self.echo_times_edit.setText(", ".join(f"{1000 * t:g}" for t in acq.echo_times_s))
 
     # ---- running ----------------------------------------------------------------------------
     def parameters(self) -> dict:
@@ -235,7 +248,7 @@ class ReconWidget(QWidget):
             unwrap=self.unwrap_combo.currentData(),
             bfr=self.bfr_combo.currentData(),
             erode_mm=float(self.erode_spin.value()),
-            medi_lambda=float(self.lambda_spin.value()),
+            medi_lambda=float(self.lambda_spin.value()) if self.lambda_spin.value() > 0 else defaults.AUTO,
         )
 
     def _on_run(self) -> None:
@@ -295,9 +308,21 @@ class ReconWidget(QWidget):
             params["field_units"] = self.field_units_combo.currentData()
         return dict(
             data=np.asarray(data), entry=entry, magnitude=magnitude, affine=affine, mask=mask,
-            te_s=self.te_spin.value() / 1000.0, b0_t=self.b0_spin.value(), names=names,
+            te_s=self._echo_times_s(data), b0_t=self.b0_spin.value(), names=names,
             keep_intermediates=False, **params,
         ), reconstruct_from
+
+    def _echo_times_s(self, data: np.ndarray):
+        """The single echo time for a 3-D input, the list of the echo-times field for a 4-D one."""
+        if data.ndim != 4:
+            return self.te_spin.value() / 1000.0
+        text = self.echo_times_edit.text().replace(",", " ").split()
+        if not text:
+            raise QSMMSError(f"a 4-D input with {data.shape[3]} volumes needs its echo times (Echo times field, ms)")
+        try:
+            return [float(t) / 1000.0 for t in text]
+        except ValueError:
+            raise QSMMSError(f"echo times {self.echo_times_edit.text()!r} are not numbers (ms, comma-separated)") from None
 
     def _on_error(self, exc: BaseException) -> None:
         self.status.setText(f"error: {exc}")

@@ -29,6 +29,7 @@ from ..io.units import interpret_phase
 from ..progress import ProgressCallback, report, scaled
 from ._fft import FFT_COUNTER
 from .bfr import pdf, vsharp
+from . import defaults
 from .dipole import GAMMA_BAR_MHZ_PER_T, ppm_per_radian
 from .inversion import medi_l1, tkd, tv_admm
 from .mask import brain_mask, erode_mask_mm, fill_holes_3d, largest_component
@@ -42,15 +43,13 @@ ENTRY_STAGES = ("phase", "field", "local_field")
 """Where :func:`reconstruct_from` can start: a wrapped phase, an unwrapped total field, a local field."""
 FIELD_UNITS = ("hz", "ppm", "rad")
 """Units of a given field map: Hz, ppm of B0, or radians of phase at the echo time."""
-DEFAULT_ERODE_MM = 2.5
-"""Erosion of the brain mask before inversion when the pipeline removes the background itself, mm."""
 MIN_MASK_FRACTION = 0.10
 """Below this fraction of the non-zero field of view a brain mask gets a warning. Axial QSM fields of
 view put the brain at 11-25 % of the grid (the 2016 challenge: 22.8 %; a 240 x 240 x 150 mm slab about
 15 %; a 256 mm sagittal whole-head field of view about 11 %); the real ROMEO crop, brain only, lost to a
 mask of 7.4 %. A warning costs nothing when the field of view is unusually large."""
-DEFAULT_MEDI_LAMBDA = 5.0e3
-"""MEDI data weight in ppm-normalised units (see :func:`~napari_qsm_ms.qsm.inversion.medi_l1`)."""
+DEFAULT_MEDI_LAMBDA = defaults.MEDI_LAMBDA
+"""MEDI data weight (``"auto"``: chosen per scan; see :mod:`~napari_qsm_ms.qsm.defaults`)."""
 
 INTERMEDIATE_FILES = {
     "unwrapped_phase_rad": "unwrapped_phase_rad.nii.gz",
@@ -261,17 +260,17 @@ def check_methods(unwrap: str, bfr: str, inversion: str, erode_mm: float | None)
         raise ParameterError(f"unknown background removal {bfr!r} (choose from {', '.join(BFR_METHODS)})")
     if inversion not in INVERSION_METHODS:
         raise ParameterError(f"unknown inversion {inversion!r} (choose from {', '.join(INVERSION_METHODS)})")
-    if erode_mm is not None and not erode_mm >= 0:
-        raise ParameterError(f"erosion {erode_mm} mm must be >= 0")
+    if erode_mm is not None:
+        defaults.check_erosion(erode_mm)
 
 
 def erosion_for(entry: str, erode_mm: float | None) -> float:
-    """The erosion before inversion, mm: as given, else :data:`DEFAULT_ERODE_MM` when the pipeline
+    """The erosion before inversion, mm: as given, else :data:`~napari_qsm_ms.qsm.defaults.ERODE_MM` when the pipeline
     removes the background itself and 0 for a local field (its own background removal already
     decided where it is valid, e.g. the challenge's mask)."""
     if erode_mm is not None:
         return float(erode_mm)
-    return 0.0 if entry == "local_field" else DEFAULT_ERODE_MM
+    return 0.0 if entry == "local_field" else defaults.ERODE_MM
 
 
 def _validate(entry, data, magnitude, mask, affine, te_s, b0_t, field_units, names) -> _Inputs:
@@ -481,23 +480,25 @@ def inversion_stage(local_ppm, qsm_mask, mag3, n_std, inp: _Inputs, ppr: float, 
                     tkd_threshold, tv_lambda, tv_max_iter, progress) -> tuple[np.ndarray, np.ndarray]:
     """Stage 5: dipole inversion (MEDI-L1, TKD or TV-ADMM); returns chi (ppm) and the QSM mask."""
     params = inp.params
+    info: list = []
     if inversion == "medi":
         chi = medi_l1(
             local_ppm, qsm_mask, mag3, inp.vs, inp.b0_dir, ppm_per_rad=ppr, lam=medi_lambda, n_std=n_std,
             merit=medi_merit, smv_radius_mm=medi_smv_radius_mm, max_iter=medi_max_iter,
-            cg_max_iter=medi_cg_max_iter, cg_tol=medi_cg_tol, progress=progress,
+            cg_max_iter=medi_cg_max_iter, cg_tol=medi_cg_tol, progress=progress, info=info,
         )
         if medi_smv_radius_mm:
             qsm_mask = qsm_mask & (chi != 0)
-        params.update(medi_lambda=medi_lambda, medi_lambda_toolbox=medi_lambda * ppr, medi_merit=medi_merit,
+        params.update(medi_lambda=medi_lambda, medi_lambda_toolbox=info[0].lam * ppr, medi_merit=medi_merit,
                       medi_smv_radius_mm=medi_smv_radius_mm, medi_max_iter=medi_max_iter,
-                      medi_cg_max_iter=medi_cg_max_iter, medi_cg_tol=medi_cg_tol)
+                      medi_cg_max_iter=medi_cg_max_iter, medi_cg_tol=medi_cg_tol, **info[0].record("medi"))
     elif inversion == "tkd":
         chi = tkd(local_ppm, qsm_mask, inp.vs, inp.b0_dir, threshold=tkd_threshold, progress=progress)
         params["tkd_threshold"] = tkd_threshold
     else:
-        chi = tv_admm(local_ppm, qsm_mask, inp.vs, inp.b0_dir, lam=tv_lambda, max_iter=tv_max_iter, progress=progress)
-        params.update(tv_lambda=tv_lambda, tv_max_iter=tv_max_iter)
+        chi = tv_admm(local_ppm, qsm_mask, inp.vs, inp.b0_dir, lam=tv_lambda, max_iter=tv_max_iter,
+                      progress=progress, info=info)
+        params.update(tv_lambda=tv_lambda, tv_max_iter=tv_max_iter, **info[0].record("tv"))
     return chi, qsm_mask
 
 
@@ -530,17 +531,17 @@ def reconstruct_from(
     field_units: str | None = None,
     unwrap: str = "region",
     bfr: str = "pdf",
-    inversion: str = "medi",
+    inversion: str = defaults.INVERSION,
     erode_mm: float | None = None,
-    medi_lambda: float = DEFAULT_MEDI_LAMBDA,
+    medi_lambda: float | str = defaults.MEDI_LAMBDA,
     medi_merit: bool = False,
     medi_smv_radius_mm: float | None = None,
-    medi_max_iter: int = 10,
-    medi_cg_max_iter: int = 15,
-    medi_cg_tol: float = 0.01,
-    tkd_threshold: float = 0.19,
-    tv_lambda: float = 3e-4,
-    tv_max_iter: int = 60,
+    medi_max_iter: int = defaults.MEDI_MAX_ITER,
+    medi_cg_max_iter: int = defaults.MEDI_CG_MAX_ITER,
+    medi_cg_tol: float = defaults.MEDI_CG_TOL,
+    tkd_threshold: float = defaults.TKD_THRESHOLD,
+    tv_lambda: float | str = defaults.TV_LAMBDA,
+    tv_max_iter: int = defaults.TV_MAX_ITER,
     pdf_tol: float = 1e-3,
     pdf_max_iter: int = 30,
     pdf_pad_mm: float = 20.0,
@@ -606,15 +607,17 @@ def reconstruct_from(
         Dipole inversion.
     erode_mm : float, optional
         Erosion of the brain mask before inversion, mm (paper: 2.5; :func:`erosion_for`).
-    medi_lambda : float
+    medi_lambda : float or "auto"
         MEDI data weight in ppm-normalised units, independent of B0 and TE
-        (``lambda_MEDI-toolbox = medi_lambda * ppm_per_radian(TE, B0)``).
+        (``lambda_MEDI-toolbox = medi_lambda * ppm_per_radian(TE, B0)``); "auto" (default):
+        chosen per scan by the discrepancy principle (docs/qsm.md). The value used and how it was
+        chosen are in ``parameters`` (``medi_lam``, ``medi_lambda_choice``, ...).
     medi_merit, medi_smv_radius_mm, medi_max_iter, medi_cg_max_iter, medi_cg_tol
         MEDI options (MERIT reweighting, SMV radius in mm or None, Gauss-Newton and CG limits).
     tkd_threshold : float
-        TKD truncation of |D|.
+        TKD truncation of |D| (frequencies below it are dropped, the literature's TKD).
     tv_lambda, tv_max_iter
-        TV-ADMM weight (ppm units) and iterations.
+        TV-ADMM weight (ppm units, or "auto" as for MEDI) and iterations.
     pdf_tol, pdf_max_iter
         PDF conjugate-gradient tolerance and iterations.
     pdf_pad_mm : float
@@ -641,6 +644,8 @@ def reconstruct_from(
     # ---- validation, before any computation --------------------------------------------------
     check_entry(entry, field_units, magnitude is not None, mask is not None)
     check_methods(unwrap, bfr, inversion, erode_mm)
+    _check_inversion_parameters(inversion, medi_lambda, medi_max_iter, medi_cg_max_iter, medi_cg_tol,
+                                medi_smv_radius_mm, tkd_threshold, tv_lambda, tv_max_iter)
     erode = erosion_for(entry, erode_mm)
     inp = _validate(entry, data, magnitude, mask, affine, te_s, b0_t, field_units, names)
     params = inp.params
@@ -718,6 +723,23 @@ def reconstruct_from(
         chi_ppm=chi, mask=qsm_mask, affine=inp.affine, intermediates=inter, parameters=params,
         fft_count=FFT_COUNTER.count - fft0, timings_s=timings, warnings=warnings,
     )
+
+
+def _check_inversion_parameters(inversion, medi_lambda, medi_max_iter, medi_cg_max_iter, medi_cg_tol,
+                                medi_smv_radius_mm, tkd_threshold, tv_lambda, tv_max_iter) -> None:
+    """Refuse bad inversion parameters before any computation (the inversions check them again)."""
+    if inversion == "medi":
+        defaults.check_lambda(medi_lambda, "MEDI lambda")
+        defaults.check_iterations(medi_max_iter, "MEDI Gauss-Newton iterations")
+        defaults.check_iterations(medi_cg_max_iter, "MEDI CG iterations")
+        defaults.check_tolerance(medi_cg_tol, "MEDI CG tolerance")
+        if medi_smv_radius_mm is not None:
+            defaults.check_positive(medi_smv_radius_mm, "MEDI SMV radius (mm)")
+    elif inversion == "tkd":
+        defaults.check_threshold(tkd_threshold)
+    else:
+        defaults.check_lambda(tv_lambda, "TV lambda")
+        defaults.check_iterations(tv_max_iter, "TV iterations")
 
 
 def data_region(phase_rad: np.ndarray, mask: np.ndarray, max_step_rad: float = 1.5) -> np.ndarray:

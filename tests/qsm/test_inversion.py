@@ -33,9 +33,12 @@ def test_dipole_field_of_a_sphere_reconstructed():
     z = int(round(c[2] + r_mm / VS[2]))
     assert f[c[0], c[1], z] == pytest.approx(0.1 / 3 * 2 * (6.0 / r_mm) ** 3, rel=0.15)
     out = tkd(f, brain, VS, b0)
-    assert nrmse_percent(out, chi, brain) < 45
+    # literature TKD (dropped frequencies, issue 13) loses more of the spheres' low frequencies
+    # than the clamped variant this bound (45 %) was written for: 56 % here
+    assert nrmse_percent(out, chi, brain) < 60
     inc = chi > 0.09
-    assert out[inc].mean() == pytest.approx(0.1, rel=0.25)
+    # dropping the cone's frequencies underestimates (Schweser F. et al., MRM 2013): 0.059 here
+    assert 0.04 < out[inc].mean() < 0.1
 
 
 def test_medi_on_noiseless_spheres_is_close():

@@ -114,7 +114,8 @@ def test_multi_echo_reconstruction_matches_single_echo():
     r = reconstruct(mag, phases, affine=aff, te_s=tes, b0_t=B0T, mask=brain, bfr="vsharp", inversion="tkd",
                     erode_mm=1.0, phase_units="rad")
     assert r.parameters["te_effective_s"] == pytest.approx(0.008)
-    assert nrmse_percent(r.chi_ppm, chi, r.mask) < 60
+    # 60 % was written for the clamped TKD; the literature's TKD (issue 13) gives 64 % on these spheres
+    assert nrmse_percent(r.chi_ppm, chi, r.mask) < 70
 
 
 def test_cancel_propagates_and_writes_nothing(tmp_path):
@@ -267,7 +268,7 @@ def test_cli_study_mode_writes_derivatives_per_subject(tmp_path, capsys):
         img = nib.load(sub.chimap)
         assert img.get_data_dtype() == np.float32 and np.allclose(img.affine, aff)
         m = np.asarray(nib.load(sub.brain_mask).dataobj) > 0
-        assert m.any() and nrmse_percent(np.asarray(img.dataobj), chi, m) < 60
+        assert m.any() and nrmse_percent(np.asarray(img.dataobj), chi, m) < 70  # literature TKD (issue 13)
         assert (sub.intermediates() / f"sub-{label}_local_field_ppm.nii.gz").exists()
         side = json.loads((sub.chimap.parent / f"sub-{label}_Chimap.json").read_text())
         assert side["Sources"]["phase_sidecar"]["path"] == str(sub.phase_json.resolve())

@@ -53,7 +53,8 @@ def test_tkd_through_the_widget_adds_qsm_and_mask_layers(make_napari_viewer, qtb
     assert qsm.data.dtype == np.float32 and qsm.data.shape == mag.shape
     mask_layer = viewer.layers["QSM mask"]
     assert mask_layer._type_string == "labels" and mask_layer.data.any()
-    assert nrmse_percent(np.asarray(qsm.data), chi, np.asarray(mask_layer.data) > 0) < 60
+    # 60 % was written for the clamped TKD; the literature's TKD (issue 13, h13a) gives 64 % on these spheres
+    assert nrmse_percent(np.asarray(qsm.data), chi, np.asarray(mask_layer.data) > 0) < 70
     assert widget.run_button.isEnabled()
     assert "done" in widget.status.text().lower()
     assert widget.last_result.parameters["unwrap"] == "region"  # the default
@@ -189,3 +190,35 @@ def test_dock_starts_from_a_field_map_with_a_mask_and_no_magnitude(make_napari_v
     r = widget.last_result
     assert r.parameters["entry"] == "field" and r.parameters["field_units"] == "hz"
     assert nrmse_percent(r.chi_ppm, chi, r.mask) < 60
+
+
+def test_dock_reconstructs_a_multi_echo_phase_opened_with_the_reader(make_napari_viewer, qtbot, tmp_path):
+    from tests.qsm.test_pipeline import B0T, _acquire, _affine
+
+    aff = _affine()
+    chi, brain, mag, _ = _acquire(aff)
+    f = field_ppm(chi, VS, (0, 0, 1))
+    tes = (0.004, 0.008, 0.012)
+    i = np.arange(chi.shape[0], dtype=np.float32)[:, None, None]
+    phases = np.stack([wrap_to_pi((f / ppm_per_radian(t, B0T) + 0.1 * (i - 24) * t / 0.004).astype(np.float32))
+                       for t in tes], axis=3)
+    mags = np.stack([mag * np.float32(np.exp(-t / 0.03)) for t in tes], axis=3)
+    nib.save(nib.Nifti1Image(mags, aff), tmp_path / "mag_4d.nii.gz")
+    nib.save(nib.Nifti1Image(phases, aff), tmp_path / "phase_4d.nii.gz")
+    viewer = make_napari_viewer()
+    viewer.open(str(tmp_path / "mag_4d.nii.gz"), plugin="napari-qsm-ms")
+    viewer.open(str(tmp_path / "phase_4d.nii.gz"), plugin="napari-qsm-ms")
+    _, widget = viewer.window.add_plugin_dock_widget("napari-qsm-ms", "Reconstruct QSM")
+    widget.magnitude_combo.setCurrentText("mag_4d")
+    widget.phase_combo.setCurrentText("phase_4d")
+    widget.b0_spin.setValue(B0T)
+    widget.inversion_combo.setCurrentIndex(widget.inversion_combo.findData("tkd"))
+    assert widget.run() is None and "needs its echo times" in widget.status.text()
+    widget.echo_times_edit.setText("4, 8, 12")
+    worker = widget.run(start=False)
+    with qtbot.waitSignal(worker.finished, timeout=60000):
+        worker.start()
+    qtbot.waitUntil(lambda: widget.last_result is not None, timeout=5000)
+    r = widget.last_result
+    assert r.parameters["te_s"] == pytest.approx(list(tes)) and r.chi_ppm.shape == chi.shape
+    assert nrmse_percent(r.chi_ppm, chi, r.mask) < 70

@@ -1,0 +1,125 @@
+"""Every default of the QSM inversion, stated once, and the checks of those parameters.
+
+The pipeline (:func:`~napari_qsm_ms.qsm.pipeline.reconstruct`), the command line
+(``qsm-ms recon``), the "Reconstruct QSM" dock and the provenance record all read these
+constants; the pure functions of :mod:`~napari_qsm_ms.qsm.inversion` check their parameters with
+the functions below and raise :class:`~napari_qsm_ms.errors.ParameterError` on a bad value. How
+each default was chosen is written in docs/qsm.md ("How the defaults were chosen").
+"""
+
+from __future__ import annotations
+
+import math
+
+from ..errors import ParameterError
+
+AUTO = "auto"
+"""Value of a regularisation weight that asks for the per-scan choice
+(:mod:`~napari_qsm_ms.qsm.regularisation`)."""
+
+ERODE_MM = 2.5
+"""Erosion of the brain mask before inversion, mm (the paper's 2.5 mm)."""
+
+INVERSION = "medi"
+"""Default dipole inversion."""
+
+MEDI_LAMBDA = AUTO
+"""MEDI data weight: chosen per scan (discrepancy principle, docs/qsm.md)."""
+
+MEDI_LAMBDA_FIXED = 5.0e3
+"""A fixed MEDI data weight in ppm-normalised units, where a number is needed (the dock's spin box
+starts at "auto" and steps from here); the toolbox's 1000 is ``1000 / ppm_per_radian``."""
+
+MEDI_MAX_ITER = 10
+"""MEDI Gauss-Newton steps at most."""
+
+MEDI_TOL = 0.1
+"""MEDI stops when the relative update ``||dx|| / ||x||`` of a Gauss-Newton step falls below this
+(the toolbox's ``tol_norm_ratio``)."""
+
+MEDI_CG_MAX_ITER = 15
+"""Conjugate-gradient iterations at most per Gauss-Newton step."""
+
+MEDI_CG_TOL = 0.01
+"""Relative residual at which each inner CG solve stops (the toolbox's ``cg_tol``)."""
+
+TV_LAMBDA = AUTO
+"""TV weight: chosen per scan (discrepancy principle, docs/qsm.md)."""
+
+TV_LAMBDA_FIXED = 1.0e-3
+"""A fixed TV weight (field in ppm, gradients per mm), where a number is needed."""
+
+TV_MAX_ITER = 60
+"""TV-ADMM iterations at most."""
+
+TV_TOL = 1e-3
+"""TV-ADMM stops when the relative change of chi falls below this."""
+
+TKD_THRESHOLD = 0.19
+"""TKD truncation of ``|D|``: frequencies below it are dropped (the 2016 challenge's TKD recipe)."""
+
+DISCREPANCY_CONE = 0.05
+"""``|D|`` below which a frequency counts as inside the dipole's zero cone for the noise estimate."""
+
+DISCREPANCY_KMIN_PER_MM = 0.05
+"""Frequencies below this (cycles/mm) are left out of the cone noise estimate (mask leakage)."""
+
+
+def check_positive(value, name: str) -> float:
+    """``value`` as a float, refused unless finite and > 0."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise ParameterError(f"{name} {value!r} is not a number") from None
+    if not (math.isfinite(v) and v > 0):
+        raise ParameterError(f"{name} {value!r} must be a finite number > 0")
+    return v
+
+
+def check_lambda(value, name: str = "lambda"):
+    """A regularisation weight: ``"auto"`` or a finite number > 0 (returned as float)."""
+    if isinstance(value, str) and value.strip().lower() == AUTO:
+        return AUTO
+    return check_positive(value, name)
+
+
+def check_iterations(value, name: str = "iterations") -> int:
+    """An iteration count: a whole number >= 1."""
+    whole = isinstance(value, int) and not isinstance(value, bool)
+    if not whole and isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        whole, value = True, int(value)
+    if not whole or value < 1:
+        raise ParameterError(f"{name} {value!r} must be a whole number >= 1")
+    return int(value)
+
+
+def check_tolerance(value, name: str = "tolerance") -> float:
+    """A convergence tolerance: finite, > 0 and < 1."""
+    v = check_positive(value, name)
+    if v >= 1:
+        raise ParameterError(f"{name} {value!r} must be < 1")
+    return v
+
+
+def check_threshold(value, name: str = "TKD threshold") -> float:
+    """TKD's truncation of ``|D|``: in (0, 2/3] (``|D|`` never exceeds 2/3)."""
+    v = check_positive(value, name)
+    if v > 2 / 3:
+        raise ParameterError(f"{name} {value!r} must be in (0, 2/3]")
+    return v
+
+
+def check_erosion(value, name: str = "erosion (mm)") -> float:
+    """An erosion in mm: finite and >= 0."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise ParameterError(f"{name} {value!r} is not a number") from None
+    if not (math.isfinite(v) and v >= 0):
+        raise ParameterError(f"{name} {value!r} must be a finite number >= 0")
+    return v
+
+
+def parse_lambda(text: str):
+    """Command-line type of a regularisation weight: ``auto`` or a number > 0."""
+    return check_lambda(text.strip() if isinstance(text, str) else text)

@@ -1,0 +1,142 @@
+"""Per-scan choice of the regularisation weight: Morozov's discrepancy principle with the misfit
+level measured in the dipole kernel's zero cone.
+
+Noise level. In the model ``f = D * chi + n`` the field has no energy where the dipole kernel
+vanishes (``|D(k)| < 0.05``, the "magic-angle" cone): there the spectrum of the measured local field
+is noise plus whatever the model cannot explain (residual background field, anisotropy, errors of
+unwrapping). By Parseval, white noise of standard deviation ``sigma`` in ``n`` mask voxels has
+``E |F(k)|^2 = n sigma^2`` at every frequency, so::
+
+    sigma^2 = mean over the cone of |F(k)|^2 / n.
+
+The lowest frequencies (below :data:`~napari_qsm_ms.qsm.defaults.DISCREPANCY_KMIN_PER_MM`) are left
+out: there the mask's own spectrum leaks into the cone.
+
+Weight. Morozov's discrepancy principle (Morozov 1966; for QSM e.g. Kressler B. et al., IEEE TMI
+2010, and Liu J. et al., NeuroImage 2012, who chose MEDI's lambda so that the data misfit matched
+the noise): the weight is the one for which the root-mean-square data misfit in the mask equals
+``sigma``. It is found *during* the solve, by continuation: the solver updates its weight every few
+iterations with a secant step in ``log(weight)`` on the measured misfit
+(:class:`DiscrepancyTracker`), warm-started from the current iterate, so the choice costs a few
+extra iterations, not extra solves.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import defaults
+from ._fft import rfftn
+from .dipole import frequency_grids
+
+
+def cone_noise_level(
+    field_padded: np.ndarray,
+    d: np.ndarray,
+    voxel_size_mm,
+    n_voxels: int,
+    *,
+    cone: float = defaults.DISCREPANCY_CONE,
+    kmin_per_mm: float = defaults.DISCREPANCY_KMIN_PER_MM,
+) -> float:
+    """Standard deviation of the field's misfit (noise + model error) per voxel, from the energy
+    of ``field_padded`` where ``|D| < cone`` and ``|k| > kmin_per_mm``.
+
+    Parameters
+    ----------
+    field_padded : ndarray, float32
+        The (weighted) field on the padded grid, zero outside the mask.
+    d : ndarray
+        Dipole kernel on the rfft half-grid of that grid.
+    voxel_size_mm : sequence of 3 float
+    n_voxels : int
+        Voxels of the mask (where the field is non-zero).
+
+    Returns
+    -------
+    float
+        sigma, in the field's units (0 when nothing is in the cone).
+    """
+    k0, k1, k2 = frequency_grids(field_padded.shape, voxel_size_mm, rfft=True)
+    in_cone = (np.abs(d) < cone) & (k0 * k0 + k1 * k1 + k2 * k2 > kmin_per_mm**2)
+    if not in_cone.any() or n_voxels <= 0:
+        return 0.0
+    spectrum = rfftn(field_padded)
+    energy = np.abs(spectrum[in_cone]).astype(np.float64) ** 2
+    return float(math.sqrt(energy.mean() / n_voxels))
+
+
+@dataclass
+class DiscrepancyTracker:
+    """Secant search of ``log(weight)`` for ``misfit(weight) = target`` along a warm-started solve.
+
+    ``increasing``: whether the misfit grows with the weight (a regularisation weight such as
+    TV's) or shrinks (a data weight such as MEDI's). Steps are limited to a factor ``max_step``
+    and the weight to ``bounds`` (a factor around the start) so that a misfit that hardly depends
+    on the weight cannot drive it away.
+    """
+
+    weight: float
+    target: float
+    increasing: bool
+    slope: float = 0.3
+    max_step: float = 3.0
+    bounds: float = 100.0
+    tolerance: float = 0.05
+    floor_slope: float = 0.05
+    history: list = field(default_factory=list)
+    frozen: bool = False
+
+    def __post_init__(self):
+        self.start = float(self.weight)
+
+    def update(self, misfit: float) -> float:
+        """Record the misfit at the current weight; return the next weight.
+
+        Freezes (returns the same weight from then on) once two consecutive misfits are within
+        ``tolerance`` of the target, or when the last step towards less regularisation changed
+        ``log(misfit)`` by less than ``floor_slope`` times the step in ``log(weight)``: the misfit
+        has reached a floor the weight cannot lower (model error), and the previous, more
+        regularised weight is kept.
+        """
+        if self.frozen or not (misfit > 0 and self.target > 0):
+            return self.weight
+        self.history.append((math.log(self.weight), math.log(misfit)))
+        if self.relative_gap < self.tolerance:
+            # the first misfits of a warm-started solve are not yet settled: freeze only when two
+            # consecutive ones are on target
+            if len(self.history) >= 2 and abs(math.exp(self.history[-2][1]) / self.target - 1.0) < self.tolerance:
+                self.frozen = True
+            return self.weight
+        sign = 1.0 if self.increasing else -1.0
+        slope = sign * self.slope
+        if len(self.history) >= 2:
+            (x0, y0), (x1, y1) = self.history[-2], self.history[-1]
+            if abs(x1 - x0) > 1e-3:
+                measured = (y1 - y0) / (x1 - x0)
+                less_regularised = (x1 - x0) * sign < 0
+                if less_regularised and measured * sign < self.floor_slope:
+                    self.weight = float(math.exp(x0))
+                    self.frozen = True
+                    return self.weight
+                if measured * sign > self.floor_slope:  # trust the secant only with the expected sign
+                    slope = measured
+        step = (math.log(self.target) - self.history[-1][1]) / slope
+        step = max(-math.log(self.max_step), min(math.log(self.max_step), step))
+        lo, hi = self.start / self.bounds, self.start * self.bounds
+        self.weight = float(min(hi, max(lo, self.weight * math.exp(step))))
+        return self.weight
+
+    def path(self) -> list:
+        """``[(weight, misfit), ...]`` of every update, in order."""
+        return [(math.exp(a), math.exp(b)) for a, b in self.history]
+
+    @property
+    def relative_gap(self) -> float:
+        """``|misfit / target - 1|`` at the last recorded weight."""
+        if not self.history:
+            return float("inf")
+        return abs(math.exp(self.history[-1][1]) / self.target - 1.0)
