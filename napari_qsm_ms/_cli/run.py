@@ -37,6 +37,11 @@ def register(subparsers) -> None:
                    help=f"run only these steps ({', '.join(ALL_STEPS)}; default: all)")
     p.add_argument("--force", action="store_true",
                    help="run the chosen steps even when their outputs are up to date (default: off)")
+    p.add_argument("--fail-fast", action="store_true",
+                   help="stop at the first failing subject "
+                   "(default: off: report it, go on, exit 2 at the end)")
+    p.add_argument("--plan", action="store_true",
+                   help="only print the state of every step (done, edited, out of date, missing, blocked)")
     p.add_argument("--set", dest="settings", action="append", default=[], metavar="STEP.NAME=VALUE",
                    help="a parameter of a step, named as in the Python function the step calls, value as "
                    "JSON or plain text, e.g. --set recon.inversion=tkd --set stats.n_resamples=500 "
@@ -50,11 +55,6 @@ def register(subparsers) -> None:
     where.add_argument("--scheduler", metavar="ADDRESS", default=None,
                        help="run on a running Dask cluster, e.g. tcp://login1:8786 (needs the 'cluster' "
                        "extra; the study folder must be at the same path on every worker)")
-    p.add_argument("--plan", action="store_true",
-                   help="only print the state of every step (done, edited, out of date, missing, blocked)")
-    p.add_argument("--fail-fast", action="store_true",
-                   help="stop at the first failing subject "
-                   "(default: off: report it, go on, exit 2 at the end)")
     p.set_defaults(func=run)
 
 

@@ -87,7 +87,8 @@ def _recon_defaults() -> dict:
     # what reconstruct_subject passes to reconstruct_from itself (data, geometry, TE, B0, ...)
     skip = {"data", "entry", "magnitude", "affine", "te_s", "b0_t", "mask", "field_units", "names",
             "keep_intermediates", "progress"}
-    return {**_keyword_defaults(reconstruct_subject, {"progress"}), **_keyword_defaults(reconstruct_from, skip)}
+    return {**_keyword_defaults(reconstruct_subject, {"progress"}),
+            **_keyword_defaults(reconstruct_from, skip)}
 
 
 def _recon_inputs(s: SubjectFiles, params: dict) -> dict[str, Path]:
