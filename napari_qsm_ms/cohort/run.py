@@ -162,7 +162,8 @@ def run_steps(target: SubjectFiles | StudyFiles, steps: Iterable[str], options: 
                                          state.reason))
             emit(Event(label, name, SKIPPED, (k + 1) / len(steps), state.line()))
             continue
-        emit(Event(label, name, START, k / len(steps), f"{name}: {state.reason or 'forced'}"))
+        why = state.reason if state.needs_run else "forced"
+        emit(Event(label, name, START, k / len(steps), f"{name}: {why}"))
         t0 = time.perf_counter()
         try:
             progress = _step_progress(emit, label, name, k, len(steps))
