@@ -197,15 +197,23 @@ class StudyWidget(QWidget):
         except (OSError, ValueError) as exc:
             raise QSMMSError(f"parameters: not a JSON object or file ({one_line(exc)})") from None
 
-    def refresh_states(self) -> None:
-        """Fill the subject table with each subject's state (done / out of date) from the records."""
+    def refresh_states(self, *, blocking: bool = False):
+        """Fill the subject table with each subject's state (done / out of date) from the records
+        (in a worker unless ``blocking``: checking a large study reads checksums)."""
         if self.study is None:
-            return
+            return None
         try:
-            plan = plan_study(self.study.root, self._params(), only=self._only())
+            kwargs = dict(study_root=self.study.root, params=self._params(), only=self._only())
         except QSMMSError as exc:
             self.panel.set_idle(f"error: {exc}")
-            return
+            return None
+        if blocking:
+            self._show_plan(plan_study(**kwargs))
+            return None
+        self.plan_worker = run_with_progress(plan_study, self.panel, on_returned=self._show_plan, **kwargs)
+        return self.plan_worker
+
+    def _show_plan(self, plan) -> None:
         self.states.setRowCount(len(plan))
         for i, (target, states) in enumerate(plan.items()):
             self._set_state_row(i, target, *subject_status(states))
@@ -218,11 +226,13 @@ class StudyWidget(QWidget):
             self.states.setItem(row, j, item)
 
     def _row_of(self, target: str) -> int:
+        """The table row of ``target`` (a row is added when it has none yet)."""
         name = target if target == STUDY_TARGET else f"sub-{target}"
         for i in range(self.states.rowCount()):
             if self.states.item(i, 0) is not None and self.states.item(i, 0).text() == name:
                 return i
-        return -1
+        self.states.insertRow(self.states.rowCount())
+        return self.states.rowCount() - 1
 
     def _on_run(self) -> None:
         if self.study is None:
@@ -234,7 +244,6 @@ class StudyWidget(QWidget):
 
     def start_run(self):
         """Run the whole study in a worker thread (the Cancel button of the progress panel stops it)."""
-        self.refresh_states()
         self.run_button.setEnabled(False)
         self.run_result = None
         self.run_worker = run_with_progress(
@@ -251,9 +260,9 @@ class StudyWidget(QWidget):
             self.refresh_states()
 
     def _on_event(self, ev) -> None:
-        row = self._row_of(ev.subject)
-        if row < 0 or not ev.step:
+        if not ev.step:
             return
+        row = self._row_of(ev.subject)
         state = {FAILED: "failed", DONE: "running"}.get(ev.kind, "running")
         self._set_state_row(row, ev.subject, state, f"{ev.step} {100 * ev.fraction:.0f}%: {ev.message}")
 

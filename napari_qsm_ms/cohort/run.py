@@ -397,15 +397,19 @@ def plan_study(
     *,
     only: Iterable[str] | None = None,
     subjects: list[str] | None = None,
+    progress: ProgressCallback | None = None,
 ) -> dict[str, list[StepState]]:
     """The state of every selected step of every subject (and ``'study'``), nothing run."""
     study = StudyFiles.at(study_root)
     params = step_parameters(params)
     steps = check_steps(only)
     plan = {}
-    for s in study.subjects(subjects):
+    chosen = study.subjects(subjects)
+    for k, s in enumerate(chosen):
+        report(progress, k / (len(chosen) + 1), f"checking sub-{s.label}")
         plan[s.label] = [step_state(s, name, params[name]) for name in SUBJECT_STEPS if name in steps]
     plan[STUDY_TARGET] = [step_state(study, name, params[name]) for name in STUDY_STEPS if name in steps]
+    report(progress, 1.0, "states checked")
     return plan
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from napari_qsm_ms.cohort.run import plan_study
+from napari_qsm_ms.errors import CancelledError
 from tests.cohort._study import FAST, make_tiny_study
 
 
@@ -18,8 +19,13 @@ def _dock(viewer, study, tmp_path):
     params = tmp_path / "params.json"
     params.write_text(json.dumps(FAST))
     widget.params_edit.setText(str(params))
-    widget.open_study(study.root)
+    widget.open_study(study.root)  # the states are checked in a worker
     return widget
+
+
+def _wait_for_states(qtbot, widget):
+    qtbot.waitUntil(lambda: widget.states.rowCount() == 4 and widget.panel.status.text() == "done",
+                    timeout=20000)
 
 
 def test_study_dock_runs_the_study_and_shows_each_subjects_state(make_napari_viewer, qtbot, tmp_path):
@@ -28,6 +34,7 @@ def test_study_dock_runs_the_study_and_shows_each_subjects_state(make_napari_vie
     phase.write_bytes(phase.read_bytes()[:1000])  # a truncated phase file
     viewer = make_napari_viewer()
     widget = _dock(viewer, study, tmp_path)
+    _wait_for_states(qtbot, widget)
     assert widget.jobs_spin.value() >= 1
     assert _table(widget)["sub-01"] == ("out of date", "recon missing (not run yet)")
     widget.step_combo.setCurrentText("recon")
@@ -41,7 +48,7 @@ def test_study_dock_runs_the_study_and_shows_each_subjects_state(make_napari_vie
     assert rows["sub-02"][1].startswith("recon: ") and phase.name in rows["sub-02"][1]
     assert "1 failed: sub-02" in widget.panel.status.text()
     qtbot.waitUntil(lambda: widget.run_button.isEnabled(), timeout=5000)
-    widget.refresh_states()  # the records on disk agree with what the dock showed
+    widget.refresh_states(blocking=True)  # the records on disk agree with what the dock showed
     assert _table(widget)["sub-01"][0] == "done" and _table(widget)["sub-02"][0] == "out of date"
 
 
@@ -49,12 +56,16 @@ def test_study_dock_cancel_stops_the_run(make_napari_viewer, qtbot, tmp_path):
     study = make_tiny_study(tmp_path / "study")
     viewer = make_napari_viewer()
     widget = _dock(viewer, study, tmp_path)
+    _wait_for_states(qtbot, widget)
     widget.step_combo.setCurrentText("recon")
     widget.jobs_spin.setValue(1)
-    widget.start_run()
+    worker = widget.start_run()
+    errors = []
+    worker.errored.connect(errors.append)
     widget.panel.cancel_button.click()
     qtbot.waitUntil(lambda: widget.run_button.isEnabled(), timeout=60000)
-    assert widget.run_result is None and widget.panel.status.text() == "cancelled"
+    assert widget.run_result is None and [type(e) for e in errors] == [CancelledError]
+    qtbot.waitUntil(lambda: widget.panel.status.text() == "done", timeout=20000)  # states re-checked
     states = plan_study(study.root, FAST, only=["recon"])
     assert [s[0].state for t, s in states.items() if t != "study"].count("done") < 3
     assert _table(widget)["sub-03"][0] == "out of date"
