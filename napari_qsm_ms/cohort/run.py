@@ -154,12 +154,7 @@ def run_steps(target: SubjectFiles | StudyFiles, steps: Iterable[str], options: 
         params = options.params[name]
         state = step_state(target, name, params)
         if state.state == BLOCKED or (not state.needs_run and not options.force):
-            if state.adopted:  # from now on judged by a record like any other step
-                spec = STEPS[name]
-                write_record(target, name, params, spec.inputs(target, params), spec.outputs(target, params),
-                             seconds=0.0, summary=state.reason)
-            out.steps.append(StepOutcome(name, "blocked" if state.state == BLOCKED else "up to date",
-                                         state.reason))
+            out.steps.append(_skip(target, name, params, state))
             emit(Event(label, name, SKIPPED, (k + 1) / len(steps), state.line()))
             continue
         why = state.reason if state.needs_run else "forced"
@@ -171,11 +166,7 @@ def run_steps(target: SubjectFiles | StudyFiles, steps: Iterable[str], options: 
         except (CancelledError, KeyboardInterrupt):
             raise
         except Exception as exc:  # noqa: BLE001 - one subject's failure must not stop the others
-            out.error = f"{_subject_name(label)} {name}: {one_line(exc)}"
-            if options.debug or not isinstance(exc, (QSMMSError, OSError)):
-                out.traceback = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-            out.steps.append(StepOutcome(name, "failed", one_line(exc), time.perf_counter() - t0))
-            out.steps.extend(StepOutcome(s, "not run", f"{name} failed") for s in steps[k + 1:])
+            _fail(out, name, exc, steps[k + 1:], time.perf_counter() - t0, options.debug)
             emit(Event(label, name, FAILED, 1.0, out.error))
             break
         seconds = time.perf_counter() - t0
@@ -183,6 +174,24 @@ def run_steps(target: SubjectFiles | StudyFiles, steps: Iterable[str], options: 
         emit(Event(label, name, DONE, (k + 1) / len(steps), f"{name} done in {seconds:.1f} s: {summary}"))
     out.peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     return out
+
+
+def _skip(target, name: str, params: dict, state: StepState) -> StepOutcome:
+    """A step left alone; one done by its single-step command gets its record now."""
+    if state.adopted:  # from now on judged by a record like any other step
+        spec = STEPS[name]
+        write_record(target, name, params, spec.inputs(target, params), spec.outputs(target, params),
+                     seconds=0.0, summary=state.reason)
+    return StepOutcome(name, "blocked" if state.state == BLOCKED else "up to date", state.reason)
+
+
+def _fail(out: TaskOutcome, name: str, exc: Exception, later: list[str], seconds: float, debug: bool) -> None:
+    """Record a failed step in ``out``: the one-line error, the traceback of a bug, the steps left."""
+    out.error = f"{_subject_name(out.target)} {name}: {one_line(exc)}"
+    if debug or not isinstance(exc, (QSMMSError, OSError)):
+        out.traceback = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    out.steps.append(StepOutcome(name, "failed", one_line(exc), seconds))
+    out.steps.extend(StepOutcome(s, "not run", f"{name} failed") for s in later)
 
 
 def _run_one(target, name: str, params: dict, options: RunOptions, progress: ProgressCallback) -> str:
