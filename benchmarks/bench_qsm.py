@@ -84,7 +84,7 @@ def fft_yardstick(shape, repeats=5):
     return t_real, t_complex
 
 
-def bench_speed(shape, voxel_size_mm):
+def bench_speed(shape, voxel_size_mm, bfrs=("pdf", "vsharp")):
     print(f"\n## Speed: {shape} at {voxel_size_mm} mm, MEDI-L1 + PDF, TE {TE_S * 1e3:g} ms, {B0_T:g} T")
     print(f"cores available: {workers()}, load average: {os.getloadavg()[0]:.2f} (shared machine)")
     t = time.perf_counter()
@@ -94,7 +94,7 @@ def bench_speed(shape, voxel_size_mm):
     mag, phase, aff = sig.magnitude, sig.phase_rad, ph.affine
     del ph, sig
     walls = {}
-    for bfr in ("pdf", "vsharp"):
+    for bfr in bfrs:
         FFT_COUNTER.reset()
         tracemalloc.start()
         t0 = time.perf_counter()
@@ -136,7 +136,7 @@ def bench_accuracy(shape, voxel_size_mm, seeds, n_lesions):
         ppr = ppm_per_radian(TE_S, B0_T)
         runs = {
             "local field -> TKD": lambda: (tkd(local, mask, vs, b0), mask),
-            "local field -> TV-ADMM": lambda: (tv_admm(local, mask, vs, b0, lam=1e-4), mask),
+            "local field -> TV-ADMM": lambda: (tv_admm(local, mask, vs, b0), mask),
             "local field -> MEDI-L1": lambda: (medi_l1(local, mask, sig.magnitude, vs, b0, ppm_per_rad=ppr,
                                                        lam=DEFAULT_MEDI_LAMBDA), mask),
         }
@@ -144,7 +144,7 @@ def bench_accuracy(shape, voxel_size_mm, seeds, n_lesions):
             for inv in ("medi", "tv", "tkd"):
                 def run(bfr=bfr, inv=inv):
                     r = reconstruct(sig.magnitude, sig.phase_rad, affine=ph.affine, te_s=TE_S, b0_t=B0_T, bfr=bfr,
-                                    inversion=inv, tv_lambda=1e-4, keep_intermediates=False)
+                                    inversion=inv, keep_intermediates=False)
                     return r.chi_ppm, r.mask & ph.brain_mask
                 runs[f"wrapped phase -> {bfr.upper()} -> {inv.upper()}"] = run
         for name, fn in runs.items():
@@ -168,6 +168,50 @@ def bench_accuracy(shape, voxel_size_mm, seeds, n_lesions):
               f"{np.mean([v[2] for v in vals]):.3f} | {np.median(np.abs(e)):.4f} | {100 * sign_ok:.0f} % | "
               f"{len(errs)} | {np.mean([v[3] for v in vals]):.1f} |")
     return table
+
+
+GEOMETRIES = {
+    "0.94": dict(shape=(192, 192, 90), voxel_size_mm=(0.94, 0.94, 1.0)),
+    "0.47-slab": dict(shape=(256, 256, 64), voxel_size_mm=(0.47, 0.47, 1.0)),
+    "oblique": dict(shape=(192, 192, 72), voxel_size_mm=(0.94, 0.94, 1.0), oblique_deg=20.0),
+}
+"""Phantom geometries of the default-pipeline run: the accuracy grid, the paper's 0.47 x 0.47 x 1 mm
+voxels on a slab (a smaller matrix than the paper's 384 x 384 x 90, for time), an oblique slab."""
+
+
+def bench_default(geometries, seeds, n_lesions=(16, 8, 4)):
+    """The default pipeline end to end from the wrapped phase on each geometry and seed."""
+    print(f"\n## Default pipeline end to end, geometries {list(geometries)}, seeds {list(seeds)}")
+    print("| geometry | seed | NRMSE % | HFEN % | XSIM | lesion contrast median abs err (ppm) | right sign | n | "
+          "lambda (how) | FFTs | s |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    summary = []
+    for geo in geometries:
+        spec = dict(GEOMETRIES[geo])
+        shape, vs = spec.pop("shape"), spec.pop("voxel_size_mm")
+        for seed in seeds:
+            ph = make_phantom(shape, vs, seed=seed, n_lesions=n_lesions, **spec)
+            sig = gre_signal(ph, seed=seed, te_s=TE_S, b0_t=B0_T)
+            FFT_COUNTER.reset()
+            t = time.perf_counter()
+            r = reconstruct(sig.magnitude, sig.phase_rad, affine=ph.affine, te_s=TE_S, b0_t=B0_T,
+                            keep_intermediates=False)
+            dt = time.perf_counter() - t
+            m = r.mask & ph.brain_mask
+            truth = {(lid, part): est for lid, part, est, *_ in lesion_contrasts(ph.chi_ppm, ph, m)}
+            errs = [(est - truth[(lid, part)], est, truth[(lid, part)])
+                    for lid, part, est, *_ in lesion_contrasts(r.chi_ppm, ph, m) if (lid, part) in truth]
+            e = np.abs([x[0] for x in errs]) if errs else np.array([np.nan])
+            sign_ok = np.mean([np.sign(a) == np.sign(b) for _, a, b in errs]) if errs else np.nan
+            p = r.parameters
+            lam = p.get("medi_lam", p.get("tv_lam"))
+            how = p.get("medi_lambda_choice", p.get("tv_lambda_choice", "-"))
+            row = (nrmse(r.chi_ppm, ph.chi_ppm, m), hfen(r.chi_ppm, ph.chi_ppm, m), xsim(r.chi_ppm, ph.chi_ppm, m))
+            summary.append(row)
+            print(f"| {geo} | {seed} | {row[0]:.1f} | {row[1]:.1f} | {row[2]:.3f} | {np.median(e):.4f} | "
+                  f"{100 * sign_ok:.0f} % | {len(errs)} | {lam:.4g} ({how}) | {r.fft_count} | {dt:.0f} |", flush=True)
+    print(f"mean NRMSE {np.mean([s[0] for s in summary]):.1f} %, HFEN {np.mean([s[1] for s in summary]):.1f} % "
+          "(target NRMSE <= 50 %)")
 
 
 def bench_stages(shape, voxel_size_mm, seed, n_lesions):
@@ -237,10 +281,17 @@ def main(argv=None) -> int:
     p.add_argument("--quick", action="store_true", help="small grids only (a smoke run)")
     p.add_argument("--skip-speed", action="store_true")
     p.add_argument("--skip-accuracy", action="store_true")
+    p.add_argument("--speed-default-only", action="store_true", help="speed of the default pipeline (PDF) only")
     p.add_argument("--stages", action="store_true", help="stage-by-stage errors against the truth only")
     p.add_argument("--seeds", type=int, nargs="+", default=[1], help="phantom seeds of the accuracy run (default: 1)")
+    p.add_argument("--default-pipeline", nargs="*", metavar="GEOMETRY", default=None,
+                   help=f"only the default pipeline end to end on these geometries ({', '.join(GEOMETRIES)}; "
+                   "default: all) for --seeds")
     args = p.parse_args(argv)
     print(f"scipy.fft workers: {workers()}; numpy {np.__version__}")
+    if args.default_pipeline is not None:
+        bench_default(args.default_pipeline or list(GEOMETRIES), args.seeds)
+        return 0
     if args.stages:
         bench_stages((192, 192, 90), (0.94, 0.94, 1.0), seed=1, n_lesions=(16, 8, 4))
         return 0
@@ -248,7 +299,8 @@ def main(argv=None) -> int:
         if args.quick:
             bench_speed((192, 192, 45), (0.94, 0.94, 2.0))
         else:
-            bench_speed((384, 384, 90), (0.47, 0.47, 1.0))
+            bench_speed((384, 384, 90), (0.47, 0.47, 1.0), bfrs=("pdf",) if args.speed_default_only else
+                        ("pdf", "vsharp"))
     if not args.skip_accuracy:
         if args.quick:
             bench_accuracy((96, 96, 48), (1.0, 1.0, 2.0), seeds=(1,), n_lesions=(6, 3, 2))

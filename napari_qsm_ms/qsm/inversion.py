@@ -432,8 +432,11 @@ def medi_l1(
         Local field, ppm.
     mask : ndarray of bool
         Region where the field is trusted (eroded brain).
-    magnitude : ndarray
-        GRE magnitude (for the edge mask and, without ``n_std``, the noise weight).
+    magnitude : ndarray or None
+        GRE magnitude (for the edge mask and, without ``n_std``, the noise weight). None (no
+        magnitude, e.g. a local field from another tool): no edge prior (``M = 1``, so the prior
+        is the plain L1 norm of the gradient, as TV) and, without ``n_std``, equal data weights in
+        the mask.
     voxel_size_mm, b0_dir : sequence of 3 float
     ppm_per_rad : float
         :func:`~napari_qsm_ms.qsm.dipole.ppm_per_radian` of the acquisition.
@@ -495,7 +498,7 @@ def medi_l1(
     lam_medi = float(lam) * float(ppm_per_rad)
     m_in = g.embed(mask).astype(bool)
     f_rad = g.embed(np.where(mask, field_ppm, 0).astype(np.float32)) / np.float32(ppm_per_rad)
-    mag = g.embed(np.asarray(magnitude, dtype=np.float32))
+    mag = g.embed(np.asarray(mask if magnitude is None else magnitude, dtype=np.float32))
     if n_std is None:
         with np.errstate(divide="ignore"):
             nstd = np.where(mag > 0, 1.0 / np.maximum(mag, 1e-30), np.inf).astype(np.float32)

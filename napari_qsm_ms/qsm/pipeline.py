@@ -32,7 +32,7 @@ from .bfr import pdf, vsharp
 from . import defaults
 from .dipole import GAMMA_BAR_MHZ_PER_T, ppm_per_radian
 from .inversion import medi_l1, tkd, tv_admm
-from .mask import brain_mask, erode_mask_mm, fill_holes_3d, largest_component
+from .mask import brain_mask, erode_mask_mm, fill_holes_3d, has_background, largest_component
 from .region_unwrap import unwrap_region_growing
 from .unwrap import reliable_voxels, unwrap_laplacian
 
@@ -265,9 +265,10 @@ def check_methods(unwrap: str, bfr: str, inversion: str, erode_mm: float | None)
 
 
 def erosion_for(entry: str, erode_mm: float | None) -> float:
-    """The erosion before inversion, mm: as given, else :data:`~napari_qsm_ms.qsm.defaults.ERODE_MM` when the pipeline
-    removes the background itself and 0 for a local field (its own background removal already
-    decided where it is valid, e.g. the challenge's mask)."""
+    """The erosion before inversion, mm: as given, else the default
+    (:data:`~napari_qsm_ms.qsm.defaults.ERODE_MM`) when the pipeline removes the background itself,
+    and 0 for a local field (its own background removal already decided where it is valid, e.g.
+    the challenge's mask)."""
     if erode_mm is not None:
         return float(erode_mm)
     return 0.0 if entry == "local_field" else defaults.ERODE_MM
@@ -355,6 +356,8 @@ def mask_stage(inp: _Inputs) -> np.ndarray:
     """Stage 1: the brain mask (before erosion), given or computed from the magnitude."""
     if inp.mask is not None:
         return inp.mask
+    inp.params["mask"] = ("from magnitude (Otsu)" if has_background(inp.mag3) else
+                          "from magnitude (no background: every non-zero voxel)")
     mask = brain_mask(inp.mag3, inp.vs)
     if not mask.any():
         _fail(_name(inp.names, "magnitude"), "no brain found in the magnitude (automatic mask is empty)")
@@ -363,7 +366,10 @@ def mask_stage(inp: _Inputs) -> np.ndarray:
 
 def fov_voxels(inp: _Inputs) -> int:
     """Voxels of the non-zero field of view: where the magnitude (else the input) is not zero."""
-    ref = inp.mag3 if inp.magnitude is not None else np.abs(inp.data).reshape(inp.data.shape[:3] + (-1,)).max(axis=3)
+    if inp.magnitude is not None:
+        ref = inp.mag3
+    else:
+        ref = np.abs(inp.data).reshape(inp.data.shape[:3] + (-1,)).max(axis=3)
     return int((ref != 0).sum())
 
 
@@ -707,7 +713,8 @@ def reconstruct_from(
     t3 = time.perf_counter()
     report(progress, 0.3, "inversion: start")
     chi, qsm_mask = inversion_stage(
-        local_ppm, qsm_mask, inp.mag3, total.n_std, inp, ppr, inversion, medi_lambda=medi_lambda,
+        local_ppm, qsm_mask, None if inp.magnitude is None else inp.mag3, total.n_std, inp, ppr, inversion,
+        medi_lambda=medi_lambda,
         medi_merit=medi_merit, medi_smv_radius_mm=medi_smv_radius_mm, medi_max_iter=medi_max_iter,
         medi_cg_max_iter=medi_cg_max_iter, medi_cg_tol=medi_cg_tol, tkd_threshold=tkd_threshold,
         tv_lambda=tv_lambda, tv_max_iter=tv_max_iter, progress=scaled(progress, 0.3, 1.0, "inversion"))

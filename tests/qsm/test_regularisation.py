@@ -1,0 +1,142 @@
+"""Per-scan regularisation, literature TKD, parameter checks and convergence records (issue 13)."""
+
+import math
+
+import numpy as np
+import pytest
+
+from napari_qsm_ms.errors import ParameterError
+from napari_qsm_ms.qsm import defaults
+from napari_qsm_ms.qsm._fft import irfftn, rfftn
+from napari_qsm_ms.qsm.dipole import dipole_kernel, ppm_per_radian
+from napari_qsm_ms.qsm.inversion import medi_l1, tkd, tv_admm
+from napari_qsm_ms.qsm.regularisation import DiscrepancyTracker, cone_noise_level
+
+from ._spheres import field_ppm, nrmse_percent, sphere_phantom
+
+VS = (1.0, 1.0, 1.5)
+B0 = (0.0, 0.0, 1.0)
+
+
+def test_tkd_drops_the_frequencies_below_the_threshold():
+    shape, vs, b0 = (32, 36, 30), (0.9, 1.0, 1.2), (0.2, 0.1, 0.97)
+    chi = np.random.default_rng(1).standard_normal(shape).astype(np.float32)
+    d = dipole_kernel(shape, vs, b0, rfft=True)
+    field = irfftn(d * rfftn(chi), shape).astype(np.float32)
+    out = tkd(field, np.ones(shape, bool), vs, b0, threshold=0.19, pad_mm=0.0)
+    expected = irfftn(np.where(np.abs(d) > 0.19, rfftn(chi), 0), shape)  # chi without the cone's frequencies
+    np.testing.assert_allclose(out, expected, atol=1e-4 * np.abs(expected).max())
+
+
+@pytest.mark.parametrize("threshold", [-1, 0, 0.7, float("nan"), "x"])
+def test_tkd_refuses_a_bad_threshold(threshold):
+    chi, brain, _ = sphere_phantom()
+    with pytest.raises(ParameterError, match="TKD threshold"):
+        tkd(np.zeros_like(chi), brain, VS, B0, threshold=threshold)
+
+
+@pytest.mark.parametrize("kwargs, what", [
+    (dict(lam=-1.0), "MEDI lambda"), (dict(lam=float("nan")), "MEDI lambda"), (dict(lam="often"), "MEDI lambda"),
+    (dict(max_iter=0), "Gauss-Newton iterations"), (dict(max_iter=2.5), "Gauss-Newton iterations"),
+    (dict(cg_max_iter=0), "CG iterations"), (dict(cg_tol=0.0), "CG tolerance"),
+    (dict(tol_norm_ratio=-0.1), "MEDI tolerance"), (dict(ppm_per_rad=0.0), "ppm per radian"),
+    (dict(percentage=1.5), "percentage"), (dict(smv_radius_mm=-5.0), "SMV radius"),
+])
+def test_medi_refuses_bad_parameters(kwargs, what):
+    chi, brain, mag = sphere_phantom()
+    args = dict(ppm_per_rad=0.03)
+    args.update(kwargs)
+    with pytest.raises(ParameterError, match=what):
+        medi_l1(np.zeros_like(chi), brain, mag, VS, B0, **args)
+
+
+@pytest.mark.parametrize("kwargs, what", [
+    (dict(lam=0.0), "TV lambda"), (dict(lam=float("inf")), "TV lambda"), (dict(max_iter=0), "TV iterations"),
+    (dict(tol=0.0), "TV tolerance"), (dict(tol=2.0), "TV tolerance"), (dict(rho=-1.0), "TV rho"),
+])
+def test_tv_refuses_bad_parameters(kwargs, what):
+    chi, brain, _ = sphere_phantom()
+    with pytest.raises(ParameterError, match=what):
+        tv_admm(np.zeros_like(chi), brain, VS, B0, **kwargs)
+
+
+@pytest.mark.parametrize("kwargs, what", [
+    (dict(medi_lambda=-5.0), "MEDI lambda"), (dict(medi_max_iter=0), "Gauss-Newton"),
+    (dict(medi_cg_tol=0.0), "CG tolerance"), (dict(erode_mm=float("nan")), "erosion"),
+    (dict(inversion="tkd", tkd_threshold=-1), "TKD threshold"), (dict(inversion="tv", tv_lambda=-1e-3), "TV lambda"),
+    (dict(inversion="tv", tv_max_iter=0), "TV iterations"),
+])
+def test_reconstruct_refuses_bad_parameters_before_computing(kwargs, what):
+    from napari_qsm_ms.qsm.pipeline import reconstruct
+
+    chi, brain, mag = sphere_phantom()
+    with pytest.raises(ParameterError, match=what):
+        reconstruct(mag, np.zeros_like(chi), affine=np.diag([*VS, 1.0]), te_s=0.02, b0_t=3.0, mask=brain, **kwargs)
+
+
+def test_lambda_checks_accept_auto_and_positive_numbers():
+    assert defaults.check_lambda("auto") == defaults.AUTO and defaults.parse_lambda(" AUTO ") == defaults.AUTO
+    assert defaults.check_lambda("2.5e3") == 2500.0
+    assert defaults.check_iterations(3.0) == 3
+    with pytest.raises(ParameterError):
+        defaults.check_iterations(True)
+
+
+def _noisy_field(sigma_ppm, seed):
+    chi, brain, mag = sphere_phantom()
+    f = field_ppm(chi, VS, B0)
+    noise = np.random.default_rng(seed).standard_normal(chi.shape).astype(np.float32) * np.float32(sigma_ppm)
+    return chi, brain, ((f + noise) * brain).astype(np.float32)
+
+
+def test_cone_noise_level_measures_white_noise():
+    chi, brain, f = _noisy_field(0.01, 0)  # noise far above the spheres' field leakage
+    from napari_qsm_ms.qsm.inversion import DEFAULT_PAD_MM, _grid
+
+    g = _grid(brain, VS, DEFAULT_PAD_MM)
+    d = dipole_kernel(g.shape, VS, B0, rfft=True)
+    sigma = cone_noise_level(g.embed(f), d, VS, int(brain.sum()))
+    assert sigma == pytest.approx(0.01, rel=0.15)
+
+
+@pytest.mark.parametrize("sigma_ppm", [0.004, 0.008])  # 60 % and 85 % of the noisy field's rms
+def test_automatic_tv_lambda_is_within_a_factor_2_of_the_best_fixed_one(sigma_ppm):
+    chi, brain, f = _noisy_field(sigma_ppm, 3)
+    info = []
+    tv_admm(f, brain, VS, B0, lam="auto", info=info)
+    lambdas = [1e-4 * 2 ** (k / 2) for k in range(0, 13)]  # 1e-4 .. 6.4e-3 in steps of sqrt(2)
+    errors = [nrmse_percent(tv_admm(f, brain, VS, B0, lam=lam, max_iter=40), chi, brain) for lam in lambdas]
+    best = lambdas[int(np.argmin(errors))]
+    assert best / 2 <= info[0].lam <= best * 2, (info[0].lam, best, errors)
+    assert info[0].lambda_choice.startswith("discrepancy")
+
+
+def test_medi_records_how_it_converged_and_its_lambda():
+    chi, brain, f = _noisy_field(0.004, 5)
+    mag = np.where(brain, 1.0 - 2.0 * np.abs(chi), 0.0).astype(np.float32)
+    info = []
+    medi_l1(f, brain, mag, VS, B0, ppm_per_rad=ppm_per_radian(0.02, 3.0), lam="auto", info=info)
+    rec = info[0].record("medi")
+    assert rec["medi_lambda_choice"] == "discrepancy (cone noise)" and rec["medi_lam"] > 0
+    assert rec["medi_criterion"].startswith("relative update") and rec["medi_final_change"] > 0
+    assert rec["medi_converged"] == (info[0].final_change < defaults.MEDI_TOL)
+    assert rec["medi_misfit_rms_ppm"] > 0 and rec["medi_target_rms_ppm"] > 0
+    assert len(rec["medi_lambda_path"]) >= 1
+    fixed = []
+    medi_l1(f, brain, mag, VS, B0, ppm_per_rad=ppm_per_radian(0.02, 3.0), lam=1000.0, info=fixed)
+    assert fixed[0].lam == 1000.0 and fixed[0].lambda_choice == "fixed" and math.isnan(fixed[0].target_rms_ppm)
+
+
+def test_tv_records_its_relative_change():
+    chi, brain, f = _noisy_field(0.002, 6)
+    info = []
+    tv_admm(f, brain, VS, B0, lam=1e-3, max_iter=5, tol=1e-9, info=info)
+    assert info[0].iterations == 5 and not info[0].converged and info[0].final_change > 1e-9
+
+
+def test_discrepancy_tracker_keeps_the_weight_at_a_misfit_floor():
+    t = DiscrepancyTracker(1000.0, target=1.0, increasing=False)  # data weight: more weight, less misfit
+    w1 = t.update(2.0)  # misfit above target: raise the weight
+    assert w1 > 1000.0
+    t.update(1.99)  # hardly lower: a floor; keep the more regularised weight
+    assert t.frozen and t.weight == pytest.approx(1000.0)
