@@ -10,6 +10,9 @@ each default was chosen is written in docs/qsm.md ("How the defaults were chosen
 from __future__ import annotations
 
 import math
+import numbers
+
+import numpy as np
 
 from ..errors import ParameterError
 
@@ -85,7 +88,7 @@ def check_lambda(value, name: str = "lambda"):
 
 def check_iterations(value, name: str = "iterations") -> int:
     """An iteration count: a whole number >= 1."""
-    whole = isinstance(value, int) and not isinstance(value, bool)
+    whole = isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
     if not whole and isinstance(value, float) and math.isfinite(value) and value.is_integer():
         whole, value = True, int(value)
     if not whole or value < 1:

@@ -443,7 +443,7 @@ def medi_l1(
     lam : float or "auto"
         Data-term weight in ppm-normalised units (see above), > 0. ``"auto"``: chosen during the
         Gauss-Newton steps by the discrepancy principle (:mod:`~napari_qsm_ms.qsm.regularisation`):
-        starting from :data:`~napari_qsm_ms.qsm.defaults.MEDI_LAMBDA_FIXED`, after each step the
+        starting from :data:`~napari_qsm_ms.qsm.defaults.MEDI_LAMBDA_FIXED`, after each step but the first the
         rms of the weighted misfit ``W (D chi - f)`` in the mask is compared with the cone noise
         level of ``W f``, and ``lam`` takes a secant step in ``log(lam)`` (at most x3). Where a
         larger data weight no longer lowers the misfit (a floor of model error: the misfit changes
@@ -566,7 +566,8 @@ def medi_l1(
         ratio = float(np.linalg.norm(dx) / max(np.linalg.norm(x), 1e-30))
         if tracker is not None:
             misfit = float(np.sqrt(np.mean((w * (dx_field - f_rad))[m_in] ** 2)))
-            if not tracker.frozen:
+            lam_step = lam  # the weight this step was computed with
+            if not tracker.frozen and it > 1:  # the first step's misfit is not settled yet
                 lam = tracker.update(misfit)
                 lam_medi = float(lam) * float(ppm_per_rad)
                 two_lam = np.float32(2.0 * lam_medi)
@@ -588,7 +589,8 @@ def medi_l1(
         target = np.nan if tracker is None else tracker.target
         misfit = float(np.sqrt(np.mean((w * (dx_field - f_rad))[m_in] ** 2))) * ppm_per_rad
         info.append(InversionInfo(
-            lam=float(lam), lambda_choice=choice, iterations=it, converged=ratio < tol_norm_ratio,
+            lam=float(lam if tracker is None else lam_step), lambda_choice=choice, iterations=it,
+            converged=ratio < tol_norm_ratio,
             criterion=f"relative update ||dx||/||x|| < {tol_norm_ratio:g}", final_change=ratio,
             misfit_rms_ppm=misfit, target_rms_ppm=target * ppm_per_rad,
             lambda_path=[] if tracker is None else [(a, b * ppm_per_rad) for a, b in tracker.path()]))

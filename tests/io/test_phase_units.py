@@ -126,3 +126,19 @@ def test_cli_refuses_with_one_line_and_writes_nothing(tmp_path, capsys, kind):
     assert code == 2 and len(err.splitlines()) == 1 and str(ph) in err
     assert ("--phase-units raw" in err) if kind == "romeo" else ("--field" in err)
     assert not out.exists()
+
+
+def test_cli_records_the_detected_scaling_in_the_sidecar(tmp_path, capsys):
+    from tests.qsm.test_pipeline import B0T, TE, _acquire, _affine
+
+    aff = _affine()
+    chi, brain, mag, phase = _acquire(aff, noise=0.02)
+    raw = np.clip(np.round(phase / np.pi * 4096), -4096, 4095).astype(np.int16)
+    nib.save(nib.Nifti1Image(mag, aff), tmp_path / "mag.nii.gz")
+    nib.save(nib.Nifti1Image(raw, aff), tmp_path / "phase.nii.gz")
+    code = main(["recon", "--magnitude", str(tmp_path / "mag.nii.gz"), "--phase", str(tmp_path / "phase.nii.gz"),
+                 "--te", str(TE), "--b0", str(B0T), "--out", str(tmp_path / "chi.nii.gz"), "--inversion", "tkd"])
+    assert code == 0, capsys.readouterr().err
+    scaling = json.loads((tmp_path / "chi.json").read_text())["Parameters"]["phase_scaling"]
+    assert scaling == {"units": "raw", "rad_per_unit": pytest.approx(np.pi / 4096), "offset": 0.0,
+                       "detected": True, "levels": 8192}

@@ -63,16 +63,25 @@ def test_local_field_entry_reproduces_the_full_pipeline(full, inversion):
     _same_chi(ref, got)
 
 
-def test_multi_echo_field_entries_reproduce_the_full_pipeline():
-    aff = _affine()
+MULTI_ECHO_TES = (0.004, 0.008, 0.012)
+
+
+def multi_echo_acquisition(aff):
+    """chi, brain, 4-D magnitude (T2* decay) and 4-D wrapped phase of the sphere phantom at
+    :data:`MULTI_ECHO_TES`; an offset that varies over the head makes the later echoes wrap."""
     chi, brain, mag, _ = _acquire(aff)
     f = field_ppm(chi, VS, (0, 0, 1))
-    tes = (0.004, 0.008, 0.012)
-    # an offset that varies over the head makes the later echoes wrap
     i = np.arange(chi.shape[0], dtype=np.float32)[:, None, None]
     phases = np.stack([wrap_to_pi((f / ppm_per_radian(t, B0T) + 0.1 * (i - 24) * t / 0.004).astype(np.float32))
-                       for t in tes], axis=3)
-    mags = np.stack([mag * np.float32(np.exp(-t / 0.03)) for t in tes], axis=3)
+                       for t in MULTI_ECHO_TES], axis=3)
+    mags = np.stack([mag * np.float32(np.exp(-t / 0.03)) for t in MULTI_ECHO_TES], axis=3)
+    return chi, brain, mags, phases
+
+
+def test_multi_echo_field_entries_reproduce_the_full_pipeline():
+    aff = _affine()
+    chi, brain, mags, phases = multi_echo_acquisition(aff)
+    tes = MULTI_ECHO_TES
     ref = reconstruct(mags, phases, affine=aff, te_s=tes, b0_t=B0T, mask=brain, inversion="tkd")
     assert ref.parameters["data_region_fraction"] == 1.0
     total = reconstruct_from(ref.intermediates["total_field_ppm"], entry="field", field_units="ppm", magnitude=mags,

@@ -77,7 +77,7 @@ def test_reconstruct_refuses_bad_parameters_before_computing(kwargs, what):
 def test_lambda_checks_accept_auto_and_positive_numbers():
     assert defaults.check_lambda("auto") == defaults.AUTO and defaults.parse_lambda(" AUTO ") == defaults.AUTO
     assert defaults.check_lambda("2.5e3") == 2500.0
-    assert defaults.check_iterations(3.0) == 3
+    assert defaults.check_iterations(3.0) == 3 and defaults.check_iterations(np.int64(4)) == 4
     with pytest.raises(ParameterError):
         defaults.check_iterations(True)
 

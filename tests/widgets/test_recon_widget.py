@@ -193,16 +193,12 @@ def test_dock_starts_from_a_field_map_with_a_mask_and_no_magnitude(make_napari_v
 
 
 def test_dock_reconstructs_a_multi_echo_phase_opened_with_the_reader(make_napari_viewer, qtbot, tmp_path):
-    from tests.qsm.test_pipeline import B0T, _acquire, _affine
+    from tests.qsm.test_entry_stages import MULTI_ECHO_TES as tes
+    from tests.qsm.test_entry_stages import multi_echo_acquisition
+    from tests.qsm.test_pipeline import B0T, _affine
 
     aff = _affine()
-    chi, brain, mag, _ = _acquire(aff)
-    f = field_ppm(chi, VS, (0, 0, 1))
-    tes = (0.004, 0.008, 0.012)
-    i = np.arange(chi.shape[0], dtype=np.float32)[:, None, None]
-    phases = np.stack([wrap_to_pi((f / ppm_per_radian(t, B0T) + 0.1 * (i - 24) * t / 0.004).astype(np.float32))
-                       for t in tes], axis=3)
-    mags = np.stack([mag * np.float32(np.exp(-t / 0.03)) for t in tes], axis=3)
+    chi, brain, mags, phases = multi_echo_acquisition(aff)
     nib.save(nib.Nifti1Image(mags, aff), tmp_path / "mag_4d.nii.gz")
     nib.save(nib.Nifti1Image(phases, aff), tmp_path / "phase_4d.nii.gz")
     viewer = make_napari_viewer()
