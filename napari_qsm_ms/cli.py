@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from . import __version__
 from .errors import CancelledError, QSMMSError, one_line
 
-SUBCOMMANDS = ("recon", "coregister", "rois", "consensus", "stats", "simulate", "view")
+SUBCOMMANDS = ("recon", "coregister", "rois", "consensus", "stats", "simulate", "view", "run")
 
 
 def build_parser() -> argparse.ArgumentParser:

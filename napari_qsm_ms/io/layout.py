@@ -239,3 +239,18 @@ def round_consensus_tsv(subject: SubjectFiles, round_name: str) -> Path:
 def round_agreement_tsv(study: StudyFiles, round_name: str) -> Path:
     """``derivatives/qsm-ms/agreement_round-<round>.tsv``: kappas per marker of a round."""
     return study.derivatives / f"agreement_round-{check_round(round_name)}.tsv"
+
+
+# --- step records of ``qsm-ms run`` (napari_qsm_ms.cohort) ---------------------------------------
+# One small JSON per step: its parameters and the SHA-256 of the files it read and wrote, written
+# after the step's outputs, so a re-run can tell done from out of date (docs/cohort.md).
+
+
+def subject_step_record(subject: SubjectFiles, step: str) -> Path:
+    """``derivatives/qsm-ms/sub-<label>/anat/sub-<label>_desc-<step>_record.json``."""
+    return subject.deriv / f"{subject.sub}_desc-{check_label(step, 'step name')}_record.json"
+
+
+def study_step_record(study: StudyFiles, step: str) -> Path:
+    """``derivatives/qsm-ms/desc-<step>_record.json`` (study-level steps: agreement, stats)."""
+    return study.derivatives / f"desc-{check_label(step, 'step name')}_record.json"
