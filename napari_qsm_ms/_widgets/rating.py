@@ -648,7 +648,7 @@ class RaterWidget(QWidget):
             self._show_current()
             return
         self._status(f"saved: candidate {shown} -> {VOTE_TITLES[vote]}")
-        self._show_current()
+        self._show_current(saved=f"candidate {shown}: {VOTE_TITLES[vote]} saved")
 
     def _on_back(self) -> None:
         if self._session is not None:
@@ -665,7 +665,7 @@ class RaterWidget(QWidget):
             self._session.skip()
             self._show_current()
 
-    def _show_current(self) -> None:
+    def _show_current(self, saved: str = "") -> None:
         session = self._session
         if session is None:
             return
@@ -679,7 +679,7 @@ class RaterWidget(QWidget):
         done = " - all rated, thank you" if session.finished else ""
         self.candidate_label.setText(f"{view.label}{done}")
         voted = f": your vote {VOTE_TITLES[view.vote]}" if view.vote else ": not rated yet (keys 1-4)"
-        self._show_on_canvas(f"{view.label}{voted}{done}")
+        self._show_on_canvas(f"{saved + '  >  ' if saved else ''}{view.label}{voted}{done}")
         self.comment_edit.setText(view.comment)
         for vote, button in self.vote_buttons.items():
             button.setChecked(vote == view.vote)
