@@ -55,6 +55,7 @@ from ._autosave import AUTOSAVE_ROLES, Autosaver, clear_autosave, pending_recove
 from ._layers import centre_viewer_on, current_subject, find_layer, save_layer_to_subject
 from ._lesion_table import LesionTableView, display_frame
 from ._worker import ProgressPanel, run_with_progress
+from ._scroll import scroll_contents
 
 SEGMENTATION_KINDS = (
     ("FreeSurfer aseg", "aseg"),
@@ -227,6 +228,7 @@ class AnnotationWidget(QWidget):
         self._closed = False
 
         self._build_ui()
+        scroll_contents(self)  # fits a small screen: the dock's contents scroll
         self.autosaver = Autosaver(self._collect_autosave, delay_ms=autosave_delay_ms, parent=self)
         self.autosaver.saved.connect(self.autosave_label.setText)
         self.autosaver.failed.connect(self._on_autosave_failed)

@@ -44,6 +44,7 @@ from ..rating.proposals import propose_subject
 from ..rating.votes import VOTE_CLASSES, list_raters, read_all_votes
 from ._layers import current_subject, find_layer
 from ._worker import ProgressPanel, run_with_progress
+from ._scroll import scroll_contents
 from .rating import rater_mode
 
 RESOLUTION_CLASSES = ("wm", "cortical", "mixed", "rejected")
@@ -93,6 +94,7 @@ class ConsensusWidget(QWidget):
         self.report: AgreementReport | None = None
         self.study_report: AgreementReport | None = None
         self._build_ui()
+        scroll_contents(self)  # fits a small screen: the dock's contents scroll
         rater_mode().changed.connect(self._on_rater_mode)
         self.viewer.layers.events.inserted.connect(self._on_layers_changed)
         self.viewer.layers.events.removed.connect(self._on_layers_changed)

@@ -47,6 +47,7 @@ from ..registration.resample import resample_image
 from ..registration.study import coregister_subject, load_coregistration, load_fixed, save_nudged
 from ._layers import add_layer_data, current_subject
 from ._worker import ProgressPanel, run_with_progress
+from ._scroll import scroll_contents
 
 SERIES_NAMES = {"wmn": "WM-nulled MPRAGE", "csfn": "CSF-nulled MPRAGE", "flair": "FLAIR"}
 CHECKER_LAYER = "coreg QC: checkerboard"
@@ -204,6 +205,7 @@ class CoregisterWidget(QWidget):
         layout.addWidget(self.result_label)
         layout.addWidget(qc_box)
         layout.addStretch(1)
+        scroll_contents(self)  # fits a small screen: the dock's contents scroll
 
         self._mask = self._moving_display = self._board = None
         self._stale = False

@@ -61,6 +61,7 @@ from ..rating.view import missing_contrasts, outline_outside, view_point
 from ..rating.votes import VOTE_CLASSES, check_rater
 from ._layers import current_subject, find_layer, set_axial_view
 from ._worker import ProgressPanel, run_with_progress
+from ._scroll import scroll_contents
 
 VOTE_TITLES = {"wm": "WM", "cortical": "Cortical", "mixed": "Mixed", "not_lesion": "Not a lesion"}
 #: Field of view around a candidate (mm), at least.
@@ -182,6 +183,7 @@ class RaterWidget(QWidget):
         self._docked_at_sign_in = False
         self._build_ui()
         self._update_enabled()
+        scroll_contents(self)  # fits a small screen: the dock's contents scroll
         self.viewer.layers.events.inserted.connect(self._on_layers_changed)
         self.viewer.layers.events.removed.connect(self._on_layers_changed)
 

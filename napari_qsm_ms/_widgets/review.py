@@ -39,6 +39,7 @@ from qtpy.QtWidgets import (
 from ..roi import lesions as roi_lesions
 from ._layers import current_subject, find_layer
 from ._layers import centre_viewer_on
+from ._scroll import scroll_contents
 from .annotation import REFERENCE_COLORS, slice_axis_of, voxel_size_of
 
 #: (role, panel title) in display order (2 rows x 3 columns).
@@ -105,6 +106,7 @@ class ReviewWidget(QWidget):
         self._navigating = False
         self._layer_connections: list = []
         self._build_ui()
+        scroll_contents(self)  # fits a small screen: the dock's contents scroll
         self._redraw_timer = QTimer(self)
         self._redraw_timer.setSingleShot(True)
         self._redraw_timer.setInterval(60)

@@ -35,6 +35,7 @@ from ..stats.study import compute_study, run_study_stats, subject_stats_from_arr
 from ..stats.tests import paper_tests
 from ._layers import centre_viewer_on
 from ._worker import ProgressPanel, run_with_progress
+from ._scroll import scroll_contents
 
 #: (lesions.tsv column, header)
 TABLE_COLUMNS = [
@@ -168,6 +169,7 @@ class StatsWidget(QWidget):
         lay.addWidget(self.summary_label)
         lay.addWidget(split, 1)
         lay.addWidget(self.status_label)
+        scroll_contents(self)  # fits a small screen: the dock's contents scroll
 
         self._debounce = QTimer(self)
         self._debounce.setSingleShot(True)
