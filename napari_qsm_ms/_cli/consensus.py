@@ -9,9 +9,10 @@ from __future__ import annotations
 import argparse
 import math
 
-from ..errors import ParameterError, QSMMSError
+from ..errors import ParameterError
 from ..io.layout import StudyFiles
 from ..progress import TextProgress
+from ..roi.rules import CONSENSUS_CLASSES
 from ._common import add_study_arguments, selected_subjects
 
 
@@ -27,8 +28,14 @@ def register(subparsers) -> None:
     add_study_arguments(p)
     p.add_argument(
         "--raters", metavar="NAME", nargs="+", default=None,
-        help="the rating panel (default: every rater with a votes file for the subject); a panel "
-        "rater without votes on a candidate counts as a missing vote",
+        help="the panel of raters: recorded as the study's panel (derivatives/qsm-ms/raters.tsv) when "
+        "none is stored yet, refused when it contradicts the stored one (default: the stored panel, "
+        "else every rater with a votes file for the subject); a panel rater without votes on a "
+        "candidate counts as a missing vote",
+    )
+    p.add_argument(
+        "--set-panel", metavar="NAME", nargs="+", default=None,
+        help="replace the study's stored panel of raters (raters.tsv) by these raters, then run",
     )
     p.add_argument(
         "--resolve", metavar=("LESION_ID", "CLASS", "REASON"), nargs=3, default=None,
@@ -57,8 +64,8 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..rating.agreement import write_agreement
-    from ..rating.consensus import resolve, run_consensus
-    from ..rating.votes import list_raters
+    from ..rating.consensus import resolve, run_consensus, subject_panel
+    from ..rating.panel import read_panel, write_panel
 
     subjects = selected_subjects(args)
     if args.propose:
@@ -83,19 +90,20 @@ def run(args: argparse.Namespace) -> int:
         print(f"{subjects[0].sub}: {args.source} candidate {lesion_id} resolved as {cls} ({reason})")
         return 0
 
+    study = StudyFiles.at(args.study)
+    if args.set_panel:
+        write_panel(study, args.set_panel)
+        print(f"panel of raters set to {', '.join(args.set_panel)} -> {study.raters_tsv}")
     done = []
     for subject in subjects:
-        panel = args.raters or list_raters(subject)
+        panel = subject_panel(subject, args.raters)
         if len(panel) < 2:
             print(f"{subject.sub}: skipped ({len(panel)} rater(s) with votes; consensus needs at least 2)")
             continue
-        try:
-            table = run_consensus(subject, panel)
-        except QSMMSError:
-            raise
+        table = run_consensus(subject, args.raters)
         done.append(subject.label)
         counts = table["class"].value_counts()
-        summary = ", ".join(f"{c} {int(counts.get(c, 0))}" for c in ("wm", "cortical", "mixed", "rejected", "disputed"))
+        summary = ", ".join(f"{c} {int(counts.get(c, 0))}" for c in CONSENSUS_CLASSES)
         resolved = int((table["consensus"] == "resolved").sum())
         print(f"{subject.sub}: {len(table)} candidates, raters {', '.join(panel)}: {summary}"
               + (f" ({resolved} resolved)" if resolved else ""))
@@ -104,7 +112,8 @@ def run(args: argparse.Namespace) -> int:
             print(f"  disputed: {rec.candidate_source} {rec.lesion_id}: {rec.votes or 'no votes'}")
     if not done:
         raise ParameterError(f"{args.study}: no subject has votes from at least 2 raters")
-    table, report = write_agreement(StudyFiles.at(args.study), done, args.raters)
+    stored = read_panel(study)
+    table, report = write_agreement(study, done, stored or args.raters)
     print(f"agreement over {', '.join('sub-' + s for s in done)} -> {StudyFiles.at(args.study).agreement_tsv}")
     for rec in table.itertuples(index=False):
         value = "n/a" if math.isnan(rec.value) else f"{rec.value:.3f}"

@@ -48,7 +48,8 @@ from ..roi import lesions as roi_lesions
 from ..roi import references as roi_refs
 from ..roi import vessels as roi_vessels
 from ..roi.annotation import EXCLUSION_REASONS, AnnotationState
-from ..roi.study import axial_axis, read_lesion_classes, reference_flags
+from ..roi.rules import drawn_classes, read_consensus_table, reserved_ids
+from ..roi.study import ReferenceInputs, axial_axis, compute_subject_references
 from ..roi.tissue import estimate_tissue as roi_estimate_tissue
 from ..roi.tissue import import_segmentation
 from ._autosave import AUTOSAVE_ROLES, Autosaver, clear_autosave, pending_recovery, recovered_arrays
@@ -593,30 +594,14 @@ class AnnotationWidget(QWidget):
 
     # ---------------------------------------------------------------------------- table
     def consensus_classes(self) -> dict[int, str]:
-        """lesion id -> consensus class from ``sub-*_lesions.tsv`` (empty if none)."""
-        if self.subject is None or not self.subject.lesions_tsv.exists():
+        """lesion id -> consensus class of the drawn lesions in ``sub-*_lesions.tsv`` (empty if none)."""
+        if self.subject is None:
             return {}
-        from ..rating.consensus import read_lesion_classes as read_consensus_table
-
         try:
-            frame = read_consensus_table(self.subject)
+            return drawn_classes(read_consensus_table(self.subject))
         except QSMMSError as exc:
             self.summary_label.setText(str(exc))
             return {}
-        return {int(i): str(c) for i, c in zip(frame["lesion_id"], frame["class"])}
-
-    def lesion_classes(self) -> dict[int, str]:
-        """Class of each lesion for the references, as ``qsm-ms rois`` takes them.
-
-        The consensus class from ``sub-*_lesions.tsv`` where decided (``rejected`` lesions get no
-        reference; lesions absent or ``disputed`` get the class suggested by their cortex
-        fraction, inside ``build_references``); lesions excluded in the dock get ``"excluded"``
-        (no reference, while their voxels and gap stay out of the other lesions' references).
-        """
-        classes = read_lesion_classes(self.subject) if self.subject is not None else {}
-        for lid in self._excluded():
-            classes[lid] = "excluded"
-        return classes
 
     def _vessel_mask(self) -> np.ndarray | None:
         """Vessel voxels (from the 'vessels' layer) kept out of the references, or None."""
@@ -699,7 +684,7 @@ class AnnotationWidget(QWidget):
     def new_lesion(self) -> int:
         """Select the next free id on the lesions layer and switch to paint mode."""
         layer = self._lesions_layer()
-        lid = roi_lesions.next_free_id(np.asarray(layer.data))
+        lid = roi_lesions.next_free_id(np.asarray(layer.data), reserved_ids(self.subject))
         layer.visible = True
         self.viewer.layers.selection.active = layer
         layer.selected_label = lid
@@ -732,7 +717,7 @@ class AnnotationWidget(QWidget):
     def split_lesion(self, lesion_id: int) -> list[int]:
         """Split a lesion into its connected components (one undo step); returns the new ids."""
         layer = self._lesions_layer()
-        new, new_ids = roi_lesions.split_lesion(np.asarray(layer.data), int(lesion_id))
+        new, new_ids = roi_lesions.split_lesion(np.asarray(layer.data), int(lesion_id), reserved_ids(self.subject))
         apply_labels_edit(layer, new)
         self.refresh_table()
         return new_ids
@@ -807,8 +792,33 @@ class AnnotationWidget(QWidget):
             "all_slices": bool(self.allslices_check.isChecked()),
         }
 
+    def reference_inputs(self) -> ReferenceInputs:
+        """The inputs of ``roi.study.compute_subject_references`` from the layers, in the files' voxel
+        order: lesions, tissue, the 'vessels' layer (when not empty) and the 'mask' layer (when not
+        empty), the consensus table and the dock's exclusions."""
+        from .._writer import layer_array_for_file
+
+        def source(layer):
+            return layer_array_for_file(layer.data, layer.metadata, layer.scale, layer.translate)
+
+        lesions, affine = source(self.layer("lesions"))
+        inputs = ReferenceInputs(
+            np.asarray(lesions), np.asarray(source(self.layer("tissue"))[0]), affine,
+            read_consensus_table(self.subject) if self.subject is not None else None, self._excluded(),
+            classes_name=self.subject.lesions_tsv.name if self.subject is not None else None,
+        )
+        if self._vessel_mask() is not None:
+            inputs.vessels = np.asarray(source(self.layer("vessels"))[0]) > 0
+        mask = self.layer("mask")
+        if mask is not None and np.any(mask.data):
+            inputs.brain_mask = np.asarray(source(mask)[0])
+            path = (mask.metadata or {}).get("path")
+            inputs.brain_mask_name = Path(path).name if path else f"layer {mask.name}"
+        return inputs
+
     def build_references(self, *, start: bool = True):
-        """Run ``roi.references.build_references`` in a worker and fill refwm / refgm."""
+        """Run ``roi.study.compute_subject_references`` (what ``qsm-ms rois`` runs) in a worker on
+        the layers, and fill refwm / refgm."""
         lesions = self.layer("lesions")
         tissue = self.layer("tissue")
         if lesions is None or not np.any(lesions.data):
@@ -818,41 +828,29 @@ class AnnotationWidget(QWidget):
             raise_or_notify(self, "the tissue layer is empty: import or estimate tissue classes first")
             return None
         self.refresh_table()
-        params = self.reference_parameters()
-        self._last_reference_parameters = dict(params, slice_axis=slice_axis_of(lesions))
-        vessels = self._vessel_mask()
-        self._last_exclude_vessels = vessels is not None
-        mask = self.layer("mask")
-        brain = np.asarray(mask.data) if mask is not None and np.any(mask.data) else None
-        exclude = roi_refs.reference_exclusion(vessels, brain)  # the same rule as qsm-ms rois
-        return self._run(
-            roi_refs.build_references,
-            self._apply_references,
-            start=start,
-            lesions=np.asarray(lesions.data),
-            tissue=np.asarray(tissue.data),
-            voxel_size_mm=voxel_size_of(lesions),
-            lesion_classes=self.lesion_classes(),
-            slice_axis=slice_axis_of(lesions),
-            exclude=exclude,
-            **params,
-        )
+        try:
+            inputs = self.reference_inputs()
+        except QSMMSError as exc:
+            raise_or_notify(self, str(exc))
+            return None
+        return self._run(compute_subject_references, self._apply_references, start=start, inputs=inputs,
+                         **self.reference_parameters())
 
-    def _apply_references(self, result) -> None:
-        for role, data in (("refwm", result.refwm), ("refgm", result.refgm)):
+    def _apply_references(self, refs) -> None:
+        from ..io.nifti import to_canonical
+
+        lesions = self.layer("lesions")
+        view = (lesions.metadata or {}).get("canonical")
+        for role, data in (("refwm", refs.result.refwm), ("refgm", refs.result.refgm)):
             layer = self.ensure_layer(role)
+            if view is not None:
+                data = to_canonical(np.asarray(data), view.source_affine)[0]
             apply_labels_edit(layer, np.asarray(data, dtype=layer.data.dtype))
             layer.contour = 1
             layer.visible = True
-        self.reference_table = result.table
+        self.reference_table = refs.result.table
         if self.state is not None:
-            params = roi_refs.reference_parameters(**getattr(self, "_last_reference_parameters", {}))
-            params.update(
-                exclude_vessels=self._last_exclude_vessels,
-                classes_from="lesions.tsv + suggested" if self.subject and self.subject.lesions_tsv.exists()
-                else "suggested from tissue",
-            )
-            self.state.set_reference_flags(reference_flags(result.table), params)
+            self.state.set_reference_flags(refs.flags, refs.record)
             self.autosaver.schedule("annotation")
         self.refresh_table()
 

@@ -58,7 +58,8 @@ from ..io.layout import SubjectFiles, subject_from_path
 from ..rating.session import RaterSession
 from ..rating.signin import RATER_CONTRASTS, LayerInput, SignInData, prepare_sign_in
 from ..rating.view import missing_contrasts, outline_outside, view_point
-from ..rating.votes import VOTE_CLASSES, check_rater
+from ..rating.votes import check_rater
+from ..roi.rules import VOTE_CLASSES, slice_axis_of_affine
 from ._layers import current_subject, find_layer, set_axial_view
 from ._worker import ProgressPanel, run_with_progress
 from ._scroll import scroll_contents
@@ -690,7 +691,8 @@ class RaterWidget(QWidget):
             self._candidate_mask[...] = outline_outside(mask)
             for layer in self._candidate_layers:
                 layer.refresh()
-        self._zoom_to(view_point(mask, view.center_vox), view.bbox)
+        axis = slice_axis_of_affine(np.diag([*self._geometry[0], 1.0])).axis  # canonical RAS layers
+        self._zoom_to(view_point(mask, view.center_vox, axis), view.bbox)
 
     def _show_on_canvas(self, text: str) -> None:
         """The candidate and the rater's vote, on the canvas above the grid (feedback for keys 1-4)."""

@@ -1,8 +1,11 @@
 """The "Statistics" dock: lesion table, Figure 2, live values while ROIs are edited, export.
 
 Thin by design: the numbers come from :mod:`napari_qsm_ms.stats` (``compute_study`` for the
-study, ``subject_stats_from_arrays`` for the subject shown in the viewer, ``run_study_stats`` for
-the export), run in thread workers; this module only lays out widgets and forwards actions.
+study, ``live_subject_stats`` for the subject shown in the viewer, ``run_study_stats`` for the
+export), run in thread workers; this module only lays out widgets and forwards actions. The live
+values and the export use the same ``compute_subject_stats`` on the files' voxel order; when the
+layers are not the saved files (e.g. a Chimap only in memory, an unsaved edit), the dock says so
+plainly, since the export and the report read the files.
 """
 
 from __future__ import annotations
@@ -31,8 +34,9 @@ from qtpy.QtWidgets import (
 
 from ..errors import QSMMSError
 from ..io.layout import StudyFiles, SubjectFiles
-from ..stats.study import compute_study, run_study_stats, subject_stats_from_arrays
-from ..stats.tests import paper_tests
+from ..roi.rules import lesion_central_slice
+from ..stats.study import OPTIONAL_MAPS, compute_study, live_subject_stats, run_study_stats
+from ..stats.tests import ALPHA, N_COMPARISONS, paper_tests
 from ._layers import centre_viewer_on
 from ._worker import ProgressPanel, run_with_progress
 from ._scroll import scroll_contents
@@ -53,7 +57,7 @@ TABLE_COLUMNS = [
 ]
 _FLAG_BRUSH = QBrush(QColor(255, 170, 60, 90))
 _EXCLUDED_BRUSH = QBrush(QColor(140, 140, 140))
-ROI_ROLES = ("lesions", "refwm", "refgm", "tissue", "qsm", "mask")
+ROI_ROLES = ("lesions", "refwm", "refgm", "tissue", "qsm", "mask", "vessels")
 DEBOUNCE_MS = 400
 
 
@@ -96,6 +100,7 @@ class StatsWidget(QWidget):
         self.study: StudyFiles | None = None
         self.lesions = pd.DataFrame()
         self.live_subject: str | None = None
+        self.unsaved: list[str] = []  # layers that differ from the files the export reads
         self._workers: list = []
         self._live_busy = False
         self._live_again = False
@@ -351,7 +356,9 @@ class StatsWidget(QWidget):
             parts.append(f"{label}: n={int(r['n'])}, {mean} ppm, p={p}{' *' if r['significant'] else ''}")
         flags = self.lesions["flags"].astype(str).str.replace(r"(^|;)from_layers", "", regex=True)
         n_flag = int((flags != "").sum())
-        self.summary_label.setText(" | ".join(parts) + f"  ({n_flag} rows flagged; * Bonferroni x6 < 0.05)")
+        self.summary_label.setText(
+            " | ".join(parts) + f"  ({n_flag} rows flagged; * Bonferroni x{N_COMPARISONS} < {ALPHA})"
+        )
 
     def _draw_figure(self) -> None:
         from ..stats.figures import figure2
@@ -390,12 +397,8 @@ class StatsWidget(QWidget):
             self.status_label.setText(f"lesion {lesion_id} is not in the lesions layer")
             return False
         axis = self._slice_axis(layer)
-        lo, hi = coords[:, axis].min(), coords[:, axis].max()
-        central = int((lo + hi) // 2)
-        on_slice = coords[coords[:, axis] == central]
-        if on_slice.size == 0:
-            on_slice = coords
-        centre = on_slice.mean(axis=0)
+        central = lesion_central_slice(data == lesion_id, axis)  # canonical layers run upward
+        centre = coords[coords[:, axis] == central].mean(axis=0)
         centre[axis] = central
         centre_viewer_on(self.viewer, layer, centre)
         layer.selected_label = int(lesion_id)
@@ -433,27 +436,23 @@ class StatsWidget(QWidget):
         self._debounce.start()
 
     def _layer_arrays(self, sub: SubjectFiles) -> dict | None:
+        """The layers in the files' voxel order, as ``stats.study.subject_stats_from_arrays`` takes them."""
+        from .._writer import layer_array_for_file
+
         les = _layer(self.viewer, "lesions", sub)
         if les is None:
             return None
-        arrays: dict = {"lesions": np.asarray(les.data).copy()}
-        for role, key in (
-            ("refwm", "refwm"),
-            ("refgm", "refgm"),
-            ("tissue", "tissue"),
-            ("qsm", "chi_ppm"),
-            ("mask", "qsm_mask"),
-        ):
+
+        def source(role):
             layer = _layer(self.viewer, role, sub)
-            arr = None if layer is None else np.asarray(layer.data)
-            if arr is not None and arr.shape != arrays["lesions"].shape:
-                arr = None
-            if arr is not None and role == "mask":
-                arr = arr > 0
-            arrays[key] = None if arr is None else arr.copy()
-        arrays["voxel_size_mm"] = tuple(float(s) for s in les.scale[-3:])
-        arrays["slice_axis"] = self._slice_axis(les)
-        return arrays
+            if layer is None or np.shape(layer.data) != np.shape(les.data):
+                return None
+            return np.array(layer_array_for_file(layer.data, layer.metadata, layer.scale, layer.translate)[0])
+
+        lesions, affine = layer_array_for_file(les.data, les.metadata, les.scale, les.translate)
+        roles = {"brain_mask": "mask"}
+        return {"affine": affine, "lesions": np.array(lesions), "chi_ppm": source("qsm"),
+                "maps": {name: source(roles.get(name, name)) for name in OPTIONAL_MAPS}}
 
     def refresh_current_subject(self, *, blocking: bool = False):
         """Recompute the loaded subject's rows from its layers (edited, maybe unsaved)."""
@@ -466,7 +465,7 @@ class StatsWidget(QWidget):
         if arrays is None:
             return None
         if blocking:
-            self._on_live(sub, subject_stats_from_arrays(sub, **arrays))
+            self._on_live(sub, live_subject_stats(sub, **arrays))
             return None
         if self._live_busy:
             self._live_again = True
@@ -474,8 +473,8 @@ class StatsWidget(QWidget):
         from napari.qt.threading import create_worker
 
         self._live_busy = True
-        worker = create_worker(subject_stats_from_arrays, sub, _start_thread=False, **arrays)
-        worker.returned.connect(lambda table: self._on_live(sub, table))
+        worker = create_worker(live_subject_stats, sub, _start_thread=False, **arrays)
+        worker.returned.connect(lambda out: self._on_live(sub, out))
         worker.errored.connect(lambda exc: self._show_error(str(exc)))
         worker.finished.connect(self._on_live_finished)
         self._keep(worker)
@@ -490,9 +489,10 @@ class StatsWidget(QWidget):
             self._live_again = False
             self._debounce.start()
 
-    def _on_live(self, sub: SubjectFiles, table: pd.DataFrame) -> None:
+    def _on_live(self, sub: SubjectFiles, live: tuple[pd.DataFrame, list[str]]) -> None:
         if not self._state["alive"]:
             return
+        table, unsaved = live
         others = (
             self.lesions[self.lesions["subject"].astype(str) != sub.label]
             if not self.lesions.empty
@@ -512,7 +512,12 @@ class StatsWidget(QWidget):
         self.lesions = merged.reset_index(drop=True)
         self.live_subject = sub.label
         self._show_table()
-        self.status_label.setText(
-            f"sub-{sub.label}: live values from the layers (save the ROI layers before "
-            "exporting; export uses the saved files)"
-        )
+        self.unsaved = unsaved
+        if unsaved:
+            self.status_label.setText(
+                f"sub-{sub.label}: live values from the layers, NOT what Export writes: the export and "
+                f"the report read the saved files, and these differ: {', '.join(unsaved)}. "
+                "Save them (Reconstruct: 'Write Chimap + mask'; Lesions: Save) before exporting."
+            )
+        else:
+            self.status_label.setText(f"sub-{sub.label}: live values from the layers = the saved files (as exported)")

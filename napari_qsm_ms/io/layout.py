@@ -1,4 +1,4 @@
-"""File names of the study layout (docs/ARCHITECTURE.md). The one place that spells them.
+"""File names of the study layout (docs/study_layout.md). The one place that spells them.
 
 Every other module asks :class:`SubjectFiles` for a path instead of formatting names itself.
 """
@@ -122,6 +122,11 @@ class SubjectFiles:
         return self._der("desc-vessels_mask")
 
     @property
+    def proposals(self) -> Path:
+        """Automatic lesion candidates, kept apart from the drawn lesions until voted."""
+        return self._der("desc-proposals_dseg")
+
+    @property
     def lesions_tsv(self) -> Path:
         return self._der("lesions", ".tsv")
 
@@ -163,6 +168,12 @@ class StudyFiles:
     @property
     def stats_dir(self) -> Path:
         return self.derivatives / "stats"
+
+    @property
+    def raters_tsv(self) -> Path:
+        """The panel of raters of the study (column ``rater``), chosen once per study and honoured
+        by ``qsm-ms consensus`` and the Consensus dock (see ``rating.panel``)."""
+        return self.derivatives / "raters.tsv"
 
     def subject(self, label: str) -> SubjectFiles:
         return SubjectFiles(self.root, check_label(label))

@@ -13,7 +13,8 @@ raters:
 Missing votes: a rater of the panel who skipped a candidate casts no vote on it, but still counts in
 ``n``; the majority is of the whole panel, not of those who voted. So with three raters, one
 ``wm`` vote and two skips is disputed, and two ``wm`` votes with one skip is ``wm``. The panel is
-every rater with a votes file for the subject, unless given explicitly.
+the study's panel of raters (``derivatives/qsm-ms/raters.tsv``, :mod:`.panel`), else every rater
+with a votes file for the subject.
 
 Re-running the consensus keeps meeting outcomes: a ``resolved`` row stays resolved as long as the
 votes still give no majority; if later votes produce a majority, the majority stands. Columns of
@@ -31,11 +32,11 @@ import pandas as pd
 
 from ..errors import InputFileError, ParameterError
 from ..io.atomic import atomic_write_tsv
-from ..io.layout import SubjectFiles
-from .votes import CANDIDATE_SOURCES, VOTE_CLASSES, check_rater, list_raters, read_all_votes
+from ..io.layout import StudyFiles, SubjectFiles
+from ..roi.rules import CANDIDATE_SOURCES, RESOLUTION_CLASSES, VOTE_CLASSES, read_consensus_table
+from .panel import study_panel
+from .votes import check_rater, list_raters, read_all_votes
 
-#: Final classes of a candidate.
-CLASSES: tuple[str, ...] = ("wm", "cortical", "mixed", "rejected", "disputed")
 #: How a class was reached.
 CONSENSUS_STATES: tuple[str, ...] = ("agreed", "disputed", "resolved")
 #: Columns this module writes (in this order; other columns of an existing file are kept after them).
@@ -216,7 +217,9 @@ def run_consensus(
     ----------
     subject : SubjectFiles
     raters : sequence of str, optional
-        The panel; default: every rater with a votes file for the subject.
+        An explicit panel. The study's stored panel wins and a contradicting choice is refused;
+        without a stored panel the choice is recorded (:func:`~.panel.decide_panel`). Default: the
+        stored panel, else every rater with a votes file for the subject.
     include_unvoted : bool
         Also list candidates of the label maps that nobody voted on (as ``disputed``, flagged
         ``unvoted``).
@@ -228,7 +231,7 @@ def run_consensus(
     DataFrame
         The lesions table (see :func:`compute_consensus`).
     """
-    panel = list_raters(subject) if raters is None else [check_rater(r) for r in raters]
+    panel = subject_panel(subject, raters)
     if len(panel) < 2:
         raise ParameterError(
             f"{subject.sub}: consensus needs at least 2 raters with votes, found {len(panel)}"
@@ -252,6 +255,11 @@ def run_consensus(
     return table
 
 
+def subject_panel(subject: SubjectFiles, raters: Sequence[str] | None = None) -> list[str]:
+    """The panel whose votes pool for ``subject`` (:func:`~.panel.study_panel`)."""
+    return study_panel(StudyFiles.at(subject.study), raters, list_raters(subject)).raters
+
+
 def resolve(
     subject: SubjectFiles, lesion_id: int, cls: str, reason: str, *, candidate_source: str = "drawn"
 ) -> pd.DataFrame:
@@ -273,8 +281,8 @@ def resolve(
         The updated lesions table (written atomically).
     """
     cls = "rejected" if cls == "not_lesion" else cls
-    if cls not in ("wm", "cortical", "mixed", "rejected"):
-        raise ParameterError(f"invalid resolution class {cls!r}: use wm, cortical, mixed or rejected")
+    if cls not in RESOLUTION_CLASSES:
+        raise ParameterError(f"invalid resolution class {cls!r}: use {', '.join(RESOLUTION_CLASSES)}")
     reason = " ".join(str(reason or "").split())
     if not reason:
         raise ParameterError("a resolution needs a reason")
@@ -311,33 +319,16 @@ def _parse_votes(text: str) -> list[str]:
 
 
 def read_lesion_classes(subject: SubjectFiles) -> pd.DataFrame:
-    """The consensus lesions table of ``subject`` (empty table with the columns if no file).
+    """The whole consensus table of ``subject`` (empty table with the columns if no file).
+
+    Read by :func:`napari_qsm_ms.roi.rules.read_consensus_table`, the one reader.
 
     Raises
     ------
     InputFileError
         Unreadable file, missing ``lesion_id``/``class`` columns, or unknown classes.
     """
-    path = subject.lesions_tsv
-    if not path.exists():
+    frame = read_consensus_table(subject)
+    if frame is None:
         return pd.DataFrame({c: pd.Series([], dtype="int64" if c == "lesion_id" else "object") for c in LESION_COLUMNS})
-    try:
-        frame = pd.read_csv(path, sep="\t", keep_default_na=False, na_values=["n/a"])
-    except Exception as exc:
-        raise InputFileError(path, f"cannot be read as a table ({type(exc).__name__}: {exc})") from None
-    for col in ("lesion_id", "class"):
-        if col not in frame.columns:
-            raise InputFileError(path, f"missing column {col}")
-    try:
-        frame["lesion_id"] = frame["lesion_id"].astype("int64")
-    except (ValueError, TypeError):
-        raise InputFileError(path, "lesion_id must be integers") from None
-    bad = sorted(set(frame["class"].astype(str)) - set(CLASSES))
-    if bad:
-        raise InputFileError(path, f"unknown class(es) {', '.join(bad)}")
-    if "candidate_source" not in frame.columns:
-        frame["candidate_source"] = "drawn"
-    for col in ("resolution_reason", "votes", "flags", "raters", "consensus"):
-        if col in frame.columns:
-            frame[col] = frame[col].fillna("").astype(str)
     return frame

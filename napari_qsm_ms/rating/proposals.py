@@ -39,7 +39,7 @@ MAD_TO_SD = 1.4826
 
 def proposals_path(subject: SubjectFiles) -> Path:
     """``derivatives/qsm-ms/sub-<label>/anat/sub-<label>_desc-proposals_dseg.nii.gz``."""
-    return subject.deriv / f"{subject.sub}_desc-proposals_dseg.nii.gz"
+    return subject.proposals
 
 
 def robust_z(image: np.ndarray, brain_mask: np.ndarray, tissue: np.ndarray | None = None) -> np.ndarray:

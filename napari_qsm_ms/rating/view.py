@@ -5,18 +5,19 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
+from ..roi.rules import lesion_central_slice
 
-def view_point(mask: np.ndarray | None, center_vox) -> tuple[float, float, float]:
-    """Where to look at a candidate: its axial slice with the most voxels (nearest the centre of
-    mass on ties; the centre of mass of a curved lesion may fall on a slice without it) and, for
-    centring the view, the mean position of its voxels on that slice."""
+
+def view_point(mask: np.ndarray | None, center_vox, slice_axis: int = 2) -> tuple[float, float, float]:
+    """Where to look at a candidate: its central slice (:func:`~napari_qsm_ms.roi.rules.lesion_central_slice`,
+    the slice of its reference and of the report's panel) and, for centring the view, the mean
+    position of its voxels there."""
     if mask is None or not mask.any():
         return tuple(center_vox)
-    per_slice = mask.sum(axis=(0, 1))
-    best = np.flatnonzero(per_slice == per_slice.max())
-    z = int(best[np.argmin(np.abs(best - center_vox[2]))])
-    xy = np.argwhere(mask[:, :, z]).mean(axis=0)
-    return float(xy[0]), float(xy[1]), float(z)
+    z = lesion_central_slice(mask, slice_axis)
+    point = list(np.argwhere(np.take(mask, z, axis=slice_axis)).mean(axis=0))
+    point.insert(slice_axis, z)
+    return tuple(float(v) for v in point)
 
 
 def outline_outside(mask: np.ndarray, width_vox: int = 1) -> np.ndarray:

@@ -1,14 +1,21 @@
-"""The votes file of one rater for one subject (docs/ARCHITECTURE.md, CONTRACTS.md).
+"""The votes file of one rater for one subject (docs/study_layout.md, docs/rating.md).
 
 ``derivatives/qsm-ms/sub-<label>/anat/sub-<label>_rater-<name>_votes.tsv``, one row per candidate
 the rater has voted on, with the columns
 
-``lesion_id``         the candidate's id in its label map (int)
-``vote``              ``wm`` | ``cortical`` | ``mixed`` | ``not_lesion``
-``comment``           free text, one line (tabs and newlines are replaced by spaces)
-``timestamp``         UTC ISO 8601 time of the vote
-``candidate_source``  ``drawn`` (the lesions label map) | ``proposed`` (automatic proposals)
-``history``           earlier votes on the same candidate, ``vote@timestamp`` joined by ``;``
+``lesion_id``         the candidate's id in its label map (int), required
+``vote``              ``wm`` | ``cortical`` | ``mixed`` | ``not_lesion``, required
+``comment``           free text, one line (tabs and newlines are replaced by spaces); default empty
+``timestamp``         UTC ISO 8601 time of the vote; default empty
+``candidate_source``  ``drawn`` (the lesions label map) | ``proposed`` (automatic proposals);
+                      default ``drawn``
+``history``           earlier votes on the same candidate, ``vote@timestamp`` joined by ``;``;
+                      default empty
+
+Files written by other tools are read too: only ``lesion_id`` and ``vote`` are required, the
+optional columns take their defaults, and a spreadsheet export works (tab-, comma- or
+semicolon-separated, Windows line ends, a UTF-8 byte-order mark, column names in any case,
+votes such as ``WM`` or ``not lesion``, extra columns kept).
 
 Concurrency and crash safety: every vote rewrites the rater's OWN file atomically (temporary file in
 the same folder, fsync, rename; :func:`napari_qsm_ms.io.atomic_write_tsv`). Raters never write each
@@ -21,6 +28,7 @@ win); the rater widget is the only writer of its rater's file.
 from __future__ import annotations
 
 import datetime as _dt
+import io
 import re
 from pathlib import Path
 
@@ -29,11 +37,8 @@ import pandas as pd
 from ..errors import InputFileError, ParameterError
 from ..io.atomic import atomic_write_tsv
 from ..io.layout import SubjectFiles, check_label
+from ..roi.rules import CANDIDATE_SOURCES, VOTE_CLASSES
 
-#: What a rater can vote, in the order of the keys 1-4.
-VOTE_CLASSES: tuple[str, ...] = ("wm", "cortical", "mixed", "not_lesion")
-#: Where a candidate comes from.
-CANDIDATE_SOURCES: tuple[str, ...] = ("drawn", "proposed")
 VOTE_COLUMNS: list[str] = ["lesion_id", "vote", "comment", "timestamp", "candidate_source", "history"]
 
 _SENTINEL = "RATERNAMEPLACEHOLDER0"
@@ -86,35 +91,42 @@ def now_utc() -> str:
 def read_votes_file(path: str | Path) -> pd.DataFrame:
     """Read and validate one votes file; a missing file is an empty table.
 
+    Only ``lesion_id`` and ``vote`` are required (see the module docstring for the defaults and the
+    spreadsheet exports accepted).
+
     Raises
     ------
     InputFileError
         Unreadable file, missing columns, unknown votes or sources, non-integer ids, or a candidate
-        listed twice.
+        listed twice (one line naming the file).
     """
     p = Path(path)
     if not p.exists():
         return empty_votes()
-    try:
-        frame = pd.read_csv(p, sep="\t", dtype=str, keep_default_na=False, na_values=[])
-    except Exception as exc:  # pandas raises several types for broken files
-        raise InputFileError(p, f"cannot be read as a votes table ({type(exc).__name__}: {exc})") from None
-    missing = [c for c in VOTE_COLUMNS[:5] if c not in frame.columns]
+    frame = _read_table_text(p)
+    missing = [c for c in VOTE_COLUMNS[:2] if c not in frame.columns]
     if missing:
-        raise InputFileError(p, f"missing column(s) {', '.join(missing)}")
-    if "history" not in frame.columns:
-        frame["history"] = ""
+        raise InputFileError(p, f"missing column(s) {', '.join(missing)} (found {', '.join(frame.columns) or 'none'})")
+    for col in VOTE_COLUMNS[2:]:
+        if col not in frame.columns:
+            frame[col] = ""
+    frame = frame[frame["lesion_id"].str.strip() != ""].reset_index(drop=True)  # blank spreadsheet rows
     try:
-        ids = frame["lesion_id"].astype("int64")
+        ids = frame["lesion_id"].str.strip().astype(float)
     except (ValueError, TypeError):
         raise InputFileError(p, "lesion_id must be integers") from None
+    if (ids != ids.round()).any():
+        raise InputFileError(p, "lesion_id must be integers")
+    ids = ids.astype("int64")
     if (ids <= 0).any():
         raise InputFileError(p, "lesion_id must be positive")
     frame["lesion_id"] = ids
+    frame["vote"] = frame["vote"].str.strip().str.lower().str.replace(r"[\s-]+", "_", regex=True)
     bad = sorted(set(frame["vote"]) - set(VOTE_CLASSES))
     if bad:
         raise InputFileError(p, f"unknown vote(s) {', '.join(map(repr, bad))}; expected {', '.join(VOTE_CLASSES)}")
-    frame["candidate_source"] = frame["candidate_source"].replace({"": "drawn", "n/a": "drawn"})
+    source = frame["candidate_source"].str.strip().str.lower()
+    frame["candidate_source"] = source.replace({"": "drawn", "n/a": "drawn"})
     bad = sorted(set(frame["candidate_source"]) - set(CANDIDATE_SOURCES))
     if bad:
         raise InputFileError(p, f"unknown candidate_source {', '.join(map(repr, bad))}")
@@ -123,6 +135,23 @@ def read_votes_file(path: str | Path) -> pd.DataFrame:
     for col in ("comment", "history", "timestamp"):
         frame[col] = frame[col].replace({"n/a": ""})
     return frame[VOTE_COLUMNS + [c for c in frame.columns if c not in VOTE_COLUMNS]].reset_index(drop=True)
+
+
+def _read_table_text(p: Path) -> pd.DataFrame:
+    """A votes table as strings: tab-, comma- or semicolon-separated, BOM and CRLF tolerated,
+    column names stripped and lower-cased."""
+    try:
+        text = p.read_bytes().decode("utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputFileError(p, f"cannot be read as UTF-8 text ({type(exc).__name__})") from None
+    header = text.splitlines()[0] if text.strip() else ""
+    sep = "\t" if "\t" in header else max((",", ";"), key=header.count)
+    try:
+        frame = pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False, na_values=[])
+    except Exception as exc:  # pandas raises several types for broken files
+        raise InputFileError(p, f"cannot be read as a votes table ({type(exc).__name__}: {exc})") from None
+    frame.columns = [str(c).strip().lower() for c in frame.columns]
+    return frame.apply(lambda col: col.str.strip("\r"))
 
 
 def read_votes(subject: SubjectFiles, rater: str) -> pd.DataFrame:

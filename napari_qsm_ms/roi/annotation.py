@@ -135,6 +135,10 @@ class AnnotationState:
     def excluded_ids(self) -> list[int]:
         return sorted(k for k, v in self.lesions.items() if v.excluded)
 
+    def excluded(self) -> dict[int, str]:
+        """``{lesion_id: reason}`` of the excluded lesions (the exclusion rule's one reader)."""
+        return {int(k): v.exclusion_reason for k, v in sorted(self.lesions.items()) if v.excluded}
+
     def set_reference_flags(self, flags_by_lesion: dict[int, list[str]], parameters: dict[str, Any]) -> None:
         """Replace every reference flag (``refwm_*``, ``refgm_*``) and record the parameters."""
         for entry in self.lesions.values():

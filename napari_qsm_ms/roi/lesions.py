@@ -23,13 +23,8 @@ from scipy import ndimage as ndi
 
 from ..errors import ParameterError
 from ..io.layout import TISSUE_CORTEX, TISSUE_WM
+from .rules import LESION_CLASSES, central_slices_of_counts, lesion_central_slice, next_free_id, suggest_class
 
-#: Lesion classes of the paper (Bian et al. 2016): WM, cortical, mixed (both).
-LESION_CLASSES = ("wm", "cortical", "mixed")
-#: Cortex fraction above which a lesion is suggested cortical.
-CORTICAL_FRACTION = 0.75
-#: Cortex fraction from which (inclusive) a lesion is suggested mixed.
-MIXED_FRACTION = 0.25
 #: Lesions whose largest extent is below this (mm) are flagged ``small``.
 DEFAULT_MIN_EXTENT_MM = 2.0
 #: A lesion with more than this fraction of voxels on neither cortex nor WM is flagged ``off_tissue``.
@@ -88,65 +83,8 @@ def check_slice_axis(slice_axis: int) -> int:
 
 
 # --------------------------------------------------------------------------------------------
-# classes
-# --------------------------------------------------------------------------------------------
-def suggest_class(cortex_fraction: float) -> str:
-    """Suggested lesion class from the fraction of the lesion lying on cortex.
-
-    Parameters
-    ----------
-    cortex_fraction : float
-        Fraction (0..1) of the lesion's voxels on cortex, counted over its voxels on cortex or WM
-        (see :func:`lesion_table`). NaN (a lesion on neither) suggests ``'wm'``.
-
-    Returns
-    -------
-    str
-        ``'cortical'`` above 0.75, ``'mixed'`` from 0.25 to 0.75 inclusive, else ``'wm'``.
-        A suggestion only: the raters decide (rating issue).
-
-    Examples
-    --------
-    >>> suggest_class(0.9), suggest_class(0.5), suggest_class(0.1)
-    ('cortical', 'mixed', 'wm')
-    >>> suggest_class(0.75), suggest_class(0.25)
-    ('mixed', 'mixed')
-    """
-    f = float(cortex_fraction)
-    if not np.isfinite(f):
-        return "wm"
-    if f > CORTICAL_FRACTION:
-        return "cortical"
-    if f >= MIXED_FRACTION:
-        return "mixed"
-    return "wm"
-
-
-# --------------------------------------------------------------------------------------------
 # table
 # --------------------------------------------------------------------------------------------
-def central_slice_of(counts: np.ndarray, first: int) -> int:
-    """The slice with the most lesion voxels; among ties, the one nearest the lesion's middle.
-
-    Parameters
-    ----------
-    counts : ndarray of int
-        Lesion voxels per slice from ``first`` to the lesion's last slice.
-    first : int
-        Index of the first slice.
-
-    Returns
-    -------
-    int
-        Absolute slice index. Ties between equally full slices go to the slice closest to the
-        middle of the lesion's span ``(first + last) / 2``; a remaining tie to the lower index.
-    """
-    counts = np.asarray(counts)
-    best = np.flatnonzero(counts == counts.max())
-    middle = (len(counts) - 1) / 2.0
-    return int(first + best[np.argmin(np.abs(best - middle))])
-
-
 def feret_extent_mm(coords_vox: np.ndarray, voxel_size_mm) -> float:
     """Largest extent (mm) of a voxelised object: the maximum Feret diameter of its voxel cubes.
 
@@ -309,6 +247,7 @@ def lesion_table(
     slice_axis: int = 2,
     min_extent_mm: float = DEFAULT_MIN_EXTENT_MM,
     mask: np.ndarray | None = None,
+    increasing_superior: bool = True,
 ) -> pd.DataFrame:
     """One row per lesion: size, extent, slices, cortex fraction, suggested class and flags.
 
@@ -336,7 +275,8 @@ def lesion_table(
 
         * ``extent_mm``: maximum Feret diameter of the voxel cubes, exact up to 64 voxels
           (:func:`feret_extent_mm`), from 128 directions above (at most 1.8 % low).
-        * ``central_slice``: slice with most voxels, ties to the middle (:func:`central_slice_of`).
+        * ``central_slice``: the rule of :mod:`napari_qsm_ms.roi.rules` (most voxels, ties to the
+          middle, then to the inferior slice; ``increasing_superior`` tells the axis direction).
         * ``cortex_fraction``: voxels on cortex / voxels on cortex or WM (voxels on CSF, deep GM
           or outside do not count; NaN when the lesion is on neither).
         * ``centroid_vox``: tuple of the mean voxel index along each axis.
@@ -405,13 +345,11 @@ def lesion_table(
     corner_counts = np.bincount(inverse[corner], minlength=n_ids)
     widths = _widths_mm(coords[corner] * vs, np.concatenate([[0], np.cumsum(corner_counts)[:-1]]), vs)
     n_components = _components_per_group(groups)
-    # first, last and central slice of every lesion at once (same rule as central_slice_of)
+    # first, last and central slice of every lesion at once (roi.rules)
     has = per_slice > 0
     firsts = np.argmax(has, axis=1)
     lasts = n_slices - 1 - np.argmax(has[:, ::-1], axis=1)
-    tied = per_slice == per_slice.max(axis=1, keepdims=True)
-    off_middle = np.abs(np.arange(n_slices)[None, :] - (firsts + lasts)[:, None] / 2.0)
-    centrals = np.argmin(np.where(tied, off_middle, np.inf), axis=1)
+    centrals = central_slices_of_counts(per_slice, increasing_superior=increasing_superior)
     rows = []
     for i, lid in enumerate(ids):
         pts = sorted_coords[bounds[i] : bounds[i + 1]]
@@ -473,8 +411,8 @@ def _components_per_group(groups: LabelVoxels) -> np.ndarray:
     return np.bincount(pairs // (n + 1), minlength=len(groups.ids))
 
 
-def central_slices(lesions: np.ndarray, *, slice_axis: int = 2) -> dict[int, int]:
-    """``{lesion_id: central slice index}`` (most voxels, ties to the middle; see :func:`central_slice_of`).
+def central_slices(lesions: np.ndarray, *, slice_axis: int = 2, increasing_superior: bool = True) -> dict[int, int]:
+    """``{lesion_id: central slice index}`` (the rule of :mod:`napari_qsm_ms.roi.rules`).
 
     Examples
     --------
@@ -485,12 +423,10 @@ def central_slices(lesions: np.ndarray, *, slice_axis: int = 2) -> dict[int, int
     les = check_lesions(lesions)
     axis = check_slice_axis(slice_axis)
     out: dict[int, int] = {}
-    other = tuple(a for a in range(3) if a != axis)
     for lid, sl in enumerate(ndi.find_objects(les), start=1):
-        if sl is None:
-            continue
-        counts = (les[sl] == lid).sum(axis=other)
-        out[lid] = central_slice_of(counts, sl[axis].start)
+        if sl is not None:
+            sub = les[sl] == lid
+            out[lid] = sl[axis].start + lesion_central_slice(sub, axis, increasing_superior=increasing_superior)
     return out
 
 
@@ -501,23 +437,6 @@ def lesion_ids(lesions: np.ndarray) -> list[int]:
     """Sorted ids present in ``lesions`` (0 excluded)."""
     ids = np.unique(np.asarray(lesions))
     return [int(i) for i in ids if i != 0]
-
-
-def next_free_id(lesions: np.ndarray) -> int:
-    """The id for a new lesion: one more than the largest id present (1 for an empty array).
-
-    Ids of deleted lesions are not reused, so votes and notes kept under an old id never attach
-    to a different lesion.
-
-    Examples
-    --------
-    >>> next_free_id(np.array([[[0, 3, 1]]]))
-    4
-    >>> next_free_id(np.zeros((2, 2, 2), int))
-    1
-    """
-    arr = np.asarray(lesions)
-    return int(arr.max()) + 1 if arr.size and arr.max() > 0 else 1
 
 
 def merge_lesions(lesions: np.ndarray, ids: Iterable[int]) -> np.ndarray:
@@ -547,11 +466,12 @@ def merge_lesions(lesions: np.ndarray, ids: Iterable[int]) -> np.ndarray:
     return out
 
 
-def split_lesion(lesions: np.ndarray, lesion_id: int) -> tuple[np.ndarray, list[int]]:
+def split_lesion(lesions: np.ndarray, lesion_id: int, reserved: Iterable[int] = ()) -> tuple[np.ndarray, list[int]]:
     """Split a lesion into its 26-connected components (in voxel index space).
 
     The largest component keeps ``lesion_id`` (ties: the first in array order); the others get
-    new ids from :func:`next_free_id` upwards, in decreasing size.
+    new ids from :func:`~napari_qsm_ms.roi.rules.next_free_id` upwards (never one of
+    ``reserved``, e.g. proposal ids), in decreasing size.
 
     Parameters
     ----------
@@ -583,7 +503,7 @@ def split_lesion(lesions: np.ndarray, lesion_id: int) -> tuple[np.ndarray, list[
         return out, []
     sizes = np.bincount(comp.ravel())[1:]
     order = np.argsort(-sizes, kind="stable") + 1  # component labels, largest first
-    nxt = next_free_id(arr)
+    nxt = next_free_id(arr, reserved)
     new_ids = []
     view = out[sl]
     for k, c in enumerate(order[1:]):
@@ -725,12 +645,7 @@ def lesion_parts(
     raise ParameterError(f"unknown lesion class {cls!r}: expected one of {', '.join(LESION_CLASSES)}")
 
 
-def classes_from_table(table: pd.DataFrame) -> dict[int, str]:
-    """``{lesion_id: suggested_class}`` from a :func:`lesion_table`."""
-    return {int(i): str(c) for i, c in zip(table["lesion_id"], table["suggested_class"])}
-
-
-def normalise_classes(lesion_classes) -> dict[int, str]:
+def class_mapping(lesion_classes) -> dict[int, str]:
     """Lesion classes given as a mapping, a Series or a DataFrame (``lesion_id``, ``class``)."""
     if lesion_classes is None:
         return {}

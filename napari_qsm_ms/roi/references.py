@@ -31,15 +31,8 @@ from scipy import ndimage as ndi
 from ..errors import ParameterError
 from ..io.layout import TISSUE_CORTEX, TISSUE_WM
 from ..progress import ProgressCallback, report
-from .lesions import (
-    LESION_CLASSES,
-    central_slice_of,
-    check_lesions,
-    check_slice_axis,
-    check_voxel_size,
-    normalise_classes,
-    suggest_class,
-)
+from .lesions import check_lesions, check_slice_axis, check_voxel_size, class_mapping
+from .rules import central_slice, reference_class, suggest_class
 
 #: Gap between lesion and reference (mm): 2 pixels at the paper's 0.47 mm.
 DEFAULT_GAP_MM = 1.0
@@ -52,7 +45,8 @@ DEFAULT_MIN_VOXELS = 10
 #: In-plane pixel size of the paper's T2* images (mm), for stating defaults in pixels.
 PAPER_PIXEL_MM = 0.47
 
-#: Which reference each lesion class gets: (part name, tissue code, output).
+#: Which reference kinds each lesion class gets: (kind, tissue code); ``wm`` goes to ``refwm``,
+#: ``cortical`` to ``refgm`` (the map of :data:`napari_qsm_ms.roi.rules.REFERENCE_PARTS`).
 _PARTS = {"wm": (("wm", TISSUE_WM),), "cortical": (("cortical", TISSUE_CORTEX),),
           "mixed": (("wm", TISSUE_WM), ("cortical", TISSUE_CORTEX))}
 
@@ -96,6 +90,7 @@ def build_references(
     exclude: np.ndarray | None = None,
     gap_3d: bool = False,
     only_ids=None,
+    increasing_superior: bool = True,
     progress: ProgressCallback | None = None,
 ) -> ReferenceResult:
     """Reference ROIs of normal-appearing WM and cortex for every lesion.
@@ -108,7 +103,10 @@ def build_references(
     1. ``gap_mm < d_k <= gap_mm + ring_mm`` and ``d_k`` in pixels ``<= max_distance_px``;
     2. its tissue is T;
     3. it is not on any lesion nor within ``gap_mm`` (in-plane) of any lesion voxel on slice ``s``,
-       and not in ``exclude`` (e.g. vessels);
+       nor one of the 8 in-plane neighbours of a lesion voxel (at least one whole pixel separates
+       lesion and reference in every in-plane direction, whatever the pixel size: at 1 mm pixels
+       the 1.0 mm default alone would let the reference touch the lesion diagonally), and not in
+       ``exclude`` (e.g. vessels);
     4. it is connected (8-connectivity, in-plane) to lesion ``k`` through tissue T within the
        distance limit: tissue across a sulcus or beyond a CSF space is not "continuous with the
        lesion". For a cortical lesion cutting the cortical ribbon this keeps the two flanks;
@@ -129,10 +127,11 @@ def build_references(
         Voxel size (mm) along the array axes; in-plane distances use the two axes other than
         ``slice_axis``.
     lesion_classes : mapping, Series or DataFrame, optional
-        ``{lesion_id: 'wm' | 'cortical' | 'mixed'}`` or a table with ``lesion_id`` and ``class``.
-        Lesions missing from it get the class suggested by their cortex fraction
-        (:func:`~napari_qsm_ms.roi.lesions.suggest_class`). Other classes (``rejected``,
-        ``disputed``, ...) get no reference but their voxels and gap stay excluded.
+        ``{lesion_id: class}`` or a table with ``lesion_id`` and ``class``: consensus classes,
+        plus ``excluded`` for lesions excluded in the annotation. The class policy is
+        :func:`~napari_qsm_ms.roi.rules.reference_class`: ``wm``/``cortical``/``mixed`` as given;
+        missing, empty or ``disputed``: the class suggested by the cortex fraction; ``rejected``,
+        ``not_lesion`` and ``excluded``: no reference, but their voxels and gap stay excluded.
     gap_mm : float
         Gap between lesion and reference (mm, >= 0). Default 1.0 mm = 2 px of 0.47 mm.
     ring_mm : float
@@ -164,8 +163,8 @@ def build_references(
 
     Notes
     -----
-    The central slice is the slice with the most lesion voxels, ties going to the middle of the
-    lesion (:func:`~napari_qsm_ms.roi.lesions.central_slice_of`). Distances are Euclidean in mm
+    The central slice is the rule of :mod:`napari_qsm_ms.roi.rules` (most lesion voxels, ties to
+    the middle of the lesion, then to the inferior slice; ``increasing_superior``). Distances are Euclidean in mm
     with the slice's pixel spacing (``scipy.ndimage.distance_transform_edt(sampling=...)``),
     measured between pixel centres; the pixel limit uses unit spacing. Each lesion is processed
     on a crop around its bounding box wide enough (twice the reach plus the gap) for every
@@ -182,20 +181,21 @@ def build_references(
 
     Examples
     --------
-    A one-voxel WM lesion in WM with 1 mm pixels: a 1 mm gap leaves out the 4 edge neighbours,
-    a 1 mm ring keeps the pixels at sqrt(2) and 2 mm.
+    A one-voxel WM lesion in WM with 1 mm pixels: the gap leaves out the 8 neighbours (the 1 mm
+    gap the edge neighbours, the one-pixel rule the diagonal ones), a 1.3 mm ring keeps the pixels
+    at 2 and sqrt(5) mm.
 
     >>> les = np.zeros((9, 9, 1), int); les[4, 4, 0] = 1
     >>> tis = np.full(les.shape, 3, np.uint8)
-    >>> res = build_references(les, tis, (1, 1, 1), gap_mm=1.0, ring_mm=1.0, min_voxels=1)
+    >>> res = build_references(les, tis, (1, 1, 1), gap_mm=1.0, ring_mm=1.3, min_voxels=1)
     >>> print((res.refwm[:, :, 0] > 0).astype(int)[2:7, 2:7])
-    [[0 0 1 0 0]
-     [0 1 0 1 0]
+    [[0 1 1 1 0]
      [1 0 0 0 1]
-     [0 1 0 1 0]
-     [0 0 1 0 0]]
+     [1 0 0 0 1]
+     [1 0 0 0 1]
+     [0 1 1 1 0]]
     >>> res.table[["lesion_id", "class", "part", "voxels"]].values.tolist()
-    [[1, 'wm', 'wm', 8]]
+    [[1, 'wm', 'wm', 12]]
     """
     les = check_lesions(lesions)
     vs = check_voxel_size(voxel_size_mm)
@@ -224,7 +224,8 @@ def build_references(
 
     objects = ndi.find_objects(les_m)
     present = [k for k, sl in enumerate(objects, start=1) if sl is not None]
-    classes = _resolve_classes(les_m, tis_m, objects, normalise_classes(lesion_classes))
+    given = class_mapping(lesion_classes)
+    classes = _resolve_classes(les_m, tis_m, objects, given)
     needers = {
         "wm": np.array([k for k in present if classes[k] in ("wm", "mixed")], dtype=np.int64),
         "cortical": np.array([k for k in present if classes[k] in ("cortical", "mixed")], dtype=np.int64),
@@ -244,10 +245,11 @@ def build_references(
         if all_slices:
             slices = [sl[2].start + i for i in np.flatnonzero(counts)]
         else:
-            slices = [central_slice_of(counts, sl[2].start)]
+            slices = [central_slice(counts, sl[2].start, increasing_superior=increasing_superior)]
         slice_text = str(slices[0]) if len(slices) == 1 else f"{slices[0]}-{slices[-1]}"
-        if cls not in _PARTS:
-            rows.append((k, cls, "none", slice_text, 0, f"no_reference_for_class_{cls}"))
+        if cls is None:
+            why = given.get(k, "")
+            rows.append((k, why, "none", slice_text, 0, f"no_reference_for_class_{why}"))
             continue
         crop = tuple(
             slice(max(sl[a].start - margin[a], 0), min(sl[a].stop + margin[a], les_m.shape[a]))
@@ -299,18 +301,22 @@ def check_reference_parameters(
     return gap_mm, ring_mm, max_distance_px, int(min_voxels)
 
 
-def _resolve_classes(les_m, tis_m, objects, given: dict[int, str]) -> dict[int, str]:
-    """Class of every present lesion: the given one, else the suggestion from the cortex fraction."""
+def _resolve_classes(les_m, tis_m, objects, given: dict[int, str]) -> dict[int, str | None]:
+    """Reference class of every present lesion (:func:`~napari_qsm_ms.roi.rules.reference_class`;
+    None: no reference)."""
     classes = {}
     for k, sl in enumerate(objects, start=1):
         if sl is None:
             continue
-        if k in given:
-            classes[k] = given[k]
-            continue
-        t = tis_m[sl][les_m[sl] == k]
-        n_ctx, n_wm = int((t == TISSUE_CORTEX).sum()), int((t == TISSUE_WM).sum())
-        classes[k] = suggest_class(n_ctx / (n_ctx + n_wm) if n_ctx + n_wm else float("nan"))
+        cls = given.get(k)
+        if cls in ("wm", "cortical", "mixed", "rejected", "not_lesion", "excluded"):
+            suggested = ""  # not needed
+        else:
+            t = tis_m[sl][les_m[sl] == k]
+            n_ctx, n_wm = int((t == TISSUE_CORTEX).sum()), int((t == TISSUE_WM).sum())
+            suggested = suggest_class(n_ctx / (n_ctx + n_wm) if n_ctx + n_wm else float("nan"))
+        excluded = cls == "excluded"
+        classes[k] = reference_class(None if excluded else cls, suggested, excluded=excluded)
     return classes
 
 
@@ -349,7 +355,9 @@ def _slice_references(
         d_px = ndi.distance_transform_edt(~lesion)
     within = d_px <= max_distance_px * (1 + 1e-6)
     any_lesion = lab > 0
-    free = ndi.distance_transform_edt(~any_lesion, sampling=px) > gap_mm  # outside every gap zone
+    # outside every gap zone: farther than gap_mm AND not 8-adjacent to a lesion pixel
+    free = ndi.distance_transform_edt(~any_lesion, sampling=px) > gap_mm
+    free &= ~ndi.binary_dilation(any_lesion, structure=_STRUCTURE_8)
     band = free & (d_mm <= (gap_mm + ring_mm) * (1 + 1e-6)) & within
     if ex2 is not None:
         band &= ~ex2
@@ -372,7 +380,7 @@ def _slice_references(
     return out
 
 
-def reference_parameters(
+def reference_parameter_record(
     *, gap_mm=DEFAULT_GAP_MM, ring_mm=DEFAULT_RING_MM, max_distance_px=DEFAULT_MAX_DISTANCE_PX,
     slice_axis=2, all_slices=False, min_voxels=DEFAULT_MIN_VOXELS, gap_3d=False,
 ) -> dict:
@@ -389,24 +397,12 @@ __all__ = [
     "DEFAULT_MAX_DISTANCE_PX",
     "DEFAULT_MIN_VOXELS",
     "DEFAULT_RING_MM",
-    "LESION_CLASSES",
     "PAPER_PIXEL_MM",
     "ReferenceResult",
     "build_references",
-    "build_subject_references",
     "check_reference_parameters",
-    "reference_parameters",
+    "reference_parameter_record",
 ]
-
-
-def build_subject_references(subject, **params):
-    """Build and write ``refwm``/``refgm`` of one subject.
-
-    See :func:`napari_qsm_ms.roi.study.build_subject_references`.
-    """
-    from .study import build_subject_references as _build
-
-    return _build(subject, **params)
 
 
 def reference_exclusion(vessels: np.ndarray | None = None, brain_mask: np.ndarray | None = None) -> np.ndarray | None:

@@ -1,25 +1,33 @@
-"""Reference ROIs over the study layout: read lesions + tissue, write ``refwm``/``refgm``.
+"""Reference ROIs of one subject: read inputs -> pure computation -> write ``refwm``/``refgm``.
 
-:func:`build_subject_references` is what ``qsm-ms rois`` and the GUI's "Build references" call.
+The one subject-level core of the references, used by ``qsm-ms rois``, the Lesions dock's "Build
+references" and Python alike:
+
+* :func:`read_reference_inputs` reads a subject's files into :class:`ReferenceInputs`; the dock
+  builds the same :class:`ReferenceInputs` from its layers (in the files' voxel order);
+* :func:`compute_subject_references` (pure) applies the class policy, the exclusion rule and the
+  reference-exclusion rule, calls :func:`~napari_qsm_ms.roi.references.build_references` and makes
+  the parameter/provenance record (including ``brain_mask`` and ``built_at``) and the flags;
+* :func:`write_subject_references` writes the ROI files and the annotation JSON;
+* :func:`build_subject_references` does the three in a row.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
 import os
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import nibabel as nib
 import numpy as np
 import pandas as pd
-from nibabel.orientations import io_orientation
 
 from ..errors import InputFileError, ParameterError
 from ..io.layout import SubjectFiles, TISSUE_LABELS
 from ..io.nifti import Volume, check_same_grid, load_volume, save_volume
 from ..progress import ProgressCallback, report, scaled
 from .annotation import AnnotationState
-from .lesions import LESION_CLASSES
 from .references import (
     DEFAULT_GAP_MM,
     DEFAULT_MAX_DISTANCE_PX,
@@ -29,12 +37,9 @@ from .references import (
     build_references,
     check_reference_parameters,
     reference_exclusion,
-    reference_parameters,
+    reference_parameter_record,
 )
-
-#: Classes of ``sub-*_lesions.tsv`` that are used as given; others fall back to the suggestion
-#: (``disputed``, empty) or get no reference (``rejected``, ``not_lesion``).
-NO_REFERENCE_CLASSES = ("rejected", "not_lesion")
+from .rules import drawn_classes, read_consensus_table, slice_axis_of_affine
 
 
 def axial_axis(affine: np.ndarray) -> int:
@@ -47,8 +52,7 @@ def axial_axis(affine: np.ndarray) -> int:
     >>> axial_axis(np.array([[1, 0, 0, 0], [0, 0, 1, 0], [0, 1, 0, 0], [0, 0, 0, 1.0]]))
     1
     """
-    ornt = io_orientation(np.asarray(affine, dtype=float))
-    return int(np.flatnonzero(ornt[:, 0] == 2)[0])
+    return slice_axis_of_affine(affine).axis
 
 
 def load_label_volume(path: str | os.PathLike, what: str) -> Volume:
@@ -68,38 +72,88 @@ def load_label_volume(path: str | os.PathLike, what: str) -> Volume:
     return vol
 
 
-def read_lesion_classes(subject: SubjectFiles) -> dict[int, str]:
-    """``{lesion_id: class}`` from ``sub-*_lesions.tsv`` (empty when there is no file).
+@dataclass
+class ReferenceInputs:
+    """Everything the references of one subject depend on, in the files' voxel order.
+
+    Attributes
+    ----------
+    lesions, tissue : ndarray of int
+        Lesion ids and tissue codes (0-4) on the T2* grid.
+    affine : ndarray (4, 4)
+        The grid's affine (voxel size and axial axis come from it).
+    consensus : DataFrame or None
+        The consensus table (:func:`~napari_qsm_ms.roi.rules.read_consensus_table`), None if none.
+    excluded : dict
+        ``{lesion_id: reason}`` of the lesions excluded in the annotation.
+    vessels : ndarray of bool, optional
+        Vessel voxels to keep out of the references (None: vessels not excluded).
+    brain_mask : ndarray, optional
+        The QSM mask; voxels outside it are kept out (None: no mask used).
+    brain_mask_name, classes_name : str
+        What the record calls the mask and the class source (file names, or a layer's name).
+    """
+
+    lesions: np.ndarray
+    tissue: np.ndarray
+    affine: np.ndarray
+    consensus: pd.DataFrame | None = None
+    excluded: dict[int, str] = field(default_factory=dict)
+    vessels: np.ndarray | None = None
+    brain_mask: np.ndarray | None = None
+    brain_mask_name: str | None = None
+    classes_name: str | None = None
+
+
+@dataclass
+class SubjectReferences:
+    """Output of :func:`compute_subject_references`: the ROIs, the per-lesion flags and the record."""
+
+    result: ReferenceResult
+    flags: dict[int, list[str]]
+    record: dict
+
+
+def read_reference_inputs(
+    subject: SubjectFiles, *, exclude_vessels: bool = False, use_brain_mask: bool = True
+) -> ReferenceInputs:
+    """Read the inputs of a subject's references from its files.
 
     Raises
     ------
     InputFileError
-        Unreadable file or missing ``lesion_id``/``class`` columns.
+        Missing or unreadable lesion/tissue/vessel file, grids that differ, tissue codes outside
+        0-4, a bad ``lesions.tsv`` or annotation file.
     """
-    path = subject.lesions_tsv
-    if not path.exists():
+    lesions = load_label_volume(subject.lesions, "lesion label")
+    tissue = load_label_volume(subject.tissue, "tissue class")
+    check_same_grid(lesions, tissue)
+    _check_on_magnitude_grid(subject, lesions)
+    bad = np.setdiff1d(np.unique(tissue.data), list(TISSUE_LABELS))
+    if bad.size:
+        raise InputFileError(tissue.path, f"tissue codes must be 0-4, found {bad[:5].tolist()}")
+    inputs = ReferenceInputs(lesions.data, tissue.data, lesions.affine, read_consensus_table(subject),
+                             excluded_lesions(subject), classes_name=subject.lesions_tsv.name)
+    if exclude_vessels:
+        vessels = load_label_volume(subject.vessels, "vessel mask")
+        check_same_grid(lesions, vessels)
+        inputs.vessels = vessels.data > 0
+    if use_brain_mask and subject.brain_mask.exists():
+        brain = load_label_volume(subject.brain_mask, "brain mask")
+        check_same_grid(lesions, brain)
+        inputs.brain_mask, inputs.brain_mask_name = brain.data, subject.brain_mask.name
+    return inputs
+
+
+def excluded_lesions(subject: SubjectFiles) -> dict[int, str]:
+    """``{lesion_id: reason}`` of the lesions excluded in the subject's annotation file."""
+    if not subject.annotation_json.exists():
         return {}
-    try:
-        table = pd.read_csv(path, sep="\t", na_values=["n/a"], keep_default_na=False, dtype={"class": str})
-    except Exception as exc:  # pandas raises several types on malformed text
-        raise InputFileError(path, f"cannot be read as TSV ({type(exc).__name__})") from None
-    missing = {"lesion_id", "class"} - set(table.columns)
-    if missing:
-        raise InputFileError(path, f"missing column(s) {', '.join(sorted(missing))}")
-    try:
-        ids = table["lesion_id"].astype(int)
-    except (ValueError, TypeError):
-        raise InputFileError(path, "lesion_id must be whole numbers") from None
-    out = {}
-    for lesion_id, cls in zip(ids, table["class"].fillna("")):
-        cls = str(cls).strip().lower()
-        if cls in LESION_CLASSES or cls in NO_REFERENCE_CLASSES:
-            out[int(lesion_id)] = cls
-    return out
+    return AnnotationState.load(subject.annotation_json).excluded()
 
 
-def build_subject_references(
-    subject: SubjectFiles,
+def compute_subject_references(
+    inputs: ReferenceInputs,
     *,
     gap_mm: float = DEFAULT_GAP_MM,
     ring_mm: float = DEFAULT_RING_MM,
@@ -108,102 +162,129 @@ def build_subject_references(
     all_slices: bool = False,
     min_voxels: int = DEFAULT_MIN_VOXELS,
     gap_3d: bool = False,
-    exclude_vessels: bool = False,
-    use_brain_mask: bool = True,
-    write: bool = True,
+    built_at: str | None = None,
     progress: ProgressCallback | None = None,
-) -> ReferenceResult:
-    """Build the reference ROIs of one subject and write them to the study layout.
+) -> SubjectReferences:
+    """The references of one subject from its inputs (pure: nothing is read or written).
 
-    Reads ``desc-lesions_dseg`` and ``desc-tissue_dseg`` (and ``desc-vessels_mask`` with
-    ``exclude_vessels``), takes lesion classes from ``sub-*_lesions.tsv`` when present (lesions
-    not in it, or ``disputed``, get the class suggested by their cortex fraction; ``rejected``
-    lesions get no reference), calls :func:`~napari_qsm_ms.roi.references.build_references`,
-    writes ``desc-refwm_dseg`` and ``desc-refgm_dseg`` atomically, and records the parameters
-    and the ``refwm_*``/``refgm_*`` flags in the annotation JSON.
+    Class policy (:func:`~napari_qsm_ms.roi.rules.reference_class`): the consensus class of the
+    drawn lesion (proposals of the consensus table never lend their class to a drawn lesion);
+    ``disputed`` or absent: the class suggested by the cortex fraction; ``rejected`` and lesions
+    excluded in the annotation: no reference (their voxels and gap still stay out of every other
+    reference). Reference-exclusion rule: vessel voxels and voxels outside the brain mask
+    (:func:`~napari_qsm_ms.roi.references.reference_exclusion`).
 
     Parameters
     ----------
-    subject : SubjectFiles
+    inputs : ReferenceInputs
     gap_mm, ring_mm, max_distance_px, all_slices, min_voxels, gap_3d
         See :func:`~napari_qsm_ms.roi.references.build_references`.
     slice_axis : int, optional
         Array axis across slices; default: the axis nearest the world S-I axis (axial slices).
-    exclude_vessels : bool
-        Keep voxels of ``desc-vessels_mask`` out of the references.
-    use_brain_mask : bool
-        Keep voxels outside ``desc-brain_mask`` (the QSM mask, where chi is not defined) out of
-        the references, when that file exists. Default True.
-    write : bool
-        Write the files (False: compute only, e.g. for a preview).
+    built_at : str, optional
+        Time recorded in the parameter record (default: now, UTC).
     progress : callable, optional
 
     Returns
     -------
-    ReferenceResult
-
-    Raises
-    ------
-    InputFileError
-        Missing or unreadable lesion/tissue/vessel file, grids that differ, tissue codes
-        outside 0-4, a bad ``lesions.tsv``.
+    SubjectReferences
+        The ROIs and table (with ``class_source``: ``lesions.tsv`` or ``suggested``), the
+        ``refwm_*``/``refgm_*`` flags and the record (parameters, ``exclude_vessels``,
+        ``brain_mask``, ``classes_from``, ``excluded``, ``built_at``).
     """
     gap_mm, ring_mm, max_distance_px, min_voxels = check_reference_parameters(
         gap_mm, ring_mm, max_distance_px, min_voxels
     )
-    report(progress, 0.0, f"sub-{subject.label}: reading lesions and tissue")
-    lesions = load_label_volume(subject.lesions, "lesion label")
-    tissue = load_label_volume(subject.tissue, "tissue class")
-    check_same_grid(lesions, tissue)
-    _check_on_magnitude_grid(subject, lesions)
-    bad = np.setdiff1d(np.unique(tissue.data), list(TISSUE_LABELS))
-    if bad.size:
-        raise InputFileError(tissue.path, f"tissue codes must be 0-4, found {bad[:5].tolist()}")
-    vessels_data = brain_data = None
-    if exclude_vessels:
-        vessels = load_label_volume(subject.vessels, "vessel mask")
-        check_same_grid(lesions, vessels)
-        vessels_data = vessels.data
-    mask_used = None
-    if use_brain_mask and subject.brain_mask.exists():
-        brain = load_label_volume(subject.brain_mask, "brain mask")
-        check_same_grid(lesions, brain)
-        brain_data = brain.data
-        mask_used = subject.brain_mask.name
-    exclude = reference_exclusion(vessels_data, brain_data)
-    axis = axial_axis(lesions.affine) if slice_axis is None else int(slice_axis)
+    direction = slice_axis_of_affine(inputs.affine)
+    axis = direction.axis if slice_axis is None else int(slice_axis)
     if axis not in (0, 1, 2):
         raise ParameterError(f"slice_axis must be 0, 1 or 2, got {slice_axis}")
-    classes = read_lesion_classes(subject)
+    decided = drawn_classes(inputs.consensus)
+    classes = dict(decided)
+    classes.update({int(k): "excluded" for k in inputs.excluded})
+    voxel_size = tuple(float(v) for v in np.sqrt((np.asarray(inputs.affine)[:3, :3] ** 2).sum(axis=0)))
     result = build_references(
-        lesions.data, tissue.data, lesions.voxel_size_mm,
+        inputs.lesions, inputs.tissue, voxel_size,
         lesion_classes=classes, gap_mm=gap_mm, ring_mm=ring_mm, max_distance_px=max_distance_px,
-        slice_axis=axis, all_slices=all_slices, min_voxels=min_voxels, exclude=exclude, gap_3d=gap_3d,
-        progress=scaled(progress, 0.05, 0.9),
+        slice_axis=axis, all_slices=all_slices, min_voxels=min_voxels,
+        exclude=reference_exclusion(inputs.vessels, inputs.brain_mask), gap_3d=gap_3d,
+        increasing_superior=direction.increasing_superior if axis == direction.axis else True,
+        progress=progress,
     )
     table = result.table.copy()
-    from_tsv = table["lesion_id"].isin([k for k, c in classes.items()])
-    table["class_source"] = np.where(from_tsv, "lesions.tsv", "suggested")
-    result = ReferenceResult(result.refwm, result.refgm, table)
+    table["class_source"] = np.where(table["lesion_id"].isin(list(decided)), "lesions.tsv", "suggested")
+    record = reference_parameter_record(
+        gap_mm=gap_mm, ring_mm=ring_mm, max_distance_px=max_distance_px, slice_axis=axis,
+        all_slices=all_slices, min_voxels=min_voxels, gap_3d=gap_3d,
+    )
+    record.update(
+        exclude_vessels=inputs.vessels is not None,
+        brain_mask=inputs.brain_mask_name if inputs.brain_mask is not None else None,
+        classes_from=(inputs.classes_name or "lesions.tsv") if inputs.consensus is not None else "suggested from tissue",
+        excluded=sorted(int(k) for k in inputs.excluded),
+        built_at=built_at or _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+    )
+    table = table.astype({"lesion_id": "int64", "voxels": "int64"})
+    out = ReferenceResult(result.refwm, result.refgm, table)
+    return SubjectReferences(out, reference_flags(table), record)
+
+
+def write_subject_references(subject: SubjectFiles, refs: SubjectReferences, like: Volume) -> None:
+    """Write ``refwm``/``refgm`` (atomic, on ``like``'s grid) and record flags and parameters in the
+    annotation JSON."""
+    save_volume(subject.refwm, refs.result.refwm, like.affine, like=like, dtype=np.int32)
+    save_volume(subject.refgm, refs.result.refgm, like.affine, like=like, dtype=np.int32)
+    state = AnnotationState.load(subject.annotation_json)
+    state.set_reference_flags(refs.flags, refs.record)
+    state.save(subject.annotation_json)
+
+
+def build_subject_references(
+    subject: SubjectFiles,
+    *,
+    exclude_vessels: bool = False,
+    use_brain_mask: bool = True,
+    write: bool = True,
+    progress: ProgressCallback | None = None,
+    **params,
+) -> ReferenceResult:
+    """Build the reference ROIs of one subject from its files and write them (``qsm-ms rois``).
+
+    :func:`read_reference_inputs` -> :func:`compute_subject_references` ->
+    :func:`write_subject_references`; the Lesions dock calls the same pure step on its layers.
+
+    Parameters
+    ----------
+    subject : SubjectFiles
+    exclude_vessels : bool
+        Keep voxels of ``desc-vessels_mask`` out of the references.
+    use_brain_mask : bool
+        Keep voxels outside ``desc-brain_mask`` (where chi is not defined) out of the references,
+        when that file exists. Default True.
+    write : bool
+        Write the files (False: compute only, e.g. for a preview).
+    progress : callable, optional
+    **params
+        ``gap_mm``, ``ring_mm``, ``max_distance_px``, ``slice_axis``, ``all_slices``,
+        ``min_voxels``, ``gap_3d`` (see :func:`compute_subject_references`).
+
+    Returns
+    -------
+    ReferenceResult
+    """
+    check_reference_parameters(
+        params.get("gap_mm", DEFAULT_GAP_MM), params.get("ring_mm", DEFAULT_RING_MM),
+        params.get("max_distance_px", DEFAULT_MAX_DISTANCE_PX), params.get("min_voxels", DEFAULT_MIN_VOXELS),
+    )
+    report(progress, 0.0, f"sub-{subject.label}: reading lesions and tissue")
+    inputs = read_reference_inputs(subject, exclude_vessels=exclude_vessels, use_brain_mask=use_brain_mask)
+    refs = compute_subject_references(inputs, progress=scaled(progress, 0.05, 0.9), **params)
     if write:
         report(progress, 0.9, f"sub-{subject.label}: writing references")
-        save_volume(subject.refwm, result.refwm, lesions.affine, like=lesions, dtype=np.int32)
-        save_volume(subject.refgm, result.refgm, lesions.affine, like=lesions, dtype=np.int32)
-        params = reference_parameters(
-            gap_mm=gap_mm, ring_mm=ring_mm, max_distance_px=max_distance_px, slice_axis=axis,
-            all_slices=all_slices, min_voxels=min_voxels, gap_3d=gap_3d,
-        )
-        params.update(
-            exclude_vessels=bool(exclude_vessels),
-            brain_mask=mask_used,
-            classes_from=str(subject.lesions_tsv.name) if classes else "suggested from tissue",
-            built_at=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        )
-        state = AnnotationState.load(subject.annotation_json)
-        state.set_reference_flags(reference_flags(result.table), params)
-        state.save(subject.annotation_json)
+        like = load_volume(subject.lesions, dtype=None)
+        write_subject_references(subject, refs, like)
     report(progress, 1.0, f"sub-{subject.label}: references done")
-    return result
+    return refs.result
 
 
 def _check_on_magnitude_grid(subject: SubjectFiles, labels: Volume) -> None:

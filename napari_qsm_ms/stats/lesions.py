@@ -13,7 +13,8 @@ Parts
   ``cortical`` part (lesion voxels on tissue 2) against ``refgm``.
 * ``rejected`` and ``disputed`` lesions (rater consensus) and excluded lesions (annotation) are
   still measured, so the table is complete, but their rows have ``included = False`` and stay out
-  of every test.
+  of every test. Which part is measured against which reference is
+  :func:`napari_qsm_ms.roi.rules.measured_parts`; the ``reference_roi`` column says it per row.
 
 Bad input never raises here and never gives a silent wrong mean: it is reported in the row's
 ``flags`` (``;``-joined) and the affected value is NaN.
@@ -28,11 +29,7 @@ import numpy as np
 import pandas as pd
 
 from ..io.layout import TISSUE_CORTEX, TISSUE_WM
-
-#: Classes that enter the tests.
-TESTED_CLASSES = ("wm", "cortical", "mixed")
-#: Every class a lesion may carry (consensus output).
-ALL_CLASSES = ("wm", "cortical", "mixed", "rejected", "disputed")
+from ..roi.rules import CONSENSUS_CLASSES, LESION_CLASSES, central_slices_of_counts, measured_parts, suggest_class
 
 #: Columns of ``stats/lesions.tsv`` in order.
 LESION_COLUMNS = [
@@ -41,6 +38,7 @@ LESION_COLUMNS = [
     "class",
     "part",
     "lesion_type",
+    "reference_roi",
     "included",
     "lesion_ppm",
     "reference_ppm",
@@ -67,27 +65,6 @@ LESION_TYPES = {
     ("mixed", "wm"): "mixed_wm",
     ("mixed", "cortical"): "mixed_cortical",
 }
-
-
-def suggest_class(cortex_fraction: float) -> str:
-    """Class from the fraction of lesion voxels on cortex (METHOD.md section 3).
-
-    Uses ``roi.lesions.suggest_class`` when the ROI layer provides it (one rule in the package);
-    otherwise the same rule: > 0.75 cortical, 0.25-0.75 mixed, else wm.
-    """
-    try:  # the ROI layer owns the rule
-        from ..roi.lesions import suggest_class as _roi_suggest
-
-        return str(_roi_suggest(cortex_fraction))
-    except ImportError:
-        pass
-    if not np.isfinite(cortex_fraction):
-        return "wm"
-    if cortex_fraction > 0.75:
-        return "cortical"
-    if cortex_fraction >= 0.25:
-        return "mixed"
-    return "wm"
 
 
 @dataclass
@@ -123,7 +100,7 @@ def _count(labels: np.ndarray, where: np.ndarray | None, n_labels: int) -> np.nd
     return np.bincount(lab.ravel().astype(np.int64, copy=False), minlength=n_labels)[:n_labels]
 
 
-def normalise_classes(classes) -> pd.DataFrame:
+def class_table(classes) -> pd.DataFrame:
     """Class table with columns lesion_id, class, consensus, agreement, votes, n_raters.
 
     ``classes`` may be None, a mapping ``{lesion_id: class}`` or a DataFrame read from
@@ -172,6 +149,7 @@ def relative_susceptibility(
     subject: str = "",
     lesion_flags: Mapping[int, Iterable[str]] | None = None,
     slice_axis: int = 2,
+    increasing_superior: bool = True,
 ) -> pd.DataFrame:
     """Relative susceptibility (ppm) of every lesion part.
 
@@ -188,9 +166,9 @@ def relative_susceptibility(
     tissue : ndarray of int or None
         Tissue classes (2 cortex, 3 WM). Needed to split mixed lesions and for the fallback class.
     classes : DataFrame or mapping, optional
-        Rater consensus (``sub-*_lesions.tsv``: lesion_id, class, consensus, agreement, votes,
-        n_raters) or ``{lesion_id: class}``. Lesions without a class get the class suggested by
-        their cortex fraction, flagged ``class_from_tissue``.
+        Rater consensus of the drawn lesions (``sub-*_lesions.tsv``: lesion_id, class, consensus,
+        agreement, votes, n_raters) or ``{lesion_id: class}``. Lesions without a class get the
+        class suggested by their cortex fraction, flagged ``class_from_tissue``.
     exclude : mapping or iterable, optional
         Excluded lesions (``{id: reason}`` or ids): measured, flagged ``excluded:<reason>``,
         ``included = False``.
@@ -206,180 +184,209 @@ def relative_susceptibility(
         Extra flags per lesion id (from the annotation file), copied into ``flags``.
     slice_axis : int
         Array axis of the acquisition slices, for ``central_slice``.
+    increasing_superior : bool
+        Whether that axis runs inferior to superior (the central slice's last tie rule).
 
     Returns
     -------
     DataFrame
-        One row per lesion part, columns :data:`LESION_COLUMNS`. ``lesion_voxels`` and
+        One row per lesion part, columns :data:`LESION_COLUMNS`. The parts and the reference ROI
+        of each (``reference_roi``: ``refwm`` or ``refgm``) follow
+        :func:`napari_qsm_ms.roi.rules.measured_parts`. ``lesion_voxels`` and
         ``reference_voxels`` count the voxels used in the means (inside the QSM mask);
-        ``relative_ppm = lesion_ppm - reference_ppm``.
+        ``relative_ppm = lesion_ppm - reference_ppm``; ``central_slice`` is the rule of
+        :mod:`napari_qsm_ms.roi.rules`.
 
     Notes
     -----
     Means are plain arithmetic means over voxels, as in the paper; ``lesion_sd_ppm`` and
     ``reference_sd_ppm`` (sample SD over voxels) are given to judge homogeneity.
     """
-    lesions_full = np.asarray(lesions)
-    shape = lesions_full.shape
-    for name, arr in (
-        ("chi_ppm", chi_ppm),
-        ("refwm", refwm),
-        ("refgm", refgm),
-        ("tissue", tissue),
-        ("qsm_mask", qsm_mask),
-    ):
+    _check_shapes(lesions, chi_ppm=chi_ppm, refwm=refwm, refgm=refgm, tissue=tissue, qsm_mask=qsm_mask)
+    cls = class_table(classes)
+    vox = _RoiVoxels.gather(chi_ppm, lesions, refwm, refgm, tissue, qsm_mask, set(cls["lesion_id"].tolist()))
+    measures = _part_measures(vox, refwm, refgm)
+    central = vox.central_slices(slice_axis, increasing_superior)
+    context = _RowContext(
+        subject=subject, cls=cls.set_index("lesion_id") if len(cls) else None,
+        excluded=normalise_exclusions(exclude),
+        extra_flags={int(k): [str(f) for f in v] for k, v in (lesion_flags or {}).items()},
+        voxel_mm3=float(np.prod(voxel_size_mm)), central=central,
+        have_ref={"refwm": refwm is not None, "refgm": refgm is not None},
+    )
+    rows = [row for lid in vox.all_ids for row in _lesion_rows(lid, vox, measures, context)]
+    if not rows:
+        return empty_lesion_table()
+    return pd.DataFrame(rows, columns=LESION_COLUMNS)
+
+
+def _check_shapes(lesions, **arrays) -> None:
+    shape = np.shape(lesions)
+    for name, arr in arrays.items():
         if arr is not None and np.shape(arr) != shape:
             raise ValueError(f"{name} shape {np.shape(arr)} differs from lesions shape {shape}")
-    # Work on the voxels of any ROI only (a few thousand of ~10^7): every later step is cheap.
-    in_any = lesions_full > 0
-    for ref in (refwm, refgm):
-        if ref is not None:
-            in_any |= np.asarray(ref) > 0
-    idx = np.flatnonzero(in_any)
-    lesions = lesions_full.reshape(-1)[idx].astype(np.int64)
-    lesion_ids = np.unique(lesions[lesions > 0]).astype(int)
-    cls = normalise_classes(classes)
-    excluded = normalise_exclusions(exclude)
-    extra_flags = {int(k): [str(f) for f in v] for k, v in (lesion_flags or {}).items()}
-    cls_ids = set(cls["lesion_id"].tolist())
-    all_ids = sorted(set(lesion_ids.tolist()) | cls_ids)
-    n_labels = (max(all_ids) + 1) if all_ids else 1
-    voxel_mm3 = float(np.prod(voxel_size_mm))
 
-    if chi_ppm is not None:
-        chi = np.asarray(chi_ppm).reshape(-1)[idx].astype(np.float64)
-        valid = np.isfinite(chi)
-        if qsm_mask is not None:
-            valid &= np.asarray(qsm_mask, dtype=bool).reshape(-1)[idx]
-        chi_clean = np.where(valid, chi, 0.0)
-    else:
-        chi = valid = chi_clean = None
 
-    in_lesion = lesions > 0
-    total_count = _count(lesions[in_lesion], None, n_labels)
-    if tissue is not None:
-        tissue = np.asarray(tissue).reshape(-1)[idx]
-        on_wm = tissue == TISSUE_WM
-        on_cx = tissue == TISSUE_CORTEX
-        wm_count = _count(lesions, in_lesion & on_wm, n_labels)
-        cx_count = _count(lesions, in_lesion & on_cx, n_labels)
-    else:
+@dataclass
+class _RoiVoxels:
+    """The voxels of any ROI (a few thousand of ~10^7): every later step works on these only."""
+
+    shape: tuple
+    idx: np.ndarray
+    labels: np.ndarray
+    all_ids: list[int]
+    n_labels: int
+    chi: np.ndarray | None
+    valid: np.ndarray | None
+    on_wm: np.ndarray | None
+    on_cx: np.ndarray | None
+
+    @classmethod
+    def gather(cls, chi_ppm, lesions, refwm, refgm, tissue, qsm_mask, class_ids: set[int]) -> _RoiVoxels:
+        lesions_full = np.asarray(lesions)
+        in_any = lesions_full > 0
+        for ref in (refwm, refgm):
+            if ref is not None:
+                in_any |= np.asarray(ref) > 0
+        idx = np.flatnonzero(in_any)
+        labels = lesions_full.reshape(-1)[idx].astype(np.int64)
+        all_ids = sorted(set(np.unique(labels[labels > 0]).astype(int).tolist()) | class_ids)
+        chi = valid = None
+        if chi_ppm is not None:
+            raw = np.asarray(chi_ppm).reshape(-1)[idx].astype(np.float64)
+            valid = np.isfinite(raw)
+            if qsm_mask is not None:
+                valid &= np.asarray(qsm_mask, dtype=bool).reshape(-1)[idx]
+            chi = np.where(valid, raw, 0.0)
         on_wm = on_cx = None
-        wm_count = cx_count = None
+        if tissue is not None:
+            t = np.asarray(tissue).reshape(-1)[idx]
+            on_wm, on_cx = t == TISSUE_WM, t == TISSUE_CORTEX
+        n_labels = (max(all_ids) + 1) if all_ids else 1
+        return cls(lesions_full.shape, idx, labels, all_ids, n_labels, chi, valid, on_wm, on_cx)
 
-    # Lesion statistics per part, inside the valid chi voxels.
-    part_masks: dict[str, np.ndarray | None] = {"whole": in_lesion}
-    if tissue is not None:
-        part_masks["wm"] = in_lesion & on_wm
-        part_masks["cortical"] = in_lesion & on_cx
-    lesion_stats: dict[str, _LabelStats] = {}
-    outside: dict[str, np.ndarray] = {}
-    if chi is not None:
+    def ref_labels(self, ref: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Reference labels at the ROI voxels (0 outside or beyond the known ids) and their mask."""
+        r = np.asarray(ref).reshape(-1)[self.idx].astype(np.int64)
+        inside = (r > 0) & (r < self.n_labels)
+        return np.where(inside, r, 0), inside
+
+    def central_slices(self, slice_axis: int, increasing_superior: bool) -> dict[int, int]:
+        in_lesion = self.labels > 0
+        if not in_lesion.any():
+            return {}
+        coord = np.unravel_index(self.idx[in_lesion], self.shape)[slice_axis]
+        per_slice = np.zeros((self.n_labels, self.shape[slice_axis]), dtype=np.int64)
+        np.add.at(per_slice, (self.labels[in_lesion], coord), 1)
+        centrals = central_slices_of_counts(per_slice, increasing_superior=increasing_superior)
+        return {int(i): int(c) for i, c in enumerate(centrals) if i > 0 and c >= 0}
+
+
+@dataclass
+class _Measures:
+    """Per-label counts and statistics of the lesion parts and the references."""
+
+    total: np.ndarray
+    wm_count: np.ndarray | None
+    cx_count: np.ndarray | None
+    lesion_stats: dict[str, _LabelStats]
+    outside: dict[str, np.ndarray]
+    ref_stats: dict[str, _LabelStats]
+    ref_total: dict[str, np.ndarray]
+
+
+def _part_measures(vox: _RoiVoxels, refwm, refgm) -> _Measures:
+    n = vox.n_labels
+    in_lesion = vox.labels > 0
+    total = _count(vox.labels[in_lesion], None, n)
+    wm_count = cx_count = None
+    part_masks = {"whole": in_lesion}
+    if vox.on_wm is not None:
+        wm_count = _count(vox.labels, in_lesion & vox.on_wm, n)
+        cx_count = _count(vox.labels, in_lesion & vox.on_cx, n)
+        part_masks.update(wm=in_lesion & vox.on_wm, cortical=in_lesion & vox.on_cx)
+    lesion_stats, outside = {}, {}
+    if vox.chi is not None:
         for part, m in part_masks.items():
-            lesion_stats[part] = _LabelStats.of(lesions, chi_clean, m & valid, n_labels)
-            outside[part] = _count(lesions, m & ~valid, n_labels)
-    ref_stats: dict[str, _LabelStats] = {}
-    ref_total: dict[str, np.ndarray] = {}
+            lesion_stats[part] = _LabelStats.of(vox.labels, vox.chi, m & vox.valid, n)
+            outside[part] = _count(vox.labels, m & ~vox.valid, n)
+    ref_stats, ref_total = {}, {}
     for name, ref in (("refwm", refwm), ("refgm", refgm)):
         if ref is None:
             continue
-        ref = np.asarray(ref).reshape(-1)[idx].astype(np.int64)
-        in_ref = (ref > 0) & (ref < n_labels)
-        ref_labels = np.where(in_ref, ref, 0)
-        ref_total[name] = _count(ref_labels, in_ref, n_labels)
-        if chi is not None:
-            ref_stats[name] = _LabelStats.of(ref_labels, chi_clean, in_ref & valid, n_labels)
+        labels, inside = vox.ref_labels(ref)
+        ref_total[name] = _count(labels, inside, n)
+        if vox.chi is not None:
+            ref_stats[name] = _LabelStats.of(labels, vox.chi, inside & vox.valid, n)
+    return _Measures(total, wm_count, cx_count, lesion_stats, outside, ref_stats, ref_total)
 
-    central = {}
-    if lesion_ids.size:
-        coord = np.unravel_index(idx[in_lesion], shape)[slice_axis]
-        central = _central_slices(lesions[in_lesion], coord, n_labels)
 
+@dataclass
+class _RowContext:
+    subject: str
+    cls: pd.DataFrame | None
+    excluded: dict[int, str]
+    extra_flags: dict[int, list[str]]
+    voxel_mm3: float
+    central: dict[int, int]
+    have_ref: dict[str, bool]
+
+
+def _lesion_class(info, cfrac: float, flags: list[str]) -> str:
+    """The consensus class when known, else the class suggested by the cortex fraction."""
+    if info is not None and str(info["class"]) in CONSENSUS_CLASSES:
+        return str(info["class"])
+    if info is not None:
+        flags.append(f"unknown_class:{info['class']}")
+    flags.append("class_from_tissue" if np.isfinite(cfrac) else "class_unknown_no_tissue")
+    return suggest_class(cfrac)
+
+
+def _lesion_rows(lid: int, vox: _RoiVoxels, m: _Measures, ctx: _RowContext) -> list[dict]:
+    """The rows (one per part) of lesion ``lid``."""
+    flags: list[str] = []
+    n_total = int(m.total[lid])
+    if n_total == 0:
+        flags.append("not_in_lesion_map")
+    cfrac = float("nan")
+    if m.cx_count is not None and int(m.cx_count[lid]) + int(m.wm_count[lid]) > 0:
+        # as roi.lesions.lesion_table: fraction of the lesion's voxels on cortex or WM
+        cfrac = float(m.cx_count[lid]) / float(m.cx_count[lid] + m.wm_count[lid])
+    info = ctx.cls.loc[lid] if ctx.cls is not None and lid in ctx.cls.index else None
+    klass = _lesion_class(info, cfrac, flags)
+    if klass not in LESION_CLASSES:
+        flags.append(f"class:{klass}")
+    if lid in ctx.excluded:
+        flags.append(f"excluded:{ctx.excluded[lid]}")
+    flags.extend(ctx.extra_flags.get(lid, []))
+    if vox.chi is None:
+        flags.append("no_qsm")
+    if klass == "mixed":
+        if vox.on_wm is None:
+            flags.append("no_tissue")
+        elif n_total:
+            off = n_total - int(m.wm_count[lid]) - int(m.cx_count[lid])
+            if off:
+                flags.append(f"voxels_off_wm_and_cortex:{off}")
     rows = []
-    cls_by_id = cls.set_index("lesion_id") if len(cls) else None
-    for lid in all_ids:
-        flags: list[str] = []
-        n_total = int(total_count[lid]) if lid < len(total_count) else 0
-        if n_total == 0:
-            flags.append("not_in_lesion_map")
-        cfrac = float("nan")
-        if cx_count is not None and int(cx_count[lid]) + int(wm_count[lid]) > 0:
-            # as roi.lesions.lesion_table: fraction of the lesion's voxels on cortex or WM
-            cfrac = float(cx_count[lid]) / float(cx_count[lid] + wm_count[lid])
-        info = cls_by_id.loc[lid] if cls_by_id is not None and lid in cls_by_id.index else None
-        if info is not None and str(info["class"]) in ALL_CLASSES:
-            klass = str(info["class"])
-        else:
-            if info is not None:
-                flags.append(f"unknown_class:{info['class']}")
-            klass = suggest_class(cfrac) if np.isfinite(cfrac) else "wm"
-            flags.append("class_from_tissue" if np.isfinite(cfrac) else "class_unknown_no_tissue")
-        if klass in ("rejected", "disputed"):
-            flags.append(f"class:{klass}")
-        if lid in excluded:
-            flags.append(f"excluded:{excluded[lid]}")
-        flags.extend(extra_flags.get(lid, []))
-        if chi is None:
-            flags.append("no_qsm")
-
-        if klass == "mixed":
-            parts = [("wm", "refwm"), ("cortical", "refgm")]
-            if tissue is None:
-                flags.append("no_tissue")
-            elif n_total:
-                off = n_total - int(wm_count[lid]) - int(cx_count[lid])
-                if off:
-                    flags.append(f"voxels_off_wm_and_cortex:{off}")
-        elif klass == "cortical":
-            parts = [("whole", "refgm")]
-        else:  # wm, and rejected/disputed measured against WM (cortex fraction decides below)
-            parts = [("whole", "refwm")]
-            if klass in ("rejected", "disputed") and np.isfinite(cfrac) and cfrac > 0.75:
-                parts = [("whole", "refgm")]
-
-        for part, ref_name in parts:
-            row_flags = list(flags)
-            row = _measure_part(
-                lid,
-                part,
-                ref_name,
-                lesion_stats,
-                outside,
-                ref_stats,
-                ref_total,
-                have_tissue=tissue is not None,
-                have_chi=chi is not None,
-                have_ref=(refwm if ref_name == "refwm" else refgm) is not None,
-                flags=row_flags,
-            )
-            lesion_type = LESION_TYPES.get((klass, part), "")
-            row.update(
-                subject=subject,
-                lesion_id=int(lid),
-                **{"class": klass},
-                part=part,
-                lesion_type=lesion_type,
-                lesion_volume_mm3=row["lesion_voxels"] * voxel_mm3,
-                reference_volume_mm3=row["reference_voxels"] * voxel_mm3,
-                cortex_fraction=cfrac,
-                central_slice=central.get(lid, -1),
-                agreement=_get(info, "agreement"),
-                consensus=_get(info, "consensus"),
-                votes=_get(info, "votes"),
-                n_raters=_get(info, "n_raters"),
-            )
-            row["included"] = bool(
-                lesion_type
-                and klass in TESTED_CLASSES
-                and lid not in excluded
-                and np.isfinite(row["relative_ppm"])
-            )
-            row["flags"] = ";".join(dict.fromkeys(row_flags))
-            rows.append(row)
-    frame = pd.DataFrame(rows, columns=LESION_COLUMNS)
-    if frame.empty:
-        return empty_lesion_table()
-    return frame
+    for part, ref_name in measured_parts(klass, suggest_class(cfrac)):
+        row_flags = list(flags)
+        row = _measure_part(lid, part, ref_name, m, have_tissue=vox.on_wm is not None,
+                            have_chi=vox.chi is not None, have_ref=ctx.have_ref[ref_name], flags=row_flags)
+        lesion_type = LESION_TYPES.get((klass, part), "")
+        row.update(
+            subject=ctx.subject, lesion_id=int(lid), **{"class": klass}, part=part, lesion_type=lesion_type,
+            reference_roi=ref_name,
+            lesion_volume_mm3=row["lesion_voxels"] * ctx.voxel_mm3,
+            reference_volume_mm3=row["reference_voxels"] * ctx.voxel_mm3,
+            cortex_fraction=cfrac, central_slice=ctx.central.get(lid, -1),
+            **{k: _get(info, k) for k in ("agreement", "consensus", "votes", "n_raters")},
+        )
+        row["included"] = bool(lesion_type and klass in LESION_CLASSES and lid not in ctx.excluded
+                               and np.isfinite(row["relative_ppm"]))
+        row["flags"] = ";".join(dict.fromkeys(row_flags))
+        rows.append(row)
+    return rows
 
 
 def empty_lesion_table() -> pd.DataFrame:
@@ -395,50 +402,33 @@ def _get(info, key):
 
 
 def _measure_part(
-    lid: int,
-    part: str,
-    ref_name: str,
-    lesion_stats: dict[str, _LabelStats],
-    outside: dict[str, np.ndarray],
-    ref_stats: dict[str, _LabelStats],
-    ref_total: dict[str, np.ndarray],
-    *,
-    have_tissue: bool,
-    have_chi: bool,
-    have_ref: bool,
+    lid: int, part: str, ref_name: str, m: _Measures, *, have_tissue: bool, have_chi: bool, have_ref: bool,
     flags: list[str],
 ) -> dict:
     nan = float("nan")
-    row = dict(
-        lesion_ppm=nan,
-        reference_ppm=nan,
-        relative_ppm=nan,
-        lesion_voxels=0,
-        reference_voxels=0,
-        lesion_sd_ppm=nan,
-        reference_sd_ppm=nan,
-    )
+    row = dict(lesion_ppm=nan, reference_ppm=nan, relative_ppm=nan, lesion_voxels=0, reference_voxels=0,
+               lesion_sd_ppm=nan, reference_sd_ppm=nan)
     if part != "whole" and not have_tissue:
         return row
     if not have_ref:
         flags.append(f"no_{ref_name}_file")
         flags.append("no_reference")
-    elif int(ref_total[ref_name][lid]) == 0:
+    elif int(m.ref_total[ref_name][lid]) == 0:
         flags.append("no_reference")
     if not have_chi:
         if have_ref:
-            row["reference_voxels"] = int(ref_total[ref_name][lid])
+            row["reference_voxels"] = int(m.ref_total[ref_name][lid])
         return row
-    n, mean, sd = lesion_stats[part].mean_sd(lid)
+    n, mean, sd = m.lesion_stats[part].mean_sd(lid)
     row.update(lesion_ppm=mean, lesion_voxels=n, lesion_sd_ppm=sd)
-    n_out = int(outside[part][lid])
+    n_out = int(m.outside[part][lid])
     if n_out:
         flags.append(f"outside_qsm_mask:{n_out}")
     if n == 0:
         flags.append("no_lesion_voxels_in_qsm" if n_out else f"empty_{part}_part")
-    if have_ref and int(ref_total[ref_name][lid]) > 0:
-        rn, rmean, rsd = ref_stats[ref_name].mean_sd(lid)
-        r_out = int(ref_total[ref_name][lid]) - rn
+    if have_ref and int(m.ref_total[ref_name][lid]) > 0:
+        rn, rmean, rsd = m.ref_stats[ref_name].mean_sd(lid)
+        r_out = int(m.ref_total[ref_name][lid]) - rn
         if r_out:
             flags.append(f"reference_outside_qsm_mask:{r_out}")
         if rn == 0:
@@ -446,12 +436,3 @@ def _measure_part(
         row.update(reference_ppm=rmean, reference_voxels=rn, reference_sd_ppm=rsd)
     row["relative_ppm"] = row["lesion_ppm"] - row["reference_ppm"]
     return row
-
-
-def _central_slices(labels: np.ndarray, coord: np.ndarray, n_labels: int) -> dict[int, int]:
-    """Central slice of each label: the middle of its first..last slice (``coord`` per voxel)."""
-    lo = np.full(n_labels, np.iinfo(np.int64).max, dtype=np.int64)
-    hi = np.full(n_labels, -1, dtype=np.int64)
-    np.minimum.at(lo, labels, coord)
-    np.maximum.at(hi, labels, coord)
-    return {int(i): int((lo[i] + hi[i]) // 2) for i in np.flatnonzero(hi >= 0) if i > 0}

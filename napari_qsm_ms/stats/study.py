@@ -34,19 +34,17 @@ from ..io.checksum import sha256_file
 from ..io.layout import StudyFiles, SubjectFiles
 from ..io.nifti import Volume, check_same_grid, load_volume
 from ..progress import ProgressCallback, report, scaled
-from ..rating.consensus import read_lesion_classes
 from ..roi.annotation import AnnotationState
-from ..roi.study import axial_axis
+from ..roi.rules import CONSENSUS_CLASSES, drawn_consensus, read_consensus_table, slice_axis_of_affine
 from .lesions import LESION_COLUMNS, empty_lesion_table, relative_susceptibility
 from .model import bootstrap_means, mixed_model
-from .tests import paper_tests
+from .tests import ALPHA, N_COMPARISONS, paper_tests
 
 #: Defaults of the study run (written into the report).
 DEFAULT_N_RESAMPLES = 2000
 DEFAULT_SEED = 0
 #: File marking a folder as stats output (only such folders, or empty ones, are replaced).
 MARKER = ".qsm-ms-stats"
-SLICE_AXIS = 2  # default for arrays without an affine (canonical RAS layers)
 
 SUBJECT_COLUMNS = [
     "subject",
@@ -104,14 +102,9 @@ def read_classes(subject: SubjectFiles) -> pd.DataFrame | None:
     """Consensus classes of the drawn lesions of ``subject`` (``sub-*_lesions.tsv``), or None.
 
     Automatic proposals (``candidate_source == 'proposed'``) are left out: their ids are not in the
-    lesion map until a user adds them there.
+    lesion map (:func:`napari_qsm_ms.roi.rules.drawn_consensus`).
     """
-    if not subject.lesions_tsv.exists():
-        return None
-    frame = read_lesion_classes(subject)
-    if "candidate_source" in frame:
-        frame = frame[frame["candidate_source"].fillna("drawn").astype(str) != "proposed"]
-    return frame
+    return drawn_consensus(read_consensus_table(subject))
 
 
 def read_annotation(subject: SubjectFiles) -> tuple[dict[int, str], dict[int, list[str]]]:
@@ -122,18 +115,13 @@ def read_annotation(subject: SubjectFiles) -> tuple[dict[int, str], dict[int, li
     if not subject.annotation_json.exists():
         return {}, {}
     state = AnnotationState.load(subject.annotation_json)
-    exclude: dict[int, str] = {}
-    flags: dict[int, list[str]] = {}
-    for lid, entry in state.lesions.items():
-        if entry.excluded:
-            reason = " ".join((entry.exclusion_reason or "no reason given").split())
-            exclude[int(lid)] = reason.replace(";", ",")
-        if entry.flags:
-            flags[int(lid)] = [f"annotation:{f}" for f in entry.flags]
+    exclude = {lid: " ".join((why or "no reason given").split()).replace(";", ",")
+               for lid, why in state.excluded().items()}
+    flags = {int(lid): [f"annotation:{f}" for f in e.flags] for lid, e in state.lesions.items() if e.flags}
     return exclude, flags
 
 
-def reference_parameters(subject: SubjectFiles) -> str:
+def recorded_reference_parameters(subject: SubjectFiles) -> str:
     """The reference-ROI parameters recorded in the annotation file (JSON text), or ''."""
     if not subject.annotation_json.exists():
         return ""
@@ -158,11 +146,111 @@ def _load_labels(path: Path, grid: Volume | None) -> Volume:
     return vol
 
 
+#: The optional label maps of a subject's statistics, by attribute of SubjectFiles.
+OPTIONAL_MAPS = ("refwm", "refgm", "tissue", "brain_mask", "vessels")
+
+
+@dataclass
+class StatsInputs:
+    """Everything one subject's lesion table depends on, in the files' voxel order.
+
+    ``chi_ppm`` None: no QSM. ``maps`` holds the optional label maps (:data:`OPTIONAL_MAPS`; None
+    when absent). ``classes`` are the drawn lesions' consensus rows (None: no ``lesions.tsv``);
+    ``excluded`` and ``annotation_flags`` come from the annotation.
+    """
+
+    label: str
+    affine: np.ndarray
+    lesions: np.ndarray
+    chi_ppm: np.ndarray | None = None
+    maps: dict[str, np.ndarray | None] = field(default_factory=dict)
+    classes: pd.DataFrame | None = None
+    excluded: dict[int, str] = field(default_factory=dict)
+    annotation_flags: dict[int, list[str]] = field(default_factory=dict)
+    reference_record: str = ""
+
+    def map(self, name: str) -> np.ndarray | None:
+        return self.maps.get(name)
+
+
+def read_stats_inputs(subject: SubjectFiles, chi: Volume | None, lesions: Volume) -> tuple[StatsInputs, list[Path]]:
+    """Read the optional maps, classes and annotation of a subject (its Chimap and lesions given)."""
+    grid = chi or lesions
+    inputs = StatsInputs(subject.label, grid.affine, lesions.data, None if chi is None else chi.data)
+    used = [p for p in (subject.chimap if chi is not None else None, subject.lesions) if p is not None]
+    for name in OPTIONAL_MAPS:
+        path = getattr(subject, name)
+        inputs.maps[name] = _load_labels(path, grid).data if path.exists() else None
+        if path.exists():
+            used.append(path)
+    inputs.classes = read_classes(subject)
+    if inputs.classes is not None:
+        used.append(subject.lesions_tsv)
+    inputs.excluded, inputs.annotation_flags = read_annotation(subject)
+    if subject.annotation_json.exists():
+        used.append(subject.annotation_json)
+    inputs.reference_record = recorded_reference_parameters(subject)
+    return inputs, used
+
+
+def compute_subject_stats(inputs: StatsInputs) -> tuple[pd.DataFrame, dict]:
+    """One subject's lesion table and summary from its inputs (pure; the Statistics dock and
+    ``qsm-ms stats`` both call it).
+
+    The QSM mask rule (:func:`_qsm_mask`), the relative susceptibility of every part
+    (:func:`~napari_qsm_ms.stats.lesions.relative_susceptibility`), the vessel flags
+    (:func:`_flag_vessels`) and stale reference labels are all decided here.
+    """
+    info: dict = {}
+    chi = inputs.chi_ppm
+    direction = slice_axis_of_affine(inputs.affine)
+    voxel = tuple(float(v) for v in np.sqrt((np.asarray(inputs.affine)[:3, :3] ** 2).sum(axis=0)))
+    table = relative_susceptibility(
+        chi, inputs.lesions, inputs.map("refwm"), inputs.map("refgm"), inputs.map("tissue"), inputs.classes,
+        exclude=inputs.excluded, qsm_mask=_qsm_mask(chi, inputs.map("brain_mask"), info), voxel_size_mm=voxel,
+        subject=inputs.label, lesion_flags=inputs.annotation_flags, slice_axis=direction.axis,
+        increasing_superior=direction.increasing_superior,
+    )
+    if inputs.map("vessels") is not None and not table.empty:
+        _flag_vessels(table, inputs.lesions, inputs.maps, inputs.map("vessels") > 0)
+    info["message"] = _stale_references(inputs)
+    ids = table.drop_duplicates("lesion_id") if not table.empty else table
+    klass = ids["class"].value_counts() if not table.empty else pd.Series(dtype=int)
+    inc = table[table["included"].astype(bool)] if not table.empty else table
+    info.update(
+        status="ok" if chi is not None else "no QSM",
+        n_lesions=int(len(ids)),
+        **{f"n_{c}": int(klass.get(c, 0)) for c in CONSENSUS_CLASSES},
+        n_excluded=len(inputs.excluded),
+        n_included_parts=int(len(inc)),
+        n_flagged=int((table["flags"].astype(str) != "").sum()) if not table.empty else 0,
+        mean_wm_ppm=_mean(inc, "wm"),
+        mean_cortical_ppm=_mean(inc, "cortical"),
+        class_source=("consensus" if inputs.classes is not None else "tissue (no lesions.tsv)"),
+        reference_parameters=inputs.reference_record,
+        voxel_size_mm="x".join(f"{v:.3g}" for v in voxel),
+    )
+    return table, info
+
+
+def _stale_references(inputs: StatsInputs) -> str:
+    present = set(np.unique(inputs.lesions[inputs.lesions > 0]).tolist())
+    orphans = []
+    for name in ("refwm", "refgm"):
+        ref = inputs.map(name)
+        if ref is not None:
+            stray = sorted(set(np.unique(ref[ref > 0]).tolist()) - present)
+            if stray:
+                orphans.append(f"{name} has labels without a lesion: {', '.join(str(i) for i in stray)}")
+    return "; ".join(orphans) + " (stale references, not used)" if orphans else ""
+
+
 def subject_stats(subject: SubjectFiles) -> SubjectStats:
     """Relative susceptibility of every lesion part of one subject, from its saved files.
 
-    Missing files are reported in the rows' flags (``no_qsm``, ``no_refwm_file``, ...), and a
-    subject without a lesion file or without lesions has an empty table and ``n_lesions = 0``.
+    :func:`read_stats_inputs` -> :func:`compute_subject_stats` -> source columns. Missing files
+    are reported in the rows' flags (``no_qsm``, ``no_refwm_file``, ...), and a subject without a
+    lesion file or without lesions has an empty table and ``n_lesions = 0``.
 
     Raises
     ------
@@ -170,90 +258,21 @@ def subject_stats(subject: SubjectFiles) -> SubjectStats:
         A file that exists but is unusable (unreadable, not on the T2* grid, non-integer labels):
         one line naming the file.
     """
-    root = subject.study
-    inputs: list[Path] = []
-    info = dict(subject=subject.label, status="ok", has_qsm=subject.chimap.exists(), message="")
-
-    chi = None
-    grid: Volume | None = None
-    if subject.chimap.exists():
-        chi = load_volume(subject.chimap, allow_nan=True)
-        grid = chi
-        inputs.append(subject.chimap)
+    chi = load_volume(subject.chimap, allow_nan=True) if subject.chimap.exists() else None
     if not subject.lesions.exists():
-        info.update(
-            status="no lesion file" if chi is not None else "no QSM, no lesion file",
-            n_lesions=0,
-            class_source="",
-            voxel_size_mm=_fmt_voxel(grid),
-        )
-        return SubjectStats(subject.label, empty_lesion_table(), info, inputs)
-    lesions = _load_labels(subject.lesions, grid)
-    grid = grid or lesions
-    inputs.append(subject.lesions)
-    optional = {}
-    for name in ("refwm", "refgm", "tissue", "brain_mask", "vessels"):
-        path = getattr(subject, name)
-        if path.exists():
-            optional[name] = _load_labels(path, grid).data
-            inputs.append(path)
-        else:
-            optional[name] = None
-    classes = read_classes(subject)
-    if classes is not None:
-        inputs.append(subject.lesions_tsv)
-    exclude, extra_flags = read_annotation(subject)
-    if subject.annotation_json.exists():
-        inputs.append(subject.annotation_json)
-
-    table = relative_susceptibility(
-        None if chi is None else chi.data,
-        lesions.data,
-        optional["refwm"],
-        optional["refgm"],
-        optional["tissue"],
-        classes,
-        exclude=exclude,
-        qsm_mask=_qsm_mask(chi, optional["brain_mask"], info),
-        voxel_size_mm=grid.voxel_size_mm,
-        subject=subject.label,
-        lesion_flags=extra_flags,
-        slice_axis=axial_axis(grid.affine),
-    )
-    if optional["vessels"] is not None and not table.empty:
-        _flag_vessels(table, lesions.data, optional, optional["vessels"] > 0)
-    if chi is None:
-        info["status"] = "no QSM"
-    orphans = []
-    present = set(np.unique(lesions.data[lesions.data > 0]).tolist())
-    for name in ("refwm", "refgm"):
-        ref = optional[name]
-        if ref is not None:
-            stray = sorted(set(np.unique(ref[ref > 0]).tolist()) - present)
-            if stray:
-                orphans.append(f"{name} has labels without a lesion: {', '.join(str(i) for i in stray)}")
-    if orphans:
-        info["message"] = "; ".join(orphans) + " (stale references, not used)"
-    _add_sources(table, subject, root, chi is not None, classes is not None, optional)
-    ids = table.drop_duplicates("lesion_id") if not table.empty else table
-    klass = ids["class"].value_counts() if not table.empty else pd.Series(dtype=int)
-    inc = table[table["included"].astype(bool)] if not table.empty else table
-    info.update(
-        n_lesions=int(len(ids)),
-        **{f"n_{c}": int(klass.get(c, 0)) for c in ("wm", "cortical", "mixed", "rejected", "disputed")},
-        n_excluded=len(exclude),
-        n_included_parts=int(len(inc)),
-        n_flagged=int((table["flags"].astype(str) != "").sum()) if not table.empty else 0,
-        mean_wm_ppm=_mean(inc, "wm"),
-        mean_cortical_ppm=_mean(inc, "cortical"),
-        class_source=("consensus" if classes is not None else "tissue (no lesions.tsv)"),
-        reference_parameters=reference_parameters(subject),
-        voxel_size_mm=_fmt_voxel(grid),
-    )
-    return SubjectStats(subject.label, table, info, inputs)
+        info = dict(subject=subject.label, status="no lesion file" if chi is not None else "no QSM, no lesion file",
+                    has_qsm=chi is not None, message="", n_lesions=0, class_source="",
+                    voxel_size_mm=_fmt_voxel(chi))
+        return SubjectStats(subject.label, empty_lesion_table(), info, [subject.chimap] if chi is not None else [])
+    lesions = _load_labels(subject.lesions, chi)
+    inputs, used = read_stats_inputs(subject, chi, lesions)
+    table, info = compute_subject_stats(inputs)
+    info.update(subject=subject.label, has_qsm=chi is not None)
+    _add_sources(table, subject, subject.study, chi is not None, inputs.classes is not None, inputs.maps)
+    return SubjectStats(subject.label, table, info, used)
 
 
-def _qsm_mask(chi: Volume | None, brain_mask: np.ndarray | None, info: dict) -> np.ndarray | None:
+def _qsm_mask(chi: np.ndarray | None, brain_mask: np.ndarray | None, info: dict) -> np.ndarray | None:
     """Where chi is valid: the brain-mask file, else (no file) the voxels where chi is not exactly 0.
 
     QSM pipelines write 0 outside their mask; an exact 0.0 inside a reconstructed brain does not
@@ -266,7 +285,7 @@ def _qsm_mask(chi: Volume | None, brain_mask: np.ndarray | None, info: dict) -> 
     if chi is None:
         return None
     info["qsm_mask"] = "no brain-mask file: chi == 0 treated as outside"
-    return chi.data != 0
+    return np.asarray(chi) != 0
 
 
 def _mean(inc: pd.DataFrame, lesion_type: str) -> float:
@@ -295,11 +314,7 @@ def _flag_vessels(table: pd.DataFrame, lesions: np.ndarray, optional: dict, vess
         extra = []
         if lid < n and in_les[lid]:
             extra.append(f"vessel_voxels_in_lesion:{int(in_les[lid])}")
-        ref_name = (
-            "refgm"
-            if row["part"] == "cortical" or (row["part"] == "whole" and row["class"] == "cortical")
-            else "refwm"
-        )
+        ref_name = row["reference_roi"]
         if ref_name in refs and lid < n and refs[ref_name][lid]:
             extra.append(f"vessel_voxels_in_reference:{int(refs[ref_name][lid])}")
         if extra:
@@ -321,15 +336,8 @@ def _add_sources(
         return
     table["chimap_file"] = rel(subject.chimap) if has_chi else ""
     table["lesions_file"] = rel(subject.lesions)
-    ref_file = []
-    for _, row in table.iterrows():
-        name = (
-            "refgm"
-            if row["part"] == "cortical" or (row["part"] == "whole" and row["class"] == "cortical")
-            else "refwm"
-        )
-        ref_file.append(rel(getattr(subject, name)) if optional[name] is not None else "")
-    table["reference_file"] = ref_file
+    table["reference_file"] = [rel(getattr(subject, name)) if optional[name] is not None else ""
+                               for name in table["reference_roi"]]
     table["tissue_file"] = rel(subject.tissue) if optional["tissue"] is not None else ""
     table["classes_file"] = rel(subject.lesions_tsv) if has_classes else ""
 
@@ -350,7 +358,7 @@ def compute_study(
     Parameters
     ----------
     study_root : path
-        Study folder (layout of docs/ARCHITECTURE.md).
+        Study folder (layout of docs/study_layout.md).
     subjects : list of str, optional
         Subject labels (default: all).
     n_resamples, seed : int
@@ -424,9 +432,9 @@ def compute_study(
         subjects=[s.label for s in subs],
         bootstrap_resamples=n_resamples,
         bootstrap_seed=seed,
-        central_slice_axis="array axis nearest to world S-I (roi.study.axial_axis)",
-        bonferroni_comparisons=6,
-        alpha=0.05,
+        central_slice="roi.rules: most voxels across the axis nearest world S-I, ties to the middle, then inferior",
+        bonferroni_comparisons=N_COMPARISONS,
+        alpha=ALPHA,
     )
     report(progress, 1.0, "statistics computed")
     return StudyStats(study.root, lesions, subjects_df, summary, model, boot, inputs_df, params, notes)
@@ -580,43 +588,63 @@ def run_study_stats(
 def subject_stats_from_arrays(
     subject: SubjectFiles,
     *,
-    chi_ppm: np.ndarray | None,
+    affine: np.ndarray,
     lesions: np.ndarray,
-    refwm: np.ndarray | None,
-    refgm: np.ndarray | None,
-    tissue: np.ndarray | None,
-    qsm_mask: np.ndarray | None = None,
-    voxel_size_mm: tuple[float, float, float] = (1.0, 1.0, 1.0),
-    slice_axis: int = SLICE_AXIS,
-    progress: ProgressCallback | None = None,
+    chi_ppm: np.ndarray | None = None,
+    maps: dict[str, np.ndarray | None] | None = None,
 ) -> pd.DataFrame:
-    """One subject's lesion table from arrays in memory (the GUI's edited layers).
+    """One subject's lesion table from arrays in memory (the viewer's layers, in the files' voxel
+    order on the grid ``affine``), by the same :func:`compute_subject_stats` as ``qsm-ms stats``.
 
     Classes and exclusions are read from the subject's files (``sub-*_lesions.tsv`` and the
-    annotation JSON) as in :func:`subject_stats`; the arrays must share one grid (any axis order,
-    e.g. the canonical layers of the viewer: means do not depend on it). Rows are flagged
-    ``from_layers`` because they may differ from the saved files until the layers are saved.
+    annotation JSON) as in :func:`subject_stats`. Use :func:`unsaved_inputs` to tell whether the
+    arrays are the files the export reads.
     """
-    report(progress, 0.1, f"sub-{subject.label}: relative susceptibility from layers")
-    classes = read_classes(subject)
-    exclude, extra_flags = read_annotation(subject)
-    if qsm_mask is None and chi_ppm is not None:  # same rule as subject_stats without a mask file
-        qsm_mask = np.asarray(chi_ppm) != 0
-    table = relative_susceptibility(
-        chi_ppm,
-        lesions,
-        refwm,
-        refgm,
-        tissue,
-        classes,
-        exclude=exclude,
-        qsm_mask=qsm_mask,
-        voxel_size_mm=voxel_size_mm,
-        subject=subject.label,
-        lesion_flags=extra_flags,
-        slice_axis=slice_axis,
-    )
-    if not table.empty:
+    inputs = StatsInputs(subject.label, np.asarray(affine), np.asarray(lesions), chi_ppm,
+                         {k: (maps or {}).get(k) for k in OPTIONAL_MAPS})
+    inputs.classes = read_classes(subject)
+    inputs.excluded, inputs.annotation_flags = read_annotation(subject)
+    inputs.reference_record = recorded_reference_parameters(subject)
+    return compute_subject_stats(inputs)[0]
+
+
+def unsaved_inputs(
+    subject: SubjectFiles, *, lesions: np.ndarray, chi_ppm: np.ndarray | None, maps: dict, **_ignored
+) -> list[str]:
+    """Which of the arrays differ from the subject's files (what the export and report read).
+
+    Returns one short phrase per input, e.g. ``"Chimap (only in memory, no file)"`` or
+    ``"refwm (edited, not saved)"``; empty when the arrays are the files.
+    """
+    arrays = {"lesions": lesions, "chimap": chi_ppm, **(maps or {})}
+    out = []
+    for name, arr in arrays.items():
+        path = getattr(subject, name)
+        label = "Chimap" if name == "chimap" else name
+        if arr is None:
+            if path.exists():
+                out.append(f"{label} (file not loaded)")
+            continue
+        if not path.exists():
+            out.append(f"{label} (only in memory, no file)")
+            continue
+        data, arr = np.asarray(load_volume(path, dtype=None, allow_nan=name == "chimap").data), np.asarray(arr)
+        if name in ("brain_mask", "vessels"):
+            data, arr = data > 0, arr > 0
+        same = data.shape == arr.shape and (
+            np.array_equal(data, arr, equal_nan=True) if name == "chimap" else np.array_equal(data, arr)
+        )
+        if not same:
+            out.append(f"{label} (edited, not saved)")
+    return out
+
+
+def live_subject_stats(subject: SubjectFiles, **arrays) -> tuple[pd.DataFrame, list[str]]:
+    """The Statistics dock's live values: :func:`subject_stats_from_arrays` and, when the arrays
+    are not the files the export reads (:func:`unsaved_inputs`), rows flagged ``from_layers`` and
+    the list of what differs (the dock says it before export)."""
+    table = subject_stats_from_arrays(subject, **arrays)
+    unsaved = unsaved_inputs(subject, **arrays)
+    if unsaved and not table.empty:
         table["flags"] = [";".join(f for f in (str(x), "from_layers") if f) for x in table["flags"]]
-    report(progress, 1.0, "done")
-    return table
+    return table, unsaved

@@ -70,7 +70,7 @@ def test_consensus_errors_are_one_line(tmp_path, capsys):
     captured = capsys.readouterr()
     assert "skipped (1 rater(s)" in captured.out and "at least 2" in captured.err
     bad = s1.votes_tsv("cat")
-    bad.write_text("lesion_id\tvote\n1\twm\n")
+    bad.write_text("lesion_id\tcomment\n1\twm\n")  # a two-column lesion_id, vote file is valid (issue 11)
     assert main(["consensus", str(s1.study), "--subject", "01"]) == 2
     err = capsys.readouterr().err
     assert str(bad) in err and "missing column" in err

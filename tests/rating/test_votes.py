@@ -77,7 +77,7 @@ def test_bad_votes_and_ids_are_refused(tmp_path):
 @pytest.mark.parametrize(
     ("content", "problem"),
     [
-        ("lesion_id\tvote\n1\twm\n", "missing column"),
+        ("lesion_id\tcomment\n1\twm\n", "missing column"),
         ("lesion_id\tvote\tcomment\ttimestamp\tcandidate_source\n1\tgrey\t\tt\tdrawn\n", "unknown vote"),
         ("lesion_id\tvote\tcomment\ttimestamp\tcandidate_source\nx\twm\t\tt\tdrawn\n", "integers"),
         ("lesion_id\tvote\tcomment\ttimestamp\tcandidate_source\n1\twm\t\tt\tdrawn\n1\tmixed\t\tt\tdrawn\n", "twice"),
@@ -90,6 +90,29 @@ def test_bad_votes_files_name_the_file(tmp_path, content, problem):
     with pytest.raises(InputFileError) as err:
         read_votes_file(path)
     assert str(err.value).startswith(str(path)) and problem in str(err.value)
+
+
+def test_two_column_vote_file_is_accepted_with_defaults(tmp_path):
+    """Issue 11: the layout's contract is ``lesion_id, vote, ...``: optional columns take defaults."""
+    path = tmp_path / "sub-01_rater-x_votes.tsv"
+    path.write_text("lesion_id\tvote\n1\twm\n2\tnot_lesion\n")
+    frame = read_votes_file(path)
+    assert frame["lesion_id"].tolist() == [1, 2] and frame["vote"].tolist() == ["wm", "not_lesion"]
+    assert frame["candidate_source"].tolist() == ["drawn", "drawn"]
+    assert frame["comment"].tolist() == ["", ""] and frame["history"].tolist() == ["", ""]
+
+
+def test_spreadsheet_export_is_accepted(tmp_path):
+    """A CSV from a spreadsheet: BOM, Windows line ends, capitalised names and votes, extra columns."""
+    path = tmp_path / "sub-01_rater-x_votes.tsv"
+    path.write_bytes("\ufeffLesion_ID,Vote,Confidence\r\n1,WM,high\r\n3,Not lesion,low\r\n,,\r\n".encode())
+    frame = read_votes_file(path)
+    assert frame["lesion_id"].tolist() == [1, 3] and frame["vote"].tolist() == ["wm", "not_lesion"]
+    assert frame["confidence"].tolist() == ["high", "low"]
+    path.write_bytes("lesion_id,vote\r\n1,grey\r\n".encode())
+    with pytest.raises(InputFileError) as err:
+        read_votes_file(path)
+    assert str(err.value).startswith(str(path)) and "unknown vote" in str(err.value)
 
 
 def test_list_raters_ignores_temporary_files(tmp_path):

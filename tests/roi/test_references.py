@@ -46,8 +46,9 @@ def _expected_reference(les, tis, classes, k, part, s, px, gap_mm, ring_mm, max_
     within = d_px <= max_px + 1e-9
     comp, _ = ndi.label(((tis[:, :, s] == code) | lesion) & within, structure=np.ones((3, 3)))
     connected = np.isin(comp, [c for c in np.unique(comp[lesion]) if c > 0])
+    touching = ndi.binary_dilation(lab > 0, structure=np.ones((3, 3), bool))  # one whole pixel apart
     ok = (
-        (d_mm > gap_mm) & (d_mm <= gap_mm + ring_mm + 1e-9) & within & (d_any > gap_mm)
+        (d_mm > gap_mm) & (d_mm <= gap_mm + ring_mm + 1e-9) & within & (d_any > gap_mm) & ~touching
         & (tis[:, :, s] == code) & connected
     )
     if exclude is not None:
@@ -75,6 +76,8 @@ def _check_invariants(les, tis, res, classes, *, gap_mm, ring_mm, max_px, all_sl
             d_any = ndi.distance_transform_edt(les[:, :, s] == 0, sampling=px)
             on = ref[:, :, s] > 0
             assert np.all(d_any[on] > gap_mm), "reference inside a lesion's gap zone"
+            touching = ndi.binary_dilation(les[:, :, s] > 0, structure=np.ones((3, 3), bool))
+            assert not np.any(on & touching), "reference 8-connected to a lesion on its slice"
         for k in np.unique(ref[ref > 0]):
             assert classes[int(k)] in (("wm", "mixed") if part == "wm" else ("cortical", "mixed"))
             slices = np.flatnonzero((ref == k).any(axis=(0, 1)))
@@ -113,6 +116,26 @@ def test_invariants_central_slice_default_parameters(seed):
                       all_slices=False)
     # the random sets do produce references of both kinds somewhere
     assert (res.refwm > 0).any()
+
+
+@pytest.mark.parametrize("voxel", [(1.0, 1.0, 1.5), (0.47, 0.47, 1.0)])
+@pytest.mark.parametrize("seed", range(6))
+def test_no_reference_pixel_touches_a_lesion_even_diagonally_at_1mm_and_047mm(seed, voxel):
+    """Issue 11: at least one whole pixel separates lesion and reference in every in-plane
+    direction (no 8-connected contact on the slice), whatever the pixel size; the 1.0 mm default
+    alone let references touch lesions diagonally at 1 mm pixels (sqrt 2 > 1.0)."""
+    les = random_lesions(seed)
+    tis = tissue_map(les.shape)
+    res = build_references(les, tis, voxel)
+    touching = ndi.binary_dilation(les > 0, structure=np.array(
+        [[[0, 0, 0], [0, 0, 0], [0, 0, 0]], [[1, 1, 1], [1, 1, 1], [1, 1, 1]], [[0, 0, 0], [0, 0, 0], [0, 0, 0]]],
+        bool).transpose(1, 2, 0))  # in-plane 8-neighbourhood, same slice only
+    for ref in (res.refwm, res.refgm):
+        assert not np.any((ref > 0) & touching), "reference 8-connected to a lesion on its slice"
+    assert (res.refwm > 0).any()
+    classes = dict(zip(res.table.lesion_id, res.table["class"]))
+    _check_invariants(les, tis, res, classes, gap_mm=DEFAULT_GAP_MM, ring_mm=DEFAULT_RING_MM, max_px=10,
+                      all_slices=False, voxel=voxel)
 
 
 @pytest.mark.parametrize("seed", SEEDS)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
+
+from napari_qsm_ms.roi.rules import lesion_central_slice
 import pandas as pd
 import pytest
 
@@ -46,7 +48,7 @@ def test_stats_dock_table_jump_live_and_export(make_napari_viewer, qtbot, study_
     lesions = find_layer(viewer, "lesions")
     coords = np.argwhere(np.asarray(lesions.data) == lid)
     axis = 2
-    central = (coords[:, axis].min() + coords[:, axis].max()) // 2
+    central = lesion_central_slice(np.asarray(lesions.data) == lid, axis)  # roi.rules (issue 11)
     world = np.asarray(
         lesions.data_to_world(np.r_[coords[coords[:, axis] == central].mean(axis=0)[:2], central])
     )
