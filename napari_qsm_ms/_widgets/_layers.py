@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import weakref
 from pathlib import Path
 
 import napari
 import numpy as np
 
+from napari.components.overlays import TextOverlay
+from napari.utils.colormaps import CyclicLabelColormap
+
 from .._reader import ROLE_STYLE, subject_layer_data, volume_layer_data
+from ..io.orientation import AXIS_LABELS, screen_edge_letters
+from ..roi.palette import LESION_PALETTE
 from .._writer import layer_array_for_file
 from ..io.layout import SubjectFiles
 from ..io.nifti import Volume, save_volume
@@ -60,28 +66,129 @@ def centre_viewer_on(viewer, layer, index_vox) -> None:
 
 
 def set_axial_view(viewer: napari.Viewer) -> None:
-    """Axial slices in radiological convention: slider over S, anterior up, patient right on the left."""
+    """Axial slices in radiological convention: slider over S, anterior up, patient right on the left.
+
+    Also: L/R/A/P letters at the canvas edges (kept right when the view changes), the scale bar
+    (in mm, the layers' unit) and, if a reference or other derived layer is the active one, the
+    lesions layer selected instead (what the user draws on)."""
     if viewer.dims.ndim >= 3:
         order = list(range(viewer.dims.ndim))
         lead = order[:-3]
         viewer.dims.order = tuple(lead + [order[-1], order[-2], order[-3]])
         viewer_camera(viewer).orientation2d = ("up", "left")
+    show_orientation(viewer)
+    viewer.canvas.overlays.scale_bar.visible = True
+    select_drawing_layer(viewer)
+
+
+def select_drawing_layer(viewer: napari.Viewer) -> None:
+    """Make the lesions layer the active one if the active layer is not for drawing (references...)."""
+    active = viewer.layers.selection.active
+    lesions = find_layer(viewer, "lesions")
+    if lesions is not None and (active is None or (active.metadata or {}).get("role") in NOT_FOR_DRAWING):
+        viewer.layers.selection.active = lesions
+
+
+def show_orientation(viewer: napari.Viewer) -> None:
+    """Anatomical letters at the canvas edges of a 2-D view of our (canonical RAS+) layers."""
+    overlays = viewer.canvas.overlays
+    letters = _edge_letters(viewer)
+    for position, key in _ORIENTATION_KEYS.items():
+        if key not in overlays:
+            if letters is None:
+                continue
+            overlays[key] = TextOverlay(position=position, font_size=14, color="orange", gridded=True)
+        overlays[key].text = letters[position] if letters else ""
+        overlays[key].visible = letters is not None
+    if _unwrapped(viewer) not in _oriented_viewers:
+        _oriented_viewers.add(_unwrapped(viewer))
+        viewer.dims.events.order.connect(lambda _e=None: show_orientation(viewer))
+        viewer.dims.events.ndisplay.connect(lambda _e=None: show_orientation(viewer))
+        viewer_camera(viewer).events.orientation.connect(lambda _e=None: show_orientation(viewer))
+
+
+def _edge_letters(viewer) -> dict | None:
+    if viewer.dims.ndim < 3 or viewer.dims.ndisplay != 2:
+        return None
+    if not any((layer.metadata or {}).get("role") for layer in viewer.layers):
+        return None
+    displayed = tuple(d - (viewer.dims.ndim - 3) for d in viewer.dims.displayed)
+    if min(displayed) < 0:
+        return None
+    orientation = viewer_camera(viewer).orientation2d
+    return screen_edge_letters(displayed, tuple(str(getattr(o, "value", o)) for o in orientation))
+
+
+#: Roles whose layers the Lesions dock builds: painting on them is undone with a message.
+DERIVED_ROLES = ("refwm", "refgm")
+#: Roles that must not stay the active layer after loading (the user would paint on them).
+NOT_FOR_DRAWING = ("refwm", "refgm", "tissue", "vessels", "mask", "qsm")
+_ORIENTATION_KEYS = {pos: f"qsm_ms_orientation_{pos}" for pos in ("top_center", "bottom_center", "middle_left", "middle_right")}
+_programmatic = [0]
+_guarded_layers: weakref.WeakSet = weakref.WeakSet()
+_oriented_viewers: weakref.WeakSet = weakref.WeakSet()
+
+
+def _unwrapped(obj):
+    """The object behind napari's ``PublicOnlyProxy`` (what docks from the Plugins menu hold)."""
+    return getattr(obj, "__wrapped__", obj)
 
 
 def add_layer_data(viewer: napari.Viewer, data, kwargs: dict, kind: str):
     """Add one LayerData tuple from the reader, applying what constructors cannot (contours)."""
     layer = getattr(viewer, f"add_{kind}")(data, **kwargs)
-    contour = (layer.metadata or {}).get("contour")
-    if contour and kind == "labels":
-        layer.contour = contour
+    apply_display_hints(layer)
     return layer
 
 
+def lesion_colormap() -> CyclicLabelColormap:
+    """The fixed lesion outline colours (:data:`~napari_qsm_ms.roi.palette.LESION_PALETTE`), cycled by id."""
+    return CyclicLabelColormap(colors=[(0.0, 0.0, 0.0, 0.0), *[(*c, 1.0) for c in LESION_PALETTE]], name="qsm_ms_lesions")
+
+
 def apply_display_hints(layer) -> None:
-    """Contours for ROI layers opened through ``viewer.open`` (reader LayerData)."""
-    contour = (layer.metadata or {}).get("contour")
-    if contour and layer._type_string == "labels" and layer.contour != contour:
+    """What the constructors cannot do for our layers (from the reader or a dock): contours, mm
+    units and named axes, the fixed lesion colours, and a guard against painting on references."""
+    meta = layer.metadata or {}
+    is_labels = layer.__class__.__name__ == "Labels"
+    contour = meta.get("contour")
+    if contour and is_labels and layer.contour != contour:
         layer.contour = contour
+    if meta.get("role") is None or layer.ndim != 3:
+        return
+    layer.units = ("mm", "mm", "mm")
+    layer.axis_labels = AXIS_LABELS
+    if meta.get("role") == "lesions" and is_labels:
+        layer.colormap = lesion_colormap()
+    if meta.get("role") in DERIVED_ROLES and is_labels and _unwrapped(layer) not in _guarded_layers:
+        _guarded_layers.add(_unwrapped(layer))
+        layer.events.paint.connect(_refuse_paint)
+
+
+class programmatic_edit:
+    """Context in which a dock edits a derived layer (the paint guard lets it through)."""
+
+    def __enter__(self):
+        _programmatic[0] += 1
+
+    def __exit__(self, *exc):
+        _programmatic[0] -= 1
+
+
+def _refuse_paint(event) -> None:
+    """Undo a brush stroke on a reference layer and say where to draw instead."""
+    if _programmatic[0]:
+        return
+    layer = event.source
+    from napari.utils.notifications import show_warning
+
+    from qtpy.QtCore import QTimer
+
+    QTimer.singleShot(0, layer.undo)  # after napari has finished recording the stroke
+    show_warning(
+        f"'{layer.name}' is built by the Lesions dock (Build references): the stroke was undone. "
+        "Select the 'lesions' layer to draw lesions."
+    )
 
 
 def show_subject_layers(viewer: napari.Viewer, layer_data, *, replace: bool = True) -> list:

@@ -52,10 +52,12 @@ from ..roi.rules import drawn_classes, read_consensus_table, reserved_ids
 from ..roi.study import ReferenceInputs, axial_axis, compute_subject_references
 from ..roi.tissue import estimate_tissue as roi_estimate_tissue
 from ..roi.tissue import import_segmentation
+from ..roi.palette import REFERENCE_COLORS
 from ._autosave import AUTOSAVE_ROLES, Autosaver, clear_autosave, pending_recovery, recovered_arrays
 from ._layers import centre_viewer_on, current_subject, find_layer, save_layer_to_subject
 from ._lesion_table import LesionTableView, display_frame
 from ._worker import ProgressPanel, run_with_progress
+from ._layers import programmatic_edit
 from ._scroll import scroll_contents
 
 SEGMENTATION_KINDS = (
@@ -87,7 +89,7 @@ def apply_labels_edit(layer, new_data: np.ndarray) -> int:
     if hidden:  # napari 0.9 data_setitem indexes the displayed slice, which a hidden layer lacks
         layer.visible = True
     try:
-        with layer.block_history():
+        with layer.block_history(), programmatic_edit():
             layer.data_setitem(changed, new[changed])
     finally:
         if hidden:
@@ -96,7 +98,6 @@ def apply_labels_edit(layer, new_data: np.ndarray) -> int:
 
 
 #: Outline colours shared with the review view: every reference of one kind has one colour.
-REFERENCE_COLORS = {"refwm": "#00e5ff", "refgm": "#39ff14"}
 
 
 def style_reference_layer(layer, role: str) -> None:
