@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from .display import robust_range
 from .errors import QSMMSError
 from .io.layout import COREG_SERIES, StudyFiles, SubjectFiles, subject_from_path
 from .io.nifti import Volume, is_nifti, load_volume, strip_nifti_suffix, to_canonical
@@ -112,12 +113,8 @@ def volume_layer_data(
         data = np.asarray(data).astype(np.int32, copy=False)
         if role in CONTOUR_ROLES:  # Labels() takes no contour argument: applied after adding
             kwargs["metadata"]["contour"] = 1
-    elif data.ndim >= 3 and "contrast_limits" not in kwargs:
-        finite = data[np.isfinite(data)]
-        if finite.size:
-            lo, hi = np.percentile(finite, [0.5, 99.5])
-            if hi > lo:
-                kwargs["contrast_limits"] = (float(lo), float(hi))
+    elif data.ndim >= 3 and "contrast_limits" not in kwargs and np.isfinite(data).any():
+        kwargs["contrast_limits"] = robust_range(data)
     if data.ndim == 4:  # echoes/time last on disk -> first in napari (slider)
         data = np.moveaxis(data, -1, 0)
     return data, kwargs, kind
@@ -133,13 +130,20 @@ def file_layer_data(path: str | os.PathLike) -> list[LayerData]:
     return [volume_layer_data(volume, role, subject=subject_from_path(path))]
 
 
-def subject_sources(subject: SubjectFiles) -> dict[str, Path]:
-    """The existing file for each role of a subject (coregistered series preferred over raw)."""
+def subject_sources(subject: SubjectFiles, *, include_native: bool = False) -> dict[str, Path]:
+    """The existing file for each role of a subject.
+
+    The conventional series come from their coregistered copies on the T2* grid; with
+    ``include_native`` a series not yet coregistered falls back to its raw file on its own grid.
+    """
     candidates: dict[str, list[Path]] = {
         "magnitude": [subject.magnitude],
         "phase": [subject.phase],
         "qsm": [subject.chimap],
-        **{key: [subject.coreg_series(key), subject.raw_series(key)] for key in COREG_SERIES},
+        **{
+            key: [subject.coreg_series(key)] + ([subject.raw_series(key)] if include_native else [])
+            for key in COREG_SERIES
+        },
         "mask": [subject.brain_mask],
         "tissue": [subject.tissue],
         "vessels": [subject.vessels],
@@ -156,13 +160,17 @@ def subject_sources(subject: SubjectFiles) -> dict[str, Path]:
     return found
 
 
-def subject_layer_data(subject: SubjectFiles, *, include_phase: bool = True) -> list[LayerData]:
+def subject_layer_data(
+    subject: SubjectFiles, *, include_phase: bool = True, include_native: bool = False
+) -> list[LayerData]:
     """LayerData for every series and derivative a subject has, in stacking order.
 
     Annotation layers that do not exist yet (lesions, tissue, refwm, refgm) are created empty on
-    the T2* magnitude grid, with ``metadata['path']`` set to where they will be saved.
+    the T2* magnitude grid, with ``metadata['path']`` set to where they will be saved. Conventional
+    series not yet coregistered are left out unless ``include_native`` (their own grids would
+    stretch the slider and never align with the T2* slices; the Coregister dock reads them).
     """
-    sources = subject_sources(subject)
+    sources = subject_sources(subject, include_native=include_native)
     if "magnitude" not in sources:
         raise QSMMSError(f"{subject.magnitude}: T2* magnitude not found (the reference grid of the subject)")
     reference = load_volume(sources["magnitude"])
@@ -206,29 +214,56 @@ def resolve_subject(path: str | os.PathLike) -> SubjectFiles | None:
     return study.subject(labels[0]) if labels else None
 
 
+def unreadable_reason(path: str | os.PathLike) -> str | None:
+    """Why the reader cannot open ``path`` (one line naming it), or None if it can.
+
+    The reader opens NIfTI files (``.nii``, ``.nii.gz``), ``sub-*`` folders and study folders
+    with ``sub-*`` folders, and nothing else.
+    """
+    p = Path(path)
+    if not p.exists():
+        return f"{p}: not found"
+    if p.is_dir():
+        if resolve_subject(p) is None:
+            return f"{p}: not a NIfTI file, a sub-* folder or a study with sub-* folders"
+        return None
+    if not is_nifti(p):
+        return f"{p}: not a NIfTI file (.nii or .nii.gz)"
+    return None
+
+
 def read_path(path: str | os.PathLike) -> list[LayerData]:
     """Read a NIfTI file, a subject folder or a study folder (its first subject)."""
+    reason = unreadable_reason(path)
+    if reason is not None:
+        raise QSMMSError(reason)
     p = Path(path)
     if p.is_dir():
-        subject = resolve_subject(p)
-        if subject is None:
-            raise QSMMSError(f"{p}: neither a subject folder (sub-*) nor a study with sub-* folders")
-        return subject_layer_data(subject)
+        return subject_layer_data(resolve_subject(p))
     return file_layer_data(p)
 
 
 def get_reader(path: str | list[str]):
-    """npe2 reader contribution: return a reader function if we can read ``path``, else None."""
-    if isinstance(path, list):
-        if not all(isinstance(p, str | os.PathLike) and is_nifti(p) for p in path):
-            return None
-        return _read_many
-    p = Path(path)
-    if is_nifti(p):
-        return _read_many
-    if p.is_dir() and resolve_subject(p) is not None:
-        return _read_many
-    return None
+    """npe2 reader contribution: a reader function for NIfTI files and study/subject folders.
+
+    Other files: None (napari offers them to other readers; the manifest's patterns keep them
+    from reaching us anyway). A folder that is neither a study nor a subject: a reader that
+    raises the one-line reason, so napari shows why instead of "refused the file".
+    """
+    paths = path if isinstance(path, list) else [path]
+    if not paths or not all(isinstance(p, str | os.PathLike) for p in paths):
+        return None
+    if len(paths) > 1 and not all(is_nifti(p) for p in paths):
+        return None
+    first = Path(paths[0])
+    if first.is_dir():
+        return _read_many if unreadable_reason(first) is None else _refuse
+    return _read_many if all(is_nifti(p) for p in paths) else None
+
+
+def _refuse(path: str | list[str]) -> list[LayerData]:
+    paths = path if isinstance(path, list) else [path]
+    raise QSMMSError(unreadable_reason(paths[0]) or f"{paths[0]}: cannot be read")
 
 
 def _read_many(path: str | list[str]) -> list[LayerData]:

@@ -10,6 +10,7 @@ import pytest
 
 from napari_qsm_ms._reader import get_reader, read_path, role_from_filename
 from napari_qsm_ms._writer import write_image, write_labels
+from napari_qsm_ms.errors import QSMMSError
 from napari_qsm_ms.io.layout import StudyFiles
 from napari_qsm_ms.io.nifti import load_volume
 from tests.io.test_nifti import random_affine
@@ -107,4 +108,7 @@ def test_subject_folder_gives_named_layers(tmp_path):
 def test_reader_declines_other_things(tmp_path):
     (tmp_path / "x.txt").write_text("hi")
     assert get_reader(str(tmp_path / "x.txt")) is None
-    assert get_reader(str(tmp_path)) is None
+    # a folder that is not a study: a reader that says why (issue 12 item 9), not a silent None
+    refuse = get_reader(str(tmp_path))
+    with pytest.raises(QSMMSError, match="not a NIfTI file, a sub-\\* folder or a study"):
+        refuse(str(tmp_path))

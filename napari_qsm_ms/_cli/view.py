@@ -23,13 +23,12 @@ def register(subparsers) -> None:
 
 def check_view_paths(paths: list[Path]) -> None:
     """Validate before any window opens, so bad input gives one line and exit 2."""
-    from .._reader import get_reader
+    from .._reader import unreadable_reason
 
     for p in paths:
-        if not p.exists():
-            raise QSMMSError(f"{p}: not found")
-        if get_reader(str(p)) is None:
-            raise QSMMSError(f"{p}: not a NIfTI file, a sub-* folder or a study with sub-* folders")
+        reason = unreadable_reason(p)
+        if reason is not None:
+            raise QSMMSError(reason)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -29,7 +29,7 @@ import numpy as np
 from scipy import ndimage
 
 from ..errors import ParameterError
-from .phantom import (
+from .head_model import (
     AIR,
     CAUDATE,
     CAVITY,
@@ -43,8 +43,8 @@ from .phantom import (
     VENTRICLE,
     WM,
     HeadModel,
-    _make_veins,
     head_shell_regions,
+    make_veins,
     tissue_variation_waves,
 )
 
@@ -198,5 +198,5 @@ def build_mni_head_model(
     model.head_center_mm = atlas.brain_center_mni - offset
     model.cavities = [(np.asarray(c) - offset, r, 0.0) for c, r in CAVITIES_MNI]
     model.variation.update(tissue_variation_waves(rng))
-    model.veins = _make_veins(model, rng, 1.0)
+    model.veins = make_veins(model, rng, 1.0)
     return model
