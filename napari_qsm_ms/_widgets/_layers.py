@@ -7,12 +7,13 @@ from pathlib import Path
 
 import napari
 import numpy as np
+from qtpy.QtCore import QTimer
 
 from napari.components.overlays import TextOverlay
 from napari.utils.colormaps import CyclicLabelColormap
 
 from .._reader import ROLE_STYLE, subject_layer_data, volume_layer_data
-from ..io.orientation import AXIS_LABELS, screen_edge_letters
+from ..io.orientation import AXIS_LABELS, format_position_mm, screen_edge_letters
 from ..roi.palette import LESION_PALETTE
 from .._writer import layer_array_for_file
 from ..io.layout import SubjectFiles
@@ -68,17 +69,44 @@ def centre_viewer_on(viewer, layer, index_vox) -> None:
 def set_axial_view(viewer: napari.Viewer) -> None:
     """Axial slices in radiological convention: slider over S, anterior up, patient right on the left.
 
-    Also: L/R/A/P letters at the canvas edges (kept right when the view changes), the scale bar
-    (in mm, the layers' unit) and, if a reference or other derived layer is the active one, the
+    Also: L/R/A/P letters at the canvas edges (kept right when the view changes), the cursor's
+    position in mm, named slider axes and, if a reference or other derived layer is the active one, the
     lesions layer selected instead (what the user draws on)."""
     if viewer.dims.ndim >= 3:
         order = list(range(viewer.dims.ndim))
         lead = order[:-3]
         viewer.dims.order = tuple(lead + [order[-1], order[-2], order[-3]])
         viewer_camera(viewer).orientation2d = ("up", "left")
+    name_axes(viewer)
     show_orientation(viewer)
-    viewer.canvas.overlays.scale_bar.visible = True
+    show_cursor_mm(viewer)
     select_drawing_layer(viewer)
+
+
+def name_axes(viewer: napari.Viewer) -> None:
+    """Anatomical axis names (slider labels, in mm) on every 3-D layer of ours.
+
+    ``layer.units`` stays 'pixel': with ``units='mm'`` napari 0.9.2 draws nothing (measured: a
+    black canvas and black thumbnails), so the scale bar cannot say mm; the cursor read-out
+    (:func:`show_cursor_mm`) gives positions in mm instead."""
+    for layer in viewer.layers:
+        if (layer.metadata or {}).get("role") is not None and layer.ndim == 3 and tuple(layer.axis_labels) != AXIS_LABELS:
+            layer.axis_labels = AXIS_LABELS
+
+
+def show_cursor_mm(viewer: napari.Viewer) -> None:
+    """The cursor's scanner position in mm with its anatomical direction, at the canvas's bottom left."""
+    overlays = viewer.canvas.overlays
+    if _CURSOR_KEY in overlays:
+        return
+    overlays[_CURSOR_KEY] = TextOverlay(position="bottom_left", font_size=10, color="white")
+
+    def update(_event=None) -> None:
+        position = viewer.cursor.position
+        ok = len(position) >= 3 and any((layer.metadata or {}).get("role") for layer in viewer.layers)
+        overlays[_CURSOR_KEY].text = format_position_mm(position[-3:]) if ok else ""
+
+    viewer.cursor.events.position.connect(update)
 
 
 def select_drawing_layer(viewer: napari.Viewer) -> None:
@@ -86,6 +114,15 @@ def select_drawing_layer(viewer: napari.Viewer) -> None:
     active = viewer.layers.selection.active
     lesions = find_layer(viewer, "lesions")
     if lesions is not None and (active is None or (active.metadata or {}).get("role") in NOT_FOR_DRAWING):
+        viewer.layers.selection.active = lesions
+        # napari selects a layer it has just added after its ``inserted`` event: check again then
+        QTimer.singleShot(0, lambda: _select_lesions_if_still_derived(viewer))
+
+
+def _select_lesions_if_still_derived(viewer) -> None:
+    active = viewer.layers.selection.active
+    lesions = find_layer(viewer, "lesions")
+    if lesions is not None and active is not None and (active.metadata or {}).get("role") in NOT_FOR_DRAWING:
         viewer.layers.selection.active = lesions
 
 
@@ -124,6 +161,7 @@ DERIVED_ROLES = ("refwm", "refgm")
 #: Roles that must not stay the active layer after loading (the user would paint on them).
 NOT_FOR_DRAWING = ("refwm", "refgm", "tissue", "vessels", "mask", "qsm")
 _ORIENTATION_KEYS = {pos: f"qsm_ms_orientation_{pos}" for pos in ("top_center", "bottom_center", "middle_left", "middle_right")}
+_CURSOR_KEY = "qsm_ms_cursor_mm"
 _programmatic = [0]
 _guarded_layers: weakref.WeakSet = weakref.WeakSet()
 _oriented_viewers: weakref.WeakSet = weakref.WeakSet()
@@ -136,6 +174,8 @@ def _unwrapped(obj):
 
 def add_layer_data(viewer: napari.Viewer, data, kwargs: dict, kind: str):
     """Add one LayerData tuple from the reader, applying what constructors cannot (contours)."""
+    if (kwargs.get("metadata") or {}).get("role") and np.ndim(data) == 3:
+        kwargs = {"axis_labels": AXIS_LABELS, **kwargs}
     layer = getattr(viewer, f"add_{kind}")(data, **kwargs)
     apply_display_hints(layer)
     return layer
@@ -147,8 +187,9 @@ def lesion_colormap() -> CyclicLabelColormap:
 
 
 def apply_display_hints(layer) -> None:
-    """What the constructors cannot do for our layers (from the reader or a dock): contours, mm
-    units and named axes, the fixed lesion colours, and a guard against painting on references."""
+    """What the constructors cannot do for our layers (from the reader or a dock): contours, the
+    fixed lesion colours, and a guard against painting on references. (Units and axis names are
+    set for all layers at once by :func:`set_axial_view`: napari warns about mixed units.)"""
     meta = layer.metadata or {}
     is_labels = layer.__class__.__name__ == "Labels"
     contour = meta.get("contour")
@@ -156,8 +197,6 @@ def apply_display_hints(layer) -> None:
         layer.contour = contour
     if meta.get("role") is None or layer.ndim != 3:
         return
-    layer.units = ("mm", "mm", "mm")
-    layer.axis_labels = AXIS_LABELS
     if meta.get("role") == "lesions" and is_labels:
         layer.colormap = lesion_colormap()
     if meta.get("role") in DERIVED_ROLES and is_labels and _unwrapped(layer) not in _guarded_layers:
@@ -181,8 +220,6 @@ def _refuse_paint(event) -> None:
         return
     layer = event.source
     from napari.utils.notifications import show_warning
-
-    from qtpy.QtCore import QTimer
 
     QTimer.singleShot(0, layer.undo)  # after napari has finished recording the stroke
     show_warning(

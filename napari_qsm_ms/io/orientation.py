@@ -26,3 +26,11 @@ def screen_edge_letters(displayed: tuple[int, int], orientation2d: tuple[str, st
     top, bottom = (v_pos, v_neg) if orientation2d[0] == "up" else (v_neg, v_pos)
     left, right = (h_pos, h_neg) if orientation2d[1] == "left" else (h_neg, h_pos)
     return {"top_center": top, "bottom_center": bottom, "middle_left": left, "middle_right": right}
+
+
+def format_position_mm(world_xyz) -> str:
+    """A scanner (RAS+) position as a radiologist reads it: ``"R 12.3  A 4.0  S 20.0 mm"``."""
+    parts = []
+    for (pos, neg), value in zip(AXIS_ENDS, world_xyz):
+        parts.append(f"{pos if value >= 0 else neg} {abs(float(value)):.1f}")
+    return "  ".join(parts) + " mm"
