@@ -112,8 +112,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"  disputed: {rec.candidate_source} {rec.lesion_id}: {rec.votes or 'no votes'}")
     if not done:
         raise ParameterError(f"{args.study}: no subject has votes from at least 2 raters")
-    stored = read_panel(study)
-    table, report = write_agreement(study, done, stored or args.raters)
+    table, report = write_agreement(study, done, read_panel(study))
     print(f"agreement over {', '.join('sub-' + s for s in done)} -> {StudyFiles.at(args.study).agreement_tsv}")
     for rec in table.itertuples(index=False):
         value = "n/a" if math.isnan(rec.value) else f"{rec.value:.3f}"

@@ -40,14 +40,15 @@ from ..errors import QSMMSError
 from ..io.layout import StudyFiles, SubjectFiles
 from ..rating.agreement import AgreementReport, agreement, ratings_matrix, write_agreement
 from ..rating.consensus import read_lesion_classes, resolve, run_consensus
+from ..rating.panel import read_panel, write_panel
 from ..rating.proposals import propose_subject
-from ..rating.votes import VOTE_CLASSES, list_raters, read_all_votes
+from ..rating.votes import list_raters, read_all_votes
+from ..roi.rules import CONSENSUS_CLASSES, RESOLUTION_CLASSES, VOTE_CLASSES
 from ._layers import current_subject, find_layer
 from ._worker import ProgressPanel, run_with_progress
 from ._scroll import scroll_contents
 from .rating import rater_mode
 
-RESOLUTION_CLASSES = ("wm", "cortical", "mixed", "rejected")
 _CLASS_COLOURS = {
     "wm": "#2b6cb0",
     "cortical": "#b7791f",
@@ -112,6 +113,14 @@ class ConsensusWidget(QWidget):
             "written to desc-proposals_dseg for the raters to vote on"
         )
         self.propose_button.clicked.connect(self._on_propose)
+        self.panel_edit = QLineEdit()
+        self.panel_edit.setPlaceholderText("panel of raters, e.g. anna ben cat (default: every rater with votes)")
+        self.panel_edit.setToolTip(
+            "The study's panel of raters, stored in derivatives/qsm-ms/raters.tsv and used by this dock "
+            "and by qsm-ms consensus alike"
+        )
+        self.panel_button = QPushButton("Set panel")
+        self.panel_button.clicked.connect(self._on_set_panel)
         self.panel = ProgressPanel()
         self.blind_label = QLabel("Hidden while a rater is signed in (rater mode).")
         self.blind_label.setStyleSheet("color: #e0a000; font-weight: bold")
@@ -154,6 +163,10 @@ class ConsensusWidget(QWidget):
         lay = QVBoxLayout(self)
         lay.addWidget(self.subject_label)
         lay.addLayout(buttons)
+        panel_row = QHBoxLayout()
+        panel_row.addWidget(self.panel_edit, 1)
+        panel_row.addWidget(self.panel_button)
+        lay.addLayout(panel_row)
         lay.addWidget(self.panel)
         lay.addWidget(self.blind_label)
         lay.addWidget(self.summary_label)
@@ -194,7 +207,7 @@ class ConsensusWidget(QWidget):
     def _set_blinded(self, blinded: bool) -> None:
         self.blinded = blinded
         self.blind_label.setVisible(blinded)
-        for w in (self.run_button, self.propose_button, self.dispute_box, self.pair_combo):
+        for w in (self.run_button, self.propose_button, self.panel_button, self.dispute_box, self.pair_combo):
             w.setEnabled(not blinded)
         if blinded:
             self._clear()
@@ -220,6 +233,19 @@ class ConsensusWidget(QWidget):
         except QSMMSError as exc:
             self.status_label.setText(f"error: {exc}")
 
+    def _on_set_panel(self) -> None:
+        try:
+            self.set_panel(self.panel_edit.text().replace(",", " ").split())
+        except QSMMSError as exc:
+            self.status_label.setText(f"error: {exc}")
+
+    def set_panel(self, raters: list[str]) -> None:
+        """Store the study's panel of raters (``rating.panel.write_panel``), honoured from now on."""
+        if self.subject is None:
+            raise QSMMSError("no subject loaded")
+        path = write_panel(StudyFiles.at(self.subject.study), raters)
+        self.status_label.setText(f"panel of raters {', '.join(raters)} -> {path.name}")
+
     def run_consensus(self) -> pd.DataFrame:
         """Run the consensus for the subject (lesions.tsv) and the study's agreement; show both."""
         if self.blinded:
@@ -227,10 +253,10 @@ class ConsensusWidget(QWidget):
         subject = self.subject
         if subject is None:
             raise QSMMSError("no subject loaded")
-        table = run_consensus(subject)
+        table = run_consensus(subject)  # the study's stored panel (raters.tsv), as qsm-ms consensus
         study = StudyFiles.at(subject.study)
         with_votes = [s.label for s in study.subjects() if len(list_raters(s)) >= 2]
-        _, self.study_report = write_agreement(study, with_votes)
+        _, self.study_report = write_agreement(study, with_votes, read_panel(study))
         self.status_label.setText(f"wrote {subject.lesions_tsv.name} and {study.agreement_tsv.name}")
         self._show(subject, table)
         return table
@@ -265,7 +291,7 @@ class ConsensusWidget(QWidget):
         counts = table["class"].value_counts()
         self.summary_label.setText(
             f"{subject.sub}: {len(table)} candidates, {len(raters)} raters ({', '.join(raters)}): "
-            + ", ".join(f"{c} {int(counts.get(c, 0))}" for c in ("wm", "cortical", "mixed", "rejected", "disputed"))
+            + ", ".join(f"{c} {int(counts.get(c, 0))}" for c in CONSENSUS_CLASSES)
             + f"; {int((table['consensus'] == 'resolved').sum())} resolved"
         )
         # disputes

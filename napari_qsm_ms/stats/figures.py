@@ -8,13 +8,15 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
 from ..io.layout import TISSUE_CORTEX
-from .tests import included_rows, mixed_pairs, paper_tests
+from ..roi.rules import LESION_CLASSES
+from .tests import N_COMPARISONS, included_rows, mixed_pairs, paper_tests
 
 TYPE_STYLE = {
     "wm": ("WM\nlesions", "#1f77b4"),
@@ -125,7 +127,7 @@ def figure2(lesions: pd.DataFrame, *, seed: int = 0, fig: Figure | None = None) 
     fig.text(
         0.99,
         0.005,
-        "mean \u00b1 SD in black; P: one-sample t-test vs 0, uncorrected (Bonferroni: x6)",
+        f"mean \u00b1 SD in black; P: one-sample t-test vs 0, uncorrected (Bonferroni: x{N_COMPARISONS})",
         ha="right",
         va="bottom",
         fontsize=7,
@@ -157,7 +159,7 @@ def choose_example_lesions(lesions: pd.DataFrame, n: int = 3) -> pd.DataFrame:
         return pd.DataFrame(columns=["subject", "lesion_id", "class"])
     size = rows.groupby(["subject", "lesion_id", "class"], sort=False)["lesion_voxels"].sum().reset_index()
     picks = []
-    for klass in ("wm", "cortical", "mixed"):
+    for klass in LESION_CLASSES:
         sub = size[size["class"] == klass]
         if not sub.empty:
             picks.append(sub.sort_values(["lesion_voxels", "subject"], ascending=[False, True]).iloc[0])
@@ -227,120 +229,132 @@ def roi_panel_figure(
     Figure or None
         Panels (whichever exist): T2* magnitude, QSM, WM-nulled MPRAGE, CSF-nulled MPRAGE and FLAIR
         (coregistered onto the T2* grid), with the lesion (red), WM reference (cyan) and cortical
-        reference (yellow) outlined; None when the lesion map or the lesion is missing.
+        reference (yellow) outlined, on the central slice of :mod:`napari_qsm_ms.roi.rules` (where
+        the reference is drawn), in radiological convention like the review dock (patient's right
+        on the left; the sides are labelled); None when the lesion map or the lesion is missing.
     """
-    if not subject.lesions.exists():
+    where = _panel_slice(subject, lesion_id)
+    if where is None:
         return None
-    les_vol = load_volume(subject.lesions, dtype=None)
-    les = np.rint(np.asarray(les_vol.data)).astype(np.int64)
-    mask = les == lesion_id
-    if not mask.any():
-        return None
-    from ..roi.study import axial_axis
-
-    axis = axial_axis(les_vol.affine)
-    counts = mask.sum(axis=tuple(a for a in range(3) if a != axis))
-    nz = np.flatnonzero(counts)
-    k = int((nz[0] + nz[-1]) // 2)
-    if counts[k] == 0:
-        k = int(nz[np.argmin(np.abs(nz - k))])
-    centre_arr = np.argwhere(np.take(mask, k, axis=axis)).mean(axis=0).round().astype(int).tolist()
-    centre_arr.insert(axis, k)
-    centre = tuple(int(v) for v in centre_arr)
-    series = [
-        ("T2* magnitude", subject.magnitude, "gray"),
-        ("QSM (ppm)", subject.chimap, "gray"),
-        ("WM-nulled MPRAGE", subject.coreg_series("wmn"), "gray"),
-        ("CSF-nulled MPRAGE", subject.coreg_series("csfn"), "gray"),
-        ("FLAIR", subject.coreg_series("flair"), "gray"),
-    ]
-    panels = []
-    for title, path, cmap in series:
-        if path.exists():
-            try:
-                vol = load_volume(path, allow_nan=True)
-            except Exception:  # a broken optional series must not stop the report
-                continue
-            if vol.shape[:3] != les.shape:
-                continue
-            panels.append((title, vol.data, cmap))
+    panels = _panel_series(subject, where.mask.shape)
     if not panels:
         return None
-    outlines = {"lesion": mask}
-    for name in ("refwm", "refgm"):
-        path = getattr(subject, name)
-        if path.exists():
-            outlines[name] = (
-                np.rint(np.asarray(load_volume(path, dtype=None).data)).astype(np.int64) == lesion_id
-            )
-    affine = les_vol.affine
-    cortex = None
-    if subject.tissue.exists():
-        tissue = np.rint(np.asarray(load_volume(subject.tissue, dtype=None).data)).astype(np.int64)
-        if tissue.shape == les.shape:
-            cortex = _canonical_slice((tissue == TISSUE_CORTEX).astype(np.uint8), affine, centre, axis)[0] > 0
-    sl_masks = {
-        n: _canonical_slice(m.astype(np.uint8), affine, centre, axis)[0] > 0 for n, m in outlines.items()
-    }
-    union = np.zeros_like(sl_masks["lesion"])
-    for m in sl_masks.values():
-        union |= m
-    pts = np.argwhere(union)
-    lo = np.maximum(pts.min(axis=0) - pad_vox, 0)
-    hi = np.minimum(pts.max(axis=0) + pad_vox + 1, union.shape)
-    crop = (slice(lo[0], hi[0]), slice(lo[1], hi[1]))
-
+    outlines, cortex = _panel_outlines(subject, lesion_id, where)
+    crop, lo, hi = _panel_crop(outlines, pad_vox)
     if fig is None:
         fig = Figure(figsize=(max(2.3 * len(panels), 5.2), 3.1), dpi=110)
     fig.clear()
     axes = np.atleast_1d(fig.subplots(1, len(panels)))
     for ax, (title, data, cmap) in zip(axes, panels, strict=True):
-        img, (dx, dy), _ = _canonical_slice(data, affine, centre, axis)
-        img = img[crop]
-        extent = (lo[0] * dx, hi[0] * dx, lo[1] * dy, hi[1] * dy)
-        finite = img[np.isfinite(img)]
-        if title.startswith("QSM"):
-            vmax = float(np.percentile(np.abs(finite), 99)) if finite.size else 0.1
-            vmin, vmax = -max(vmax, 0.02), max(vmax, 0.02)
-        else:
-            vmin, vmax = np.percentile(finite, [1, 99.5]) if finite.size else (0, 1)
-        ax.imshow(
-            img.T, origin="lower", cmap=cmap, vmin=vmin, vmax=vmax, extent=extent, interpolation="nearest"
-        )
-        if cortex is not None and cortex[crop].any() and not cortex[crop].all():
-            ax.contour(
-                cortex[crop].T.astype(float),
-                levels=[0.5],
-                colors=["white"],
-                linewidths=0.6,
-                linestyles=":",
-                alpha=0.7,
-                origin="lower",
-                extent=extent,
-            )
-        for name, m in sl_masks.items():
-            mc = m[crop].astype(float)
-            if mc.any():
-                ax.contour(
-                    mc.T,
-                    levels=[0.5],
-                    colors=[ROI_COLOURS[name]],
-                    linewidths=1.0,
-                    origin="lower",
-                    extent=extent,
-                )
-        ax.set_title(
-            title if not title.startswith("QSM") else f"QSM [{vmin:.2f}, {vmax:.2f}] ppm", fontsize=8
-        )
-        ax.set_xticks([])
-        ax.set_yticks([])
-        ax.text(0.02, 0.02, "L", color="white", fontsize=7, transform=ax.transAxes)
-        ax.text(0.93, 0.02, "R", color="white", fontsize=7, transform=ax.transAxes)
+        _draw_panel(ax, title, data, cmap, where, outlines, cortex, crop, lo, hi)
     fig.suptitle(
         f"sub-{subject.label}, lesion {lesion_id}{' (' + label + ')' if label else ''}, "
-        f"central slice {k} (file voxel axis {axis})\n"
+        f"central slice {where.slice} (file voxel axis {where.axis}), radiological (R on the left)\n"
         "red: lesion, cyan: WM reference, yellow: cortical reference, dotted: cortex boundary",
         fontsize=8,
     )
     fig.subplots_adjust(left=0.01, right=0.99, top=0.76, bottom=0.02, wspace=0.05)
     return fig
+
+
+class _PanelSlice(NamedTuple):
+    """Where a lesion's panel is cut: its mask, the file's affine, slice axis and index, a centre voxel."""
+
+    mask: np.ndarray
+    affine: np.ndarray
+    axis: int
+    slice: int
+    centre: tuple[int, int, int]
+
+
+def _panel_slice(subject, lesion_id: int) -> _PanelSlice | None:
+    """The lesion's central slice (roi.rules) and the centre of its voxels there."""
+    from ..roi.rules import lesion_central_slice, slice_axis_of_affine
+
+    if not subject.lesions.exists():
+        return None
+    les_vol = load_volume(subject.lesions, dtype=None)
+    mask = np.rint(np.asarray(les_vol.data)).astype(np.int64) == lesion_id
+    if not mask.any():
+        return None
+    direction = slice_axis_of_affine(les_vol.affine)
+    k = lesion_central_slice(mask, direction.axis, increasing_superior=direction.increasing_superior)
+    centre = np.argwhere(np.take(mask, k, axis=direction.axis)).mean(axis=0).round().astype(int).tolist()
+    centre.insert(direction.axis, k)
+    return _PanelSlice(mask, les_vol.affine, direction.axis, k, tuple(int(v) for v in centre))
+
+
+def _panel_series(subject, shape) -> list[tuple[str, np.ndarray, str]]:
+    """(title, data, colormap) of every series on the lesion's grid that can be read."""
+    series = [
+        ("T2* magnitude", subject.magnitude),
+        ("QSM (ppm)", subject.chimap),
+        ("WM-nulled MPRAGE", subject.coreg_series("wmn")),
+        ("CSF-nulled MPRAGE", subject.coreg_series("csfn")),
+        ("FLAIR", subject.coreg_series("flair")),
+    ]
+    panels = []
+    for title, path in series:
+        if path.exists():
+            try:
+                vol = load_volume(path, allow_nan=True)
+            except Exception:  # a broken optional series must not stop the report
+                continue
+            if vol.shape[:3] == shape:
+                panels.append((title, vol.data, "gray"))
+    return panels
+
+
+def _panel_outlines(subject, lesion_id: int, where: _PanelSlice):
+    """The lesion's and its references' masks on the slice (canonical in-plane order), and cortex."""
+    outlines = {"lesion": where.mask}
+    for name in ("refwm", "refgm"):
+        path = getattr(subject, name)
+        if path.exists():
+            outlines[name] = np.rint(np.asarray(load_volume(path, dtype=None).data)).astype(np.int64) == lesion_id
+    cortex = None
+    if subject.tissue.exists():
+        tissue = np.rint(np.asarray(load_volume(subject.tissue, dtype=None).data)).astype(np.int64)
+        if tissue.shape == where.mask.shape:
+            cortex = _on_slice((tissue == TISSUE_CORTEX).astype(np.uint8), where) > 0
+    return {n: _on_slice(m.astype(np.uint8), where) > 0 for n, m in outlines.items()}, cortex
+
+
+def _on_slice(data: np.ndarray, where: _PanelSlice):
+    return _canonical_slice(data, where.affine, where.centre, where.axis)[0]
+
+
+def _panel_crop(outlines: dict[str, np.ndarray], pad_vox: int):
+    union = np.zeros_like(outlines["lesion"])
+    for m in outlines.values():
+        union |= m
+    pts = np.argwhere(union)
+    lo = np.maximum(pts.min(axis=0) - pad_vox, 0)
+    hi = np.minimum(pts.max(axis=0) + pad_vox + 1, union.shape)
+    return (slice(lo[0], hi[0]), slice(lo[1], hi[1])), lo, hi
+
+
+def _draw_panel(ax, title, data, cmap, where, outlines, cortex, crop, lo, hi) -> None:
+    """One series: image, outlines, radiological orientation (patient's right on the left), sides."""
+    img, (dx, dy), _ = _canonical_slice(data, where.affine, where.centre, where.axis)
+    img = img[crop]
+    extent = (lo[0] * dx, hi[0] * dx, lo[1] * dy, hi[1] * dy)
+    finite = img[np.isfinite(img)]
+    if title.startswith("QSM"):
+        vmax = float(np.percentile(np.abs(finite), 99)) if finite.size else 0.1
+        vmin, vmax = -max(vmax, 0.02), max(vmax, 0.02)
+        title = f"QSM [{vmin:.2f}, {vmax:.2f}] ppm"
+    else:
+        vmin, vmax = np.percentile(finite, [1, 99.5]) if finite.size else (0, 1)
+    ax.imshow(img.T, origin="lower", cmap=cmap, vmin=vmin, vmax=vmax, extent=extent, interpolation="nearest")
+    contours = [(cortex, "white", 0.6, ":")] if cortex is not None and cortex[crop].any() and not cortex[crop].all() else []
+    contours += [(m, ROI_COLOURS[name], 1.0, "-") for name, m in outlines.items() if m[crop].any()]
+    for m, colour, width, style in contours:
+        ax.contour(m[crop].T.astype(float), levels=[0.5], colors=[colour], linewidths=width, linestyles=style,
+                   origin="lower", extent=extent)
+    ax.set_xlim(extent[1], extent[0])  # radiological: canonical x runs toward the patient's right
+    ax.set_title(title, fontsize=8)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.text(0.02, 0.02, "R", color="white", fontsize=7, transform=ax.transAxes)
+    ax.text(0.93, 0.02, "L", color="white", fontsize=7, transform=ax.transAxes)

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from ..io.atomic import atomic_write_text
-from .tests import PAPER_COMPARISONS, PUBLISHED_TABLE3, SET_LABELS
+from .tests import ALPHA, N_COMPARISONS, PAPER_COMPARISONS, PUBLISHED_TABLE3, SET_LABELS
 
 _CSS = """
 body{font-family:Helvetica,Arial,sans-serif;margin:2em auto;max-width:1200px;color:#222;line-height:1.4}
@@ -158,10 +158,12 @@ def build_report(result, figures: dict[str, dict[str, Path]]) -> str:
     parts.append(
         "<p class='small'>Method (Bian et al., AJNR 2016): relative susceptibility = mean \u03c7 in the lesion "
         "ROI (or its WM / cortical part for mixed lesions: lesion voxels on tissue 3 / tissue 2) minus mean "
-        "\u03c7 in its reference ROI (desc-refwm for WM parts, desc-refgm for cortical parts), from the "
+        "\u03c7 in its reference ROI (column <code>reference_roi</code>: desc-refwm for WM parts, desc-refgm "
+        "for cortical parts), from the "
         "Chimap and ROI files as saved (vessel removal is an edit of the ROI files). Voxels outside the QSM "
-        "brain mask are left out and counted in the flags. One-sample two-sided t-tests against 0; six "
-        "comparisons corrected together by Bonferroni (significant when p &lt; 0.05/6 = 0.0083).</p>"
+        f"brain mask are left out and counted in the flags. One-sample two-sided t-tests against 0; "
+        f"{N_COMPARISONS} comparisons corrected together by Bonferroni (significant when p &lt; "
+        f"{ALPHA}/{N_COMPARISONS} = {ALPHA / N_COMPARISONS:.4f}).</p>"
     )
     if result.notes:
         parts.append(
@@ -224,6 +226,7 @@ def build_report(result, figures: dict[str, dict[str, Path]]) -> str:
                 "class",
                 "part",
                 "lesion_type",
+                "reference_roi",
                 "consensus",
                 "votes",
                 "flags",
