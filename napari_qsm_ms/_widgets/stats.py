@@ -21,7 +21,6 @@ from qtpy.QtWidgets import (
     QAbstractItemView,
     QFileDialog,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QLineEdit,
     QPushButton,
@@ -40,6 +39,7 @@ from ..stats.tests import ALPHA, N_COMPARISONS, paper_tests
 from ._layers import centre_viewer_on
 from ._worker import ProgressPanel, run_with_progress
 from ._scroll import scroll_contents
+from ._tables import fit_columns
 
 #: (lesions.tsv column, header)
 TABLE_COLUMNS = [
@@ -150,8 +150,8 @@ class StatsWidget(QWidget):
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.verticalHeader().setVisible(False)
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table.setMinimumHeight(6 * 22 + 28)  # several rows, even in a small dock
+        self._fitter = fit_columns(self.table, len(TABLE_COLUMNS) - 1)  # Flags visible without scrolling
         self.table.cellClicked.connect(self._on_row_clicked)
 
         from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
@@ -335,6 +335,7 @@ class StatsWidget(QWidget):
                 elif flagged[r]:
                     item.setBackground(_FLAG_BRUSH)  # in the tests, but look at the flags
                 self.table.setItem(r, c, item)
+        self._fitter.fit()
         self._draw_figure()
         self._update_summary()
 
