@@ -21,7 +21,7 @@ from typing import Any
 import napari
 import numpy as np
 import pandas as pd
-from qtpy.QtCore import QTimer, Signal
+from qtpy.QtCore import QFileSystemWatcher, QTimer, Signal
 from qtpy.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -53,6 +53,7 @@ from ..roi.study import ReferenceInputs, axial_axis, compute_subject_references
 from ..roi.tissue import estimate_tissue as roi_estimate_tissue
 from ..roi.tissue import import_segmentation
 from ..roi.palette import REFERENCE_COLORS
+from ..roi.stale import stale_reference_flags
 from ._autosave import AUTOSAVE_ROLES, Autosaver, clear_autosave, pending_recovery, recovered_arrays
 from ._layers import centre_viewer_on, current_subject, find_layer, save_layer_to_subject
 from ._lesion_table import LesionTableView, display_frame
@@ -238,6 +239,10 @@ class AnnotationWidget(QWidget):
         self._table_timer.setSingleShot(True)
         self._table_timer.setInterval(250)
         self._table_timer.timeout.connect(self.refresh_table)
+        # the consensus table (written by the Consensus dock or ``qsm-ms consensus``) is shown as
+        # soon as it changes on disk: its folder is watched (atomic writes replace the file)
+        self._consensus_watch = QFileSystemWatcher(self)
+        self._consensus_watch.directoryChanged.connect(self._on_subject_folder_changed)
         self._bind_timer = QTimer(self)
         self._bind_timer.setSingleShot(True)
         self._bind_timer.setInterval(0)
@@ -525,6 +530,7 @@ class AnnotationWidget(QWidget):
             if layer is not None:
                 style_reference_layer(layer, role)
         if new_subject:
+            self._watch_subject_folder(subject)
             self.state = self._load_state()
             self.reference_table = None
             self.autosaver.mark_clean(self._current_arrays(), self.state)
@@ -536,6 +542,24 @@ class AnnotationWidget(QWidget):
             self.autosaver.add_baseline(self._current_arrays())
         self._connect_layer_events()
         self.refresh_table()
+
+    def _watch_subject_folder(self, subject: SubjectFiles) -> None:
+        old = self._consensus_watch.directories()
+        if old:
+            self._consensus_watch.removePaths(old)
+        subject.deriv.mkdir(parents=True, exist_ok=True)
+        self._consensus_watch.addPath(str(subject.deriv))
+        self._consensus_mtime = self._consensus_stamp()
+
+    def _consensus_stamp(self):
+        path = self.subject.lesions_tsv if self.subject is not None else None
+        return path.stat().st_mtime_ns if path is not None and path.exists() else None
+
+    def _on_subject_folder_changed(self, _path: str = "") -> None:
+        stamp = self._consensus_stamp()
+        if stamp != getattr(self, "_consensus_mtime", None):
+            self._consensus_mtime = stamp
+            self._table_timer.start()
 
     def _connect_layer_events(self) -> None:
         self._bound_layers = {role: self.layer(role) for role in AUTOSAVE_ROLES}
@@ -611,11 +635,19 @@ class AnnotationWidget(QWidget):
             return None
         return np.asarray(vessels.data) > 0
 
-    def _extra_flags(self) -> dict[int, list[str]]:
-        """Flags kept in the annotation state (reference flags, manual flags), per lesion."""
-        if self.state is None:
-            return {}
-        return {int(k): list(v.flags) for k, v in self.state.lesions.items() if v.flags}
+    def _extra_flags(self, consensus: dict[int, str] | None = None) -> dict[int, list[str]]:
+        """Flags kept in the annotation state (reference flags, manual flags), per lesion, and
+        references built for another class than the consensus gave (``roi.stale``)."""
+        flags = {} if self.state is None else {int(k): list(v.flags) for k, v in self.state.lesions.items() if v.flags}
+        if consensus:
+            suggested = dict(zip(self.lesion_frame["lesion_id"].astype(int), self.lesion_frame["suggested_class"]))
+            refs = [self.layer(role) for role in ("refwm", "refgm")]
+            stale = stale_reference_flags(
+                consensus, suggested, *(None if r is None else np.asarray(r.data) for r in refs), set(self._excluded())
+            )
+            for lid, flag in stale.items():
+                flags.setdefault(lid, []).append(flag)
+        return flags
 
     def _excluded(self) -> dict[int, str]:
         """Excluded lesion ids -> reason."""
@@ -638,10 +670,11 @@ class AnnotationWidget(QWidget):
                 voxel_size_of(lesions),
                 slice_axis=slice_axis_of(lesions),
             )
+        consensus = self.consensus_classes()
         frame = display_frame(
             self.lesion_frame,
-            consensus=self.consensus_classes(),
-            extra_flags=self._extra_flags(),
+            consensus=consensus,
+            extra_flags=self._extra_flags(consensus),
             excluded=self._excluded(),
         )
         self.table.set_frame(frame)
