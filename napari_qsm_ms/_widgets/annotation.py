@@ -58,7 +58,8 @@ from ._autosave import AUTOSAVE_ROLES, Autosaver, clear_autosave, pending_recove
 from ._layers import centre_viewer_on, current_subject, find_layer, save_layer_to_subject
 from ._lesion_table import LesionTableView, display_frame
 from ._worker import ProgressPanel, run_with_progress
-from ._layers import programmatic_edit
+from ._layers import programmatic_edit, select_drawing_layer
+from ._undo import OperationUndo
 from ._scroll import scroll_contents
 
 SEGMENTATION_KINDS = (
@@ -90,7 +91,7 @@ def apply_labels_edit(layer, new_data: np.ndarray) -> int:
     if hidden:  # napari 0.9 data_setitem indexes the displayed slice, which a hidden layer lacks
         layer.visible = True
     try:
-        with layer.block_history(), programmatic_edit():
+        with programmatic_edit(), layer.block_history():  # the paint event comes at block_history exit
             layer.data_setitem(changed, new[changed])
     finally:
         if hidden:
@@ -229,6 +230,7 @@ class AnnotationWidget(QWidget):
         self._connected: list[tuple[Any, Any]] = []
         self._worker = None
         self._closed = False
+        self.operation_undo = OperationUndo()
 
         self._build_ui()
         scroll_contents(self)  # fits a small screen: the dock's contents scroll
@@ -471,6 +473,11 @@ class AnnotationWidget(QWidget):
         role = (getattr(source, "metadata", None) or {}).get("role")
         self.autosaver.schedule(role)
         self._table_timer.start()
+
+    def _after_operation_undone(self) -> None:
+        for role in ("refwm", "refgm"):
+            self.autosaver.schedule(role)
+        self.refresh_table()
 
     def _on_autosave_failed(self, message: str) -> None:
         self.autosave_label.setText(message)
@@ -875,13 +882,18 @@ class AnnotationWidget(QWidget):
 
         lesions = self.layer("lesions")
         view = (lesions.metadata or {}).get("canonical")
+        edited = []
         for role, data in (("refwm", refs.result.refwm), ("refgm", refs.result.refgm)):
             layer = self.ensure_layer(role)
             if view is not None:
                 data = to_canonical(np.asarray(data), view.source_affine)[0]
-            apply_labels_edit(layer, np.asarray(data, dtype=layer.data.dtype))
+            if apply_labels_edit(layer, np.asarray(data, dtype=layer.data.dtype)):
+                edited.append(layer)
             layer.contour = 1
             layer.visible = True
+        select_drawing_layer(self.viewer)  # the user stays on 'lesions'
+        # Ctrl-Z from 'lesions' (or a reference layer) undoes the references, in one step
+        self.operation_undo.record("Build references", edited, [lesions], on_undone=self._after_operation_undone)
         self.reference_table = refs.result.table
         if self.state is not None:
             self.state.set_reference_flags(refs.flags, refs.record)
