@@ -143,6 +143,9 @@ class StatsWidget(QWidget):
         self.summary_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.status_label = QLabel("")
         self.status_label.setWordWrap(True)
+        self.report_label = QLabel("")
+        self.report_label.setWordWrap(True)
+        self.report_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
 
         self.table = QTableWidget(0, len(TABLE_COLUMNS))
         self.table.setHorizontalHeaderLabels([h for _, h in TABLE_COLUMNS])
@@ -174,6 +177,7 @@ class StatsWidget(QWidget):
         lay.addWidget(self.summary_label)
         lay.addWidget(split, 1)
         lay.addWidget(self.status_label)
+        lay.addWidget(self.report_label)
         scroll_contents(self)  # fits a small screen: the dock's contents scroll
 
         self._debounce = QTimer(self)
@@ -272,7 +276,10 @@ class StatsWidget(QWidget):
         if not self._state["alive"]:
             return
         self._on_computed(result)
-        self.status_label.setText(f"report written: {result.parameters.get('out_dir')}/report.html")
+        where = f"{result.parameters.get('out_dir')}/report.html"
+        self.status_label.setText(f"report written: {where}")
+        # stays until the next export (the status line is rewritten by every refresh)
+        self.report_label.setText(f"Last report: {where}")
 
     def _on_save_table(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self, "Save lesion table", "lesions.tsv", "TSV (*.tsv)")
