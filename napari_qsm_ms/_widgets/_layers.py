@@ -13,8 +13,10 @@ from napari.components.overlays import TextOverlay
 from napari.utils.colormaps import CyclicLabelColormap
 
 from .._reader import ROLE_STYLE, subject_layer_data, volume_layer_data
+from ..io.nifti import CanonicalView
 from ..io.orientation import AXIS_LABELS, format_position_mm, screen_edge_letters
 from ..roi.palette import LESION_PALETTE
+from ..roi.study import axial_axis
 from .._writer import layer_array_for_file
 from ..io.layout import SubjectFiles
 from ..io.nifti import Volume, save_volume
@@ -271,3 +273,20 @@ def save_layer_to_subject(layer, path: str | Path | None = None) -> Path:
     else:
         dtype = np.float32
     return save_volume(target, arr, affine, dtype=dtype)
+
+
+def slice_axis_of(layer) -> int:
+    """Array axis across the axial slices of a layer (2 for the canonical RAS layers of the plugin).
+
+    Same rule as ``qsm-ms rois`` (:func:`napari_qsm_ms.roi.study.axial_axis`): the axis nearest
+    the world S-I axis, from the layer's canonical affine.
+    """
+    view: CanonicalView | None = (layer.metadata or {}).get("canonical")
+    if view is None:
+        return 2
+    return axial_axis(view.canonical_affine)
+
+
+def voxel_size_of(layer) -> tuple[float, float, float]:
+    """Voxel size (mm) of a layer's canonical array (its napari ``scale``)."""
+    return tuple(float(s) for s in layer.scale[-3:])

@@ -41,24 +41,24 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from ..errors import InputFileError, ParameterError, QSMMSError
+from ..errors import ParameterError, QSMMSError
 from ..io.layout import SubjectFiles
-from ..io.nifti import CanonicalView, Volume, check_same_grid, load_volume, to_canonical
+from ..io.nifti import CanonicalView, Volume, to_canonical
 from ..roi import lesions as roi_lesions
 from ..roi import references as roi_refs
 from ..roi import vessels as roi_vessels
 from ..roi.annotation import EXCLUSION_REASONS, AnnotationState
 from ..roi.rules import drawn_classes, read_consensus_table, reserved_ids
-from ..roi.study import ReferenceInputs, axial_axis, compute_subject_references
+from ..roi.study import ReferenceInputs, compute_subject_references
 from ..roi.tissue import estimate_tissue as roi_estimate_tissue
-from ..roi.tissue import import_segmentation
 from ..roi.palette import REFERENCE_COLORS
 from ..roi.stale import stale_reference_flags
 from ._autosave import AUTOSAVE_ROLES, Autosaver, clear_autosave, pending_recovery, recovered_arrays
 from ._layers import centre_viewer_on, current_subject, find_layer, save_layer_to_subject
 from ._lesion_table import LesionTableView, display_frame
 from ._worker import ProgressPanel, run_with_progress
-from ._layers import programmatic_edit, select_drawing_layer
+from ._layers import programmatic_edit, select_drawing_layer, slice_axis_of, voxel_size_of
+from ..roi.segmentation_grid import import_segmentation_on_grid  # noqa: F401 - re-exported
 from ._undo import OperationUndo
 from ._scroll import scroll_contents
 
@@ -112,23 +112,6 @@ def style_reference_layer(layer, role: str) -> None:
         layer.colormap = DirectLabelColormap(color_dict={None: color, 0: "transparent"})
 
 
-def slice_axis_of(layer) -> int:
-    """Array axis across the axial slices of a layer (2 for the canonical RAS layers of the plugin).
-
-    Same rule as ``qsm-ms rois`` (:func:`napari_qsm_ms.roi.study.axial_axis`): the axis nearest
-    the world S-I axis, from the layer's canonical affine.
-    """
-    view: CanonicalView | None = (layer.metadata or {}).get("canonical")
-    if view is None:
-        return 2
-    return axial_axis(view.canonical_affine)
-
-
-def voxel_size_of(layer) -> tuple[float, float, float]:
-    """Voxel size (mm) of a layer's canonical array (its napari ``scale``)."""
-    return tuple(float(s) for s in layer.scale[-3:])
-
-
 def grid_volume(layer) -> Volume:
     """A data-less :class:`Volume` with the source shape and affine of a plugin layer (grid checks)."""
     meta = layer.metadata or {}
@@ -138,51 +121,6 @@ def grid_volume(layer) -> Volume:
     else:
         shape, affine = layer.data.shape[-3:], np.asarray(meta.get("affine", np.eye(4)))
     return Volume(np.broadcast_to(np.zeros((), np.uint8), shape), np.asarray(affine), meta.get("path"))
-
-
-def import_segmentation_on_grid(path: str | Path, kind: str, reference: Volume, progress=None) -> np.ndarray:
-    """Read a segmentation file, check it lies on ``reference``'s grid, map it to tissue codes.
-
-    Parameters
-    ----------
-    path : str or Path
-        Label map (FreeSurfer/SynthSeg codes, FAST ``_seg``) or, for ``fast_pve``, the three FAST
-        PVE maps stacked on a 4th axis. It must already be on the T2* magnitude grid.
-    kind : str
-        One of ``roi.tissue.KINDS``.
-    reference : Volume
-        The T2* grid (shape and affine; data unused).
-
-    Returns
-    -------
-    ndarray of int32
-        Tissue codes in the canonical orientation of the plugin's layers.
-
-    Raises
-    ------
-    InputFileError
-        File unreadable, not a label map, or on another grid (resample it onto the T2* first).
-    """
-    if progress is not None:
-        progress(0.05, f"reading {Path(path).name}")
-    if kind == "fast_pve":
-        volume = load_volume(path, ndim=4, dtype=np.float32)
-    else:
-        volume = load_volume(path, dtype=None)
-    try:
-        check_same_grid(reference, volume)
-    except InputFileError as exc:
-        raise InputFileError(
-            path, f"not on the T2* grid ({exc.problem}); resample it onto the T2* magnitude first"
-        ) from None
-    if progress is not None:
-        progress(0.5, "mapping labels to tissue classes")
-    try:
-        tissue = import_segmentation(volume.data, kind=kind, voxel_size_mm=volume.voxel_size_mm)
-    except ParameterError as exc:
-        raise InputFileError(path, str(exc)) from None
-    canonical, _ = to_canonical(np.asarray(tissue, dtype=np.int32), volume.affine)
-    return canonical
 
 
 def _without_progress(func, **kwargs):

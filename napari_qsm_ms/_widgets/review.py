@@ -40,7 +40,9 @@ from ..roi import lesions as roi_lesions
 from ._layers import current_subject, find_layer
 from ._layers import centre_viewer_on
 from ._scroll import scroll_contents
-from .annotation import REFERENCE_COLORS, slice_axis_of, voxel_size_of
+from ..roi.crop import CropGeometry, crop_geometry  # noqa: F401 - CropGeometry re-exported
+from ..roi.palette import REFERENCE_COLORS
+from ._layers import slice_axis_of, voxel_size_of
 
 #: (role, panel title) in display order (2 rows x 3 columns).
 PANELS: tuple[tuple[str, str], ...] = (
@@ -56,40 +58,6 @@ REFWM_COLOR = REFERENCE_COLORS["refwm"]
 REFGM_COLOR = REFERENCE_COLORS["refgm"]
 OTHER_COLOR = "#ffd700"
 TISSUE_CMAP = ListedColormap(["#000000", "#2050c0", "#909090", "#f0f0f0", "#e08020"], name="tissue5")
-
-
-@dataclass
-class CropGeometry:
-    """An in-plane crop of the canonical volume around a lesion on one slice.
-
-    Attributes
-    ----------
-    index : tuple of slice / int
-        Index into the canonical 3-D array giving the 2-D crop (rows = first in-plane axis).
-    extent_mm : tuple of 4 float
-        ``(left, right, bottom, top)`` of the crop in mm relative to the lesion centre, for imshow.
-    """
-
-    index: tuple
-    extent_mm: tuple[float, float, float, float]
-    slice_index: int
-
-
-def crop_geometry(
-    center_vox, slice_index: int, shape, voxel_size_mm, half_width_mm: float, slice_axis: int = 2
-) -> CropGeometry:
-    """The crop of ``half_width_mm`` around ``center_vox`` on slice ``slice_index`` (clipped to the array)."""
-    axes = [a for a in range(3) if a != slice_axis]
-    index: list = [None, None, None]
-    index[slice_axis] = int(np.clip(slice_index, 0, shape[slice_axis] - 1))
-    ext = []
-    for a in axes:
-        half = max(1, int(round(half_width_mm / float(voxel_size_mm[a]))))
-        c = int(round(float(center_vox[a])))
-        lo, hi = max(0, c - half), min(shape[a], c + half + 1)
-        index[a] = slice(lo, hi)
-        ext.append(((lo - 0.5 - float(center_vox[a])) * voxel_size_mm[a], (hi - 0.5 - float(center_vox[a])) * voxel_size_mm[a]))
-    return CropGeometry(tuple(index), (ext[0][0], ext[0][1], ext[1][0], ext[1][1]), index[slice_axis])
 
 
 class ReviewWidget(QWidget):
