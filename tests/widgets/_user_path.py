@@ -36,3 +36,22 @@ def quadrant_changes(before: np.ndarray, after: np.ndarray) -> dict[tuple[int, i
     h, w = before.shape[:2]
     diff = np.abs(before[..., :3].astype(float) - after[..., :3].astype(float)).mean(axis=2)
     return {(r, c): float(diff[r * h // 2 : (r + 1) * h // 2, c * w // 2 : (c + 1) * w // 2].mean()) for r in (0, 1) for c in (0, 1)}
+
+
+def subject_copy(study_root, tmp_path, label: str = "01"):
+    """A fresh copy of a module-scoped study for one test; returns its SubjectFiles."""
+    import shutil
+
+    from napari_qsm_ms.io.layout import SubjectFiles
+
+    shutil.copytree(study_root, tmp_path / "study")
+    return SubjectFiles(tmp_path / "study", label)
+
+
+def phantom_study(tmp_path_factory, name: str, **kwargs):
+    """A study with one small phantom subject (``tests.rating._helpers.make_phantom_subject``)."""
+    from ..rating._helpers import make_phantom_subject
+
+    root = tmp_path_factory.mktemp(name) / "study"
+    make_phantom_subject(root, **kwargs)
+    return root

@@ -4,7 +4,6 @@ Statistics export, all in the workspace dock; the exported table equals what the
 
 from __future__ import annotations
 
-import os
 
 import pandas as pd
 import pytest

@@ -3,17 +3,13 @@ the subject from File > Open, keys on the canvas; the 2 x 2 grid measured on scr
 
 from __future__ import annotations
 
-import shutil
-
 import numpy as np
 import pytest
 from qtpy.QtCore import Qt
 
-from napari_qsm_ms.io.layout import SubjectFiles
 from napari_qsm_ms.rating.votes import read_votes
 
-from ..rating._helpers import make_phantom_subject
-from ._user_path import add_dock, canvas_widget, dock_visible, quadrant_changes, sign_in
+from ._user_path import add_dock, canvas_widget, dock_visible, quadrant_changes, sign_in, phantom_study, subject_copy
 
 RATER = "Rater mode (blinded)"
 GRID = {(0, 0): "T2* magnitude", (0, 1): "WM-nulled MPRAGE", (1, 0): "CSF-nulled MPRAGE", (1, 1): "FLAIR"}
@@ -21,15 +17,12 @@ GRID = {(0, 0): "T2* magnitude", (0, 1): "WM-nulled MPRAGE", (1, 0): "CSF-nulled
 
 @pytest.fixture(scope="module")
 def small_study(tmp_path_factory):
-    root = tmp_path_factory.mktemp("rater-view") / "study"
-    make_phantom_subject(root, shape=(48, 48, 16), voxel_size_mm=(2.0, 2.0, 4.0), n_lesions=(2, 1, 1))
-    return root
+    return phantom_study(tmp_path_factory, "rater-view", shape=(48, 48, 16), voxel_size_mm=(2.0, 2.0, 4.0), n_lesions=(2, 1, 1))
 
 
 @pytest.fixture
 def subject(small_study, tmp_path):
-    shutil.copytree(small_study, tmp_path / "study")
-    return SubjectFiles(tmp_path / "study", "01")
+    return subject_copy(small_study, tmp_path)
 
 
 @pytest.fixture

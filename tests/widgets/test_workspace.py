@@ -3,15 +3,11 @@ the workspace has a page per step and opens on what the loaded subject needs nex
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
 
-from napari_qsm_ms.io.layout import SubjectFiles
 from napari_qsm_ms.io.workflow import STEPS, next_step
 
-from ..rating._helpers import make_phantom_subject
-from ._user_path import add_dock
+from ._user_path import add_dock, phantom_study, subject_copy
 
 DOCKS = (
     "Workspace (all steps)", "Study", "Reconstruct QSM", "Coregister onto T2*", "Lesions and references",
@@ -30,14 +26,11 @@ def test_every_dock_open_fits_a_1600_by_1000_screen(make_napari_viewer, qtbot):
 
 @pytest.fixture(scope="module")
 def small_study(tmp_path_factory):
-    root = tmp_path_factory.mktemp("workspace") / "study"
-    make_phantom_subject(root, shape=(40, 40, 16), n_lesions=(1, 1, 0))
-    return root
+    return phantom_study(tmp_path_factory, "workspace", shape=(40, 40, 16), n_lesions=(1, 1, 0))
 
 
 def test_next_step_follows_the_files(small_study, tmp_path):
-    shutil.copytree(small_study, tmp_path / "study")
-    subject = SubjectFiles(tmp_path / "study", "01")
+    subject = subject_copy(small_study, tmp_path)
     assert next_step(None) == "Study"
     assert next_step(subject) == "Lesions"  # Chimap and coregistered series there, no references yet
     subject.refwm.write_bytes(b"")
@@ -47,8 +40,7 @@ def test_next_step_follows_the_files(small_study, tmp_path):
 
 
 def test_workspace_pages_and_rater_lock(make_napari_viewer, small_study, tmp_path, qtbot):
-    shutil.copytree(small_study, tmp_path / "study")
-    subject = SubjectFiles(tmp_path / "study", "01")
+    subject = subject_copy(small_study, tmp_path)
     viewer = make_napari_viewer(show=True)
     dock, workspace = add_dock(viewer, "Workspace (all steps)")
     assert workspace.current_step == "Study"  # nothing loaded yet
