@@ -169,6 +169,7 @@ class AnnotationWidget(QWidget):
         self._worker = None
         self._closed = False
         self.operation_undo = OperationUndo()
+        self._away_subject: SubjectFiles | None = None
 
         self._build_ui()
         scroll_contents(self)  # fits a small screen: the dock's contents scroll
@@ -456,9 +457,13 @@ class AnnotationWidget(QWidget):
         """(Re)attach to the subject in the viewer: layers, annotation state, recovery, table."""
         self._disconnect_layer_events()
         subject = current_subject(self.viewer)
-        new_subject = subject != self.subject
-        if new_subject and self.subject is not None:
+        # the same subject's layers coming back (rater sign-out puts back the layers it took out):
+        # keep the state in memory and ask nothing (its autosave is this session's own)
+        returning = subject is not None and self.subject is None and subject == self._away_subject
+        new_subject = subject != self.subject and not returning
+        if subject != self.subject and self.subject is not None:
             self.autosaver.flush(wait=True, check_all=True)
+            self._away_subject = self.subject
         self.subject = subject
         if subject is None:
             self.subject_label.setText("no subject loaded")
