@@ -41,7 +41,7 @@ class ParameterError(QSMMSError):
 
 
 class StudyLayoutError(QSMMSError):
-    """A study folder does not follow the layout of docs/ARCHITECTURE.md."""
+    """A study folder does not follow the layout of docs/study_layout.md."""
 
 
 class CancelledError(Exception):

@@ -13,7 +13,7 @@ def add_study_arguments(parser: argparse.ArgumentParser, *, study_required: bool
     """``STUDY`` and ``--subject LABEL ...``."""
     parser.add_argument(
         "study", metavar="STUDY", type=Path, nargs=None if study_required else "?",
-        help="study folder in the layout of docs/ARCHITECTURE.md",
+        help="study folder in the layout of docs/study_layout.md",
     )
     parser.add_argument(
         "--subject", metavar="LABEL", nargs="+", default=None,

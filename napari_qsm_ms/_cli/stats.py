@@ -19,7 +19,7 @@ def register(subparsers) -> None:
         "model.tsv, bootstrap.tsv, inputs.tsv (SHA-256), figures (PNG+SVG) and report.html.",
     )
     p.add_argument(
-        "study", metavar="STUDY", type=Path, help="study folder in the layout of docs/ARCHITECTURE.md"
+        "study", metavar="STUDY", type=Path, help="study folder in the layout of docs/study_layout.md"
     )
     p.add_argument(
         "--out",

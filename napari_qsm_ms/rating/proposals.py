@@ -17,7 +17,8 @@ already candidates).
 
 Proposals are kept apart from the drawn lesions until voted: they are written to their own label
 map, ``sub-<label>_desc-proposals_dseg.nii.gz`` beside the derivatives (:func:`proposals_path`),
-numbered after the largest drawn lesion id so that ids never collide, and their votes carry
+numbered after the largest drawn lesion id and every id of the consensus table so that ids never
+collide (new drawn lesions skip the proposals' ids: ``roi.rules.next_free_id``), and their votes carry
 ``candidate_source = proposed``.
 """
 
@@ -33,6 +34,7 @@ from ..errors import InputFileError, ParameterError
 from ..io.layout import SubjectFiles
 from ..io.nifti import check_same_grid, load_volume, save_volume
 from ..progress import ProgressCallback, report
+from ..roi.rules import next_free_id, read_consensus_table
 
 MAD_TO_SD = 1.4826
 
@@ -169,7 +171,7 @@ def propose_candidates(
             continue
         keep.append((int(region.sum()), lab))
     if first_id is None:
-        first_id = int(drawn_arr.max()) + 1 if drawn_arr is not None and drawn_arr.size and drawn_arr.max() > 0 else 1
+        first_id = next_free_id(np.zeros(1) if drawn_arr is None else drawn_arr)
     out = np.zeros(shape, dtype=np.int32)
     for k, (_, lab) in enumerate(sorted(keep, key=lambda t: (-t[0], t[1]))):
         out[comps == lab] = first_id + k
@@ -210,16 +212,11 @@ def propose_subject(
         d = load_volume(subject.lesions, dtype=None)
         check_same_grid(mag, d)
         drawn = np.asarray(d.data)
+    table = read_consensus_table(subject)  # ids voted on before are never given to new candidates
+    first_id = next_free_id(np.zeros(1) if drawn is None else drawn, [] if table is None else table["lesion_id"])
     labels = propose_candidates(
         mag.data, vols["flair"].data, vols["csfn"].data, np.asarray(brain.data) > 0, mag.voxel_size_mm,
-        tissue=tissue, drawn=drawn, z_threshold=z_threshold, min_extent_mm=min_extent_mm, progress=progress,
+        tissue=tissue, drawn=drawn, z_threshold=z_threshold, min_extent_mm=min_extent_mm, first_id=first_id,
+        progress=progress,
     )
     return save_volume(proposals_path(subject), labels, mag.affine, like=mag, dtype=np.int32)
-
-
-def subject_proposals(subject: SubjectFiles) -> np.ndarray | None:
-    """The subject's proposals label map (file voxel order), or None if there is none."""
-    path = proposals_path(subject)
-    if not path.exists():
-        return None
-    return np.asarray(load_volume(path, dtype=None).data).astype(np.int32)

@@ -625,7 +625,7 @@ def lesion_parts(
     cls : {'wm', 'cortical', 'mixed'}
         ``'wm'``: the whole lesion is the WM part; ``'cortical'``: the whole lesion is the cortical
         part; ``'mixed'``: the WM part is its voxels on WM (tissue 3) and the cortical part its
-        voxels on cortex (tissue 2), as in docs/ARCHITECTURE.md.
+        voxels on cortex (tissue 2), as in docs/roi.md.
 
     Returns
     -------

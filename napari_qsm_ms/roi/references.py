@@ -303,20 +303,16 @@ def check_reference_parameters(
 
 def _resolve_classes(les_m, tis_m, objects, given: dict[int, str]) -> dict[int, str | None]:
     """Reference class of every present lesion (:func:`~napari_qsm_ms.roi.rules.reference_class`;
-    None: no reference)."""
+    None: no reference). ``given`` may say ``excluded`` (an annotation exclusion)."""
     classes = {}
     for k, sl in enumerate(objects, start=1):
         if sl is None:
             continue
-        cls = given.get(k)
-        if cls in ("wm", "cortical", "mixed", "rejected", "not_lesion", "excluded"):
-            suggested = ""  # not needed
-        else:
-            t = tis_m[sl][les_m[sl] == k]
-            n_ctx, n_wm = int((t == TISSUE_CORTEX).sum()), int((t == TISSUE_WM).sum())
-            suggested = suggest_class(n_ctx / (n_ctx + n_wm) if n_ctx + n_wm else float("nan"))
-        excluded = cls == "excluded"
-        classes[k] = reference_class(None if excluded else cls, suggested, excluded=excluded)
+        t = tis_m[sl][les_m[sl] == k]
+        n_ctx, n_wm = int((t == TISSUE_CORTEX).sum()), int((t == TISSUE_WM).sum())
+        suggested = suggest_class(n_ctx / (n_ctx + n_wm) if n_ctx + n_wm else float("nan"))
+        excluded = given.get(k) == "excluded"
+        classes[k] = reference_class(None if excluded else given.get(k), suggested, excluded=excluded)
     return classes
 
 

@@ -240,13 +240,8 @@ def write_subject_references(subject: SubjectFiles, refs: SubjectReferences, lik
 
 
 def build_subject_references(
-    subject: SubjectFiles,
-    *,
-    exclude_vessels: bool = False,
-    use_brain_mask: bool = True,
-    write: bool = True,
-    progress: ProgressCallback | None = None,
-    **params,
+    subject: SubjectFiles, *, exclude_vessels: bool = False, use_brain_mask: bool = True, write: bool = True,
+    progress: ProgressCallback | None = None, **params,
 ) -> ReferenceResult:
     """Build the reference ROIs of one subject from its files and write them (``qsm-ms rois``).
 

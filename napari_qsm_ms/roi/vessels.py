@@ -3,7 +3,7 @@
 Veins are paramagnetic: on QSM they are bright tubes, far above the surrounding tissue. The paper
 removed vessels from every ROI by hand; :func:`vessel_candidates` proposes the voxels to remove,
 as an overlay the user reviews, and :func:`remove_voxels` edits a label array. Removing voxels is
-an edit of the saved ROI files, never a hidden step (docs/ARCHITECTURE.md).
+an edit of the saved ROI files, never a hidden step (docs/roi.md).
 """
 
 from __future__ import annotations

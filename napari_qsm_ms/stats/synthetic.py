@@ -200,7 +200,7 @@ def write_synthetic_study(
     write_classes: bool = True,
     series: bool = True,
 ) -> pd.DataFrame:
-    """Write a synthetic study in the layout of docs/ARCHITECTURE.md.
+    """Write a synthetic study in the layout of docs/study_layout.md.
 
     Parameters
     ----------

@@ -119,7 +119,7 @@ def test_invariants_central_slice_default_parameters(seed):
 
 
 @pytest.mark.parametrize("voxel", [(1.0, 1.0, 1.5), (0.47, 0.47, 1.0)])
-@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("seed", range(4))
 def test_no_reference_pixel_touches_a_lesion_even_diagonally_at_1mm_and_047mm(seed, voxel):
     """Issue 11: at least one whole pixel separates lesion and reference in every in-plane
     direction (no 8-connected contact on the slice), whatever the pixel size; the 1.0 mm default

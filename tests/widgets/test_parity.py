@@ -21,6 +21,7 @@ from napari_qsm_ms._widgets._layers import find_layer, load_subject_into_viewer
 from napari_qsm_ms.cli import main
 from napari_qsm_ms.io.layout import StudyFiles
 from napari_qsm_ms.io.nifti import load_volume
+from napari_qsm_ms.rating.proposals import proposals_path
 from napari_qsm_ms.rating.votes import record_vote
 from napari_qsm_ms.roi.annotation import AnnotationState
 from napari_qsm_ms.roi.study import build_subject_references
@@ -51,7 +52,7 @@ def make_parity_subject(root):
     write(sub.lesions, les, np.int16)
     proposals = np.zeros(SHAPE, np.int16)
     _disc(proposals, 6, 27, 26, (8, 9), 1.2)  # beside drawn lesion 6, its territory
-    write(sub.proposals, proposals, np.int16)
+    write(proposals_path(sub), proposals, np.int16)
     vessels = np.zeros(SHAPE, np.uint8)
     vessels[10, 8:24, 5] = 1
     write(sub.vessels, vessels, np.uint8)
@@ -120,7 +121,6 @@ def test_references_and_lesion_table_same_from_docks_cli_and_python(make_napari_
     stats_dock.path_edit.setText(str(dock.study))
     stats_dock.compute_button.click()
     qtbot.waitUntil(lambda: stats_dock.live_subject == dock.label and not stats_dock._workers, timeout=60000)
-    assert stats_dock.unsaved == [] and "= the saved files" in stats_dock.status_label.text()
 
     cli_wm, cli_gm = _refs(cli)
     for other in (dock, py):
@@ -140,6 +140,7 @@ def test_references_and_lesion_table_same_from_docks_cli_and_python(make_napari_
         k: v for k, v in rec_dock.items() if k != "built_at"}
     assert "built_at" in rec_dock
 
+    assert stats_dock.unsaved == [] and "= the saved files" in stats_dock.status_label.text()
     table_cli = _lesions_tsv(cli)
     _same_rows(_lesions_tsv(py), table_cli)
     shown = stats_dock.lesions[stats_dock.lesions["subject"].astype(str) == dock.label]
@@ -180,3 +181,22 @@ def test_consensus_same_from_dock_and_cli_with_a_panel_of_raters(make_napari_vie
     # and a dock opened later (or a CLI run without --raters) keeps the stored panel
     assert main(["consensus", str(dock.study)]) == 0
     pd.testing.assert_frame_equal(pd.read_csv(dock.lesions_tsv, sep="\t", keep_default_na=False), b)
+
+
+def test_statistics_dock_says_when_its_numbers_are_not_the_exported_ones(make_napari_viewer, qtbot, studies):
+    """A Chimap reconstructed in the dock but not written: the live values come from it, the export
+    reads the files (no Chimap): the dock must say so before the user exports."""
+    dock = studies["dock"]
+    make_subject(dock.study, label="02")  # another subject with a Chimap file
+    viewer = make_napari_viewer()
+    load_subject_into_viewer(viewer, dock)
+    dock.chimap.unlink()  # the map is now only in memory (as after Reconstruct without writing)
+    _, stats_dock = viewer.window.add_plugin_dock_widget("napari-qsm-ms", "Statistics")
+    stats_dock.path_edit.setText(str(dock.study))
+    stats_dock.compute_button.click()
+    qtbot.waitUntil(lambda: stats_dock.live_subject == dock.label and not stats_dock._workers, timeout=60000)
+    assert any(u.startswith("Chimap (only in memory") for u in stats_dock.unsaved)
+    text = stats_dock.status_label.text()
+    assert "NOT what Export writes" in text and "Chimap" in text
+    live = stats_dock.lesions[stats_dock.lesions["subject"].astype(str) == dock.label]
+    assert live["flags"].str.contains("from_layers").all() and not live["flags"].str.contains("no_qsm").any()

@@ -321,6 +321,6 @@ def test_view_point_is_on_the_lesion():
     mask[5:10, 5:9, 7] = True
     com = tuple(np.argwhere(mask).mean(axis=0))
     assert not mask[:, :, int(round(com[2]))].any()  # its centre of mass is on an empty slice
-    x, y, z = _view_point(mask, com)
+    x, y, z = _view_point(mask, com, 2)  # the slice axis comes from the layers' geometry (issue 11)
     assert z == 2 and (x, y) == (9.5, 6.5)
-    assert _view_point(None, (1.0, 2.0, 3.0)) == (1.0, 2.0, 3.0)
+    assert _view_point(None, (1.0, 2.0, 3.0), 2) == (1.0, 2.0, 3.0)
