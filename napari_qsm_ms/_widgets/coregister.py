@@ -414,6 +414,24 @@ class CoregisterWidget(QWidget):
         self.show_qc(key)
         self.qc_label.setText(self.qc_label.text() + f"; saved {', '.join(Path(p).name for p in paths)}")
 
+    def hideEvent(self, event) -> None:  # noqa: N802 - Qt name
+        """Leaving the step (another workspace page, dock hidden): the QC layers go out of sight."""
+        self._qc_shown = {}
+        for name in (FIXED_LAYER, BLEND_LAYER, CHECKER_LAYER):
+            layer = self._layer(name)
+            if layer is not None:
+                self._qc_shown[name] = layer.visible
+                layer.visible = False
+        super().hideEvent(event)
+
+    def showEvent(self, event) -> None:  # noqa: N802 - Qt name
+        for name, visible in getattr(self, "_qc_shown", {}).items():
+            layer = self._layer(name)
+            if layer is not None:
+                layer.visible = visible
+        self._qc_shown = {}
+        super().showEvent(event)
+
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt name
         self._timer.stop()
         self._slice_timer.stop()

@@ -14,7 +14,16 @@ from importlib import import_module
 
 import napari
 from qtpy.QtCore import Qt
-from qtpy.QtWidgets import QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QStackedWidget, QVBoxLayout, QWidget
+from qtpy.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QStackedWidget,
+    QStyle,
+    QVBoxLayout,
+    QWidget,
+)
 
 from ..io.workflow import STEPS, next_step
 from ._layers import current_subject
@@ -32,6 +41,8 @@ PAGE_CLASSES: dict[str, str] = {
     "Consensus": "napari_qsm_ms._widgets.consensus:ConsensusWidget",
     "Stats": "napari_qsm_ms._widgets.stats:StatsWidget",
 }
+#: A page is never made wider than this (px): the canvas keeps most of a 1600 px screen.
+MAX_PAGE_WIDTH_PX = 700
 STEP_HINTS: dict[str, str] = {
     "Study": "open a study, pick a subject",
     "QSM": "reconstruct the susceptibility map",
@@ -115,6 +126,10 @@ class WorkspaceWidget(QWidget):
         if step not in self.pages:
             widget = _page_class(step)(self.viewer)  # each scrolls on its own (see _scroll)
             self.pages[step] = widget
+            # wide enough that a page never scrolls sideways (tables keep their Flags in view)
+            body = widget.findChild(QWidget, "qsm_ms_scroll_body")
+            need = (body or widget).minimumSizeHint().width() + widget.style().pixelMetric(QStyle.PM_ScrollBarExtent) + 4
+            self.stack.setMinimumWidth(min(max(self.stack.minimumWidth(), need), MAX_PAGE_WIDTH_PX))
             self.stack.addWidget(widget)
         return self.pages[step]
 
