@@ -162,6 +162,8 @@ class Journey:
         self.clicks += 1
         worker = page.build_references(start=False)
         wait_worker(worker)
+        self.click(page.save_button)  # lesions and references to the subject's files
+        assert self.subject.refwm.exists() and self.subject.lesions.exists()
         self.done("references")
 
     def rate(self, rater: str, keys) -> dict:
