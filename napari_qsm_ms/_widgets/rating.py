@@ -700,7 +700,7 @@ class RaterWidget(QWidget):
         if _CANVAS_OVERLAY not in overlays:
             if not text:
                 return
-            overlays[_CANVAS_OVERLAY] = TextOverlay(position="top_right", font_size=12, color="yellow")  # clear of titles and letters
+            overlays[_CANVAS_OVERLAY] = TextOverlay(position="bottom_right", font_size=12, color="yellow")  # clear of titles and letters
         overlay = overlays[_CANVAS_OVERLAY]
         overlay.text = text
         overlay.visible = bool(text)

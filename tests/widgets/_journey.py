@@ -71,9 +71,10 @@ class Journey:
     def done(self, name: str) -> None:
         self.steps.append((name, self.clicks))
         if self.shots is not None:
-            wait_until(lambda: True)
-            for _ in range(10):
+            t0 = time.monotonic()
+            while time.monotonic() - t0 < 0.8:  # debounced tables and redraws settle
                 QApplication.processEvents()
+                time.sleep(0.02)
             self.viewer.screenshot(str(self.shots / f"journey_{len(self.steps):02d}_{name}.png"), canvas_only=False, flash=False)
 
     def world_to_canvas(self, world) -> QPointF:
