@@ -138,12 +138,23 @@ def show_orientation(viewer: napari.Viewer) -> None:
                 continue
             overlays[key] = TextOverlay(position=position, font_size=14, color="orange", gridded=True)
         overlays[key].text = letters[position] if letters else ""
-        overlays[key].visible = letters is not None
+        sides_only = _unwrapped(viewer) in _sides_only
+        overlays[key].visible = letters is not None and not (sides_only and position.endswith("center"))
     if _unwrapped(viewer) not in _oriented_viewers:
         _oriented_viewers.add(_unwrapped(viewer))
         viewer.dims.events.order.connect(lambda _e=None: show_orientation(viewer))
         viewer.dims.events.ndisplay.connect(lambda _e=None: show_orientation(viewer))
         viewer_camera(viewer).events.orientation.connect(lambda _e=None: show_orientation(viewer))
+
+
+def orientation_sides_only(viewer: napari.Viewer, sides_only: bool) -> None:
+    """Only R / L (no A / P) at the edges, e.g. in the rater's small grid cells where A would run
+    into each panel's title; ``False`` shows all four again."""
+    if sides_only:
+        _sides_only.add(_unwrapped(viewer))
+    else:
+        _sides_only.discard(_unwrapped(viewer))
+    show_orientation(viewer)
 
 
 def _edge_letters(viewer) -> dict | None:
@@ -167,6 +178,7 @@ _CURSOR_KEY = "qsm_ms_cursor_mm"
 _programmatic = [0]
 _guarded_layers: weakref.WeakSet = weakref.WeakSet()
 _oriented_viewers: weakref.WeakSet = weakref.WeakSet()
+_sides_only: weakref.WeakSet = weakref.WeakSet()
 
 
 def _unwrapped(obj):

@@ -60,7 +60,7 @@ from ..rating.signin import RATER_CONTRASTS, LayerInput, SignInData, prepare_sig
 from ..rating.view import missing_contrasts, outline_outside, view_point
 from ..rating.votes import check_rater
 from ..roi.rules import VOTE_CLASSES, slice_axis_of_affine
-from ._layers import current_subject, find_layer, set_axial_view
+from ._layers import current_subject, find_layer, orientation_sides_only, set_axial_view
 from ._worker import ProgressPanel, run_with_progress
 from ._scroll import scroll_contents
 
@@ -455,6 +455,7 @@ class RaterWidget(QWidget):
                     self.viewer.layers.append(layer)
                 layer.visible = visible
         self._restore_docks()
+        orientation_sides_only(self.viewer, False)
         self._session = None
         rater_mode().set(self.viewer, False)
         self._active_subject = None
@@ -597,6 +598,7 @@ class RaterWidget(QWidget):
         self._base_zoom = float(self.viewer.scene.camera.zoom)
         self._base_extent_mm = float(max(n * s for n, s in zip(shape, scale)))
         self._on_boundary_toggled(self.boundary_checkbox.isChecked())
+        orientation_sides_only(self.viewer, True)  # A would run into the panels' titles
 
     def _add_rater_layer(self, layer, colormap=None):
         """Register a layer as the rater's BEFORE inserting it (the insertion guard lets it in).
