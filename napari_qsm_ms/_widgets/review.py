@@ -40,6 +40,7 @@ from ..roi import lesions as roi_lesions
 from ._layers import current_subject, find_layer
 from ._layers import centre_viewer_on
 from ._scroll import scroll_contents
+from ..io.layout import COREG_SERIES
 from ..roi.crop import CropGeometry, crop_geometry  # noqa: F401 - CropGeometry re-exported
 from ..roi.palette import REFERENCE_COLORS
 from ._layers import slice_axis_of, voxel_size_of
@@ -329,10 +330,10 @@ class ReviewWidget(QWidget):
             ax.set_xticks([])
             ax.set_yticks([])
             layer = self.layer(role)
-            if layer is None:
+            if layer is None and not self._native_only(role):
                 ax.set_title(f"{title}\n(not available)", color="gray", fontsize=8)
                 continue
-            if layer.data.shape[-3:] != shape or (layer.metadata or {}).get("on_reference_grid") is False:
+            if layer is None or layer.data.shape[-3:] != shape or (layer.metadata or {}).get("on_reference_grid") is False:
                 ax.set_title(f"{title}\n(not on the T2* grid: coregister)", color="gray", fontsize=8)
                 continue
             img = np.asarray(layer.data[geo.index], dtype=np.float32)
@@ -389,6 +390,13 @@ class ReviewWidget(QWidget):
         )
 
     # ------------------------------------------------------------------------------- teardown
+    def _native_only(self, role: str) -> bool:
+        """Whether series ``role`` exists only on its native grid (File > Open loads the T2* grid only)."""
+        subject = current_subject(self.viewer)
+        if subject is None or role not in COREG_SERIES:
+            return False
+        return subject.raw_series(role).exists() and not subject.coreg_series(role).exists()
+
     def shutdown(self) -> None:
         if self._closed:
             return
