@@ -701,7 +701,9 @@ class AnnotationWidget(QWidget):
     def split_lesion(self, lesion_id: int) -> list[int]:
         """Split a lesion into its connected components (one undo step); returns the new ids."""
         layer = self._lesions_layer()
-        new, new_ids = roi_lesions.split_lesion(np.asarray(layer.data), int(lesion_id), reserved_ids(self.subject))
+        new, new_ids = roi_lesions.split_lesion(
+            np.asarray(layer.data), int(lesion_id), reserved_ids(self.subject)
+        )
         apply_labels_edit(layer, new)
         self.refresh_table()
         return new_ids

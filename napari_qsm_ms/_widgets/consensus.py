@@ -114,7 +114,7 @@ class ConsensusWidget(QWidget):
         )
         self.propose_button.clicked.connect(self._on_propose)
         self.panel_edit = QLineEdit()
-        self.panel_edit.setPlaceholderText("panel of raters, e.g. anna ben cat (default: every rater with votes)")
+        self.panel_edit.setPlaceholderText("panel of raters, e.g. anna ben cat (default: all with votes)")
         self.panel_edit.setToolTip(
             "The study's panel of raters, stored in derivatives/qsm-ms/raters.tsv and used by this dock "
             "and by qsm-ms consensus alike"
@@ -264,6 +264,7 @@ class ConsensusWidget(QWidget):
     def _show(self, subject: SubjectFiles, table: pd.DataFrame) -> None:
         self.table_frame = table
         raters = table["raters"].iloc[0].split(";") if len(table) else list_raters(subject)
+        self.panel_edit.setPlaceholderText(f"panel in use: {' '.join(raters)} (type names + Set panel to change)")
         votes = read_all_votes(subject, raters).assign(subject=subject.label)
         ratings = ratings_matrix(votes, raters)
         self.report = agreement(ratings, raters)

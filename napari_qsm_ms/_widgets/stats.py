@@ -528,4 +528,6 @@ class StatsWidget(QWidget):
                 "Save them (Reconstruct: 'Write Chimap + mask'; Lesions: Save) before exporting."
             )
         else:
-            self.status_label.setText(f"sub-{sub.label}: live values from the layers = the saved files (as exported)")
+            self.status_label.setText(
+                f"sub-{sub.label}: live values from the layers = the saved files (as exported)"
+            )

@@ -213,7 +213,8 @@ def propose_subject(
         check_same_grid(mag, d)
         drawn = np.asarray(d.data)
     table = read_consensus_table(subject)  # ids voted on before are never given to new candidates
-    first_id = next_free_id(np.zeros(1) if drawn is None else drawn, [] if table is None else table["lesion_id"])
+    voted = [] if table is None else table["lesion_id"]
+    first_id = next_free_id(np.zeros(1) if drawn is None else drawn, voted)
     labels = propose_candidates(
         mag.data, vols["flair"].data, vols["csfn"].data, np.asarray(brain.data) > 0, mag.voxel_size_mm,
         tissue=tissue, drawn=drawn, z_threshold=z_threshold, min_extent_mm=min_extent_mm, first_id=first_id,

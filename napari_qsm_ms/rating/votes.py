@@ -106,7 +106,8 @@ def read_votes_file(path: str | Path) -> pd.DataFrame:
     frame = _read_table_text(p)
     missing = [c for c in VOTE_COLUMNS[:2] if c not in frame.columns]
     if missing:
-        raise InputFileError(p, f"missing column(s) {', '.join(missing)} (found {', '.join(frame.columns) or 'none'})")
+        found = ", ".join(frame.columns) or "none"
+        raise InputFileError(p, f"missing column(s) {', '.join(missing)} (found {found})")
     for col in VOTE_COLUMNS[2:]:
         if col not in frame.columns:
             frame[col] = ""

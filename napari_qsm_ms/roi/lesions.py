@@ -411,7 +411,9 @@ def _components_per_group(groups: LabelVoxels) -> np.ndarray:
     return np.bincount(pairs // (n + 1), minlength=len(groups.ids))
 
 
-def central_slices(lesions: np.ndarray, *, slice_axis: int = 2, increasing_superior: bool = True) -> dict[int, int]:
+def central_slices(
+    lesions: np.ndarray, *, slice_axis: int = 2, increasing_superior: bool = True
+) -> dict[int, int]:
     """``{lesion_id: central slice index}`` (the rule of :mod:`napari_qsm_ms.roi.rules`).
 
     Examples
@@ -426,7 +428,8 @@ def central_slices(lesions: np.ndarray, *, slice_axis: int = 2, increasing_super
     for lid, sl in enumerate(ndi.find_objects(les), start=1):
         if sl is not None:
             sub = les[sl] == lid
-            out[lid] = sl[axis].start + lesion_central_slice(sub, axis, increasing_superior=increasing_superior)
+            first = sl[axis].start
+            out[lid] = first + lesion_central_slice(sub, axis, increasing_superior=increasing_superior)
     return out
 
 
@@ -466,7 +469,9 @@ def merge_lesions(lesions: np.ndarray, ids: Iterable[int]) -> np.ndarray:
     return out
 
 
-def split_lesion(lesions: np.ndarray, lesion_id: int, reserved: Iterable[int] = ()) -> tuple[np.ndarray, list[int]]:
+def split_lesion(
+    lesions: np.ndarray, lesion_id: int, reserved: Iterable[int] = ()
+) -> tuple[np.ndarray, list[int]]:
     """Split a lesion into its 26-connected components (in voxel index space).
 
     The largest component keeps ``lesion_id`` (ties: the first in array order); the others get

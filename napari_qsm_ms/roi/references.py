@@ -164,7 +164,8 @@ def build_references(
     Notes
     -----
     The central slice is the rule of :mod:`napari_qsm_ms.roi.rules` (most lesion voxels, ties to
-    the middle of the lesion, then to the inferior slice; ``increasing_superior``). Distances are Euclidean in mm
+    the middle of the lesion, then to the inferior slice; ``increasing_superior``).
+    Distances are Euclidean in mm
     with the slice's pixel spacing (``scipy.ndimage.distance_transform_edt(sampling=...)``),
     measured between pixel centres; the pixel limit uses unit spacing. Each lesion is processed
     on a crop around its bounding box wide enough (twice the reach plus the gap) for every

@@ -220,7 +220,8 @@ def compute_subject_references(
     record.update(
         exclude_vessels=inputs.vessels is not None,
         brain_mask=inputs.brain_mask_name if inputs.brain_mask is not None else None,
-        classes_from=(inputs.classes_name or "lesions.tsv") if inputs.consensus is not None else "suggested from tissue",
+        classes_from=(inputs.classes_name or "lesions.tsv") if inputs.consensus is not None
+        else "suggested from tissue",
         excluded=sorted(int(k) for k in inputs.excluded),
         built_at=built_at or _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     )

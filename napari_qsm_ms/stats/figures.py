@@ -315,7 +315,8 @@ def _panel_outlines(subject, lesion_id: int, where: _PanelSlice):
     for name in ("refwm", "refgm"):
         path = getattr(subject, name)
         if path.exists():
-            outlines[name] = np.rint(np.asarray(load_volume(path, dtype=None).data)).astype(np.int64) == lesion_id
+            labels = np.rint(np.asarray(load_volume(path, dtype=None).data)).astype(np.int64)
+            outlines[name] = labels == lesion_id
     cortex = None
     if subject.tissue.exists():
         tissue = np.rint(np.asarray(load_volume(subject.tissue, dtype=None).data)).astype(np.int64)
@@ -351,7 +352,8 @@ def _draw_panel(ax, title, data, cmap, where, outlines, cortex, crop, lo, hi) ->
     else:
         vmin, vmax = np.percentile(finite, [1, 99.5]) if finite.size else (0, 1)
     ax.imshow(img.T, origin="lower", cmap=cmap, vmin=vmin, vmax=vmax, extent=extent, interpolation="nearest")
-    contours = [(cortex, "white", 0.6, ":")] if cortex is not None and cortex[crop].any() and not cortex[crop].all() else []
+    show_cortex = cortex is not None and cortex[crop].any() and not cortex[crop].all()
+    contours = [(cortex, "white", 0.6, ":")] if show_cortex else []
     contours += [(m, ROI_COLOURS[name], 1.0, "-") for name, m in outlines.items() if m[crop].any()]
     for m, colour, width, style in contours:
         ax.contour(m[crop].T.astype(float), levels=[0.5], colors=[colour], linewidths=width, linestyles=style,

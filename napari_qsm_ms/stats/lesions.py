@@ -29,7 +29,13 @@ import numpy as np
 import pandas as pd
 
 from ..io.layout import TISSUE_CORTEX, TISSUE_WM
-from ..roi.rules import CONSENSUS_CLASSES, LESION_CLASSES, central_slices_of_counts, measured_parts, suggest_class
+from ..roi.rules import (
+    CONSENSUS_CLASSES,
+    LESION_CLASSES,
+    central_slices_of_counts,
+    measured_parts,
+    suggest_class,
+)
 
 #: Columns of ``stats/lesions.tsv`` in order.
 LESION_COLUMNS = [

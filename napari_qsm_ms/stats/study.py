@@ -173,7 +173,9 @@ class StatsInputs:
         return self.maps.get(name)
 
 
-def read_stats_inputs(subject: SubjectFiles, chi: Volume | None, lesions: Volume) -> tuple[StatsInputs, list[Path]]:
+def read_stats_inputs(
+    subject: SubjectFiles, chi: Volume | None, lesions: Volume
+) -> tuple[StatsInputs, list[Path]]:
     """Read the optional maps, classes and annotation of a subject (its Chimap and lesions given)."""
     grid = chi or lesions
     inputs = StatsInputs(subject.label, grid.affine, lesions.data, None if chi is None else chi.data)
@@ -260,10 +262,11 @@ def subject_stats(subject: SubjectFiles) -> SubjectStats:
     """
     chi = load_volume(subject.chimap, allow_nan=True) if subject.chimap.exists() else None
     if not subject.lesions.exists():
-        info = dict(subject=subject.label, status="no lesion file" if chi is not None else "no QSM, no lesion file",
-                    has_qsm=chi is not None, message="", n_lesions=0, class_source="",
-                    voxel_size_mm=_fmt_voxel(chi))
-        return SubjectStats(subject.label, empty_lesion_table(), info, [subject.chimap] if chi is not None else [])
+        status = "no lesion file" if chi is not None else "no QSM, no lesion file"
+        info = dict(subject=subject.label, status=status, has_qsm=chi is not None, message="", n_lesions=0,
+                    class_source="", voxel_size_mm=_fmt_voxel(chi))
+        used = [subject.chimap] if chi is not None else []
+        return SubjectStats(subject.label, empty_lesion_table(), info, used)
     lesions = _load_labels(subject.lesions, chi)
     inputs, used = read_stats_inputs(subject, chi, lesions)
     table, info = compute_subject_stats(inputs)
@@ -432,7 +435,8 @@ def compute_study(
         subjects=[s.label for s in subs],
         bootstrap_resamples=n_resamples,
         bootstrap_seed=seed,
-        central_slice="roi.rules: most voxels across the axis nearest world S-I, ties to the middle, then inferior",
+        central_slice="roi.rules: most voxels across the axis nearest world S-I, ties to the middle, "
+        "then inferior",
         bonferroni_comparisons=N_COMPARISONS,
         alpha=ALPHA,
     )
@@ -628,7 +632,8 @@ def unsaved_inputs(
         if not path.exists():
             out.append(f"{label} (only in memory, no file)")
             continue
-        data, arr = np.asarray(load_volume(path, dtype=None, allow_nan=name == "chimap").data), np.asarray(arr)
+        data = np.asarray(load_volume(path, dtype=None, allow_nan=name == "chimap").data)
+        arr = np.asarray(arr)
         if name in ("brain_mask", "vessels"):
             data, arr = data > 0, arr > 0
         same = data.shape == arr.shape and (

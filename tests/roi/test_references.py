@@ -127,9 +127,9 @@ def test_no_reference_pixel_touches_a_lesion_even_diagonally_at_1mm_and_047mm(se
     les = random_lesions(seed)
     tis = tissue_map(les.shape)
     res = build_references(les, tis, voxel)
-    touching = ndi.binary_dilation(les > 0, structure=np.array(
-        [[[0, 0, 0], [0, 0, 0], [0, 0, 0]], [[1, 1, 1], [1, 1, 1], [1, 1, 1]], [[0, 0, 0], [0, 0, 0], [0, 0, 0]]],
-        bool).transpose(1, 2, 0))  # in-plane 8-neighbourhood, same slice only
+    in_plane = np.zeros((3, 3, 3), bool)
+    in_plane[:, :, 1] = True  # the 8-neighbourhood on the same slice only
+    touching = ndi.binary_dilation(les > 0, structure=in_plane)
     for ref in (res.refwm, res.refgm):
         assert not np.any((ref > 0) & touching), "reference 8-connected to a lesion on its slice"
     assert (res.refwm > 0).any()

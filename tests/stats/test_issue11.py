@@ -17,7 +17,8 @@ def test_reference_roi_column_and_file_of_a_disputed_cortical_lesion(tmp_path):
     assert rows.loc[(2, "whole"), "reference_file"].endswith(sub.refgm.name)
     assert rows.loc[(2, "whole"), "reference_voxels"] > 0
     assert rows.loc[(1, "whole"), "reference_roi"] == "refwm"
-    assert rows.loc[(3, "wm"), "reference_roi"] == "refwm" and rows.loc[(3, "cortical"), "reference_roi"] == "refgm"
+    assert rows.loc[(3, "wm"), "reference_roi"] == "refwm"
+    assert rows.loc[(3, "cortical"), "reference_roi"] == "refgm"
     for (_, _), r in rows.iterrows():
         assert r["reference_file"].endswith(f"desc-{r['reference_roi']}_dseg.nii.gz")
 

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from napari_qsm_ms._widgets._layers import find_layer, load_subject_into_viewer
+from napari_qsm_ms._widgets._layers import load_subject_into_viewer
 from napari_qsm_ms.cli import main
 from napari_qsm_ms.io.layout import StudyFiles
 from napari_qsm_ms.io.nifti import load_volume
@@ -77,7 +77,7 @@ def studies(tmp_path):
 
 
 def _refs(sub):
-    return [np.asarray(load_volume(getattr(sub, n), dtype=None).data).astype(np.int32) for n in ("refwm", "refgm")]
+    return [np.asarray(load_volume(p, dtype=None).data).astype(np.int32) for p in (sub.refwm, sub.refgm)]
 
 
 def _lesions_tsv(sub):
@@ -93,7 +93,10 @@ def _same_rows(a: pd.DataFrame, b: pd.DataFrame) -> None:
     for col in LESION_COLUMNS:
         x, y = a[col], b[col]
         if col in ("flags", "votes", "consensus", "class", "part", "lesion_type", "reference_roi", "subject"):
-            assert [("" if pd.isna(v) else str(v)) for v in x] == [("" if pd.isna(v) else str(v)) for v in y], col
+            def text(col_values):
+                return ["" if pd.isna(v) else str(v) for v in col_values]
+
+            assert text(x) == text(y), col
         else:
             np.testing.assert_allclose(pd.to_numeric(x, errors="coerce").astype(float),
                                        pd.to_numeric(y, errors="coerce").astype(float), rtol=1e-12, atol=0,
