@@ -14,6 +14,23 @@ from napari_qsm_ms._widgets.study import open_in_viewer
 OUT = Path(__file__).resolve().parent / "viewer_sample_subject.png"
 
 
+def shoot_later(viewer, out: Path, delay_ms: int = 2500, before_close=None) -> None:
+    """Save a screenshot of the whole window after ``delay_ms`` (toasts closed), then close."""
+
+    def shoot() -> None:
+        from napari._qt.dialogs.qt_notification import NapariQtNotification
+
+        for toast in viewer.window._qt_window.findChildren(NapariQtNotification):
+            toast.close()
+        viewer.screenshot(str(out), canvas_only=False, flash=False)
+        print(f"wrote {out}")
+        if before_close is not None:
+            before_close()
+        viewer.close()
+
+    QTimer.singleShot(delay_ms, shoot)
+
+
 def main() -> None:
     viewer = napari.Viewer(title="napari-qsm-ms")
     viewer.window.resize(1500, 950)
@@ -25,19 +42,14 @@ def main() -> None:
     if lesions is not None and lesions.data.any():
         import numpy as np
 
-        z = int(np.argmax((lesions.data > 0).sum(axis=(0, 1))))
+        # the slice nearest the slab's middle among those showing at least two lesions
+        n_ids = [len(np.unique(lesions.data[:, :, k])) - 1 for k in range(lesions.data.shape[2])]
+        middle = lesions.data.shape[2] / 2
+        z = min((k for k, n in enumerate(n_ids) if n >= 2), key=lambda k: abs(k - middle), default=0)
+        viewer.layers.selection.active = lesions
         viewer.dims.set_point(2, z * lesions.scale[2] + lesions.translate[2])
 
-    def shoot() -> None:
-        from napari._qt.dialogs.qt_notification import NapariQtNotification
-
-        for toast in viewer.window._qt_window.findChildren(NapariQtNotification):
-            toast.close()
-        viewer.screenshot(str(OUT), canvas_only=False, flash=False)
-        print(f"wrote {OUT}")
-        viewer.close()
-
-    QTimer.singleShot(2500, shoot)
+    shoot_later(viewer, OUT)
     napari.run()
 
 

@@ -18,6 +18,11 @@ def register(subparsers) -> None:
     )
     p.add_argument("paths", metavar="PATH", nargs="*", type=Path, help="study folder, sub-* folder or NIfTI files")
     p.add_argument("--no-docks", action="store_true", help="do not open the plugin's docks")
+    p.add_argument(
+        "--sample",
+        action="store_true",
+        help="open the shipped sample study from a user copy (the installed files are never edited)",
+    )
     p.set_defaults(func=run)
 
 
@@ -32,6 +37,10 @@ def check_view_paths(paths: list[Path]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.sample:
+        from .._sample_data import sample_study_copy
+
+        args.paths = [sample_study_copy(), *args.paths]
     check_view_paths(args.paths)
     if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
         raise QSMMSError("no display available (DISPLAY is not set); run under a desktop or xvfb-run")

@@ -163,3 +163,38 @@ def test_open_sample_copies_the_study_and_shows_it_axially(make_napari_viewer, t
     assert {p: p.stat().st_mtime_ns for p in _sample_data.SAMPLE_STUDY.rglob("*") if p.is_file()} == shipped
     # a second Open Sample reuses the copy (the user's edits stay)
     assert _sample_data.sample_study_copy() == written.parents[4]
+
+
+@pytest.mark.skipif(not SAMPLE_READY, reason="sample study not generated")
+def test_qsm_ms_view_sample_opens_the_user_copy(make_napari_viewer, tmp_path, monkeypatch):
+    """`qsm-ms view --sample` (what `make run` should call): the Study dock gets the copy."""
+    import argparse
+
+    import napari
+
+    from napari_qsm_ms._cli import view
+
+    monkeypatch.setenv(_sample_data.SAMPLE_DIR_ENV, str(tmp_path / "user"))
+    viewer = make_napari_viewer()
+    monkeypatch.setattr(napari, "Viewer", lambda **kw: viewer)
+    monkeypatch.setattr(napari, "run", lambda: None)
+    assert view.run(argparse.Namespace(paths=[], no_docks=True, sample=True)) == 0
+    lesions = find_layer(viewer, "lesions")
+    assert (tmp_path / "user").resolve() in lesions.metadata["path"].resolve().parents
+    assert _axial_radiological(viewer)
+
+
+def test_activating_the_plugin_claims_the_nifti_patterns(make_napari_viewer):
+    """napari activates a plugin when one of its commands first runs (a dock, a read, a sample)."""
+    from napari.settings import get_settings
+    from npe2 import PluginManager
+
+    make_napari_viewer()
+    settings = get_settings()
+    settings.plugins.extension2reader = {}
+    pm = PluginManager.instance()
+    assert pm.get_manifest("napari-qsm-ms").on_activate.endswith("_opening:on_activate")
+    pm.deactivate("napari-qsm-ms")
+    pm.activate("napari-qsm-ms")
+    assert settings.plugins.extension2reader.get("*.nii.gz") == "napari-qsm-ms"
+    assert settings.plugins.extension2reader.get("*.nii") == "napari-qsm-ms"

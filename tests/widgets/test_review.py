@@ -135,6 +135,8 @@ def test_native_grid_series_is_not_drawn(make_napari_viewer, tmp_path):
     nib.save(nib.Nifti1Image(np.ones((20, 20, 20), np.float32), native), str(sub.raw_series("flair")))
     viewer = make_napari_viewer()
     load_subject_into_viewer(viewer, sub)
+    # a subject load leaves native-grid series out (issue 12 item 3); the user opens one by hand
+    viewer.open(str(sub.raw_series("flair")), plugin="napari-qsm-ms")
     lesions = find_layer(viewer, "lesions")
     lesions.data_setitem(ball_indices((20, 18, 3), 2.5, lesions.data.shape), 1)
     widget = ReviewWidget(viewer)

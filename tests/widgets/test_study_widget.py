@@ -48,7 +48,10 @@ def test_sample_data_contribution_opens_a_subject(make_napari_viewer):
     viewer = make_napari_viewer()
     layers = viewer.open_sample("napari-qsm-ms", "subject")
     roles = {layer.metadata["role"] for layer in layers}
-    assert {"magnitude", "phase", "tissue", "lesions", "wmn", "csfn", "flair"} <= roles
+    assert {"magnitude", "phase", "tissue", "lesions"} <= roles
+    # the sample has no coregistered series yet: its native-grid MPRAGEs/FLAIR are left out
+    # (issue 12 item 3: they stretched the slider to 122 and never lined up with the T2* slices)
+    assert not {"wmn", "csfn", "flair"} & roles
     lesions = next(layer for layer in layers if layer.metadata["role"] == "lesions")
     assert lesions.data.max() > 0  # the shipped sample has consensus lesions drawn
 
