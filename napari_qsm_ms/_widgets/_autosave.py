@@ -12,7 +12,8 @@ An explicit "Save" writes the real derivative files and clears the autosave. Whe
 opened and its autosave is newer than its saved derivative files, :func:`pending_recovery`
 returns the snapshot, and :func:`recovered_arrays` gives its arrays back in canonical orientation.
 
-The file functions are Qt-free, in :mod:`napari_qsm_ms.io.autosave`; :class:`Autosaver` adds the debounce timer and the
+The file functions are Qt-free, in :mod:`napari_qsm_ms.io.autosave`; :class:`Autosaver` adds
+the debounce timer and the
 background writer thread for the widget.
 """
 

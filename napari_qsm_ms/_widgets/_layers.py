@@ -92,7 +92,8 @@ def name_axes(viewer: napari.Viewer) -> None:
     black canvas and black thumbnails), so the scale bar cannot say mm; the cursor read-out
     (:func:`show_cursor_mm`) gives positions in mm instead."""
     for layer in viewer.layers:
-        if (layer.metadata or {}).get("role") is not None and layer.ndim == 3 and tuple(layer.axis_labels) != AXIS_LABELS:
+        ours = (layer.metadata or {}).get("role") is not None and layer.ndim == 3
+        if ours and tuple(layer.axis_labels) != AXIS_LABELS:
             layer.axis_labels = AXIS_LABELS
 
 
@@ -173,7 +174,8 @@ def _edge_letters(viewer) -> dict | None:
 DERIVED_ROLES = ("refwm", "refgm")
 #: Roles that must not stay the active layer after loading (the user would paint on them).
 NOT_FOR_DRAWING = ("refwm", "refgm", "tissue", "vessels", "mask", "qsm")
-_ORIENTATION_KEYS = {pos: f"qsm_ms_orientation_{pos}" for pos in ("top_center", "bottom_center", "middle_left", "middle_right")}
+_EDGES = ("top_center", "bottom_center", "middle_left", "middle_right")
+_ORIENTATION_KEYS = {pos: f"qsm_ms_orientation_{pos}" for pos in _EDGES}
 _CURSOR_KEY = "qsm_ms_cursor_mm"
 _programmatic = [0]
 _guarded_layers: weakref.WeakSet = weakref.WeakSet()
@@ -197,7 +199,8 @@ def add_layer_data(viewer: napari.Viewer, data, kwargs: dict, kind: str):
 
 def lesion_colormap() -> CyclicLabelColormap:
     """The fixed lesion outline colours (:data:`~napari_qsm_ms.roi.palette.LESION_PALETTE`), cycled by id."""
-    return CyclicLabelColormap(colors=[(0.0, 0.0, 0.0, 0.0), *[(*c, 1.0) for c in LESION_PALETTE]], name="qsm_ms_lesions")
+    colors = [(0.0, 0.0, 0.0, 0.0), *[(*c, 1.0) for c in LESION_PALETTE]]
+    return CyclicLabelColormap(colors=colors, name="qsm_ms_lesions")
 
 
 def apply_display_hints(layer) -> None:

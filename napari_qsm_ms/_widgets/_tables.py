@@ -9,7 +9,9 @@ from qtpy.QtWidgets import QAbstractItemView, QHeaderView
 MIN_FLAGS_PX = 110
 
 
-def column_widths(natural: list[int], available: int, flags_column: int, min_flags: int = MIN_FLAGS_PX) -> list[int]:
+def column_widths(
+    natural: list[int], available: int, flags_column: int, min_flags: int = MIN_FLAGS_PX
+) -> list[int]:
     """Widths that fill ``available`` px: the natural widths if they fit (Flags takes the rest),
     else the other columns scaled down together so that Flags keeps ``min_flags`` px."""
     others = sum(w for k, w in enumerate(natural) if k != flags_column)
@@ -41,7 +43,8 @@ class _Fitter(QObject):
         if model is None or model.columnCount() <= self.flags_column:
             return
         header = view.horizontalHeader()
-        natural = [max(view.sizeHintForColumn(c), header.sectionSizeHint(c)) for c in range(model.columnCount())]
+        columns = range(model.columnCount())
+        natural = [max(view.sizeHintForColumn(c), header.sectionSizeHint(c)) for c in columns]
         for c, w in enumerate(column_widths(natural, view.viewport().width(), self.flags_column)):
             header.resizeSection(c, w)
 

@@ -588,12 +588,15 @@ class AnnotationWidget(QWidget):
     def _extra_flags(self, consensus: dict[int, str] | None = None) -> dict[int, list[str]]:
         """Flags kept in the annotation state (reference flags, manual flags), per lesion, and
         references built for another class than the consensus gave (``roi.stale``)."""
-        flags = {} if self.state is None else {int(k): list(v.flags) for k, v in self.state.lesions.items() if v.flags}
+        entries = {} if self.state is None else self.state.lesions
+        flags = {int(k): list(v.flags) for k, v in entries.items() if v.flags}
         if consensus:
-            suggested = dict(zip(self.lesion_frame["lesion_id"].astype(int), self.lesion_frame["suggested_class"]))
+            frame = self.lesion_frame
+            suggested = dict(zip(frame["lesion_id"].astype(int), frame["suggested_class"]))
             refs = [self.layer(role) for role in ("refwm", "refgm")]
             stale = stale_reference_flags(
-                consensus, suggested, *(None if r is None else np.asarray(r.data) for r in refs), set(self._excluded())
+                consensus, suggested, *(None if r is None else np.asarray(r.data) for r in refs),
+                set(self._excluded()),
             )
             for lid, flag in stale.items():
                 flags.setdefault(lid, []).append(flag)
@@ -838,7 +841,9 @@ class AnnotationWidget(QWidget):
             layer.visible = True
         select_drawing_layer(self.viewer)  # the user stays on 'lesions'
         # Ctrl-Z from 'lesions' (or a reference layer) undoes the references, in one step
-        self.operation_undo.record("Build references", edited, [lesions], on_undone=self._after_operation_undone)
+        self.operation_undo.record(
+            "Build references", edited, [lesions], on_undone=self._after_operation_undone
+        )
         self.reference_table = refs.result.table
         if self.state is not None:
             self.state.set_reference_flags(refs.flags, refs.record)

@@ -148,7 +148,10 @@ def grid_legend(titles) -> str:
     all_titles = [t for _, t in RATER_CONTRASTS]
     missing = missing_contrasts(titles, all_titles)
     if len(titles) == 4:
-        text = f"grid: top left {titles[0]}, top right {titles[1]}, bottom left {titles[2]}, bottom right {titles[3]}"
+        text = (
+            f"grid: top left {titles[0]}, top right {titles[1]}, "
+            f"bottom left {titles[2]}, bottom right {titles[3]}"
+        )
     else:
         text = "shown: " + ", ".join(titles) + " (left to right)"
     if missing:
@@ -581,7 +584,8 @@ class RaterWidget(QWidget):
         # napari's grid puts the FIRST layer group of the list in the top-left cell (measured in
         # tests/widgets/test_rater_view.py by blanking each layer), so the contrasts go in in order
         for _role, title, data, limits in contrasts:
-            image = self._add_rater_layer(Image(data, name=title, colormap="gray", contrast_limits=limits, **common))
+            image = Image(data, name=title, colormap="gray", contrast_limits=limits, **common)
+            self._add_rater_layer(image)
             image.name_overlay.visible = True  # the panel's title, drawn on the canvas
             image.name_overlay.font_size = 12
             if boundary is not None:
@@ -702,7 +706,8 @@ class RaterWidget(QWidget):
         if _CANVAS_OVERLAY not in overlays:
             if not text:
                 return
-            overlays[_CANVAS_OVERLAY] = TextOverlay(position="bottom_right", font_size=12, color="yellow")  # clear of titles and letters
+            # bottom right: clear of the panels' titles and of the R/L letters
+            overlays[_CANVAS_OVERLAY] = TextOverlay(position="bottom_right", font_size=12, color="yellow")
         overlay = overlays[_CANVAS_OVERLAY]
         overlay.text = text
         overlay.visible = bool(text)

@@ -333,7 +333,8 @@ class ReviewWidget(QWidget):
             if layer is None and not self._native_only(role):
                 ax.set_title(f"{title}\n(not available)", color="gray", fontsize=8)
                 continue
-            if layer is None or layer.data.shape[-3:] != shape or (layer.metadata or {}).get("on_reference_grid") is False:
+            off_grid = layer is None or (layer.metadata or {}).get("on_reference_grid") is False
+            if off_grid or layer.data.shape[-3:] != shape:
                 ax.set_title(f"{title}\n(not on the T2* grid: coregister)", color="gray", fontsize=8)
                 continue
             img = np.asarray(layer.data[geo.index], dtype=np.float32)

@@ -128,7 +128,8 @@ class WorkspaceWidget(QWidget):
             self.pages[step] = widget
             # wide enough that a page never scrolls sideways (tables keep their Flags in view)
             body = widget.findChild(QWidget, "qsm_ms_scroll_body")
-            need = (body or widget).minimumSizeHint().width() + widget.style().pixelMetric(QStyle.PM_ScrollBarExtent) + 4
+            scroll_bar = widget.style().pixelMetric(QStyle.PM_ScrollBarExtent)
+            need = (body or widget).minimumSizeHint().width() + scroll_bar + 4
             self.stack.setMinimumWidth(min(max(self.stack.minimumWidth(), need), MAX_PAGE_WIDTH_PX))
             self.stack.addWidget(widget)
         return self.pages[step]

@@ -1,6 +1,7 @@
 """Anatomical directions of a 2-D view of canonical (RAS+) volumes (pure: no napari, no Qt).
 
-Every layer this plugin shows is in the closest RAS+ orientation (:func:`~napari_qsm_ms.io.nifti.to_canonical`):
+Every layer this plugin shows is in the closest RAS+ orientation
+(:func:`~napari_qsm_ms.io.nifti.to_canonical`):
 index axis 0 increases towards the patient's Right, axis 1 Anterior, axis 2 Superior.
 """
 

@@ -1,4 +1,5 @@
-"""A tissue segmentation file read onto the T2* grid (pure, no Qt): the Lesions dock's "Import segmentation"."""
+"""A tissue segmentation file read onto the T2* grid (pure, no Qt): "Import segmentation" of the
+Lesions dock."""
 
 from __future__ import annotations
 

@@ -16,7 +16,8 @@ STALE_FLAG = "reference_stale_built_for_{built}_now_{now}"
 
 
 def _built_as(rois: set[str]) -> str:
-    return {frozenset({"refwm"}): "wm", frozenset({"refgm"}): "cortical"}.get(frozenset(rois), "mixed" if rois else "none")
+    single = {frozenset({"refwm"}): "wm", frozenset({"refgm"}): "cortical"}
+    return single.get(frozenset(rois), "mixed" if rois else "none")
 
 
 def stale_reference_flags(

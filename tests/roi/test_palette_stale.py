@@ -6,7 +6,13 @@ import colorsys
 
 import numpy as np
 
-from napari_qsm_ms.roi.palette import LESION_PALETTE, REFERENCE_COLORS, hex_to_rgb, hue_distance_deg, lesion_color
+from napari_qsm_ms.roi.palette import (
+    LESION_PALETTE,
+    REFERENCE_COLORS,
+    hex_to_rgb,
+    hue_distance_deg,
+    lesion_color,
+)
 from napari_qsm_ms.roi.stale import stale_reference_flags
 
 
@@ -26,6 +32,8 @@ def test_references_built_for_another_class_are_flagged():
     refwm[0, 0, 0] = 12  # lesion 12 built as WM
     refwm[1, 1, 0] = 3
     refgm[1, 2, 0] = 3  # lesion 3 built as mixed
-    flags = stale_reference_flags({12: "mixed", 3: "mixed", 5: "wm"}, {12: "wm", 3: "mixed", 5: "wm"}, refwm, refgm)
+    consensus = {12: "mixed", 3: "mixed", 5: "wm"}
+    flags = stale_reference_flags(consensus, {12: "wm", 3: "mixed", 5: "wm"}, refwm, refgm)
     assert flags == {12: "reference_stale_built_for_wm_now_mixed"}  # 5 has no reference yet: not stale
-    assert stale_reference_flags({3: "rejected"}, {3: "mixed"}, refwm, refgm) == {3: "reference_stale_built_for_mixed_now_none"}
+    rejected = stale_reference_flags({3: "rejected"}, {3: "mixed"}, refwm, refgm)
+    assert rejected == {3: "reference_stale_built_for_mixed_now_none"}

@@ -75,7 +75,8 @@ class Journey:
             while time.monotonic() - t0 < 0.8:  # debounced tables and redraws settle
                 QApplication.processEvents()
                 time.sleep(0.02)
-            self.viewer.screenshot(str(self.shots / f"journey_{len(self.steps):02d}_{name}.png"), canvas_only=False, flash=False)
+            path = self.shots / f"journey_{len(self.steps):02d}_{name}.png"
+            self.viewer.screenshot(str(path), canvas_only=False, flash=False)
 
     def world_to_canvas(self, world) -> QPointF:
         """Canvas pixel of a world point on the displayed slice (2-D view)."""
@@ -150,7 +151,8 @@ class Journey:
         new_id = int(lesions.selected_label)
         lesions.brush_size = 3
         start = np.asarray(lesions.data_to_world((xs[k], ys[k], z)))
-        pts = [self.world_to_canvas(start + np.array([dx, 0.0, 0.0]) * lesions.scale[0]) for dx in (0, 1, 2, 3)]
+        step = np.array([lesions.scale[0], 0.0, 0.0])
+        pts = [self.world_to_canvas(start + dx * step) for dx in (0, 1, 2, 3)]
         self.drag(pts)
         wait_until(lambda: (np.asarray(lesions.data) == new_id).sum() > 0, 10)
         assert new_id not in before
@@ -177,7 +179,9 @@ class Journey:
         seen = {
             "images": [layer.name for layer in self.viewer.layers if layer.__class__.__name__ == "Image"],
             "titles_on_canvas": all(
-                layer.name_overlay.visible for layer in self.viewer.layers if layer.__class__.__name__ == "Image"
+                layer.name_overlay.visible
+                for layer in self.viewer.layers
+                if layer.__class__.__name__ == "Image"
             ),
             "vote_buttons": all(b.isEnabled() and b.isVisible() for b in page.vote_buttons.values()),
             "dock_visible": not self.dock.isHidden(),
@@ -213,7 +217,8 @@ class Journey:
         page = self.go("Stats")
         self.clicks += 1
         page.compute(blocking=True)
-        shown = [[page.table.item(r, c).text() for c in range(page.table.columnCount())] for r in range(page.table.rowCount())]
+        table = page.table
+        shown = [[table.item(r, c).text() for c in range(table.columnCount())] for r in range(table.rowCount())]
         headers = [page.table.horizontalHeaderItem(c).text() for c in range(page.table.columnCount())]
         self.clicks += 2  # Export report..., choose folder
         wait_worker(page.export(Path(self.subject.study), out_dir, start=False))

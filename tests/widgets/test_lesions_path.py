@@ -87,5 +87,6 @@ def test_stale_references_are_flagged_and_consensus_shows_without_reload(lesions
         {"lesion_id": [1], "class": ["mixed"], "consensus": ["resolved"], "votes": ["wm:1;mixed:2"],
          "n_raters": [3], "agreement": [0.67], "resolution_reason": ["meeting"]}
     ).to_csv(subject.lesions_tsv, sep="\t", index=False)
-    qtbot.waitUntil(lambda: widget.table.row_texts() and widget.table.row_texts()[0][6] == "mixed", timeout=5000)
+    rows = widget.table.row_texts
+    qtbot.waitUntil(lambda: rows() and rows()[0][6] == "mixed", timeout=5000)
     assert "reference_stale_built_for_wm_now_mixed" in widget.table.row_texts()[0][7]

@@ -9,7 +9,15 @@ from qtpy.QtCore import Qt
 
 from napari_qsm_ms.rating.votes import read_votes
 
-from ._user_path import add_dock, canvas_widget, dock_visible, quadrant_changes, sign_in, phantom_study, subject_copy
+from ._user_path import (
+    add_dock,
+    canvas_widget,
+    dock_visible,
+    phantom_study,
+    quadrant_changes,
+    sign_in,
+    subject_copy,
+)
 
 RATER = "Rater mode (blinded)"
 GRID = {(0, 0): "T2* magnitude", (0, 1): "WM-nulled MPRAGE", (1, 0): "CSF-nulled MPRAGE", (1, 1): "FLAIR"}
@@ -17,7 +25,9 @@ GRID = {(0, 0): "T2* magnitude", (0, 1): "WM-nulled MPRAGE", (1, 0): "CSF-nulled
 
 @pytest.fixture(scope="module")
 def small_study(tmp_path_factory):
-    return phantom_study(tmp_path_factory, "rater-view", shape=(48, 48, 16), voxel_size_mm=(2.0, 2.0, 4.0), n_lesions=(2, 1, 1))
+    return phantom_study(
+        tmp_path_factory, "rater-view", shape=(48, 48, 16), voxel_size_mm=(2.0, 2.0, 4.0), n_lesions=(2, 1, 1)
+    )
 
 
 @pytest.fixture

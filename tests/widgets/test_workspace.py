@@ -46,7 +46,8 @@ def test_workspace_pages_and_rater_lock(make_napari_viewer, small_study, tmp_pat
     assert workspace.current_step == "Study"  # nothing loaded yet
     viewer.open(str(subject.study / subject.sub), plugin="napari-qsm-ms")
     assert workspace.current_step == "Lesions"  # what this subject needs next
-    assert [workspace.steps.item(k).text().split(" ", 1)[1] for k in range(workspace.steps.count())] == list(STEPS)
+    items = [workspace.steps.item(k).text() for k in range(workspace.steps.count())]
+    assert [text.split(" ", 1)[1] for text in items] == list(STEPS)
     rate = workspace.show_step("Rate")
     review, _ = add_dock(viewer, "Review lesions")
     rate.rater_edit.setText("anna")
