@@ -36,7 +36,10 @@ def quadrant_changes(before: np.ndarray, after: np.ndarray) -> dict[tuple[int, i
     h, w = before.shape[:2]
     diff = np.abs(before[..., :3].astype(float) - after[..., :3].astype(float)).mean(axis=2)
     cells = [(r, c) for r in (0, 1) for c in (0, 1)]
-    return {(r, c): float(diff[r * h // 2 : (r + 1) * h // 2, c * w // 2 : (c + 1) * w // 2].mean()) for r, c in cells}
+    return {
+        (r, c): float(diff[r * h // 2 : (r + 1) * h // 2, c * w // 2 : (c + 1) * w // 2].mean())
+        for r, c in cells
+    }
 
 
 def subject_copy(study_root, tmp_path, label: str = "01"):
