@@ -212,6 +212,7 @@ class AnnotationWidget(QWidget):
         top.addWidget(self.save_button)
         lay.addLayout(top)
         self.autosave_label = QLabel("autosave: nothing to save yet")
+        self.autosave_label.setWordWrap(True)  # long paths must not widen the dock
         self.autosave_label.setStyleSheet("color: gray")
         lay.addWidget(self.autosave_label)
 
