@@ -15,7 +15,9 @@ import numpy as np
 import pandas as pd
 from qtpy.QtCore import QAbstractTableModel, QModelIndex, QSortFilterProxyModel, Qt, Signal
 from qtpy.QtGui import QBrush, QColor
-from qtpy.QtWidgets import QAbstractItemView, QHeaderView, QTableView
+from qtpy.QtWidgets import QAbstractItemView, QTableView
+
+from ._tables import fit_columns
 
 #: (DataFrame column, header, tooltip)
 COLUMNS: list[tuple[str, str, str]] = [
@@ -205,15 +207,15 @@ class LesionTableView(QTableView):
         self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.verticalHeader().setVisible(False)
         self.verticalHeader().setDefaultSectionSize(20)
-        header = self.horizontalHeader()
-        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        header.setStretchLastSection(True)
+        self.setMinimumHeight(6 * 20 + 28)  # several rows, even in a small dock
+        self._fitter = fit_columns(self, len(COLUMNS) - 1)  # Flags visible without scrolling
         self.clicked.connect(self._on_clicked)
 
     def set_frame(self, frame: pd.DataFrame) -> None:
         """Show ``frame``, keeping the selected lesions selected when they still exist."""
         keep = self.selected_ids()
         self.table_model.set_frame(frame)
+        self._fitter.fit()
         if keep:
             self.select_ids(keep, scroll=False)
 

@@ -21,7 +21,7 @@ from typing import Any
 import napari
 import numpy as np
 import pandas as pd
-from qtpy.QtCore import QTimer, Signal
+from qtpy.QtCore import QFileSystemWatcher, QTimer, Signal
 from qtpy.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -41,21 +41,26 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from ..errors import InputFileError, ParameterError, QSMMSError
+from ..errors import ParameterError, QSMMSError
 from ..io.layout import SubjectFiles
-from ..io.nifti import CanonicalView, Volume, check_same_grid, load_volume, to_canonical
+from ..io.nifti import CanonicalView, Volume, to_canonical
 from ..roi import lesions as roi_lesions
 from ..roi import references as roi_refs
 from ..roi import vessels as roi_vessels
 from ..roi.annotation import EXCLUSION_REASONS, AnnotationState
 from ..roi.rules import drawn_classes, read_consensus_table, reserved_ids
-from ..roi.study import ReferenceInputs, axial_axis, compute_subject_references
+from ..roi.study import ReferenceInputs, compute_subject_references
 from ..roi.tissue import estimate_tissue as roi_estimate_tissue
-from ..roi.tissue import import_segmentation
+from ..roi.palette import REFERENCE_COLORS
+from ..roi.stale import stale_reference_flags
 from ._autosave import AUTOSAVE_ROLES, Autosaver, clear_autosave, pending_recovery, recovered_arrays
 from ._layers import centre_viewer_on, current_subject, find_layer, save_layer_to_subject
 from ._lesion_table import LesionTableView, display_frame
 from ._worker import ProgressPanel, run_with_progress
+from ._layers import programmatic_edit, select_drawing_layer, slice_axis_of, voxel_size_of
+from ..roi.segmentation_grid import import_segmentation_on_grid  # noqa: F401 - re-exported
+from ._undo import OperationUndo
+from ._scroll import scroll_contents
 
 SEGMENTATION_KINDS = (
     ("FreeSurfer aseg", "aseg"),
@@ -86,7 +91,7 @@ def apply_labels_edit(layer, new_data: np.ndarray) -> int:
     if hidden:  # napari 0.9 data_setitem indexes the displayed slice, which a hidden layer lacks
         layer.visible = True
     try:
-        with layer.block_history():
+        with programmatic_edit(), layer.block_history():  # the paint event comes at block_history exit
             layer.data_setitem(changed, new[changed])
     finally:
         if hidden:
@@ -95,7 +100,6 @@ def apply_labels_edit(layer, new_data: np.ndarray) -> int:
 
 
 #: Outline colours shared with the review view: every reference of one kind has one colour.
-REFERENCE_COLORS = {"refwm": "#00e5ff", "refgm": "#39ff14"}
 
 
 def style_reference_layer(layer, role: str) -> None:
@@ -108,23 +112,6 @@ def style_reference_layer(layer, role: str) -> None:
         layer.colormap = DirectLabelColormap(color_dict={None: color, 0: "transparent"})
 
 
-def slice_axis_of(layer) -> int:
-    """Array axis across the axial slices of a layer (2 for the canonical RAS layers of the plugin).
-
-    Same rule as ``qsm-ms rois`` (:func:`napari_qsm_ms.roi.study.axial_axis`): the axis nearest
-    the world S-I axis, from the layer's canonical affine.
-    """
-    view: CanonicalView | None = (layer.metadata or {}).get("canonical")
-    if view is None:
-        return 2
-    return axial_axis(view.canonical_affine)
-
-
-def voxel_size_of(layer) -> tuple[float, float, float]:
-    """Voxel size (mm) of a layer's canonical array (its napari ``scale``)."""
-    return tuple(float(s) for s in layer.scale[-3:])
-
-
 def grid_volume(layer) -> Volume:
     """A data-less :class:`Volume` with the source shape and affine of a plugin layer (grid checks)."""
     meta = layer.metadata or {}
@@ -134,51 +121,6 @@ def grid_volume(layer) -> Volume:
     else:
         shape, affine = layer.data.shape[-3:], np.asarray(meta.get("affine", np.eye(4)))
     return Volume(np.broadcast_to(np.zeros((), np.uint8), shape), np.asarray(affine), meta.get("path"))
-
-
-def import_segmentation_on_grid(path: str | Path, kind: str, reference: Volume, progress=None) -> np.ndarray:
-    """Read a segmentation file, check it lies on ``reference``'s grid, map it to tissue codes.
-
-    Parameters
-    ----------
-    path : str or Path
-        Label map (FreeSurfer/SynthSeg codes, FAST ``_seg``) or, for ``fast_pve``, the three FAST
-        PVE maps stacked on a 4th axis. It must already be on the T2* magnitude grid.
-    kind : str
-        One of ``roi.tissue.KINDS``.
-    reference : Volume
-        The T2* grid (shape and affine; data unused).
-
-    Returns
-    -------
-    ndarray of int32
-        Tissue codes in the canonical orientation of the plugin's layers.
-
-    Raises
-    ------
-    InputFileError
-        File unreadable, not a label map, or on another grid (resample it onto the T2* first).
-    """
-    if progress is not None:
-        progress(0.05, f"reading {Path(path).name}")
-    if kind == "fast_pve":
-        volume = load_volume(path, ndim=4, dtype=np.float32)
-    else:
-        volume = load_volume(path, dtype=None)
-    try:
-        check_same_grid(reference, volume)
-    except InputFileError as exc:
-        raise InputFileError(
-            path, f"not on the T2* grid ({exc.problem}); resample it onto the T2* magnitude first"
-        ) from None
-    if progress is not None:
-        progress(0.5, "mapping labels to tissue classes")
-    try:
-        tissue = import_segmentation(volume.data, kind=kind, voxel_size_mm=volume.voxel_size_mm)
-    except ParameterError as exc:
-        raise InputFileError(path, str(exc)) from None
-    canonical, _ = to_canonical(np.asarray(tissue, dtype=np.int32), volume.affine)
-    return canonical
 
 
 def _without_progress(func, **kwargs):
@@ -226,8 +168,11 @@ class AnnotationWidget(QWidget):
         self._connected: list[tuple[Any, Any]] = []
         self._worker = None
         self._closed = False
+        self.operation_undo = OperationUndo()
+        self._away_subject: SubjectFiles | None = None
 
         self._build_ui()
+        scroll_contents(self)  # fits a small screen: the dock's contents scroll
         self.autosaver = Autosaver(self._collect_autosave, delay_ms=autosave_delay_ms, parent=self)
         self.autosaver.saved.connect(self.autosave_label.setText)
         self.autosaver.failed.connect(self._on_autosave_failed)
@@ -235,6 +180,10 @@ class AnnotationWidget(QWidget):
         self._table_timer.setSingleShot(True)
         self._table_timer.setInterval(250)
         self._table_timer.timeout.connect(self.refresh_table)
+        # the consensus table (written by the Consensus dock or ``qsm-ms consensus``) is shown as
+        # soon as it changes on disk: its folder is watched (atomic writes replace the file)
+        self._consensus_watch = QFileSystemWatcher(self)
+        self._consensus_watch.directoryChanged.connect(self._on_subject_folder_changed)
         self._bind_timer = QTimer(self)
         self._bind_timer.setSingleShot(True)
         self._bind_timer.setInterval(0)
@@ -263,6 +212,7 @@ class AnnotationWidget(QWidget):
         top.addWidget(self.save_button)
         lay.addLayout(top)
         self.autosave_label = QLabel("autosave: nothing to save yet")
+        self.autosave_label.setWordWrap(True)  # long paths must not widen the dock
         self.autosave_label.setStyleSheet("color: gray")
         lay.addWidget(self.autosave_label)
 
@@ -464,6 +414,11 @@ class AnnotationWidget(QWidget):
         self.autosaver.schedule(role)
         self._table_timer.start()
 
+    def _after_operation_undone(self) -> None:
+        for role in ("refwm", "refgm"):
+            self.autosaver.schedule(role)
+        self.refresh_table()
+
     def _on_autosave_failed(self, message: str) -> None:
         self.autosave_label.setText(message)
         self.autosave_label.setStyleSheet("color: red")
@@ -503,9 +458,13 @@ class AnnotationWidget(QWidget):
         """(Re)attach to the subject in the viewer: layers, annotation state, recovery, table."""
         self._disconnect_layer_events()
         subject = current_subject(self.viewer)
-        new_subject = subject != self.subject
-        if new_subject and self.subject is not None:
+        # the same subject's layers coming back (rater sign-out puts back the layers it took out):
+        # keep the state in memory and ask nothing (its autosave is this session's own)
+        returning = subject is not None and self.subject is None and subject == self._away_subject
+        new_subject = subject != self.subject and not returning
+        if subject != self.subject and self.subject is not None:
             self.autosaver.flush(wait=True, check_all=True)
+            self._away_subject = self.subject
         self.subject = subject
         if subject is None:
             self.subject_label.setText("no subject loaded")
@@ -522,6 +481,7 @@ class AnnotationWidget(QWidget):
             if layer is not None:
                 style_reference_layer(layer, role)
         if new_subject:
+            self._watch_subject_folder(subject)
             self.state = self._load_state()
             self.reference_table = None
             self.autosaver.mark_clean(self._current_arrays(), self.state)
@@ -533,6 +493,24 @@ class AnnotationWidget(QWidget):
             self.autosaver.add_baseline(self._current_arrays())
         self._connect_layer_events()
         self.refresh_table()
+
+    def _watch_subject_folder(self, subject: SubjectFiles) -> None:
+        old = self._consensus_watch.directories()
+        if old:
+            self._consensus_watch.removePaths(old)
+        subject.deriv.mkdir(parents=True, exist_ok=True)
+        self._consensus_watch.addPath(str(subject.deriv))
+        self._consensus_mtime = self._consensus_stamp()
+
+    def _consensus_stamp(self):
+        path = self.subject.lesions_tsv if self.subject is not None else None
+        return path.stat().st_mtime_ns if path is not None and path.exists() else None
+
+    def _on_subject_folder_changed(self, _path: str = "") -> None:
+        stamp = self._consensus_stamp()
+        if stamp != getattr(self, "_consensus_mtime", None):
+            self._consensus_mtime = stamp
+            self._table_timer.start()
 
     def _connect_layer_events(self) -> None:
         self._bound_layers = {role: self.layer(role) for role in AUTOSAVE_ROLES}
@@ -608,11 +586,22 @@ class AnnotationWidget(QWidget):
             return None
         return np.asarray(vessels.data) > 0
 
-    def _extra_flags(self) -> dict[int, list[str]]:
-        """Flags kept in the annotation state (reference flags, manual flags), per lesion."""
-        if self.state is None:
-            return {}
-        return {int(k): list(v.flags) for k, v in self.state.lesions.items() if v.flags}
+    def _extra_flags(self, consensus: dict[int, str] | None = None) -> dict[int, list[str]]:
+        """Flags kept in the annotation state (reference flags, manual flags), per lesion, and
+        references built for another class than the consensus gave (``roi.stale``)."""
+        entries = {} if self.state is None else self.state.lesions
+        flags = {int(k): list(v.flags) for k, v in entries.items() if v.flags}
+        if consensus:
+            frame = self.lesion_frame
+            suggested = dict(zip(frame["lesion_id"].astype(int), frame["suggested_class"]))
+            refs = [self.layer(role) for role in ("refwm", "refgm")]
+            stale = stale_reference_flags(
+                consensus, suggested, *(None if r is None else np.asarray(r.data) for r in refs),
+                set(self._excluded()),
+            )
+            for lid, flag in stale.items():
+                flags.setdefault(lid, []).append(flag)
+        return flags
 
     def _excluded(self) -> dict[int, str]:
         """Excluded lesion ids -> reason."""
@@ -635,10 +624,11 @@ class AnnotationWidget(QWidget):
                 voxel_size_of(lesions),
                 slice_axis=slice_axis_of(lesions),
             )
+        consensus = self.consensus_classes()
         frame = display_frame(
             self.lesion_frame,
-            consensus=self.consensus_classes(),
-            extra_flags=self._extra_flags(),
+            consensus=consensus,
+            extra_flags=self._extra_flags(consensus),
             excluded=self._excluded(),
         )
         self.table.set_frame(frame)
@@ -841,13 +831,20 @@ class AnnotationWidget(QWidget):
 
         lesions = self.layer("lesions")
         view = (lesions.metadata or {}).get("canonical")
+        edited = []
         for role, data in (("refwm", refs.result.refwm), ("refgm", refs.result.refgm)):
             layer = self.ensure_layer(role)
             if view is not None:
                 data = to_canonical(np.asarray(data), view.source_affine)[0]
-            apply_labels_edit(layer, np.asarray(data, dtype=layer.data.dtype))
+            if apply_labels_edit(layer, np.asarray(data, dtype=layer.data.dtype)):
+                edited.append(layer)
             layer.contour = 1
             layer.visible = True
+        select_drawing_layer(self.viewer)  # the user stays on 'lesions'
+        # Ctrl-Z from 'lesions' (or a reference layer) undoes the references, in one step
+        self.operation_undo.record(
+            "Build references", edited, [lesions], on_undone=self._after_operation_undone
+        )
         self.reference_table = refs.result.table
         if self.state is not None:
             self.state.set_reference_flags(refs.flags, refs.record)

@@ -46,6 +46,7 @@ from ..rating.votes import list_raters, read_all_votes
 from ..roi.rules import CONSENSUS_CLASSES, RESOLUTION_CLASSES, VOTE_CLASSES
 from ._layers import current_subject, find_layer
 from ._worker import ProgressPanel, run_with_progress
+from ._scroll import scroll_contents
 from .rating import rater_mode
 
 _CLASS_COLOURS = {
@@ -94,6 +95,7 @@ class ConsensusWidget(QWidget):
         self.report: AgreementReport | None = None
         self.study_report: AgreementReport | None = None
         self._build_ui()
+        scroll_contents(self)  # fits a small screen: the dock's contents scroll
         rater_mode().changed.connect(self._on_rater_mode)
         self.viewer.layers.events.inserted.connect(self._on_layers_changed)
         self.viewer.layers.events.removed.connect(self._on_layers_changed)

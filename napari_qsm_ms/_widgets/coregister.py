@@ -33,73 +33,18 @@ from qtpy.QtWidgets import (
 
 from ..errors import QSMMSError
 from ..io.layout import COREG_SERIES, SubjectFiles, subject_from_path
-from ..io.nifti import Volume, load_volume, to_canonical
-from ..registration.qc import (
-    apply_nudge,
-    checkerboard_mask,
-    display_range,
-    grid_center_ras,
-    nudge_matrix,
-    scale_intensity,
-)
-from ..registration.conversion import sitk_image_from_volume
-from ..registration.resample import resample_image
-from ..registration.study import coregister_subject, load_coregistration, load_fixed, save_nudged
+from ..io.nifti import Volume
+from ..registration.qc import scale_intensity
+from ..registration.qc_view import QCState
+from ..registration.study import coregister_subject, save_nudged
 from ._layers import add_layer_data, current_subject
 from ._worker import ProgressPanel, run_with_progress
+from ._scroll import scroll_contents
 
 SERIES_NAMES = {"wmn": "WM-nulled MPRAGE", "csfn": "CSF-nulled MPRAGE", "flair": "FLAIR"}
 CHECKER_LAYER = "coreg QC: checkerboard"
 BLEND_LAYER = "coreg QC: series"
 FIXED_LAYER = "coreg QC: T2* magnitude"
-
-
-class QCState:
-    """What the QC view needs: the T2* magnitude, one native series and its saved transform.
-
-    Display arrays are on the T2* grid in the reader's canonical (closest RAS+) orientation, so QC
-    layers overlay the reader's layers exactly; the series is resampled straight onto that grid.
-    """
-
-    def __init__(self, subject: SubjectFiles, key: str) -> None:
-        self.subject = subject
-        self.key = key
-        self.fixed: Volume = load_fixed(subject)
-        self.moving: Volume = load_volume(subject.raw_series(key), ndim=3)
-        self.matrix, self.metadata = load_coregistration(subject, key)
-        self.moving_image = sitk_image_from_volume(self.moving)  # converted once, resampled per nudge
-        self.center_ras = grid_center_ras(self.fixed.shape, self.fixed.affine)
-        canonical_fixed, self.view = to_canonical(self.fixed.data, self.fixed.affine)
-        self.canonical_affine = self.view.canonical_affine
-        self.canonical_shape = tuple(canonical_fixed.shape[:3])
-        self.fixed_display = scale_intensity(canonical_fixed, display_range(self.fixed.data))
-        # the series' display range is fixed by the saved transform, so nudging does not rescale it
-        self.moving_range = display_range(self.resampled())
-
-    def nudge(self, translation_mm, rotation_deg) -> np.ndarray:
-        return nudge_matrix(translation_mm, rotation_deg, self.center_ras)
-
-    def matrix_for(self, translation_mm=(0, 0, 0), rotation_deg=(0, 0, 0)) -> np.ndarray:
-        return apply_nudge(self.matrix, self.nudge(translation_mm, rotation_deg))
-
-    def resampled(self, translation_mm=(0, 0, 0), rotation_deg=(0, 0, 0)) -> np.ndarray:
-        """The series on the T2* grid, canonical orientation, saved transform plus the nudge."""
-        return resample_image(self.moving_image, self.canonical_shape, self.canonical_affine,
-                              self.matrix_for(translation_mm, rotation_deg))
-
-    def resampled_slice(self, axis: int, index: int, translation_mm=(0, 0, 0), rotation_deg=(0, 0, 0)) -> np.ndarray:
-        """One canonical slice (``index`` along ``axis``) of :meth:`resampled`, for live nudging."""
-        shape = list(self.canonical_shape)
-        shape[axis] = 1
-        affine = self.canonical_affine.copy()
-        affine[:3, 3] = affine[:3, :3] @ np.eye(3)[axis] * index + affine[:3, 3]
-        data = resample_image(self.moving_image, tuple(shape), affine, self.matrix_for(translation_mm, rotation_deg))
-        return np.take(data, 0, axis=axis)
-
-    def checker_mask(self, check_mm: float) -> np.ndarray:
-        """Checkerboard squares on the T2* grid (anchored at its first voxel), canonical orientation."""
-        return to_canonical(checkerboard_mask(self.fixed.shape[:3], self.fixed.voxel_size_mm, check_mm),
-                            self.fixed.affine)[0]
 
 
 class CoregisterWidget(QWidget):
@@ -204,6 +149,7 @@ class CoregisterWidget(QWidget):
         layout.addWidget(self.result_label)
         layout.addWidget(qc_box)
         layout.addStretch(1)
+        scroll_contents(self)  # fits a small screen: the dock's contents scroll
 
         self._mask = self._moving_display = self._board = None
         self._stale = False
@@ -467,6 +413,24 @@ class CoregisterWidget(QWidget):
     def _on_saved(self, key: str, paths) -> None:
         self.show_qc(key)
         self.qc_label.setText(self.qc_label.text() + f"; saved {', '.join(Path(p).name for p in paths)}")
+
+    def hideEvent(self, event) -> None:  # noqa: N802 - Qt name
+        """Leaving the step (another workspace page, dock hidden): the QC layers go out of sight."""
+        self._qc_shown = {}
+        for name in (FIXED_LAYER, BLEND_LAYER, CHECKER_LAYER):
+            layer = self._layer(name)
+            if layer is not None:
+                self._qc_shown[name] = layer.visible
+                layer.visible = False
+        super().hideEvent(event)
+
+    def showEvent(self, event) -> None:  # noqa: N802 - Qt name
+        for name, visible in getattr(self, "_qc_shown", {}).items():
+            layer = self._layer(name)
+            if layer is not None:
+                layer.visible = visible
+        self._qc_shown = {}
+        super().showEvent(event)
 
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt name
         self._timer.stop()

@@ -34,11 +34,13 @@ import weakref
 
 import napari
 import numpy as np
+from napari.components.overlays import TextOverlay
 from napari.layers import Image, Labels
 from napari.utils.colormaps import DirectLabelColormap
 from qtpy.QtCore import QEvent, QObject, Qt, QTimer, Signal
 from qtpy.QtWidgets import (
     QCheckBox,
+    QDockWidget,
     QFileDialog,
     QFormLayout,
     QGridLayout,
@@ -55,15 +57,19 @@ from ..errors import QSMMSError, one_line
 from ..io.layout import SubjectFiles, subject_from_path
 from ..rating.session import RaterSession
 from ..rating.signin import RATER_CONTRASTS, LayerInput, SignInData, prepare_sign_in
+from ..rating.view import missing_contrasts, outline_outside, view_point
 from ..rating.votes import check_rater
-from ..roi.rules import VOTE_CLASSES, lesion_central_slice, slice_axis_of_affine
-from ._layers import current_subject, find_layer, set_axial_view
+from ..roi.rules import VOTE_CLASSES, slice_axis_of_affine
+from ._layers import current_subject, find_layer, orientation_sides_only, set_axial_view
 from ._worker import ProgressPanel, run_with_progress
+from ._scroll import scroll_contents
 
 VOTE_TITLES = {"wm": "WM", "cortical": "Cortical", "mixed": "Mixed", "not_lesion": "Not a lesion"}
 #: Field of view around a candidate (mm), at least.
 ZOOM_FOV_MM = 60.0
 _CANDIDATE_COLOR = (1.0, 0.85, 0.0, 1.0)
+_CANVAS_OVERLAY = "qsm_ms_rater"
+_MISSING_HINT = "run Coregister onto T2* for this subject, then sign in again"
 _BOUNDARY_COLOR = (0.0, 0.9, 1.0, 0.8)
 
 
@@ -83,9 +89,10 @@ class _RaterModeRegistry(QObject):
         self._viewers: weakref.WeakSet = weakref.WeakSet()
 
     def active(self, viewer) -> bool:
-        return viewer in self._viewers
+        return _unwrapped(viewer) in self._viewers
 
     def set(self, viewer, active: bool) -> None:
+        viewer = _unwrapped(viewer)
         if active:
             self._viewers.add(viewer)
         else:
@@ -94,6 +101,21 @@ class _RaterModeRegistry(QObject):
 
 
 _REGISTRY: _RaterModeRegistry | None = None
+
+
+def _unwrapped(obj):
+    """The object behind napari's ``PublicOnlyProxy`` (docks from the Plugins menu get proxies:
+    two docks of one viewer hold different proxy objects of the same viewer)."""
+    return getattr(obj, "__wrapped__", obj)
+
+
+def dock_of(widget):
+    """The QDockWidget that holds ``widget`` (directly or inside a workspace page), or None."""
+    widget = _unwrapped(widget)
+    parent = widget.parentWidget() if widget is not None else None
+    while parent is not None and not isinstance(parent, QDockWidget):
+        parent = parent.parentWidget()
+    return parent
 
 
 def rater_mode() -> _RaterModeRegistry:
@@ -121,15 +143,20 @@ def _one_gc_pass():
         gc.collect()
 
 
-def _view_point(mask: np.ndarray | None, center_vox, slice_axis: int) -> tuple[float, float, float]:
-    """Where to look at a candidate: its central slice (``roi.rules``, the slice of its reference and
-    of the report's panel) and, for centring the view, the mean position of its voxels there."""
-    if mask is None or not mask.any():
-        return tuple(center_vox)
-    z = lesion_central_slice(mask, slice_axis)
-    point = list(np.argwhere(np.take(mask, z, axis=slice_axis)).mean(axis=0))
-    point.insert(slice_axis, z)
-    return tuple(float(v) for v in point)
+def grid_legend(titles) -> str:
+    """The dock's legend of the grid, and which contrasts are missing (and what to do)."""
+    all_titles = [t for _, t in RATER_CONTRASTS]
+    missing = missing_contrasts(titles, all_titles)
+    if len(titles) == 4:
+        text = (
+            f"grid: top left {titles[0]}, top right {titles[1]}, "
+            f"bottom left {titles[2]}, bottom right {titles[3]}"
+        )
+    else:
+        text = "shown: " + ", ".join(titles) + " (left to right)"
+    if missing:
+        text += f". MISSING: {', '.join(missing)} (not on the T2* grid yet: {_MISSING_HINT})"
+    return text
 
 
 class RaterWidget(QWidget):
@@ -160,6 +187,7 @@ class RaterWidget(QWidget):
         self._docked_at_sign_in = False
         self._build_ui()
         self._update_enabled()
+        scroll_contents(self)  # fits a small screen: the dock's contents scroll
         self.viewer.layers.events.inserted.connect(self._on_layers_changed)
         self.viewer.layers.events.removed.connect(self._on_layers_changed)
 
@@ -393,9 +421,12 @@ class RaterWidget(QWidget):
         rater_mode().set(self.viewer, True)
         self._update_enabled()
         self._refresh_subject_label()
+        missing = missing_contrasts([t for _, t, _, _ in data.contrasts], [t for _, t in RATER_CONTRASTS])
+        missing_note = f" MISSING contrasts: {', '.join(missing)} ({_MISSING_HINT})." if missing else ""
         self._status(
             f"signed in as {session.rater}: {session.total} candidates, {session.n_rated} already rated by you. "
             "QSM and lesion ids are hidden until you sign out."
+            + missing_note
         )
         self._show_current()
         self.setFocus()
@@ -427,6 +458,7 @@ class RaterWidget(QWidget):
                     self.viewer.layers.append(layer)
                 layer.visible = visible
         self._restore_docks()
+        orientation_sides_only(self.viewer, False)
         self._session = None
         rater_mode().set(self.viewer, False)
         self._active_subject = None
@@ -437,6 +469,8 @@ class RaterWidget(QWidget):
         self.progress_bar.setRange(0, 1)
         self.progress_bar.setValue(0)
         self.comment_edit.clear()
+        self.rater_edit.clear()  # the next rater types their own name
+        self._show_on_canvas("")
         for b in self.vote_buttons.values():
             b.setChecked(False)
         self._update_enabled()
@@ -470,14 +504,12 @@ class RaterWidget(QWidget):
             docked = dict(self.viewer.window.dock_widgets)
         except AttributeError:  # pragma: no cover - headless viewer without a window
             return
+        own = dock_of(self)
         for widget in docked.values():
-            inner = getattr(widget, "native", widget)
-            if inner is self:
+            wrapper = dock_of(getattr(widget, "native", widget))
+            if wrapper is None or wrapper is own:
                 continue
-            wrapper = inner.parentWidget()
-            while wrapper is not None and not hasattr(wrapper, "setFloating"):
-                wrapper = wrapper.parentWidget()
-            if wrapper is not None and not wrapper.isHidden():
+            if not wrapper.isHidden():
                 wrapper.hide()
                 self._hidden_docks.append(weakref.ref(wrapper))
 
@@ -549,23 +581,28 @@ class RaterWidget(QWidget):
         cand_cmap = DirectLabelColormap(color_dict={None: (0, 0, 0, 0), 0: (0, 0, 0, 0), 1: _CANDIDATE_COLOR})
         edge_cmap = DirectLabelColormap(color_dict={None: (0, 0, 0, 0), 0: (0, 0, 0, 0), 1: _BOUNDARY_COLOR})
         common = {"scale": scale, "translate": translate, "metadata": {"role": "rater_view"}}
-        # added last-first so that the first contrast (T2* magnitude) tops the list: top-left cell
-        for _role, title, data, limits in reversed(contrasts):
-            self._add_rater_layer(Image(data, name=title, colormap="gray", contrast_limits=limits, **common))
+        # napari's grid puts the FIRST layer group of the list in the top-left cell (measured in
+        # tests/widgets/test_rater_view.py by blanking each layer), so the contrasts go in in order
+        for _role, title, data, limits in contrasts:
+            image = Image(data, name=title, colormap="gray", contrast_limits=limits, **common)
+            self._add_rater_layer(image)
+            image.name_overlay.visible = True  # the panel's title, drawn on the canvas
+            image.name_overlay.font_size = 12
             if boundary is not None:
                 edge = Labels(boundary, name=f"grey/white boundary ({title})", opacity=0.7, colormap=edge_cmap, **common)
                 self._boundary_layers.append(self._add_rater_layer(edge, edge_cmap))
             cand = Labels(self._candidate_mask, name=f"candidate ({title})", opacity=1.0, colormap=cand_cmap, **common)
+            cand.contour = 0  # the mask already is an outline drawn outside the candidate
             self._candidate_layers.append(self._add_rater_layer(cand, cand_cmap))
-        self.viewer.layers.selection.active = self._rater_layers[-3 if boundary is not None else -2]
-        titles = [t for _, t, _, _ in contrasts]
-        self.grid_label.setText("grid: " + " | ".join(titles) + " (left to right, top to bottom)")
+        self.viewer.layers.selection.active = self._rater_layers[0]  # the T2* magnitude
+        self.grid_label.setText(grid_legend([t for _, t, _, _ in contrasts]))
         set_axial_view(self.viewer)
         self.viewer.canvas.grid.enabled = len(contrasts) > 1
         self.viewer.reset_view()
         self._base_zoom = float(self.viewer.scene.camera.zoom)
         self._base_extent_mm = float(max(n * s for n, s in zip(shape, scale)))
         self._on_boundary_toggled(self.boundary_checkbox.isChecked())
+        orientation_sides_only(self.viewer, True)  # A would run into the panels' titles
 
     def _add_rater_layer(self, layer, colormap=None):
         """Register a layer as the rater's BEFORE inserting it (the insertion guard lets it in).
@@ -620,7 +657,7 @@ class RaterWidget(QWidget):
             self._show_current()
             return
         self._status(f"saved: candidate {shown} -> {VOTE_TITLES[vote]}")
-        self._show_current()
+        self._show_current(saved=f"candidate {shown}: {VOTE_TITLES[vote]} saved")
 
     def _on_back(self) -> None:
         if self._session is not None:
@@ -637,7 +674,7 @@ class RaterWidget(QWidget):
             self._session.skip()
             self._show_current()
 
-    def _show_current(self) -> None:
+    def _show_current(self, saved: str = "") -> None:
         session = self._session
         if session is None:
             return
@@ -650,16 +687,30 @@ class RaterWidget(QWidget):
             return
         done = " - all rated, thank you" if session.finished else ""
         self.candidate_label.setText(f"{view.label}{done}")
+        voted = f": your vote {VOTE_TITLES[view.vote]}" if view.vote else ": not rated yet (keys 1-4)"
+        self._show_on_canvas(f"{saved + '  >  ' if saved else ''}{view.label}{voted}{done}")
         self.comment_edit.setText(view.comment)
         for vote, button in self.vote_buttons.items():
             button.setChecked(vote == view.vote)
         mask = session.current_mask()
         if mask is not None and self._candidate_mask is not None:
-            self._candidate_mask[...] = mask
+            self._candidate_mask[...] = outline_outside(mask)
             for layer in self._candidate_layers:
                 layer.refresh()
         axis = slice_axis_of_affine(np.diag([*self._geometry[0], 1.0])).axis  # canonical RAS layers
-        self._zoom_to(_view_point(mask, view.center_vox, axis), view.bbox)
+        self._zoom_to(view_point(mask, view.center_vox, axis), view.bbox)
+
+    def _show_on_canvas(self, text: str) -> None:
+        """The candidate and the rater's vote, on the canvas above the grid (feedback for keys 1-4)."""
+        overlays = self.viewer.canvas.overlays
+        if _CANVAS_OVERLAY not in overlays:
+            if not text:
+                return
+            # bottom right: clear of the panels' titles and of the R/L letters
+            overlays[_CANVAS_OVERLAY] = TextOverlay(position="bottom_right", font_size=12, color="yellow")
+        overlay = overlays[_CANVAS_OVERLAY]
+        overlay.text = text
+        overlay.visible = bool(text)
 
     def _zoom_to(self, center_vox, bbox) -> None:
         scale, translate = self._geometry

@@ -39,7 +39,11 @@ from qtpy.QtWidgets import (
 from ..roi import lesions as roi_lesions
 from ._layers import current_subject, find_layer
 from ._layers import centre_viewer_on
-from .annotation import REFERENCE_COLORS, slice_axis_of, voxel_size_of
+from ._scroll import scroll_contents
+from ..io.layout import COREG_SERIES
+from ..roi.crop import CropGeometry, crop_geometry  # noqa: F401 - CropGeometry re-exported
+from ..roi.palette import REFERENCE_COLORS
+from ._layers import slice_axis_of, voxel_size_of
 
 #: (role, panel title) in display order (2 rows x 3 columns).
 PANELS: tuple[tuple[str, str], ...] = (
@@ -57,40 +61,6 @@ OTHER_COLOR = "#ffd700"
 TISSUE_CMAP = ListedColormap(["#000000", "#2050c0", "#909090", "#f0f0f0", "#e08020"], name="tissue5")
 
 
-@dataclass
-class CropGeometry:
-    """An in-plane crop of the canonical volume around a lesion on one slice.
-
-    Attributes
-    ----------
-    index : tuple of slice / int
-        Index into the canonical 3-D array giving the 2-D crop (rows = first in-plane axis).
-    extent_mm : tuple of 4 float
-        ``(left, right, bottom, top)`` of the crop in mm relative to the lesion centre, for imshow.
-    """
-
-    index: tuple
-    extent_mm: tuple[float, float, float, float]
-    slice_index: int
-
-
-def crop_geometry(
-    center_vox, slice_index: int, shape, voxel_size_mm, half_width_mm: float, slice_axis: int = 2
-) -> CropGeometry:
-    """The crop of ``half_width_mm`` around ``center_vox`` on slice ``slice_index`` (clipped to the array)."""
-    axes = [a for a in range(3) if a != slice_axis]
-    index: list = [None, None, None]
-    index[slice_axis] = int(np.clip(slice_index, 0, shape[slice_axis] - 1))
-    ext = []
-    for a in axes:
-        half = max(1, int(round(half_width_mm / float(voxel_size_mm[a]))))
-        c = int(round(float(center_vox[a])))
-        lo, hi = max(0, c - half), min(shape[a], c + half + 1)
-        index[a] = slice(lo, hi)
-        ext.append(((lo - 0.5 - float(center_vox[a])) * voxel_size_mm[a], (hi - 0.5 - float(center_vox[a])) * voxel_size_mm[a]))
-    return CropGeometry(tuple(index), (ext[0][0], ext[0][1], ext[1][0], ext[1][1]), index[slice_axis])
-
-
 class ReviewWidget(QWidget):
     """Step through the lesions with outlines over all contrasts, linked to the viewer position."""
 
@@ -105,6 +75,7 @@ class ReviewWidget(QWidget):
         self._navigating = False
         self._layer_connections: list = []
         self._build_ui()
+        scroll_contents(self)  # fits a small screen: the dock's contents scroll
         self._redraw_timer = QTimer(self)
         self._redraw_timer.setSingleShot(True)
         self._redraw_timer.setInterval(60)
@@ -359,10 +330,11 @@ class ReviewWidget(QWidget):
             ax.set_xticks([])
             ax.set_yticks([])
             layer = self.layer(role)
-            if layer is None:
+            if layer is None and not self._native_only(role):
                 ax.set_title(f"{title}\n(not available)", color="gray", fontsize=8)
                 continue
-            if layer.data.shape[-3:] != shape or (layer.metadata or {}).get("on_reference_grid") is False:
+            off_grid = layer is None or (layer.metadata or {}).get("on_reference_grid") is False
+            if off_grid or layer.data.shape[-3:] != shape:
                 ax.set_title(f"{title}\n(not on the T2* grid: coregister)", color="gray", fontsize=8)
                 continue
             img = np.asarray(layer.data[geo.index], dtype=np.float32)
@@ -419,6 +391,13 @@ class ReviewWidget(QWidget):
         )
 
     # ------------------------------------------------------------------------------- teardown
+    def _native_only(self, role: str) -> bool:
+        """Whether series ``role`` exists only on its native grid (File > Open loads the T2* grid only)."""
+        subject = current_subject(self.viewer)
+        if subject is None or role not in COREG_SERIES:
+            return False
+        return subject.raw_series(role).exists() and not subject.coreg_series(role).exists()
+
     def shutdown(self) -> None:
         if self._closed:
             return

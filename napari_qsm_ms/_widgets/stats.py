@@ -21,7 +21,6 @@ from qtpy.QtWidgets import (
     QAbstractItemView,
     QFileDialog,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QLineEdit,
     QPushButton,
@@ -39,6 +38,8 @@ from ..stats.study import OPTIONAL_MAPS, compute_study, live_subject_stats, run_
 from ..stats.tests import ALPHA, N_COMPARISONS, paper_tests
 from ._layers import centre_viewer_on
 from ._worker import ProgressPanel, run_with_progress
+from ._scroll import scroll_contents
+from ._tables import fit_columns
 
 #: (lesions.tsv column, header)
 TABLE_COLUMNS = [
@@ -142,6 +143,9 @@ class StatsWidget(QWidget):
         self.summary_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.status_label = QLabel("")
         self.status_label.setWordWrap(True)
+        self.report_label = QLabel("")
+        self.report_label.setWordWrap(True)
+        self.report_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
 
         self.table = QTableWidget(0, len(TABLE_COLUMNS))
         self.table.setHorizontalHeaderLabels([h for _, h in TABLE_COLUMNS])
@@ -149,8 +153,8 @@ class StatsWidget(QWidget):
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.verticalHeader().setVisible(False)
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table.setMinimumHeight(6 * 22 + 28)  # several rows, even in a small dock
+        self._fitter = fit_columns(self.table, len(TABLE_COLUMNS) - 1)  # Flags visible without scrolling
         self.table.cellClicked.connect(self._on_row_clicked)
 
         from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
@@ -173,6 +177,8 @@ class StatsWidget(QWidget):
         lay.addWidget(self.summary_label)
         lay.addWidget(split, 1)
         lay.addWidget(self.status_label)
+        lay.addWidget(self.report_label)
+        scroll_contents(self)  # fits a small screen: the dock's contents scroll
 
         self._debounce = QTimer(self)
         self._debounce.setSingleShot(True)
@@ -270,7 +276,10 @@ class StatsWidget(QWidget):
         if not self._state["alive"]:
             return
         self._on_computed(result)
-        self.status_label.setText(f"report written: {result.parameters.get('out_dir')}/report.html")
+        where = f"{result.parameters.get('out_dir')}/report.html"
+        self.status_label.setText(f"report written: {where}")
+        # stays until the next export (the status line is rewritten by every refresh)
+        self.report_label.setText(f"Last report: {where}")
 
     def _on_save_table(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self, "Save lesion table", "lesions.tsv", "TSV (*.tsv)")
@@ -333,6 +342,7 @@ class StatsWidget(QWidget):
                 elif flagged[r]:
                     item.setBackground(_FLAG_BRUSH)  # in the tests, but look at the flags
                 self.table.setItem(r, c, item)
+        self._fitter.fit()
         self._draw_figure()
         self._update_summary()
 

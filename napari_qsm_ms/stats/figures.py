@@ -35,6 +35,10 @@ def _p_text(p: float) -> str:
     return f"P={p:.3f}" if p >= 0.001 else f"P={p:.4f}"
 
 
+def _patients(n: int) -> str:
+    return f"{n} patient" if n == 1 else f"{n} patients"
+
+
 def _mean_sd_bar(ax, x: float, values: np.ndarray) -> None:
     if values.size == 0:
         return
@@ -113,8 +117,8 @@ def figure2(lesions: pd.DataFrame, *, seed: int = 0, fig: Figure | None = None) 
     ax_b.set_xticks(
         [0, 1],
         [
-            f"WM\n{means['wm'].size} patients\n{_p_text(p_of.get(('wm', 'subject'), np.nan))}",
-            f"cortical\n{means['cortical'].size} patients\n{_p_text(p_of.get(('cortical', 'subject'), np.nan))}",
+            f"WM\n{_patients(means['wm'].size)}\n{_p_text(p_of.get(('wm', 'subject'), np.nan))}",
+            f"cortical\n{_patients(means['cortical'].size)}\n{_p_text(p_of.get(('cortical', 'subject'), np.nan))}",
         ],
         fontsize=7.5,
     )

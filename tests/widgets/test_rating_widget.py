@@ -21,6 +21,7 @@ from napari_qsm_ms.io.nifti import load_volume, save_volume, to_canonical
 from napari_qsm_ms.rating.consensus import read_lesion_classes
 from napari_qsm_ms.errors import QSMMSError
 from napari_qsm_ms.rating.votes import read_votes, record_vote
+from napari_qsm_ms.rating.view import outline_outside
 
 from ..rating._helpers import make_phantom_subject
 
@@ -67,9 +68,10 @@ def canonical_ids(subject):
 def current_id(viewer, ids):
     """The test (not the rater) recovers the candidate's id from the binary mask on screen."""
     cand = next(layer for layer in viewer.layers if layer.name.startswith("candidate"))
-    found = np.unique(ids[np.asarray(cand.data) > 0])
-    assert found.size == 1
-    return int(found[0])
+    ring = np.asarray(cand.data) > 0  # an outline drawn just outside the candidate (issue 12, item 11)
+    found = [int(i) for i in np.unique(ids[ids > 0]) if (outline_outside(ids == i) > 0).__eq__(ring).all()]
+    assert len(found) == 1
+    return found[0]
 
 
 def widget_texts(widget) -> str:
@@ -123,7 +125,8 @@ def test_sign_in_blinds_the_viewer(viewer_and_widget, subject, classes, qtbot):
     ids = canonical_ids(subject)
     lid = current_id(viewer, ids)
     cand = next(layer for layer in viewer.layers if layer.name.startswith("candidate"))
-    assert ((np.asarray(cand.data) > 0) == (ids == lid)).all()
+    assert ((np.asarray(cand.data) > 0) == (outline_outside(ids == lid) > 0)).all()
+    assert not (np.asarray(cand.data) > 0)[ids == lid].any()  # the outline never covers the candidate
     # the slice shown contains the candidate
     z = int(round((viewer.dims.point[2] - cand.translate[2]) / cand.scale[2]))
     assert (ids[:, :, z] == lid).any()
@@ -311,7 +314,7 @@ def test_three_raters_vote_through_a_subject_and_consensus(viewer_and_widget, su
 
 
 def test_view_point_is_on_the_lesion():
-    from napari_qsm_ms._widgets.rating import _view_point
+    from napari_qsm_ms.rating.view import view_point as _view_point
 
     mask = np.zeros((20, 20, 10), bool)
     mask[5:15, 5:9, 2] = True  # a lesion curving over slices 2 and 7: nothing on the slices between
