@@ -22,7 +22,7 @@ unexport QT_QPA_PLATFORM
 
 run: setup ## open napari with the sample study, or run the headless demo when there is no display
 	@if [ -n "$$DISPLAY" ] && $(PY) -c "from qtpy.QtWidgets import QApplication; QApplication([])" >/dev/null 2>&1; then \
-	  echo "Opening napari with sample_data/study ..."; $(VENV)/bin/qsm-ms view sample_data/study; \
+	  echo "Opening napari with a copy of the sample study ..."; $(VENV)/bin/qsm-ms view --sample; \
 	else \
 	  echo "No display available: running the headless end-to-end demo on sample_data/study instead."; \
 	  $(PY) -m napari_qsm_ms.demo sample_data/study --out $(OUT); \
