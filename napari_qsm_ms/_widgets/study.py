@@ -73,7 +73,7 @@ class StudyWidget(QWidget):
         self.report: StudyReport | None = None
 
         self.path_edit = QLineEdit()
-        self.path_edit.setPlaceholderText("study folder (BIDS, see docs/ARCHITECTURE.md)")
+        self.path_edit.setPlaceholderText("study folder (BIDS, see docs/study_layout.md)")
         browse = QPushButton("Browse...")
         browse.clicked.connect(self._on_browse)
         self.open_button = QPushButton("Open")

@@ -444,7 +444,7 @@ def run_study(
     Parameters
     ----------
     study_root : path
-        The study folder (docs/ARCHITECTURE.md); on a cluster, at the same path on every worker.
+        The study folder (docs/study_layout.md); on a cluster, at the same path on every worker.
     params : dict, optional
         ``{step: {name: value}}`` overriding the defaults of the functions the steps call.
     only : iterable of str, optional

@@ -86,7 +86,7 @@ _LABEL_FILES = ("brain_mask", "tissue", "lesions", "refwm", "refgm", "vessels")
 
 
 def scan_study(root: str | os.PathLike, *, check_data: bool = True) -> StudyReport:
-    """Check a study folder against the layout of docs/ARCHITECTURE.md.
+    """Check a study folder against the layout of docs/study_layout.md.
 
     Parameters
     ----------

@@ -1,4 +1,4 @@
-"""Write a whole simulated 7 T MS study in the layout of docs/ARCHITECTURE.md, with ground truth.
+"""Write a whole simulated 7 T MS study in the layout of docs/study_layout.md, with ground truth.
 
 Per subject:
 
