@@ -27,3 +27,15 @@ def test_column_widths_keep_flags_visible():
     assert fitted[:7] == natural[:7] and sum(fitted) == 800
     narrow = column_widths(natural, 400, 7)
     assert narrow[7] == MIN_FLAGS_PX and sum(narrow) <= 400 + 8
+
+
+def test_column_widths_never_narrow_a_column_below_its_floor():
+    from napari_qsm_ms._widgets._tables import MIN_FLAGS_PX, column_widths
+
+    natural, floors = [40, 120, 90, 90, 300], [30, 60, 50, 24, 0]
+    widths = column_widths(natural, 320, 4, floors=floors)
+    assert all(widths[k] >= floors[k] for k in range(4))
+    assert widths[4] == MIN_FLAGS_PX and sum(widths) <= 320 + 4
+    # Floors that cannot fit are kept (the view scrolls) rather than cut.
+    tight = column_widths(natural, 200, 4, floors=floors)
+    assert tight[:4] == floors[:4]
