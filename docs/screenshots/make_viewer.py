@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 import napari
 from qtpy.QtCore import QTimer
 
-from napari_qsm_ms._sample_data import sample_study_path
+from napari_qsm_ms._sample_data import sample_study_copy
 from napari_qsm_ms._widgets._layers import find_layer
 from napari_qsm_ms._widgets.study import open_in_viewer
 
@@ -34,7 +35,8 @@ def shoot_later(viewer, out: Path, delay_ms: int = 2500, before_close=None) -> N
 def main() -> None:
     viewer = napari.Viewer(title="napari-qsm-ms")
     viewer.window.resize(1500, 950)
-    open_in_viewer(viewer, [sample_study_path()], docks=False)
+    # the user copy File > Open Sample makes (here in a temporary folder), never the installed files
+    open_in_viewer(viewer, [sample_study_copy(tempfile.mkdtemp(prefix='qsm-ms-sample-'))], docks=False)
     tissue = find_layer(viewer, "tissue")
     if tissue is not None:
         tissue.visible = False

@@ -57,7 +57,7 @@ def test_central_slice_is_one_rule_in_roi_file_table_stats_report_and_rater_view
     for lid, z in expected.items():
         assert _panel_slice(sub, lid).slice == z
     # the rater view (canonical layers, the slice axis from the layer geometry)
-    from napari_qsm_ms._widgets.rating import _view_point
+    from napari_qsm_ms.rating.view import view_point as _view_point  # what the rater dock calls
 
     for lid, z in expected.items():
         assert _view_point(les == lid, (0.0, 0.0, 0.0), 2)[2] == z
