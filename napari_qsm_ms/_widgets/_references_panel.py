@@ -18,7 +18,7 @@ from ..io.nifti import to_canonical
 from ..roi import references as roi_refs
 from ..roi.rules import read_consensus_table
 from ..roi.study import ReferenceInputs, compute_subject_references
-from ._layers import select_drawing_layer
+from ._layers import layer_to_volume, select_drawing_layer
 from ._panel_tools import apply_labels_edit, raise_or_notify
 
 
@@ -88,25 +88,20 @@ class ReferencesPanel(QWidget):
         """The inputs of ``roi.study.compute_subject_references`` from the layers, in the files' voxel
         order: lesions, tissue, the 'vessels' layer (when not empty) and the 'mask' layer (when not
         empty), the consensus table and the dock's exclusions."""
-        from .._writer import layer_array_for_file
-
-        def source(layer):
-            return layer_array_for_file(layer.data, layer.metadata, layer.scale, layer.translate)
-
         dock = self.dock
         subject = dock.subject
-        lesions, affine = source(dock.layer("lesions"))
+        lesions = layer_to_volume(dock.layer("lesions"))
         inputs = ReferenceInputs(
-            np.asarray(lesions), np.asarray(source(dock.layer("tissue"))[0]), affine,
+            np.asarray(lesions.data), np.asarray(layer_to_volume(dock.layer("tissue")).data), lesions.affine,
             read_consensus_table(subject) if subject is not None else None, dock.lesions_panel.excluded(),
             classes_name=subject.lesions_tsv.name if subject is not None else None,
         )
         vessels = dock.layer("vessels")
         if vessels is not None and np.any(vessels.data):
-            inputs.vessels = np.asarray(source(vessels)[0]) > 0
+            inputs.vessels = np.asarray(layer_to_volume(vessels).data) > 0
         mask = dock.layer("mask")
         if mask is not None and np.any(mask.data):
-            inputs.brain_mask = np.asarray(source(mask)[0])
+            inputs.brain_mask = np.asarray(layer_to_volume(mask).data)
             path = (mask.metadata or {}).get("path")
             inputs.brain_mask_name = Path(path).name if path else f"layer {mask.name}"
         return inputs

@@ -12,10 +12,9 @@ from pathlib import Path
 import numpy as np
 from qtpy.QtWidgets import QComboBox, QFileDialog, QFormLayout, QLabel, QPushButton, QWidget
 
-from ..io.nifti import CanonicalView, Volume
 from ..roi.segmentation_grid import import_segmentation_on_grid
 from ..roi.tissue import estimate_tissue as roi_estimate_tissue
-from ._layers import voxel_size_of
+from ._layers import layer_grid, voxel_size_of
 from ._panel_tools import apply_labels_edit, raise_or_notify, without_progress
 
 SEGMENTATION_KINDS = (
@@ -25,17 +24,7 @@ SEGMENTATION_KINDS = (
     ("FSL FAST hard segmentation (_seg)", "fast"),
     ("FSL FAST PVE maps (4-D: CSF, GM, WM)", "fast_pve"),
 )
-
-
-def grid_volume(layer) -> Volume:
-    """A data-less :class:`Volume` with the source shape and affine of a plugin layer (grid checks)."""
-    meta = layer.metadata or {}
-    view: CanonicalView | None = meta.get("canonical")
-    if view is not None:
-        shape, affine = view.source_shape[:3], view.source_affine
-    else:
-        shape, affine = layer.data.shape[-3:], np.asarray(meta.get("affine", np.eye(4)))
-    return Volume(np.broadcast_to(np.zeros((), np.uint8), shape), np.asarray(affine), meta.get("path"))
+grid_volume = layer_grid  # the name tests and scripts import from .annotation
 
 
 class TissuePanel(QWidget):
@@ -80,7 +69,7 @@ class TissuePanel(QWidget):
             return None
         return self.dock.run(
             import_segmentation_on_grid, self._apply_tissue, start=start,
-            path=path, kind=kind, reference=grid_volume(ref),
+            path=path, kind=kind, reference=layer_grid(ref),
         )
 
     def estimate_tissue(self, *, start: bool = True):

@@ -36,7 +36,7 @@ from ..roi.annotation import AnnotationState
 from ..roi.palette import REFERENCE_COLORS
 from ..roi.segmentation_grid import import_segmentation_on_grid  # noqa: F401 - re-exported
 from ._autosave import AUTOSAVE_ROLES, Autosaver, clear_autosave, pending_recovery, recovered_arrays
-from ._layers import current_subject, find_layer, save_layer_to_subject
+from ._layers import current_subject, find_layer, save_layer_to_subject, source_affine
 from ._layers import slice_axis_of  # noqa: F401 - re-exported
 from ._lesions_panel import LesionsPanel, guard
 from ._panel_tools import apply_labels_edit, raise_or_notify, style_reference_layer  # noqa: F401 - re-exported
@@ -417,10 +417,7 @@ class AnnotationWidget(QWidget):
             layer = self.layer(role)
             if layer is None:
                 continue
-            meta = layer.metadata or {}
-            view = meta.get("canonical")
-            affine = view.source_affine if view is not None else np.asarray(meta.get("affine", np.eye(4)))
-            volumes[role] = (np.asarray(layer.data), view, affine)
+            volumes[role] = (np.asarray(layer.data), (layer.metadata or {}).get("canonical"), source_affine(layer))
         return self.subject, volumes, self.state
 
     def save(self) -> list[Path]:

@@ -36,7 +36,7 @@ from ..io.layout import StudyFiles, SubjectFiles
 from ..roi.rules import lesion_central_slice
 from ..stats.study import OPTIONAL_MAPS, compute_study, live_subject_stats, run_study_stats
 from ..stats.tests import ALPHA, N_COMPARISONS, paper_tests
-from ._layers import centre_viewer_on
+from ._layers import centre_viewer_on, layer_to_volume
 from ._worker import ProgressPanel, run_with_progress
 from ._scroll import scroll_contents
 from ._tables import fit_columns
@@ -445,8 +445,6 @@ class StatsWidget(QWidget):
 
     def _layer_arrays(self, sub: SubjectFiles) -> dict | None:
         """The layers in the files' voxel order, as ``stats.study.subject_stats_from_arrays`` takes them."""
-        from .._writer import layer_array_for_file
-
         les = _layer(self.viewer, "lesions", sub)
         if les is None:
             return None
@@ -455,11 +453,11 @@ class StatsWidget(QWidget):
             layer = _layer(self.viewer, role, sub)
             if layer is None or np.shape(layer.data) != np.shape(les.data):
                 return None
-            return np.array(layer_array_for_file(layer.data, layer.metadata, layer.scale, layer.translate)[0])
+            return np.array(layer_to_volume(layer).data)
 
-        lesions, affine = layer_array_for_file(les.data, les.metadata, les.scale, les.translate)
+        lesions = layer_to_volume(les)
         roles = {"brain_mask": "mask"}
-        return {"affine": affine, "lesions": np.array(lesions), "chi_ppm": source("qsm"),
+        return {"affine": lesions.affine, "lesions": np.array(lesions.data), "chi_ppm": source("qsm"),
                 "maps": {name: source(roles.get(name, name)) for name in OPTIONAL_MAPS}}
 
     def refresh_current_subject(self, *, blocking: bool = False):
