@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import napari
 import numpy as np
+from qtpy.QtWidgets import QPushButton, QWidget
 
 from ..errors import ParameterError
 from ..roi.palette import REFERENCE_COLORS
@@ -64,3 +65,20 @@ def raise_or_notify(widget, message: str) -> None:
     notification. ``widget`` is the dock (anything with a ``summary_label``)."""
     widget.summary_label.setText(message)
     napari.utils.notifications.show_warning(message)
+
+
+class DockPanel(QWidget):
+    """A panel of the Lesions dock; ``dock`` is the :class:`.annotation.AnnotationWidget` it belongs
+    to (its layers, annotation state, worker and summary line)."""
+
+    def __init__(self, dock):
+        super().__init__()
+        self.dock = dock
+
+
+def button(text: str, tooltip: str, slot) -> QPushButton:
+    """A push button with its tooltip, calling ``slot()`` when clicked."""
+    out = QPushButton(text)
+    out.setToolTip(tooltip)
+    out.clicked.connect(lambda: slot())
+    return out

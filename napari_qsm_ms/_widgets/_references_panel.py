@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from qtpy.QtWidgets import QCheckBox, QDoubleSpinBox, QFormLayout, QPushButton, QSpinBox, QWidget
+from qtpy.QtWidgets import QCheckBox, QDoubleSpinBox, QFormLayout, QSpinBox
 
 from ..errors import QSMMSError
 from ..io.nifti import to_canonical
@@ -19,7 +19,7 @@ from ..roi import references as roi_refs
 from ..roi.rules import read_consensus_table
 from ..roi.study import ReferenceInputs, compute_subject_references
 from ._layers import layer_to_volume, select_drawing_layer
-from ._panel_tools import apply_labels_edit, raise_or_notify
+from ._panel_tools import DockPanel, apply_labels_edit, button, raise_or_notify
 
 
 def _mm_spin(low: float, high: float, value: float) -> QDoubleSpinBox:
@@ -32,12 +32,11 @@ def _mm_spin(low: float, high: float, value: float) -> QDoubleSpinBox:
     return spin
 
 
-class ReferencesPanel(QWidget):
-    """The "References" tab. ``dock`` is the :class:`.annotation.AnnotationWidget` it belongs to."""
+class ReferencesPanel(DockPanel):
+    """The "References" tab of the Lesions dock."""
 
     def __init__(self, dock):
-        super().__init__()
-        self.dock = dock
+        super().__init__(dock)
         self.reference_table = None  # the table of the last references built here
         px = roi_refs.PAPER_PIXEL_MM
         self.gap_spin = _mm_spin(0.0, 10.0, roi_refs.DEFAULT_GAP_MM)
@@ -60,12 +59,12 @@ class ReferencesPanel(QWidget):
         self.minvox_spin.setValue(int(roi_refs.DEFAULT_MIN_VOXELS))
         self.minvox_spin.setToolTip("References with fewer voxels are flagged for manual editing")
         self.allslices_check = QCheckBox("use all lesion slices (paper: central slice only)")
-        self.build_refs_button = QPushButton("Build references")
-        self.build_refs_button.setToolTip(
+        self.build_refs_button = button(
+            "Build references",
             "Build NAWM rings (WM lesions) and NAGM strips (cortical lesions), both for mixed lesions, "
-            "into the refwm / refgm layers (one undo step per layer)"
+            "into the refwm / refgm layers (one undo step per layer)",
+            self.build_references,
         )
-        self.build_refs_button.clicked.connect(lambda: self.build_references())
         form = QFormLayout(self)
         form.addRow("Gap", self.gap_spin)
         form.addRow("Ring / strip width", self.ring_spin)

@@ -10,12 +10,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from qtpy.QtWidgets import QComboBox, QFileDialog, QFormLayout, QLabel, QPushButton, QWidget
+from qtpy.QtWidgets import QComboBox, QFileDialog, QFormLayout, QLabel
 
 from ..roi.segmentation_grid import import_segmentation_on_grid
 from ..roi.tissue import estimate_tissue as roi_estimate_tissue
 from ._layers import layer_grid, voxel_size_of
-from ._panel_tools import apply_labels_edit, raise_or_notify, without_progress
+from ._panel_tools import DockPanel, apply_labels_edit, button, raise_or_notify, without_progress
 
 SEGMENTATION_KINDS = (
     ("FreeSurfer aseg", "aseg"),
@@ -27,28 +27,27 @@ SEGMENTATION_KINDS = (
 grid_volume = layer_grid  # the name tests and scripts import from .annotation
 
 
-class TissuePanel(QWidget):
-    """The "Tissue" tab. ``dock`` is the :class:`.annotation.AnnotationWidget` it belongs to."""
+class TissuePanel(DockPanel):
+    """The "Tissue" tab of the Lesions dock."""
 
     def __init__(self, dock):
-        super().__init__()
-        self.dock = dock
+        super().__init__(dock)
         form = QFormLayout(self)
         self.seg_kind_combo = QComboBox()
         for text, kind in SEGMENTATION_KINDS:
             self.seg_kind_combo.addItem(text, kind)
-        self.import_button = QPushButton("Import segmentation...")
-        self.import_button.setToolTip(
+        self.import_button = button(
+            "Import segmentation...",
             "Map a FreeSurfer/FAST/SynthSeg label map ON THE T2* GRID to tissue classes "
-            "(0 outside, 1 CSF, 2 cortex, 3 WM, 4 deep GM)"
+            "(0 outside, 1 CSF, 2 cortex, 3 WM, 4 deep GM)",
+            self._on_import_clicked,
         )
-        self.import_button.clicked.connect(self._on_import_clicked)
-        self.estimate_button = QPushButton("Estimate from CSF-nulled MPRAGE")
-        self.estimate_button.setToolTip(
+        self.estimate_button = button(
+            "Estimate from CSF-nulled MPRAGE",
             "First estimate of the tissue classes from the coregistered CSF-nulled MPRAGE and the T2* "
-            "magnitude inside the brain mask; check and edit it"
+            "magnitude inside the brain mask; check and edit it",
+            self.estimate_tissue,
         )
-        self.estimate_button.clicked.connect(lambda: self.estimate_tissue())
         form.addRow("Kind", self.seg_kind_combo)
         form.addRow(self.import_button)
         form.addRow(self.estimate_button)

@@ -7,19 +7,18 @@ gathers the layers and the two settings, and edits the layers as one undo step p
 from __future__ import annotations
 
 import numpy as np
-from qtpy.QtWidgets import QCheckBox, QDoubleSpinBox, QFormLayout, QPushButton, QWidget
+from qtpy.QtWidgets import QCheckBox, QDoubleSpinBox, QFormLayout
 
 from ..roi import vessels as roi_vessels
 from ._layers import voxel_size_of
-from ._panel_tools import apply_labels_edit, raise_or_notify, without_progress
+from ._panel_tools import DockPanel, apply_labels_edit, button, raise_or_notify, without_progress
 
 
-class VesselsPanel(QWidget):
-    """The "Vessels / QC" tab. ``dock`` is the :class:`.annotation.AnnotationWidget` it belongs to."""
+class VesselsPanel(DockPanel):
+    """The "Vessels / QC" tab of the Lesions dock."""
 
     def __init__(self, dock):
-        super().__init__()
-        self.dock = dock
+        super().__init__(dock)
         form = QFormLayout(self)
         self.vessel_spin = QDoubleSpinBox()
         self.vessel_spin.setRange(0.0, 2.0)
@@ -31,11 +30,12 @@ class VesselsPanel(QWidget):
         self.vesselness_check = QCheckBox("tubular only (Sato vesselness)")
         self.vesselness_check.setChecked(True)
         self.vesselness_check.setToolTip("Keep only elongated candidates; paramagnetic rim lesions are round")
-        self.find_vessels_button = QPushButton("Find vessels")
-        self.find_vessels_button.clicked.connect(lambda: self.find_vessels())
-        self.remove_vessels_button = QPushButton("Remove vessels from ROIs")
-        self.remove_vessels_button.setToolTip("Erase vessel voxels from lesions, refwm and refgm (undoable)")
-        self.remove_vessels_button.clicked.connect(lambda: self.remove_vessels())
+        self.find_vessels_button = button(
+            "Find vessels", "Candidate vessel voxels from the QSM map, into the 'vessels' layer", self.find_vessels
+        )
+        self.remove_vessels_button = button(
+            "Remove vessels from ROIs", "Erase vessel voxels from lesions, refwm and refgm (undoable)", self.remove_vessels
+        )
         form.addRow("Threshold", self.vessel_spin)
         form.addRow(self.vesselness_check)
         form.addRow(self.find_vessels_button)
