@@ -276,18 +276,65 @@ def add_volume_layer(viewer: napari.Viewer, volume: Volume, role: str, *, subjec
     return add_layer_data(viewer, data, kwargs, kind)
 
 
+def source_affine(layer) -> np.ndarray:
+    """The voxel-to-world affine of a layer's array in its file's voxel order.
+
+    Layers of the plugin's reader carry ``metadata['canonical']`` (the source affine) and
+    ``metadata['affine']``; layers the docks add on a file's grid carry ``metadata['affine']``;
+    any other layer has its napari data-to-world transform (scale, translate, rotate, shear, affine).
+    """
+    meta = layer.metadata or {}
+    view: CanonicalView | None = meta.get("canonical")
+    if view is not None:
+        return np.asarray(view.source_affine, dtype=float)
+    if meta.get("affine") is not None:
+        return np.asarray(meta["affine"], dtype=float)
+    from napari.utils.transforms import Affine
+
+    nd = np.ndim(layer.data)
+    inner = Affine(scale=layer.scale, translate=layer.translate, rotate=layer.rotate, shear=layer.shear, ndim=nd)
+    full = np.asarray(layer.affine.affine_matrix) @ inner.affine_matrix
+    aff = np.eye(4)
+    aff[:3, :3] = full[nd - 3:nd, nd - 3:nd]
+    aff[:3, 3] = full[nd - 3:nd, nd]
+    return aff
+
+
+def layer_to_volume(layer) -> Volume:
+    """THE layer -> volume adapter: a layer's array in its file's voxel order, with its affine
+    (:func:`source_affine`) and file (``metadata['path']``).
+
+    Plugin layers go back from the canonical RAS+ display order to the source order (echoes of a
+    4-D layer, first on napari's slider, go last); other layers are taken as they are.
+    """
+    meta = layer.metadata or {}
+    if meta.get("canonical") is not None:
+        data = layer_array_for_file(layer.data, meta)[0]
+    else:
+        data = np.asarray(layer.data)
+    path = meta.get("path")
+    return Volume(data, source_affine(layer), Path(path) if path else None)
+
+
+def layer_grid(layer) -> Volume:
+    """A data-less :class:`Volume` with the source shape and affine of a layer (grid checks)."""
+    view: CanonicalView | None = (layer.metadata or {}).get("canonical")
+    shape = view.source_shape[:3] if view is not None else layer.data.shape[-3:]
+    path = (layer.metadata or {}).get("path")
+    return Volume(np.broadcast_to(np.zeros((), np.uint8), shape), source_affine(layer), Path(path) if path else None)
+
+
 def save_layer_to_subject(layer, path: str | Path | None = None) -> Path:
     """Write a layer to its file (``metadata['path']`` unless ``path``) atomically, source orientation."""
     target = Path(path) if path is not None else layer.metadata.get("path")
     if target is None:
         raise ValueError(f"layer {layer.name!r} has no file to save to")
-    arr, affine = layer_array_for_file(layer.data, layer.metadata, layer.scale, layer.translate)
+    arr = np.asarray(layer_to_volume(layer).data)
     if layer._type_string == "labels":
-        arr = np.asarray(arr)
         dtype = np.uint8 if arr.size and arr.min() >= 0 and arr.max() < 256 else np.int32
     else:
         dtype = np.float32
-    return save_volume(target, arr, affine, dtype=dtype)
+    return save_volume(target, arr, source_affine(layer), dtype=dtype)
 
 
 def slice_axis_of(layer) -> int:

@@ -2,10 +2,17 @@
 
 The dock works on the layers of the subject loaded by the plugin (``metadata['role']``):
 ``lesions``, ``tissue``, ``refwm``, ``refgm`` (Labels, canonical RAS orientation on the T2* grid),
-and reads ``magnitude``, ``qsm``, ``csfn`` and ``mask``. All science is in :mod:`napari_qsm_ms.roi`;
-this module gathers parameters, calls one pure function (in a worker when it is slow), and applies
-the result to the layers through napari's undoable Labels API (:func:`apply_labels_edit`), so every
-edit the dock makes is one Ctrl-Z step per layer.
+and reads ``magnitude``, ``qsm``, ``csfn`` and ``mask``. It is a frame around four panels:
+
+* :class:`._lesions_panel.LesionsPanel` -- the lesion table, lesion edits and exclusions;
+* :class:`._references_panel.ReferencesPanel` -- "Build references" (``roi.study``);
+* :class:`._tissue_panel.TissuePanel` -- import or estimate the tissue classes;
+* :class:`._vessels_panel.VesselsPanel` -- vessel candidates and their removal.
+
+The dock itself binds to the subject in the viewer, keeps the annotation state (exclusions,
+flags), runs the panels' pure functions in a worker, and saves. All science is in
+:mod:`napari_qsm_ms.roi`; every edit goes through napari's undoable Labels API
+(:func:`._panel_tools.apply_labels_edit`), one Ctrl-Z step per layer.
 
 Nothing is lost: every change to an annotation layer schedules a debounced autosave (see
 :mod:`._autosave`); "Save" writes the derivative files and clears the autosave; opening a subject
@@ -20,126 +27,39 @@ from typing import Any
 
 import napari
 import numpy as np
-import pandas as pd
 from qtpy.QtCore import QFileSystemWatcher, QTimer, Signal
-from qtpy.QtWidgets import (
-    QCheckBox,
-    QComboBox,
-    QDoubleSpinBox,
-    QFileDialog,
-    QFormLayout,
-    QGridLayout,
-    QGroupBox,
-    QHBoxLayout,
-    QLabel,
-    QLineEdit,
-    QMessageBox,
-    QPushButton,
-    QSpinBox,
-    QTabWidget,
-    QVBoxLayout,
-    QWidget,
-)
+from qtpy.QtWidgets import QHBoxLayout, QLabel, QMessageBox, QPushButton, QTabWidget, QVBoxLayout, QWidget
 
-from ..errors import ParameterError, QSMMSError
+from ..errors import QSMMSError
 from ..io.layout import SubjectFiles
-from ..io.nifti import CanonicalView, Volume, to_canonical
-from ..roi import lesions as roi_lesions
-from ..roi import references as roi_refs
-from ..roi import vessels as roi_vessels
-from ..roi.annotation import EXCLUSION_REASONS, AnnotationState
-from ..roi.rules import drawn_classes, read_consensus_table, reserved_ids
-from ..roi.study import ReferenceInputs, compute_subject_references
-from ..roi.tissue import estimate_tissue as roi_estimate_tissue
+from ..roi.annotation import AnnotationState
 from ..roi.palette import REFERENCE_COLORS
-from ..roi.stale import stale_reference_flags
-from ._autosave import AUTOSAVE_ROLES, Autosaver, clear_autosave, pending_recovery, recovered_arrays
-from ._layers import centre_viewer_on, current_subject, find_layer, save_layer_to_subject
-from ._lesion_table import LesionTableView, display_frame
-from ._worker import ProgressPanel, run_with_progress
-from ._layers import programmatic_edit, select_drawing_layer, slice_axis_of, voxel_size_of
 from ..roi.segmentation_grid import import_segmentation_on_grid  # noqa: F401 - re-exported
-from ._undo import OperationUndo
+from ._autosave import AUTOSAVE_ROLES, Autosaver, clear_autosave, pending_recovery, recovered_arrays
+from ._layers import current_subject, find_layer, save_layer_to_subject, source_affine
+from ._layers import slice_axis_of  # noqa: F401 - re-exported
+from ._lesions_panel import LesionsPanel, guard
+from ._panel_tools import apply_labels_edit, raise_or_notify, style_reference_layer  # noqa: F401 - re-exported
+from ._references_panel import ReferencesPanel
 from ._scroll import scroll_contents
+from ._tissue_panel import SEGMENTATION_KINDS, TissuePanel, grid_volume  # noqa: F401 - re-exported
+from ._undo import OperationUndo
+from ._vessels_panel import VesselsPanel
+from ._worker import ProgressPanel, run_with_progress
 
-SEGMENTATION_KINDS = (
-    ("FreeSurfer aseg", "aseg"),
-    ("FreeSurfer aparc+aseg", "aparc+aseg"),
-    ("SynthSeg", "synthseg"),
-    ("FSL FAST hard segmentation (_seg)", "fast"),
-    ("FSL FAST PVE maps (4-D: CSF, GM, WM)", "fast_pve"),
-)
 ROLE_NAMES = {"lesions": "lesions", "tissue": "tissue", "refwm": "refwm", "refgm": "refgm", "vessels": "vessels"}
 
-
-# --------------------------------------------------------------------------------------------
-# helpers without Qt widgets (testable on their own)
-# --------------------------------------------------------------------------------------------
-def apply_labels_edit(layer, new_data: np.ndarray) -> int:
-    """Make ``layer.data`` equal ``new_data`` as ONE undoable step; returns the voxels changed.
-
-    Only the changed voxels go through ``layer.data_setitem`` inside ``layer.block_history()``,
-    so ``layer.undo()`` (Ctrl-Z) restores the previous content in one step.
-    """
-    new = np.asarray(new_data)
-    if new.shape != layer.data.shape:
-        raise ParameterError(f"edit of layer {layer.name!r}: shape {new.shape} differs from {layer.data.shape}")
-    changed = np.nonzero(np.asarray(layer.data) != new)
-    if changed[0].size == 0:
-        return 0
-    hidden = not layer.visible
-    if hidden:  # napari 0.9 data_setitem indexes the displayed slice, which a hidden layer lacks
-        layer.visible = True
-    try:
-        with programmatic_edit(), layer.block_history():  # the paint event comes at block_history exit
-            layer.data_setitem(changed, new[changed])
-    finally:
-        if hidden:
-            layer.visible = False
-    return int(changed[0].size)
+#: the panels' widgets reachable as attributes of the dock (scripts and tests use them)
+_PANEL_WIDGETS = {
+    "lesions_panel": ("table", "summary_label", "new_button", "delete_button", "merge_button", "split_button",
+                      "reason_combo", "reason_edit", "exclude_button", "include_button"),
+    "references_panel": ("gap_spin", "ring_spin", "maxdist_spin", "minvox_spin", "allslices_check",
+                         "build_refs_button"),
+    "tissue_panel": ("seg_kind_combo", "import_button", "estimate_button"),
+    "vessels_panel": ("vessel_spin", "vesselness_check", "find_vessels_button", "remove_vessels_button"),
+}
 
 
-#: Outline colours shared with the review view: every reference of one kind has one colour.
-
-
-def style_reference_layer(layer, role: str) -> None:
-    """Contour display and one colour for all ids of a reference layer (cyan NAWM, green NAGM)."""
-    from napari.utils.colormaps import DirectLabelColormap
-
-    layer.contour = 1
-    color = REFERENCE_COLORS.get(role)
-    if color is not None:
-        layer.colormap = DirectLabelColormap(color_dict={None: color, 0: "transparent"})
-
-
-def grid_volume(layer) -> Volume:
-    """A data-less :class:`Volume` with the source shape and affine of a plugin layer (grid checks)."""
-    meta = layer.metadata or {}
-    view: CanonicalView | None = meta.get("canonical")
-    if view is not None:
-        shape, affine = view.source_shape[:3], view.source_affine
-    else:
-        shape, affine = layer.data.shape[-3:], np.asarray(meta.get("affine", np.eye(4)))
-    return Volume(np.broadcast_to(np.zeros((), np.uint8), shape), np.asarray(affine), meta.get("path"))
-
-
-def _without_progress(func, **kwargs):
-    """Wrap a pure function without ``progress=`` for :func:`run_with_progress`."""
-
-    def _call(progress=None):
-        if progress is not None:
-            progress(0.05, "working...")
-        out = func(**kwargs)
-        if progress is not None:
-            progress(1.0, "done")
-        return out
-
-    return _call
-
-
-# --------------------------------------------------------------------------------------------
-# the dock
-# --------------------------------------------------------------------------------------------
 class AnnotationWidget(QWidget):
     """Lesions, tissue, references and vessel QC for the subject in the viewer.
 
@@ -162,8 +82,6 @@ class AnnotationWidget(QWidget):
         self.recovery = recovery
         self.subject: SubjectFiles | None = None
         self.state = None  # roi.annotation.AnnotationState
-        self.reference_table: pd.DataFrame | None = None
-        self.lesion_frame: pd.DataFrame = pd.DataFrame(columns=roi_lesions.TABLE_COLUMNS)
         self.last_recovery = None
         self._connected: list[tuple[Any, Any]] = []
         self._worker = None
@@ -198,7 +116,6 @@ class AnnotationWidget(QWidget):
     def _build_ui(self) -> None:
         lay = QVBoxLayout(self)
         lay.setContentsMargins(4, 4, 4, 4)
-
         top = QHBoxLayout()
         self.subject_label = QLabel("no subject loaded")
         self.subject_label.setStyleSheet("font-weight: bold")
@@ -216,153 +133,85 @@ class AnnotationWidget(QWidget):
         self.autosave_label.setStyleSheet("color: gray")
         lay.addWidget(self.autosave_label)
 
-        # --- lesions
-        box = QGroupBox("Lesions (drawn on T2* magnitude)")
-        grid = QGridLayout(box)
-        self.new_button = QPushButton("New lesion")
-        self.new_button.setToolTip("Select the next free lesion id and switch the lesions layer to paint mode")
-        self.delete_button = QPushButton("Delete")
-        self.delete_button.setToolTip("Delete the selected lesions (and their references); undo with Ctrl-Z")
-        self.merge_button = QPushButton("Merge")
-        self.merge_button.setToolTip("Merge the selected lesions into the smallest of their ids")
-        self.split_button = QPushButton("Split")
-        self.split_button.setToolTip("Split the selected lesion into its 3-D connected components")
-        for col, button in enumerate((self.new_button, self.delete_button, self.merge_button, self.split_button)):
-            grid.addWidget(button, 0, col)
-        self.new_button.clicked.connect(self.new_lesion)
-        self.delete_button.clicked.connect(lambda: self.delete_lesions(self.table.selected_ids()))
-        self.merge_button.clicked.connect(lambda: self.merge_lesions(self.table.selected_ids()))
-        self.split_button.clicked.connect(self._on_split)
-        self.table = LesionTableView()
-        self.table.setMinimumHeight(220)
-        self.table.setMinimumWidth(540)
-        self.table.lesion_clicked.connect(self.go_to_lesion)
-        grid.addWidget(self.table, 1, 0, 1, 4)
-        self.summary_label = QLabel("")
-        grid.addWidget(self.summary_label, 2, 0, 1, 4)
-        excl = QHBoxLayout()
-        self.reason_combo = QComboBox()
-        self.reason_combo.addItems(EXCLUSION_REASONS)
-        self.reason_edit = QLineEdit()
-        self.reason_edit.setPlaceholderText("details (optional)")
-        self.exclude_button = QPushButton("Exclude")
-        self.exclude_button.setToolTip("Exclude the selected lesions from the statistics, with the reason")
-        self.include_button = QPushButton("Include")
-        self.include_button.setToolTip("Undo an exclusion of the selected lesions")
-        self.exclude_button.clicked.connect(self._on_exclude)
-        self.include_button.clicked.connect(lambda: self.include_lesions(self.table.selected_ids()))
-        excl.addWidget(self.reason_combo)
-        excl.addWidget(self.reason_edit, 1)
-        excl.addWidget(self.exclude_button)
-        excl.addWidget(self.include_button)
-        grid.addLayout(excl, 3, 0, 1, 4)
-        lay.addWidget(box, 1)
-
-        tabs = QTabWidget()
-        tabs.addTab(self._build_references_tab(), "References")
-        tabs.addTab(self._build_tissue_tab(), "Tissue")
-        tabs.addTab(self._build_vessels_tab(), "Vessels / QC")
-        self.tabs = tabs
-        lay.addWidget(tabs)
+        self.lesions_panel = LesionsPanel(self)
+        self.references_panel = ReferencesPanel(self)
+        self.tissue_panel = TissuePanel(self)
+        self.vessels_panel = VesselsPanel(self)
+        lay.addWidget(self.lesions_panel, 1)
+        self.tabs = QTabWidget()
+        self.tabs.addTab(self.references_panel, "References")
+        self.tabs.addTab(self.tissue_panel, "Tissue")
+        self.tabs.addTab(self.vessels_panel, "Vessels / QC")
+        lay.addWidget(self.tabs)
+        for panel, names in _PANEL_WIDGETS.items():
+            for name in names:
+                setattr(self, name, getattr(getattr(self, panel), name))
 
         self.progress = ProgressPanel()
         lay.addWidget(self.progress)
 
-    def _build_references_tab(self) -> QWidget:
-        page = QWidget()
-        form = QFormLayout(page)
-        self.gap_spin = QDoubleSpinBox()
-        self.gap_spin.setRange(0.0, 10.0)
-        self.gap_spin.setSingleStep(0.1)
-        self.gap_spin.setDecimals(2)
-        self.gap_spin.setSuffix(" mm")
-        self.gap_spin.setValue(float(roi_refs.DEFAULT_GAP_MM))
-        px = roi_refs.PAPER_PIXEL_MM
-        self.gap_spin.setToolTip(
-            f"Gap between a lesion and its reference (partial-volume guard), mm. Paper default "
-            f"{roi_refs.DEFAULT_GAP_MM} mm = {roi_refs.DEFAULT_GAP_MM / px:.0f} px of {px} mm"
-        )
-        self.ring_spin = QDoubleSpinBox()
-        self.ring_spin.setRange(0.1, 20.0)
-        self.ring_spin.setSingleStep(0.1)
-        self.ring_spin.setDecimals(2)
-        self.ring_spin.setSuffix(" mm")
-        self.ring_spin.setValue(float(roi_refs.DEFAULT_RING_MM))
-        self.ring_spin.setToolTip(
-            f"Width of the reference ring / strip beyond the gap, mm. Default {roi_refs.DEFAULT_RING_MM} mm: "
-            f"gap + ring = {(roi_refs.DEFAULT_GAP_MM + roi_refs.DEFAULT_RING_MM) / px:.0f} px of {px} mm"
-        )
-        self.maxdist_spin = QSpinBox()
-        self.maxdist_spin.setRange(1, 100)
-        self.maxdist_spin.setValue(int(roi_refs.DEFAULT_MAX_DISTANCE_PX))
-        self.maxdist_spin.setSuffix(" px")
-        self.maxdist_spin.setToolTip("References stay within this many in-plane pixels of the lesion (paper: 10)")
-        self.minvox_spin = QSpinBox()
-        self.minvox_spin.setRange(1, 100000)
-        self.minvox_spin.setValue(int(roi_refs.DEFAULT_MIN_VOXELS))
-        self.minvox_spin.setToolTip("References with fewer voxels are flagged for manual editing")
-        self.allslices_check = QCheckBox("use all lesion slices (paper: central slice only)")
-        self.build_refs_button = QPushButton("Build references")
-        self.build_refs_button.setToolTip(
-            "Build NAWM rings (WM lesions) and NAGM strips (cortical lesions), both for mixed lesions, "
-            "into the refwm / refgm layers (one undo step per layer)"
-        )
-        self.build_refs_button.clicked.connect(lambda: self.build_references())
-        form.addRow("Gap", self.gap_spin)
-        form.addRow("Ring / strip width", self.ring_spin)
-        form.addRow("Max distance", self.maxdist_spin)
-        form.addRow("Min voxels", self.minvox_spin)
-        form.addRow(self.allslices_check)
-        form.addRow(self.build_refs_button)
-        return page
+    # ------------------------------------------------------------------ the panels' actions
+    # (the dock's public API, kept for scripts and tests; the work is done in the panels)
+    @property
+    def lesion_frame(self):
+        """``roi.lesions.lesion_table`` of the lesions layer, as last refreshed."""
+        return self.lesions_panel.lesion_frame
 
-    def _build_tissue_tab(self) -> QWidget:
-        page = QWidget()
-        form = QFormLayout(page)
-        self.seg_kind_combo = QComboBox()
-        for text, kind in SEGMENTATION_KINDS:
-            self.seg_kind_combo.addItem(text, kind)
-        self.import_button = QPushButton("Import segmentation...")
-        self.import_button.setToolTip(
-            "Map a FreeSurfer/FAST/SynthSeg label map ON THE T2* GRID to tissue classes "
-            "(0 outside, 1 CSF, 2 cortex, 3 WM, 4 deep GM)"
-        )
-        self.import_button.clicked.connect(self._on_import_clicked)
-        self.estimate_button = QPushButton("Estimate from CSF-nulled MPRAGE")
-        self.estimate_button.setToolTip(
-            "First estimate of the tissue classes from the coregistered CSF-nulled MPRAGE and the T2* "
-            "magnitude inside the brain mask; check and edit it"
-        )
-        self.estimate_button.clicked.connect(lambda: self.estimate_tissue())
-        form.addRow("Kind", self.seg_kind_combo)
-        form.addRow(self.import_button)
-        form.addRow(self.estimate_button)
-        form.addRow(QLabel("Edit the 'tissue' layer with napari's brush (2 cortex, 3 WM)."))
-        return page
+    @property
+    def reference_table(self):
+        """The table of the last references built in the dock (None before)."""
+        return self.references_panel.reference_table
 
-    def _build_vessels_tab(self) -> QWidget:
-        page = QWidget()
-        form = QFormLayout(page)
-        self.vessel_spin = QDoubleSpinBox()
-        self.vessel_spin.setRange(0.0, 2.0)
-        self.vessel_spin.setSingleStep(0.01)
-        self.vessel_spin.setDecimals(3)
-        self.vessel_spin.setSuffix(" ppm")
-        self.vessel_spin.setValue(float(roi_vessels.DEFAULT_THRESHOLD_PPM))
-        self.vessel_spin.setToolTip("Candidate vessel voxels: chi above the local tissue level by this much (ppm)")
-        self.vesselness_check = QCheckBox("tubular only (Sato vesselness)")
-        self.vesselness_check.setChecked(True)
-        self.vesselness_check.setToolTip("Keep only elongated candidates; paramagnetic rim lesions are round")
-        self.find_vessels_button = QPushButton("Find vessels")
-        self.find_vessels_button.clicked.connect(lambda: self.find_vessels())
-        self.remove_vessels_button = QPushButton("Remove vessels from ROIs")
-        self.remove_vessels_button.setToolTip("Erase vessel voxels from lesions, refwm and refgm (undoable)")
-        self.remove_vessels_button.clicked.connect(lambda: self.remove_vessels())
-        form.addRow("Threshold", self.vessel_spin)
-        form.addRow(self.vesselness_check)
-        form.addRow(self.find_vessels_button)
-        form.addRow(self.remove_vessels_button)
-        return page
+    def new_lesion(self) -> int:
+        return self.lesions_panel.new_lesion()
+
+    def delete_lesions(self, ids: list[int]) -> int:
+        return self.lesions_panel.delete_lesions(ids)
+
+    def merge_lesions(self, ids: list[int]) -> int | None:
+        return self.lesions_panel.merge_lesions(ids)
+
+    def split_lesion(self, lesion_id: int) -> list[int]:
+        return self.lesions_panel.split_lesion(lesion_id)
+
+    def exclude_lesions(self, ids: list[int], reason: str, note: str = "") -> None:
+        self.lesions_panel.exclude_lesions(ids, reason, note)
+
+    def include_lesions(self, ids: list[int]) -> None:
+        self.lesions_panel.include_lesions(ids)
+
+    def go_to_lesion(self, lesion_id: int) -> None:
+        self.lesions_panel.go_to_lesion(lesion_id)
+
+    def consensus_classes(self) -> dict[int, str]:
+        return self.lesions_panel.consensus_classes()
+
+    def reference_parameters(self) -> dict[str, Any]:
+        return self.references_panel.reference_parameters()
+
+    def reference_inputs(self):
+        return self.references_panel.reference_inputs()
+
+    def build_references(self, *, start: bool = True):
+        return self.references_panel.build_references(start=start)
+
+    def import_tissue(self, path: str | Path, kind: str, *, start: bool = True):
+        return self.tissue_panel.import_tissue(path, kind, start=start)
+
+    def estimate_tissue(self, *, start: bool = True):
+        return self.tissue_panel.estimate_tissue(start=start)
+
+    def find_vessels(self, *, start: bool = True):
+        return self.vessels_panel.find_vessels(start=start)
+
+    def remove_vessels(self) -> dict[str, int]:
+        return self.vessels_panel.remove_vessels()
+
+    def refresh_table(self) -> None:
+        """Recompute the lesion table from the layers and show it (about 10-100 ms)."""
+        self._table_timer.stop()
+        self.lesions_panel.refresh_table()
+        self.table_refreshed.emit()
 
     # ---------------------------------------------------------------------------- events
     def _connect(self, emitter, callback) -> None:
@@ -414,7 +263,7 @@ class AnnotationWidget(QWidget):
         self.autosaver.schedule(role)
         self._table_timer.start()
 
-    def _after_operation_undone(self) -> None:
+    def after_operation_undone(self) -> None:
         for role in ("refwm", "refgm"):
             self.autosaver.schedule(role)
         self.refresh_table()
@@ -428,7 +277,8 @@ class AnnotationWidget(QWidget):
         """The subject's layer with ``metadata['role'] == role`` (None if absent)."""
         return find_layer(self.viewer, role, self.subject)
 
-    def _reference_layer(self):
+    def grid_layer(self):
+        """A layer on the T2* grid: magnitude, else QSM, else lesions (None before a subject)."""
         return self.layer("magnitude") or self.layer("qsm") or self.layer("lesions")
 
     def ensure_layer(self, role: str):
@@ -436,7 +286,7 @@ class AnnotationWidget(QWidget):
         layer = self.layer(role)
         if layer is not None:
             return layer
-        ref = self._reference_layer()
+        ref = self.grid_layer()
         if ref is None:
             raise QSMMSError("load a subject first (File > Open folder..., or the Study dock)")
         meta = dict(ref.metadata or {})
@@ -469,8 +319,7 @@ class AnnotationWidget(QWidget):
         if subject is None:
             self.subject_label.setText("no subject loaded")
             self._bound_layers = {}
-            self.lesion_frame = pd.DataFrame(columns=roi_lesions.TABLE_COLUMNS)
-            self.table.set_frame(display_frame(self.lesion_frame))
+            self.lesions_panel.clear()
             return
         self.subject_label.setText(f"sub-{subject.label}")
         lesions = self.layer("lesions")
@@ -483,7 +332,7 @@ class AnnotationWidget(QWidget):
         if new_subject:
             self._watch_subject_folder(subject)
             self.state = self._load_state()
-            self.reference_table = None
+            self.references_panel.reference_table = None
             self.autosaver.mark_clean(self._current_arrays(), self.state)
             snapshot = pending_recovery(subject)
             if snapshot is not None and self._should_recover(snapshot):
@@ -534,7 +383,6 @@ class AnnotationWidget(QWidget):
 
     # ----------------------------------------------------------------------- annotation state
     def _load_state(self):
-
         path = self.subject.annotation_json
         if path.exists():
             try:
@@ -543,359 +391,13 @@ class AnnotationWidget(QWidget):
                 napari.utils.notifications.show_error(str(exc))
         return AnnotationState()
 
-    def _state_changed(self) -> None:
+    def state_changed(self) -> None:
         self.autosaver.schedule("annotation")
         self.refresh_table()
 
-    def exclude_lesions(self, ids: list[int], reason: str, note: str = "") -> None:
-        """Mark lesions excluded (artefact, eroded by the QSM mask, ...) with a reason."""
-        if not ids:
-            raise ParameterError("select one or more lesions in the table first")
-        if not reason.strip():
-            raise ParameterError("give a reason for the exclusion")
-        text = reason if not note.strip() else f"{reason}: {note.strip()}"
-        if self.state is None:
-            raise QSMMSError("annotation state unavailable (roi.annotation missing)")
-        for lid in ids:
-            self.state.exclude(int(lid), text)
-        self._state_changed()
-
-    def include_lesions(self, ids: list[int]) -> None:
-        for lid in ids:
-            self.state.include(int(lid))
-        self._state_changed()
-
-    def _on_exclude(self) -> None:
-        self._guard(self.exclude_lesions, self.table.selected_ids(), self.reason_combo.currentText(), self.reason_edit.text())
-
-    # ---------------------------------------------------------------------------- table
-    def consensus_classes(self) -> dict[int, str]:
-        """lesion id -> consensus class of the drawn lesions in ``sub-*_lesions.tsv`` (empty if none)."""
-        if self.subject is None:
-            return {}
-        try:
-            return drawn_classes(read_consensus_table(self.subject))
-        except QSMMSError as exc:
-            self.summary_label.setText(str(exc))
-            return {}
-
-    def _vessel_mask(self) -> np.ndarray | None:
-        """Vessel voxels (from the 'vessels' layer) kept out of the references, or None."""
-        vessels = self.layer("vessels")
-        if vessels is None or not np.any(vessels.data):
-            return None
-        return np.asarray(vessels.data) > 0
-
-    def _extra_flags(self, consensus: dict[int, str] | None = None) -> dict[int, list[str]]:
-        """Flags kept in the annotation state (reference flags, manual flags), per lesion, and
-        references built for another class than the consensus gave (``roi.stale``)."""
-        entries = {} if self.state is None else self.state.lesions
-        flags = {int(k): list(v.flags) for k, v in entries.items() if v.flags}
-        if consensus:
-            frame = self.lesion_frame
-            suggested = dict(zip(frame["lesion_id"].astype(int), frame["suggested_class"]))
-            refs = [self.layer(role) for role in ("refwm", "refgm")]
-            stale = stale_reference_flags(
-                consensus, suggested, *(None if r is None else np.asarray(r.data) for r in refs),
-                set(self._excluded()),
-            )
-            for lid, flag in stale.items():
-                flags.setdefault(lid, []).append(flag)
-        return flags
-
-    def _excluded(self) -> dict[int, str]:
-        """Excluded lesion ids -> reason."""
-        if self.state is None:
-            return {}
-        return {int(k): v.exclusion_reason for k, v in self.state.lesions.items() if v.excluded}
-
-    def refresh_table(self) -> None:
-        """Recompute the lesion table from the layers and show it (about 10-100 ms)."""
-        self._table_timer.stop()
-        lesions = self.layer("lesions")
-        if lesions is None:
-            self.lesion_frame = pd.DataFrame(columns=roi_lesions.TABLE_COLUMNS)
-        else:
-            tissue = self.layer("tissue")
-            tissue_data = None if tissue is None or not np.any(tissue.data) else np.asarray(tissue.data)
-            self.lesion_frame = roi_lesions.lesion_table(
-                np.asarray(lesions.data),
-                tissue_data,
-                voxel_size_of(lesions),
-                slice_axis=slice_axis_of(lesions),
-            )
-        consensus = self.consensus_classes()
-        frame = display_frame(
-            self.lesion_frame,
-            consensus=consensus,
-            extra_flags=self._extra_flags(consensus),
-            excluded=self._excluded(),
-        )
-        self.table.set_frame(frame)
-        n = len(frame)
-        n_flag = int((frame["flags"] != "").sum()) if n else 0
-        n_excl = int(frame["excluded"].sum()) if n else 0
-        self.summary_label.setText(f"{n} lesion(s), {n_flag} flagged, {n_excl} excluded")
-        self.table_refreshed.emit()
-
-    # ---------------------------------------------------------------------------- navigation
-    def go_to_lesion(self, lesion_id: int) -> None:
-        """Centre the view on a lesion's centroid, show its central slice and select its label."""
-        lesions = self.layer("lesions")
-        if lesions is None:
-            return
-        rows = self.lesion_frame[self.lesion_frame["lesion_id"] == int(lesion_id)]
-        if rows.empty:
-            return
-        rec = rows.iloc[0]
-        centroid = np.array(rec["centroid_vox"], dtype=float)
-        centroid[slice_axis_of(lesions)] = float(rec["central_slice"])
-        centre_viewer_on(self.viewer, lesions, centroid)
-        lesions.selected_label = int(lesion_id)
-        self.table.select_ids([int(lesion_id)])
-
-    # ---------------------------------------------------------------------------- lesion edits
-    def _guard(self, func, *args, **kwargs):
-        """Run an action, turning input errors into a notification."""
-        try:
-            return func(*args, **kwargs)
-        except QSMMSError as exc:
-            napari.utils.notifications.show_error(str(exc))
-            return None
-
-    def _lesions_layer(self):
-        layer = self.layer("lesions")
-        if layer is None:
-            layer = self.ensure_layer("lesions")
-        return layer
-
-    def new_lesion(self) -> int:
-        """Select the next free id on the lesions layer and switch to paint mode."""
-        layer = self._lesions_layer()
-        lid = roi_lesions.next_free_id(np.asarray(layer.data), reserved_ids(self.subject))
-        layer.visible = True
-        self.viewer.layers.selection.active = layer
-        layer.selected_label = lid
-        layer.mode = "paint"
-        return lid
-
-    def delete_lesions(self, ids: list[int]) -> int:
-        """Delete lesions (and their references): one undo step per layer."""
-        if not ids:
-            raise_or_notify(self, "select one or more lesions in the table first")
-            return 0
-        changed = apply_labels_edit(self._lesions_layer(), roi_lesions.delete_lesions(np.asarray(self._lesions_layer().data), ids))
-        for role in ("refwm", "refgm"):
-            layer = self.layer(role)
-            if layer is not None and np.isin(layer.data, ids).any():
-                apply_labels_edit(layer, roi_lesions.delete_lesions(np.asarray(layer.data), ids))
-        self.refresh_table()
-        return changed
-
-    def merge_lesions(self, ids: list[int]) -> int | None:
-        """Merge the lesions into the smallest id (one undo step); returns the kept id."""
-        if len(ids) < 2:
-            raise_or_notify(self, "select two or more lesions to merge")
-            return None
-        layer = self._lesions_layer()
-        apply_labels_edit(layer, roi_lesions.merge_lesions(np.asarray(layer.data), ids))
-        self.refresh_table()
-        return min(int(i) for i in ids)
-
-    def split_lesion(self, lesion_id: int) -> list[int]:
-        """Split a lesion into its connected components (one undo step); returns the new ids."""
-        layer = self._lesions_layer()
-        new, new_ids = roi_lesions.split_lesion(
-            np.asarray(layer.data), int(lesion_id), reserved_ids(self.subject)
-        )
-        apply_labels_edit(layer, new)
-        self.refresh_table()
-        return new_ids
-
-    def _on_split(self) -> None:
-        ids = self.table.selected_ids()
-        if len(ids) != 1:
-            raise_or_notify(self, "select exactly one lesion to split")
-            return
-        new_ids = self._guard(self.split_lesion, ids[0])
-        if new_ids is not None:
-            self.summary_label.setText(
-                f"lesion {ids[0]} split into {1 + len(new_ids)} parts" if new_ids else f"lesion {ids[0]} is one piece"
-            )
-
-    # ---------------------------------------------------------------------------- tissue
-    def _on_import_clicked(self) -> None:
-        start = str(self.subject.deriv) if self.subject is not None else ""
-        path, _ = QFileDialog.getOpenFileName(self, "Segmentation on the T2* grid", start, "NIfTI (*.nii *.nii.gz)")
-        if path:
-            self.import_tissue(path, self.seg_kind_combo.currentData())
-
-    def import_tissue(self, path: str | Path, kind: str, *, start: bool = True):
-        """Import a segmentation file into the tissue layer (in a worker; undoable)."""
-        ref = self._reference_layer()
-        if ref is None:
-            raise_or_notify(self, "load a subject first")
-            return None
-        return self._run(
-            import_segmentation_on_grid,
-            self._apply_tissue,
-            start=start,
-            path=path,
-            kind=kind,
-            reference=grid_volume(ref),
-        )
-
-    def estimate_tissue(self, *, start: bool = True):
-        """First tissue estimate from the CSF-nulled MPRAGE and magnitude in the brain mask (worker)."""
-        missing = [name for role, name in (("csfn", "CSF-nulled MPRAGE"), ("magnitude", "T2* magnitude"),
-                                           ("mask", "brain mask")) if self.layer(role) is None]
-        if missing:
-            raise_or_notify(self, f"cannot estimate tissue: missing {', '.join(missing)} layer(s)")
-            return None
-        csfn = self.layer("csfn")
-        if (csfn.metadata or {}).get("on_reference_grid") is False or csfn.data.shape != self.layer("magnitude").data.shape:
-            raise_or_notify(self, "cannot estimate tissue: the CSF-nulled MPRAGE is not coregistered onto the T2* grid")
-            return None
-        func = _without_progress(
-            roi_estimate_tissue,
-            csfn=np.asarray(csfn.data, dtype=np.float32),
-            magnitude=np.asarray(self.layer("magnitude").data, dtype=np.float32),
-            brain_mask=np.asarray(self.layer("mask").data) > 0,
-            voxel_size_mm=voxel_size_of(csfn),
-        )
-        return self._run(func, self._apply_tissue, start=start)
-
-    def _apply_tissue(self, tissue: np.ndarray) -> None:
-        layer = self.ensure_layer("tissue")
-        apply_labels_edit(layer, np.asarray(tissue, dtype=layer.data.dtype))
-        layer.visible = True
-        self.refresh_table()
-
-    # ---------------------------------------------------------------------------- references
-    def reference_parameters(self) -> dict[str, Any]:
-        """The reference parameters set in the dock (units in the names)."""
-        return {
-            "gap_mm": float(self.gap_spin.value()),
-            "ring_mm": float(self.ring_spin.value()),
-            "max_distance_px": int(self.maxdist_spin.value()),
-            "min_voxels": int(self.minvox_spin.value()),
-            "all_slices": bool(self.allslices_check.isChecked()),
-        }
-
-    def reference_inputs(self) -> ReferenceInputs:
-        """The inputs of ``roi.study.compute_subject_references`` from the layers, in the files' voxel
-        order: lesions, tissue, the 'vessels' layer (when not empty) and the 'mask' layer (when not
-        empty), the consensus table and the dock's exclusions."""
-        from .._writer import layer_array_for_file
-
-        def source(layer):
-            return layer_array_for_file(layer.data, layer.metadata, layer.scale, layer.translate)
-
-        lesions, affine = source(self.layer("lesions"))
-        inputs = ReferenceInputs(
-            np.asarray(lesions), np.asarray(source(self.layer("tissue"))[0]), affine,
-            read_consensus_table(self.subject) if self.subject is not None else None, self._excluded(),
-            classes_name=self.subject.lesions_tsv.name if self.subject is not None else None,
-        )
-        if self._vessel_mask() is not None:
-            inputs.vessels = np.asarray(source(self.layer("vessels"))[0]) > 0
-        mask = self.layer("mask")
-        if mask is not None and np.any(mask.data):
-            inputs.brain_mask = np.asarray(source(mask)[0])
-            path = (mask.metadata or {}).get("path")
-            inputs.brain_mask_name = Path(path).name if path else f"layer {mask.name}"
-        return inputs
-
-    def build_references(self, *, start: bool = True):
-        """Run ``roi.study.compute_subject_references`` (what ``qsm-ms rois`` runs) in a worker on
-        the layers, and fill refwm / refgm."""
-        lesions = self.layer("lesions")
-        tissue = self.layer("tissue")
-        if lesions is None or not np.any(lesions.data):
-            raise_or_notify(self, "draw lesions first")
-            return None
-        if tissue is None or not np.any(tissue.data):
-            raise_or_notify(self, "the tissue layer is empty: import or estimate tissue classes first")
-            return None
-        self.refresh_table()
-        try:
-            inputs = self.reference_inputs()
-        except QSMMSError as exc:
-            raise_or_notify(self, str(exc))
-            return None
-        return self._run(compute_subject_references, self._apply_references, start=start, inputs=inputs,
-                         **self.reference_parameters())
-
-    def _apply_references(self, refs) -> None:
-        from ..io.nifti import to_canonical
-
-        lesions = self.layer("lesions")
-        view = (lesions.metadata or {}).get("canonical")
-        edited = []
-        for role, data in (("refwm", refs.result.refwm), ("refgm", refs.result.refgm)):
-            layer = self.ensure_layer(role)
-            if view is not None:
-                data = to_canonical(np.asarray(data), view.source_affine)[0]
-            if apply_labels_edit(layer, np.asarray(data, dtype=layer.data.dtype)):
-                edited.append(layer)
-            layer.contour = 1
-            layer.visible = True
-        select_drawing_layer(self.viewer)  # the user stays on 'lesions'
-        # Ctrl-Z from 'lesions' (or a reference layer) undoes the references, in one step
-        self.operation_undo.record(
-            "Build references", edited, [lesions], on_undone=self._after_operation_undone
-        )
-        self.reference_table = refs.result.table
-        if self.state is not None:
-            self.state.set_reference_flags(refs.flags, refs.record)
-            self.autosaver.schedule("annotation")
-        self.refresh_table()
-
-    # ---------------------------------------------------------------------------- vessels
-    def find_vessels(self, *, start: bool = True):
-        """Candidate vessel voxels from the QSM map (worker), shown in the 'vessels' layer."""
-        qsm = self.layer("qsm")
-        tissue = self.layer("tissue")
-        if qsm is None:
-            raise_or_notify(self, "no QSM layer: reconstruct QSM first")
-            return None
-        mask = self.layer("mask")
-        func = _without_progress(
-            roi_vessels.vessel_candidates,
-            chi_ppm=np.asarray(qsm.data, dtype=np.float32),
-            tissue=None if tissue is None or not np.any(tissue.data) else np.asarray(tissue.data),
-            voxel_size_mm=voxel_size_of(qsm),
-            threshold_ppm=float(self.vessel_spin.value()),
-            use_vesselness=bool(self.vesselness_check.isChecked()),
-            mask=None if mask is None else np.asarray(mask.data) > 0,
-        )
-        return self._run(func, self._apply_vessels, start=start)
-
-    def _apply_vessels(self, vessels: np.ndarray) -> None:
-        layer = self.ensure_layer("vessels")
-        apply_labels_edit(layer, np.asarray(vessels, dtype=layer.data.dtype))
-        layer.visible = True
-        self.summary_label.setText(f"{int(np.count_nonzero(vessels))} candidate vessel voxels")
-
-    def remove_vessels(self) -> dict[str, int]:
-        """Erase vessel voxels from lesions, refwm and refgm (one undo step per layer)."""
-        vessels = self.layer("vessels")
-        if vessels is None or not np.any(vessels.data):
-            raise_or_notify(self, "no vessel candidates: run 'Find vessels' first (or paint the vessels layer)")
-            return {}
-        mask = np.asarray(vessels.data) > 0
-        removed = {}
-        for role in ("lesions", "refwm", "refgm"):
-            layer = self.layer(role)
-            if layer is None:
-                continue
-            removed[role] = apply_labels_edit(layer, roi_vessels.remove_voxels(np.asarray(layer.data), mask))
-        self.summary_label.setText("vessel voxels removed: " + ", ".join(f"{k} {v}" for k, v in removed.items()))
-        self.refresh_table()
-        return removed
 
     # ---------------------------------------------------------------------------- worker
-    def _run(self, func, on_done, *, start: bool = True, **kwargs):
+    def run(self, func, on_done, *, start: bool = True, **kwargs):
         def _err(exc):
             napari.utils.notifications.show_error(str(exc))
 
@@ -915,10 +417,7 @@ class AnnotationWidget(QWidget):
             layer = self.layer(role)
             if layer is None:
                 continue
-            meta = layer.metadata or {}
-            view = meta.get("canonical")
-            affine = view.source_affine if view is not None else np.asarray(meta.get("affine", np.eye(4)))
-            volumes[role] = (np.asarray(layer.data), view, affine)
+            volumes[role] = (np.asarray(layer.data), (layer.metadata or {}).get("canonical"), source_affine(layer))
         return self.subject, volumes, self.state
 
     def save(self) -> list[Path]:
@@ -946,7 +445,7 @@ class AnnotationWidget(QWidget):
         return written
 
     def _on_save(self) -> None:
-        self._guard(self.save)
+        guard(self.save)
 
     def _should_recover(self, snapshot) -> bool:
         if self.recovery == "always":
@@ -1002,9 +501,3 @@ class AnnotationWidget(QWidget):
     def closeEvent(self, event) -> None:  # noqa: N802 (Qt name)
         self.shutdown()
         super().closeEvent(event)
-
-
-def raise_or_notify(widget: AnnotationWidget, message: str) -> None:
-    """Show a user mistake (nothing selected, no layer) as a napari notification."""
-    widget.summary_label.setText(message)
-    napari.utils.notifications.show_warning(message)

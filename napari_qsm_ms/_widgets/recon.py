@@ -24,11 +24,12 @@ from qtpy.QtWidgets import (
 )
 
 from ..errors import QSMMSError
-from ..io.nifti import Volume, from_canonical
+from ..io.nifti import Volume
 from ..io.sidecar import acquisition_from_sidecar
 from ..io.units import PHASE_UNITS
 from ..qsm import defaults
 from ..qsm.pipeline import FIELD_UNITS, reconstruct_from, reconstruct_subject
+from ._layers import layer_to_volume
 from ._worker import ProgressPanel, run_with_progress
 
 AUTO_MASK = "(automatic from magnitude)"
@@ -43,32 +44,6 @@ QSM_CONTRAST_PPM = (-0.15, 0.15)
 INVERSIONS = [("MEDI-L1 (paper)", "medi"), ("TKD (fast)", "tkd"), ("TV-ADMM", "tv")]
 BFRS = [("PDF (MEDI)", "pdf"), ("V-SHARP", "vsharp")]
 UNWRAPS = [("Region growing (exact)", "region"), ("Laplacian (MEDI)", "laplacian")]
-
-
-def layer_volume(layer) -> tuple[np.ndarray, np.ndarray]:
-    """A layer's array in the source file's voxel order and its voxel-to-world affine.
-
-    Layers of the plugin's reader carry ``metadata['canonical']`` and ``metadata['affine']``; other
-    image layers are taken as they are, with their napari data-to-world transform as the affine.
-    """
-    meta = layer.metadata or {}
-    data = np.asarray(layer.data)
-    if meta.get("affine") is not None:
-        view = meta.get("canonical")
-        if view is not None:
-            if data.ndim == 4:  # the reader puts echoes first (napari's slider); on disk they are last
-                data = np.moveaxis(data, 0, -1)
-            return from_canonical(data, view), np.asarray(meta["affine"], dtype=float)
-        return data, np.asarray(meta["affine"], dtype=float)
-    from napari.utils.transforms import Affine
-
-    nd = data.ndim
-    inner = Affine(scale=layer.scale, translate=layer.translate, rotate=layer.rotate, shear=layer.shear, ndim=nd)
-    full = np.asarray(layer.affine.affine_matrix) @ inner.affine_matrix
-    aff = np.eye(4)
-    aff[:3, :3] = full[nd - 3:nd, nd - 3:nd]
-    aff[:3, 3] = full[nd - 3:nd, nd]
-    return data, aff
 
 
 class ReconWidget(QWidget):
@@ -285,18 +260,19 @@ class ReconWidget(QWidget):
             raise QSMMSError(f"choose a {what} layer")
         if mag_layer is in_layer:
             raise QSMMSError(f"magnitude and {what} must be different layers")
-        data, affine = layer_volume(in_layer)
+        source = layer_to_volume(in_layer)
+        data, affine = source.data, source.affine
         magnitude = None
         if mag_layer is not None:
-            magnitude, mag_affine = layer_volume(mag_layer)
-            if data.shape[:3] != magnitude.shape[:3] or not np.allclose(affine, mag_affine, atol=1e-3):
+            mag = layer_to_volume(mag_layer)
+            magnitude = mag.data
+            if data.shape[:3] != magnitude.shape[:3] or not np.allclose(affine, mag.affine, atol=1e-3):
                 raise QSMMSError(f"layer {in_layer.name!r} is not on the grid of {mag_layer.name!r}")
             magnitude = np.asarray(magnitude, dtype=np.float32)
         mask = None
         mask_layer = self._layer(self.mask_combo.currentText()) if self.mask_combo.currentText() != AUTO_MASK else None
         if mask_layer is not None:
-            mask, _ = layer_volume(mask_layer)
-            mask = np.asarray(mask) > 0
+            mask = np.asarray(layer_to_volume(mask_layer).data) > 0
         elif magnitude is None:
             raise QSMMSError(f"choose a brain mask layer: without a magnitude the {what} needs one")
         self._target = ("layers", None, mag_layer if mag_layer is not None else in_layer)

@@ -36,7 +36,7 @@ from ..io.layout import StudyFiles, SubjectFiles
 from ..roi.rules import lesion_central_slice
 from ..stats.study import OPTIONAL_MAPS, compute_study, live_subject_stats, run_study_stats
 from ..stats.tests import ALPHA, N_COMPARISONS, paper_tests
-from ._layers import centre_viewer_on
+from ._layers import centre_viewer_on, layer_to_volume, slice_axis_of
 from ._worker import ProgressPanel, run_with_progress
 from ._scroll import scroll_contents
 from ._tables import fit_columns
@@ -404,7 +404,7 @@ class StatsWidget(QWidget):
         if coords.size == 0:
             self.status_label.setText(f"lesion {lesion_id} is not in the lesions layer")
             return False
-        axis = self._slice_axis(layer)
+        axis = slice_axis_of(layer)  # as the ROI layer draws references
         central = lesion_central_slice(data == lesion_id, axis)  # canonical layers run upward
         centre = coords[coords[:, axis] == central].mean(axis=0)
         centre[axis] = central
@@ -412,15 +412,6 @@ class StatsWidget(QWidget):
         layer.selected_label = int(lesion_id)
         self.status_label.setText(f"sub-{subject} lesion {lesion_id}: slice {central}")
         return True
-
-    @staticmethod
-    def _slice_axis(layer) -> int:
-        view = (layer.metadata or {}).get("canonical")
-        if view is None:
-            return 2
-        from ..roi.study import axial_axis
-
-        return axial_axis(view.canonical_affine)  # as the ROI layer draws references
 
     # ------------------------------------------------------------------------------ live values
     def _connect_roi_layers(self) -> None:
@@ -445,8 +436,6 @@ class StatsWidget(QWidget):
 
     def _layer_arrays(self, sub: SubjectFiles) -> dict | None:
         """The layers in the files' voxel order, as ``stats.study.subject_stats_from_arrays`` takes them."""
-        from .._writer import layer_array_for_file
-
         les = _layer(self.viewer, "lesions", sub)
         if les is None:
             return None
@@ -455,11 +444,11 @@ class StatsWidget(QWidget):
             layer = _layer(self.viewer, role, sub)
             if layer is None or np.shape(layer.data) != np.shape(les.data):
                 return None
-            return np.array(layer_array_for_file(layer.data, layer.metadata, layer.scale, layer.translate)[0])
+            return np.array(layer_to_volume(layer).data)
 
-        lesions, affine = layer_array_for_file(les.data, les.metadata, les.scale, les.translate)
+        lesions = layer_to_volume(les)
         roles = {"brain_mask": "mask"}
-        return {"affine": affine, "lesions": np.array(lesions), "chi_ppm": source("qsm"),
+        return {"affine": lesions.affine, "lesions": np.array(lesions.data), "chi_ppm": source("qsm"),
                 "maps": {name: source(roles.get(name, name)) for name in OPTIONAL_MAPS}}
 
     def refresh_current_subject(self, *, blocking: bool = False):
