@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .. import __version__
-from ..io.atomic import atomic_write_json
+from ..io.atomic import atomic_write_json, is_atomic_temporary
 from ..io.checksum import sha256_file
 from ..io.layout import StudyFiles, SubjectFiles, study_step_record, subject_step_record
 from .steps import STEPS, recorded_parameters
@@ -188,25 +188,11 @@ def leftover_temporaries(folder: Path) -> list[Path]:
         return []
     out = []
     for p in folder.iterdir():
-        if p.is_file() and _is_atomic_temp(p.name):
+        if p.is_file() and is_atomic_temporary(p.name):
             out.append(p)
         elif p.is_dir() and p.name.startswith(".stats."):  # stats.study: mkdtemp and .old-<pid>
             out.append(p)
     return out
-
-
-def _is_atomic_temp(name: str) -> bool:
-    # ".<final>.<XXXXXXXX><suffix>" where <suffix> is the final name's suffixes (or ".tmp")
-    if not name.startswith("."):
-        return False
-    body = name[1:]
-    for suffix in (".nii.gz", ".json", ".tsv", ".nii", ".tfm", ".tmp", ".txt", ".html", ".png", ".svg"):
-        if body.endswith(suffix):
-            head = body[: -len(suffix)]
-            final, dot, rand = head.rpartition(".")
-            if dot and len(rand) == 8 and final and (final.endswith(suffix) or suffix == ".tmp"):
-                return True
-    return False
 
 
 def remove_leftovers(folders: list[Path]) -> list[Path]:

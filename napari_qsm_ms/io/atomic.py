@@ -10,10 +10,11 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import tempfile
 import threading
 from collections.abc import Iterator
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any
 
 
@@ -112,3 +113,25 @@ def _fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+#: Characters and length of the random part ``tempfile.mkstemp`` puts in :func:`atomic_path`'s names.
+_RANDOM = re.compile(r"[a-z0-9_]{8}")
+
+
+def is_atomic_temporary(name: str) -> bool:
+    """Whether ``name`` is a temporary of :func:`atomic_path` (``.<final>.<8 random><suffix>``, where
+    ``<suffix>`` is the final name's suffixes or ``.tmp``): what a process killed before the rename
+    leaves behind."""
+    if not name.startswith("."):
+        return False
+    body = name[1:]
+    for i, ch in enumerate(body):
+        if ch != "." or i == 0:
+            continue
+        final, rest = body[:i], body[i + 1 :]
+        suffix = rest[8:]
+        expected = "".join(PurePath(final).suffixes) or ".tmp"
+        if _RANDOM.fullmatch(rest[:8]) and suffix in (expected, ".tmp"):
+            return True
+    return False

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..display import robust_range
 from ..errors import QSMMSError
 from ..io.layout import SubjectFiles
 from ..io.nifti import load_volume, to_canonical
@@ -126,9 +127,7 @@ def prepare_sign_in(
         if data is None or data.shape[-3:] != shape:
             continue
         if limits is None:
-            finite = data[np.isfinite(data)]
-            lo, hi = np.percentile(finite, [0.5, 99.5]) if finite.size else (0.0, 1.0)
-            limits = (float(lo), float(hi) if hi > lo else float(lo) + 1.0)
+            limits = robust_range(data) if np.isfinite(data).any() else (0.0, 1.0)
         contrasts.append((role, title, data, tuple(float(v) for v in limits)))
     if not contrasts:
         raise QSMMSError(f"{subject.sub}: none of {', '.join(t for _, t in RATER_CONTRASTS)} found")
