@@ -90,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
     registered = skipped = 0
     failed: list[str] = []
     for subject in selected_subjects(args):
-        bar = TextProgress(prefix=f"sub-{subject.label} ")
+        bar = TextProgress()  # every message names the subject
         error = None
         try:
             done = coregister_subject(subject, keys=args.series, progress=bar, params=params,

@@ -64,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
 
     subjects = selected_subjects(args)
     for subject in subjects:
-        bar = TextProgress(prefix=f"sub-{subject.label} ")
+        bar = TextProgress()  # every message names the subject
         try:
             result = build_subject_references(
                 subject, gap_mm=args.gap_mm, ring_mm=args.ring_mm, max_distance_px=args.max_distance_px,

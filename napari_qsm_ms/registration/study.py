@@ -140,7 +140,7 @@ def _coregister_series(subject: SubjectFiles, key: str, fixed: Volume, params: R
                        from_saved: bool, out: SubjectCoregistration,
                        progress: ProgressCallback | None) -> None:
     """Register, resample and write one series; record it in ``out`` (only once all is written)."""
-    report(progress, 0.0, f"sub-{subject.label}: loading {key}")
+    report(progress, 0.0, f"sub-{subject.label} {key}: loading")
     moving = load_volume(subject.raw_series(key), ndim=3)
     start = None
     if from_saved:
@@ -151,7 +151,7 @@ def _coregister_series(subject: SubjectFiles, key: str, fixed: Volume, params: R
                              "started from the scanner affines")
     result = register_rigid(fixed, moving, params=params, initial_matrix_ras=start,
                             progress=scaled(progress, 0.02, 0.9))
-    report(progress, 0.92, f"sub-{subject.label}: resampling {key} onto the T2* grid")
+    report(progress, 0.92, f"sub-{subject.label} {key}: resampling onto the T2* grid")
     meta = result_metadata(result)
     meta["start"] = "saved transform" if start is not None else f"initializer '{params.initializer}'"
     if start is not None:
@@ -253,7 +253,7 @@ def save_nudged(
         The nudge's parameters, recorded in the sidecar.
     """
     matrix, meta = load_coregistration(subject, key)
-    report(progress, 0.1, f"sub-{subject.label}: re-writing {key} with the manual correction")
+    report(progress, 0.1, f"sub-{subject.label} {key}: re-writing with the manual correction")
     fixed = load_fixed(subject)
     moving = load_volume(subject.raw_series(key), ndim=3)
     new_matrix = apply_nudge(matrix, nudge)
@@ -267,7 +267,7 @@ def save_nudged(
     keep["note"] = ("transform corrected by hand after the automatic registration; the metric values "
                     "describe the automatic result")
     paths = write_coregistration(subject, key, fixed, moving, new_matrix, metadata=keep)
-    report(progress, 1.0, f"sub-{subject.label}: {key} saved")
+    report(progress, 1.0, f"sub-{subject.label} {key}: saved")
     return paths
 
 

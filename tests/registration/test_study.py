@@ -44,8 +44,11 @@ def test_cli_coregisters_present_series_and_skips_missing_ones(tmp_path, capsys)
     subject = simulated_subject(tmp_path / "study")
     subject.raw_series("flair").unlink()
     assert main(["coregister", str(subject.study), "--subject", subject.label]) == 0
-    out = capsys.readouterr().out
-    assert "FLAIR.nii.gz not found, flair skipped" in out
+    captured = capsys.readouterr()
+    assert "FLAIR.nii.gz not found, flair skipped" in captured.out
+    # a log reads well: the subject is named once per line, each series is its own stage
+    assert f"sub-{subject.label} sub-{subject.label}" not in captured.err
+    assert f"sub-{subject.label} wmn: started" in captured.err
     fixed = load_volume(subject.magnitude)
     pts = brain_points(subject)
     for key in ("wmn", "csfn"):
@@ -59,7 +62,7 @@ def test_cli_coregisters_present_series_and_skips_missing_ones(tmp_path, capsys)
         assert meta["mutual_information"] > meta["initial_mutual_information"] > 0
         assert meta["moving_image"].endswith(subject.raw_series(key).name)
         assert meta["parameters"]["histogram_bins"] == 32
-        assert f"sub-{subject.label} {key}: MI" in out
+        assert f"sub-{subject.label} {key}: MI" in captured.out
     assert not subject.coreg_series("flair").exists()
     # lesion labels drawn on the T2* grid carried to the CSF-nulled MPRAGE's own grid
     on_csfn = labels_to_series(subject, "csfn")
