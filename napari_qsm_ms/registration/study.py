@@ -140,7 +140,8 @@ def _coregister_series(subject: SubjectFiles, key: str, fixed: Volume, params: R
                        from_saved: bool, out: SubjectCoregistration,
                        progress: ProgressCallback | None) -> None:
     """Register, resample and write one series; record it in ``out`` (only once all is written)."""
-    report(progress, 0.0, f"sub-{subject.label} {key}: loading")
+    stage = f"sub-{subject.label} {key}"
+    report(progress, 0.0, f"{stage}: loading")
     moving = load_volume(subject.raw_series(key), ndim=3)
     start = None
     if from_saved:
@@ -150,8 +151,8 @@ def _coregister_series(subject: SubjectFiles, key: str, fixed: Volume, params: R
             out.notes.append(f"sub-{subject.label} {key}: no saved transform, "
                              "started from the scanner affines")
     result = register_rigid(fixed, moving, params=params, initial_matrix_ras=start,
-                            progress=scaled(progress, 0.02, 0.9))
-    report(progress, 0.92, f"sub-{subject.label} {key}: resampling onto the T2* grid")
+                            progress=scaled(progress, 0.02, 0.9, stage=stage))
+    report(progress, 0.92, f"{stage}: resampling onto the T2* grid")
     meta = result_metadata(result)
     meta["start"] = "saved transform" if start is not None else f"initializer '{params.initializer}'"
     if start is not None:

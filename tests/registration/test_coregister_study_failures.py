@@ -165,7 +165,7 @@ def test_keyboard_interrupt_stops_the_whole_run(study, capsys, monkeypatch):
 
     class InterruptingBar(coregister_cli.TextProgress):
         def __call__(self, fraction, message):
-            if "loading csfn" in message:
+            if "csfn: loading" in message:
                 raise KeyboardInterrupt
             super().__call__(fraction, message)
 
@@ -182,7 +182,7 @@ def test_cancel_is_not_collected_as_a_failure(study):
     subject = subjects(study)["01"]
 
     def cancel_on_flair(fraction, message):
-        if "loading flair" in message:
+        if "flair: loading" in message:
             raise CancelledError("cancelled by the user")
 
     with pytest.raises(CancelledError):
