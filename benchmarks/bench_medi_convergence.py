@@ -13,7 +13,8 @@ its units) it runs
 * the toolbox's schedule re-implemented here (no preconditioner, CG to relative residual 0.01 or
   100 iterations, Gauss-Newton until ``||dx|| / ||x|| < 0.1`` or 10 steps), which the issue found
   reproduces the toolbox under Octave to 1.5-3 % NRMSE;
-* our former default (k-space preconditioned CG cut at 15 iterations);
+* the former default's schedule (preconditioned CG cut at 15 iterations, with this version's
+  preconditioner);
 * our default (:data:`~napari_qsm_ms.qsm.defaults` schedule);
 * with ``--tight``, a tightly converged solve (CG to 1e-3, relative update 2e-3), the minimiser
   within ~0.5 %,
@@ -111,7 +112,7 @@ def bench_convergence(tight: bool, quick: bool):
         print(f"\n## {gname}: {int(mask.sum())} mask voxels, MEDI grid {grid}, lambda {lam:.4g} "
               f"(toolbox 1000); one complex FFT of the grid {fft_yardstick(grid) * 1e3:.1f} ms "
               f"(load average {os.getloadavg()[0]:.1f})")
-        schedules = {"toolbox schedule": TOOLBOX, "former default (15 PCG)": FORMER_DEFAULT, "default": {}}
+        schedules = {"toolbox schedule": TOOLBOX, "15-iteration cap (former schedule)": FORMER_DEFAULT, "default": {}}
         if tight:
             schedules["tight (minimiser)"] = TIGHT
         maps = {}
