@@ -98,3 +98,50 @@ def test_gradient_mask_threshold_is_the_exact_order_statistic(seed, percentage):
     n_edges = int(round(percentage * mask.sum()))
     thr = np.sort(g.ravel())[g.size - n_edges - 1]
     np.testing.assert_array_equal(m, (g <= thr).astype(np.float32))
+
+
+def _small_noisy_phantom():
+    """A small head phantom (3 mm voxels), its local field with the GRE signal's phase noise
+    (SNR 50, 7 T), the brain mask eroded by 2.5 mm, the magnitude and B0."""
+    from napari_qsm_ms.io.geometry import b0_direction_voxel
+    from napari_qsm_ms.qsm.mask import erode_mask_mm
+    from napari_qsm_ms.simulate.forward import field_to_phase_rad, gre_signal
+    from napari_qsm_ms.simulate.phantom import make_phantom
+
+    vs = (3.0, 3.0, 3.0)
+    ph = make_phantom((52, 64, 56), vs, seed=1, n_lesions=(2, 0, 0))
+    sig = gre_signal(ph, te_s=0.0177, b0_t=7.0, snr=50, seed=1)
+    clean = field_to_phase_rad(sig.total_field_ppm, 0.0177, 7.0) + np.float32(sig.phase_offset_rad)
+    noise = np.angle(np.exp(1j * (sig.phase_rad - clean)))
+    mask = erode_mask_mm(ph.brain_mask, vs, 2.5)
+    field = np.where(mask, sig.local_field_ppm + noise * ppm_per_radian(0.0177, 7.0), 0).astype(np.float32)
+    return field, mask, sig.magnitude, vs, b0_direction_voxel(ph.affine)
+
+
+def test_medi_default_schedule_reaches_its_criterion_and_the_toolbox_solution():
+    """Issue 13, build 7: every inner CG solve of the default reaches the toolbox's relative residual
+    (0.01) instead of being cut at a fixed count, Gauss-Newton stops on the relative update, both
+    are recorded; at the toolbox's weight the map lies within 3 % NRMSE of the same outer schedule
+    with inner solves ten times tighter (1.5 % here; the toolbox's own plain-CG schedule is 2.0 %
+    from that, ours 2.3 % from the toolbox's: benchmarks/bench_medi_convergence.py compares them
+    on larger phantoms)."""
+    from napari_qsm_ms.qsm import defaults
+
+    field, mask, mag, vs, b0 = _small_noisy_phantom()
+    ppr = ppm_per_radian(0.0177, 7.0)
+    lam = 1000.0 / ppr  # the toolbox's default weight
+
+    def run(**kw):
+        info = []
+        return medi_l1(field, mask, mag, vs, b0, ppm_per_rad=ppr, lam=lam, info=info, **kw), info[0]
+
+    ours, info = run()
+    assert info.converged and info.final_change < defaults.MEDI_TOL
+    assert info.cg_converged
+    assert len(info.cg_iterations) == len(info.cg_residuals) == info.iterations
+    assert max(info.cg_residuals) <= defaults.MEDI_CG_TOL
+    assert max(info.cg_iterations) < defaults.MEDI_CG_MAX_ITER
+    rec = info.record("medi")
+    assert rec["medi_cg_converged"] is True and len(rec["medi_cg_residuals"]) == info.iterations
+    tight_inner, _ = run(cg_tol=1e-3, cg_max_iter=400)
+    assert nrmse_percent(ours, tight_inner, mask) < 3
