@@ -388,13 +388,19 @@ def mask_coverage(mask: np.ndarray, fov: int, given: bool) -> tuple[float, str |
 def total_field_from_phase(phase_rad: np.ndarray, inp: _Inputs, mask: np.ndarray, unwrap: str,
                            progress: ProgressCallback | None) -> _Field:
     """Stage 2 from a wrapped phase: unwrap each echo in the mask (region growing or Laplacian),
-    fit over echo time, and trust the data region (:func:`data_region`)."""
+    fit over echo time, and trust the data region (:func:`data_region`).
+
+    Region growing covers the data region first, through its own edges only (``core``): there every
+    wrapped step is small, so the result does not depend on the path; reached through aliased voxels
+    at the brain's edge instead, islands of it came out 2 pi off (613 voxels on the oblique slab
+    phantom, 80.7 % local-field error after PDF against 57.8 % without them)."""
     n_echoes = phase_rad.shape[3] if phase_rad.ndim == 4 else 1
+    trusted = data_region(phase_rad, mask)
 
     def unwrap_echo(psi: np.ndarray, start: float, stop: float) -> np.ndarray:
         sub = scaled(progress, start, stop)
         if unwrap == "region":
-            return unwrap_region_growing(psi, mask, inp.mag3, progress=sub)
+            return unwrap_region_growing(psi, mask, inp.mag3, core=trusted, progress=sub)
         return unwrap_laplacian(psi, inp.vs, progress=sub)
 
     if n_echoes == 1:
@@ -406,7 +412,6 @@ def total_field_from_phase(phase_rad: np.ndarray, inp: _Inputs, mask: np.ndarray
         mags = inp.magnitude if inp.magnitude.ndim == 4 else inp.mag3
         unwrapped, n_std, te_eff = combine_echoes(echoes, mags, inp.tes)
         del echoes
-    trusted = data_region(phase_rad, mask)
     n_std[~trusted] = np.inf  # no data weight where the unwrapped phase cannot be trusted
     return _Field(unwrapped, n_std, trusted, ppm_per_radian(te_eff, inp.b0))
 

@@ -184,6 +184,24 @@ def _grow(psi, q, seed, visited, out):  # pragma: no cover - compiled
             return reached
 
 
+def core_first(q: np.ndarray, core: np.ndarray) -> np.ndarray:
+    """Edge qualities re-ranked so that every edge between two ``core`` voxels (levels 128..255)
+    outranks every other edge (levels 1..127), keeping the order within each group.
+
+    Grown from a seed in a connected core, the region then covers the whole core through core edges
+    before it crosses any other edge: voxels outside it can no longer carry a wrong multiple of
+    2 pi into it.
+    """
+    core = np.asarray(core, dtype=bool)
+    both = np.zeros(q.shape, dtype=bool)
+    both[0, :-1] = core[:-1] & core[1:]
+    both[1, :, :-1] = core[:, :-1] & core[:, 1:]
+    both[2, :, :, :-1] = core[:, :, :-1] & core[:, :, 1:]
+    half = (q >> 1) | (q > 0)  # 1..128, 0 stays 0 (no edge)
+    half = np.minimum(half, 127).astype(np.uint8)
+    return np.where(both & (q > 0), half + np.uint8(128), half).astype(np.uint8)
+
+
 def _seed_scores(q: np.ndarray) -> np.ndarray:
     """Summed quality of the six edges of every voxel (int32): seeds are taken where it is highest."""
     score = q.sum(axis=0, dtype=np.int32)
@@ -198,6 +216,7 @@ def unwrap_region_growing(
     mask: np.ndarray,
     magnitude: np.ndarray | None = None,
     *,
+    core: np.ndarray | None = None,
     progress: ProgressCallback | None = None,
 ) -> np.ndarray:
     """Unwrap a wrapped phase inside ``mask`` by quality-guided region growing.
@@ -214,6 +233,11 @@ def unwrap_region_growing(
         GRE magnitude, used in the edge qualities. Strongly recommended: without it, an aliased
         dark region (signal dropout near air) is crossed as readily as good tissue and its
         errors can spread.
+    core : ndarray of bool, same shape, optional
+        A connected part of the mask to unwrap first, through its own edges only (the pipeline's
+        data region, where every wrapped step is small): the seed is taken in it and every edge
+        inside it is crossed before any other (:func:`core_first`). Within such a core the result
+        then no longer depends on the order of growth.
     progress : callable, optional
         Progress callback.
 
@@ -241,7 +265,13 @@ def unwrap_region_growing(
     if magnitude is not None and not np.isfinite(np.asarray(magnitude)[mask]).all():
         raise ParameterError("the magnitude has NaN or infinite values inside the mask")
     report(progress, 0.0, "region-growing unwrapping: edge qualities")
-    q = np.ascontiguousarray(edge_qualities(psi, magnitude, mask))
+    q = edge_qualities(psi, magnitude, mask)
+    if core is not None:
+        core = np.asarray(core, dtype=bool) & mask
+        if core.shape != psi.shape:
+            raise ParameterError(f"core {core.shape} differs from phase {psi.shape}")
+        q = core_first(q, core)
+    q = np.ascontiguousarray(q)
     score = _seed_scores(q)
     labels, n_comp = ndi.label(mask)
     boxes = ndi.find_objects(labels)
