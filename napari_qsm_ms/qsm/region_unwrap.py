@@ -267,10 +267,10 @@ def unwrap_region_growing(
     report(progress, 0.0, "region-growing unwrapping: edge qualities")
     q = edge_qualities(psi, magnitude, mask)
     if core is not None:
-        core = np.asarray(core, dtype=bool) & mask
+        core = np.asarray(core, dtype=bool)
         if core.shape != psi.shape:
             raise ParameterError(f"core {core.shape} differs from phase {psi.shape}")
-        q = core_first(q, core)
+        q = core_first(q, core & mask)
     q = np.ascontiguousarray(q)
     score = _seed_scores(q)
     labels, n_comp = ndi.label(mask)
