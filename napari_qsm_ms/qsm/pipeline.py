@@ -463,13 +463,17 @@ def field_to_ppm(field_map: np.ndarray, units: str, *, b0_t: float | None, te_s:
 
 
 def background_stage(total: _Field, inp: _Inputs, mask: np.ndarray, bfr: str, unwrap: str, *, pdf_tol: float,
-                     pdf_max_iter: int, pdf_pad_mm: float, vsharp_radii_mm, progress) -> tuple:
+                     pdf_max_iter: int, pdf_pad_mm: float, pdf_grid_mm: float | None, vsharp_radii_mm,
+                     progress) -> tuple:
     """Stage 3: background-field removal (PDF or V-SHARP). Returns the local field (rad), the region
     V-SHARP leaves valid (the mask for PDF), and where the field is trusted afterwards."""
     if bfr == "pdf":
+        stop: dict = {}
         local_rad = pdf(total.rad, mask, inp.vs, inp.b0_dir, n_std=total.n_std, tol=pdf_tol, max_iter=pdf_max_iter,
-                        pad_mm=pdf_pad_mm, progress=progress)
-        inp.params.update(pdf_tol=pdf_tol, pdf_max_iter=pdf_max_iter, pdf_pad_mm=pdf_pad_mm)
+                        pad_mm=pdf_pad_mm, grid_mm=pdf_grid_mm, progress=progress, record=stop)
+        inp.params.update(pdf_tol=pdf_tol, pdf_max_iter=pdf_max_iter, pdf_pad_mm=pdf_pad_mm, pdf_grid_mm=pdf_grid_mm,
+                          pdf_coarsening=stop["coarsening"], pdf_iterations=stop["iterations"],
+                          pdf_relative_residual=stop["relative_residual"], pdf_converged=stop["converged"])
         return local_rad, mask, total.trusted
     region = vsharp_region(mask, total.trusted) if (unwrap == "region" and inp.entry == "phase") else mask
     local_rad, bfr_mask = vsharp(total.rad, region, inp.vs, radii_mm=vsharp_radii_mm, progress=progress)
@@ -553,9 +557,10 @@ def reconstruct_from(
     tkd_threshold: float = defaults.TKD_THRESHOLD,
     tv_lambda: float | str = defaults.TV_LAMBDA,
     tv_max_iter: int = defaults.TV_MAX_ITER,
-    pdf_tol: float = 1e-3,
-    pdf_max_iter: int = 30,
+    pdf_tol: float = defaults.PDF_TOL,
+    pdf_max_iter: int = defaults.PDF_MAX_ITER,
     pdf_pad_mm: float = 20.0,
+    pdf_grid_mm: float | None = defaults.PDF_GRID_MM,
     vsharp_radii_mm: Sequence[float] | None = None,
     names: dict[str, str] | None = None,
     keep_intermediates: bool = True,
@@ -630,7 +635,11 @@ def reconstruct_from(
     tv_lambda, tv_max_iter
         TV-ADMM weight (ppm units, or "auto" as for MEDI) and iterations.
     pdf_tol, pdf_max_iter
-        PDF conjugate-gradient tolerance and iterations.
+        PDF conjugate-gradient tolerance and iterations (how it stopped is recorded:
+        ``pdf_iterations``, ``pdf_relative_residual``, ``pdf_converged``).
+    pdf_grid_mm : float or None
+        PDF solves on a grid of about this spacing (finer axes averaged, ``bfr.coarsening``); None:
+        on the voxel grid.
     pdf_pad_mm : float
         PDF zero padding around the mask's box, mm in total per axis.
     vsharp_radii_mm : sequence of float, optional
@@ -704,6 +713,7 @@ def reconstruct_from(
         report(progress, 0.08, "background removal: start")
         local_rad, bfr_mask, field_ok = background_stage(
             total, inp, brain, bfr, unwrap, pdf_tol=pdf_tol, pdf_max_iter=pdf_max_iter, pdf_pad_mm=pdf_pad_mm,
+            pdf_grid_mm=pdf_grid_mm,
             vsharp_radii_mm=vsharp_radii_mm, progress=scaled(progress, 0.08, 0.3, "background removal"))
     timings["bfr"] = time.perf_counter() - t2
 
