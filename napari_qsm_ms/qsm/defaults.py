@@ -129,3 +129,20 @@ def check_erosion(value, name: str = "erosion (mm)") -> float:
 def parse_lambda(text: str):
     """Command-line type of a regularisation weight: ``auto`` or a number > 0."""
     return check_lambda(text.strip() if isinstance(text, str) else text)
+
+
+# pipeline stages (q2)
+PDF_TOL = 1e-3
+"""PDF's CG stops when the relative residual ``||r|| / ||b||`` falls below this, or after
+:data:`PDF_MAX_ITER` iterations (on our phantoms it is the iteration limit that stops it: at 30
+iterations the residual is 0.01-0.04, and 50 iterations changed the local-field error by < 2 points;
+how it stopped is recorded, ``pdf_iterations``, ``pdf_relative_residual``)."""
+
+PDF_MAX_ITER = 30
+"""PDF conjugate-gradient iterations at most (MEDI toolbox: 30)."""
+
+PDF_GRID_MM = 1.0
+"""PDF solves on a grid of about this spacing: axes with finer voxels are averaged over
+``round(PDF_GRID_MM / voxel)`` voxels (noise-weighted) and the background field it finds is
+interpolated back. The background field is smooth inside the brain: on the 0.47 x 0.47 x 1 mm slab
+phantom the local-field error went from 48.2 to 48.5 % at 1/5 of the time."""

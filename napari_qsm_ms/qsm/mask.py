@@ -49,14 +49,34 @@ def largest_component(mask: np.ndarray) -> np.ndarray:
     return labels == int(np.argmax(sizes))
 
 
+def _fill_holes(mask: np.ndarray, axis: int | None = None) -> np.ndarray:
+    """``mask`` with the parts of its complement that do not reach the array's border filled:
+    in 3-D (``axis`` None, 6-connected), or in every slice across ``axis`` at once (4-connected in
+    the slice, border = the slice's edge). One labelling pass (linear time), the same result as
+    ``ndi.binary_fill_holes`` per volume or slice, which propagates by repeated dilation."""
+    structure = ndi.generate_binary_structure(3, 1)
+    if axis is not None:
+        structure[tuple(0 if a == axis else 1 for a in range(3))] = False
+        structure[tuple(2 if a == axis else 1 for a in range(3))] = False
+    labels, n = ndi.label(~mask, structure=structure)
+    if n == 0:
+        return mask.copy()
+    outer = np.zeros(n + 1, dtype=bool)
+    for ax in range(3):
+        if ax == axis:
+            continue
+        outer[np.unique(labels.take(0, axis=ax))] = True
+        outer[np.unique(labels.take(-1, axis=ax))] = True
+    outer[0] = False
+    return mask | ~outer[labels] & (labels > 0)
+
+
 def fill_holes_3d(mask: np.ndarray) -> np.ndarray:
     """Fill enclosed holes in 3-D, then slice by slice along every axis (ventricles touching the
     slab's edge are closed in-plane)."""
-    out = ndi.binary_fill_holes(mask)
+    out = _fill_holes(np.asarray(mask, dtype=bool))
     for ax in range(3):
-        moved = np.moveaxis(out, ax, 0)
-        for s in range(moved.shape[0]):
-            moved[s] = ndi.binary_fill_holes(moved[s])
+        out = _fill_holes(out, ax)
     return out
 
 

@@ -388,13 +388,19 @@ def mask_coverage(mask: np.ndarray, fov: int, given: bool) -> tuple[float, str |
 def total_field_from_phase(phase_rad: np.ndarray, inp: _Inputs, mask: np.ndarray, unwrap: str,
                            progress: ProgressCallback | None) -> _Field:
     """Stage 2 from a wrapped phase: unwrap each echo in the mask (region growing or Laplacian),
-    fit over echo time, and trust the data region (:func:`data_region`)."""
+    fit over echo time, and trust the data region (:func:`data_region`).
+
+    Region growing covers the data region first, through its own edges only (``core``): there every
+    wrapped step is small, so the result does not depend on the path; reached through aliased voxels
+    at the brain's edge instead, islands of it came out 2 pi off (613 voxels on the oblique slab
+    phantom, 80.7 % local-field error after PDF against 57.8 % without them)."""
     n_echoes = phase_rad.shape[3] if phase_rad.ndim == 4 else 1
+    trusted = data_region(phase_rad, mask)
 
     def unwrap_echo(psi: np.ndarray, start: float, stop: float) -> np.ndarray:
         sub = scaled(progress, start, stop)
         if unwrap == "region":
-            return unwrap_region_growing(psi, mask, inp.mag3, progress=sub)
+            return unwrap_region_growing(psi, mask, inp.mag3, core=trusted, progress=sub)
         return unwrap_laplacian(psi, inp.vs, progress=sub)
 
     if n_echoes == 1:
@@ -406,7 +412,6 @@ def total_field_from_phase(phase_rad: np.ndarray, inp: _Inputs, mask: np.ndarray
         mags = inp.magnitude if inp.magnitude.ndim == 4 else inp.mag3
         unwrapped, n_std, te_eff = combine_echoes(echoes, mags, inp.tes)
         del echoes
-    trusted = data_region(phase_rad, mask)
     n_std[~trusted] = np.inf  # no data weight where the unwrapped phase cannot be trusted
     return _Field(unwrapped, n_std, trusted, ppm_per_radian(te_eff, inp.b0))
 
@@ -458,13 +463,17 @@ def field_to_ppm(field_map: np.ndarray, units: str, *, b0_t: float | None, te_s:
 
 
 def background_stage(total: _Field, inp: _Inputs, mask: np.ndarray, bfr: str, unwrap: str, *, pdf_tol: float,
-                     pdf_max_iter: int, pdf_pad_mm: float, vsharp_radii_mm, progress) -> tuple:
+                     pdf_max_iter: int, pdf_pad_mm: float, pdf_grid_mm: float | None, vsharp_radii_mm,
+                     progress) -> tuple:
     """Stage 3: background-field removal (PDF or V-SHARP). Returns the local field (rad), the region
     V-SHARP leaves valid (the mask for PDF), and where the field is trusted afterwards."""
     if bfr == "pdf":
+        stop: dict = {}
         local_rad = pdf(total.rad, mask, inp.vs, inp.b0_dir, n_std=total.n_std, tol=pdf_tol, max_iter=pdf_max_iter,
-                        pad_mm=pdf_pad_mm, progress=progress)
-        inp.params.update(pdf_tol=pdf_tol, pdf_max_iter=pdf_max_iter, pdf_pad_mm=pdf_pad_mm)
+                        pad_mm=pdf_pad_mm, grid_mm=pdf_grid_mm, progress=progress, record=stop)
+        inp.params.update(pdf_tol=pdf_tol, pdf_max_iter=pdf_max_iter, pdf_pad_mm=pdf_pad_mm, pdf_grid_mm=pdf_grid_mm,
+                          pdf_coarsening=stop["coarsening"], pdf_iterations=stop["iterations"],
+                          pdf_relative_residual=stop["relative_residual"], pdf_converged=stop["converged"])
         return local_rad, mask, total.trusted
     region = vsharp_region(mask, total.trusted) if (unwrap == "region" and inp.entry == "phase") else mask
     local_rad, bfr_mask = vsharp(total.rad, region, inp.vs, radii_mm=vsharp_radii_mm, progress=progress)
@@ -548,9 +557,10 @@ def reconstruct_from(
     tkd_threshold: float = defaults.TKD_THRESHOLD,
     tv_lambda: float | str = defaults.TV_LAMBDA,
     tv_max_iter: int = defaults.TV_MAX_ITER,
-    pdf_tol: float = 1e-3,
-    pdf_max_iter: int = 30,
+    pdf_tol: float = defaults.PDF_TOL,
+    pdf_max_iter: int = defaults.PDF_MAX_ITER,
     pdf_pad_mm: float = 20.0,
+    pdf_grid_mm: float | None = defaults.PDF_GRID_MM,
     vsharp_radii_mm: Sequence[float] | None = None,
     names: dict[str, str] | None = None,
     keep_intermediates: bool = True,
@@ -625,7 +635,11 @@ def reconstruct_from(
     tv_lambda, tv_max_iter
         TV-ADMM weight (ppm units, or "auto" as for MEDI) and iterations.
     pdf_tol, pdf_max_iter
-        PDF conjugate-gradient tolerance and iterations.
+        PDF conjugate-gradient tolerance and iterations (how it stopped is recorded:
+        ``pdf_iterations``, ``pdf_relative_residual``, ``pdf_converged``).
+    pdf_grid_mm : float or None
+        PDF solves on a grid of about this spacing (finer axes averaged, ``bfr.coarsening``); None:
+        on the voxel grid.
     pdf_pad_mm : float
         PDF zero padding around the mask's box, mm in total per axis.
     vsharp_radii_mm : sequence of float, optional
@@ -699,6 +713,7 @@ def reconstruct_from(
         report(progress, 0.08, "background removal: start")
         local_rad, bfr_mask, field_ok = background_stage(
             total, inp, brain, bfr, unwrap, pdf_tol=pdf_tol, pdf_max_iter=pdf_max_iter, pdf_pad_mm=pdf_pad_mm,
+            pdf_grid_mm=pdf_grid_mm,
             vsharp_radii_mm=vsharp_radii_mm, progress=scaled(progress, 0.08, 0.3, "background removal"))
     timings["bfr"] = time.perf_counter() - t2
 

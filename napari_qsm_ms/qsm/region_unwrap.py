@@ -35,7 +35,8 @@ N_LEVELS = 255
 TWO_PI = 2.0 * np.pi
 
 
-def edge_qualities(psi: np.ndarray, magnitude: np.ndarray | None, mask: np.ndarray) -> np.ndarray:
+def edge_qualities(psi: np.ndarray, magnitude: np.ndarray | None, mask: np.ndarray,
+                   core: np.ndarray | None = None) -> np.ndarray:
     """Quantised quality of the edge from each voxel to its next neighbour along each axis.
 
     Parameters
@@ -46,6 +47,9 @@ def edge_qualities(psi: np.ndarray, magnitude: np.ndarray | None, mask: np.ndarr
         GRE magnitude (any scale); None uses the phase coherence alone.
     mask : ndarray of bool
         Voxels to unwrap; edges with an end outside it get quality 0.
+    core : ndarray of bool, optional
+        Edges between two core voxels are ranked above all others: levels 128..255 for them,
+        1..127 for the rest, the order kept within each group (the quality halved).
 
     Returns
     -------
@@ -64,12 +68,14 @@ def edge_qualities(psi: np.ndarray, magnitude: np.ndarray | None, mask: np.ndarr
         inside = inside[inside > 0]
         m_ref = float(np.median(inside)) if inside.size else 1.0
     q = np.zeros((3,) + psi.shape, dtype=np.uint8)
-    _qualities(psi, mag, mask, np.float32(m_ref), q)
+    use_core = core is not None
+    core = np.ascontiguousarray(core if use_core else mask, dtype=bool)
+    _qualities(psi, mag, mask, np.float32(m_ref), q, core, use_core)
     return q
 
 
 @njit(parallel=True, cache=True, fastmath=True)
-def _qualities(psi, mag, mask, m_ref, q):  # pragma: no cover - compiled
+def _qualities(psi, mag, mask, m_ref, q, core, use_core):  # pragma: no cover - compiled
     nx, ny, nz = psi.shape
     pi = np.float32(np.pi)
     for i in prange(nx):
@@ -81,23 +87,25 @@ def _qualities(psi, mag, mask, m_ref, q):  # pragma: no cover - compiled
                     if ax == 0:
                         if i == nx - 1 or not mask[i + 1, j, k]:
                             continue
-                        p2, m2 = psi[i + 1, j, k], mag[i + 1, j, k]
+                        p2, m2, c2 = psi[i + 1, j, k], mag[i + 1, j, k], core[i + 1, j, k]
                     elif ax == 1:
                         if j == ny - 1 or not mask[i, j + 1, k]:
                             continue
-                        p2, m2 = psi[i, j + 1, k], mag[i, j + 1, k]
+                        p2, m2, c2 = psi[i, j + 1, k], mag[i, j + 1, k], core[i, j + 1, k]
                     else:
                         if k == nz - 1 or not mask[i, j, k + 1]:
                             continue
-                        p2, m2 = psi[i, j, k + 1], mag[i, j, k + 1]
+                        p2, m2, c2 = psi[i, j, k + 1], mag[i, j, k + 1], core[i, j, k + 1]
                     quality = 1.0 - abs(wrapped_step(p2 - psi[i, j, k])) / pi
                     if m_ref > 0:
                         m1 = mag[i, j, k]
                         small, large = min(m1, m2), max(m1, m2)
                         coherence = (small / large) ** 2 if large > 0 else 0.0
                         quality *= coherence * min(1.0, small / m_ref)
-                    level = int(np.ceil(min(max(quality, 0.0), 1.0) * N_LEVELS))
-                    q[ax, i, j, k] = max(1, level)  # an edge inside the mask is always crossable, if last
+                    level = max(1, int(np.ceil(min(max(quality, 0.0), 1.0) * N_LEVELS)))
+                    if use_core:  # core edges 128..255, the others 1..127
+                        level = min(127, (level + 1) // 2) + (128 if core[i, j, k] and c2 else 0)
+                    q[ax, i, j, k] = level  # an edge inside the mask is always crossable, if last
 
 
 @njit(cache=True)
@@ -198,6 +206,7 @@ def unwrap_region_growing(
     mask: np.ndarray,
     magnitude: np.ndarray | None = None,
     *,
+    core: np.ndarray | None = None,
     progress: ProgressCallback | None = None,
 ) -> np.ndarray:
     """Unwrap a wrapped phase inside ``mask`` by quality-guided region growing.
@@ -214,6 +223,11 @@ def unwrap_region_growing(
         GRE magnitude, used in the edge qualities. Strongly recommended: without it, an aliased
         dark region (signal dropout near air) is crossed as readily as good tissue and its
         errors can spread.
+    core : ndarray of bool, same shape, optional
+        A connected part of the mask to unwrap first, through its own edges only (the pipeline's
+        data region, where every wrapped step is small): the seed is taken in it and every edge
+        inside it is crossed before any other (:func:`edge_qualities`). Within such a core the result
+        then no longer depends on the order of growth.
     progress : callable, optional
         Progress callback.
 
@@ -241,7 +255,9 @@ def unwrap_region_growing(
     if magnitude is not None and not np.isfinite(np.asarray(magnitude)[mask]).all():
         raise ParameterError("the magnitude has NaN or infinite values inside the mask")
     report(progress, 0.0, "region-growing unwrapping: edge qualities")
-    q = np.ascontiguousarray(edge_qualities(psi, magnitude, mask))
+    if core is not None and np.shape(core) != psi.shape:
+        raise ParameterError(f"core {np.shape(core)} differs from phase {psi.shape}")
+    q = np.ascontiguousarray(edge_qualities(psi, magnitude, mask, core))
     score = _seed_scores(q)
     labels, n_comp = ndi.label(mask)
     boxes = ndi.find_objects(labels)

@@ -340,3 +340,42 @@ def test_non_finite_input_in_the_mask_is_refused():
         unwrap_region_growing(psi, mask, np.where(bad == bad, 1.0, np.inf))
     mask[3, 3, 3] = False  # outside the mask it does not matter
     assert np.isfinite(unwrap_region_growing(bad, mask)).all()
+
+
+def _two_rooms_with_a_hidden_alias():
+    """Rooms A (x < 15) and B (x >= 26) joined by a narrow bridge (steps of 1.4 rad, sampled well
+    enough) and by a wide corridor C whose phase hides a whole turn: it ramps by only 0.83 rad per
+    voxel and meets B with a step of exactly 2 pi (wrapped: 0). C's edges are better than the
+    bridge's, so growth goes through it and puts B a turn off; the true B - A is 15.4 rad."""
+    shape = (40, 20, 6)
+    x = np.arange(shape[0])[:, None, None] * np.ones(shape)
+    y = np.arange(shape[1])[None, :, None] * np.ones(shape)
+    room_a, room_b = x < 15, x >= 26
+    bridge = (x >= 15) & (x < 26) & (y < 3)
+    corridor = (x >= 15) & (x < 26) & (y >= 10)
+    truth = np.where(room_b, 15.4, 0.0)
+    truth = np.where(bridge, 1.4 * (x - 14), truth)
+    truth = np.where(corridor, (15.4 - 2 * np.pi) / 11 * (x - 14), truth)
+    core = room_a | room_b | bridge
+    return np.angle(np.exp(1j * truth)).astype(np.float32), core | corridor, core, truth
+
+
+def test_growth_through_a_hidden_alias_puts_a_room_a_turn_off_without_a_core():
+    psi, mask, _, _ = _two_rooms_with_a_hidden_alias()
+    out = unwrap_region_growing(psi, mask)
+    x = np.arange(psi.shape[0])
+    assert abs((out[x >= 26].mean() - out[x < 15].mean()) - (15.4 - 2 * np.pi)) < 1e-3
+
+
+def test_core_is_unwrapped_through_its_own_edges_first():
+    psi, mask, core, truth = _two_rooms_with_a_hidden_alias()
+    out = unwrap_region_growing(psi, mask, core=core)
+    err = (out - truth)[core]
+    assert np.allclose(err, err[0], atol=1e-4)  # the whole core right up to one constant
+    assert np.allclose(np.round((out - psi)[mask] / (2 * np.pi), 4) % 1, 0, atol=1e-3)  # still exact turns
+
+
+def test_core_of_another_shape_is_refused():
+    psi, mask, core, _ = _two_rooms_with_a_hidden_alias()
+    with pytest.raises(ParameterError):
+        unwrap_region_growing(psi, mask, core=core[:-1])
