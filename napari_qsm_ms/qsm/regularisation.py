@@ -140,3 +140,92 @@ class DiscrepancyTracker:
         if not self.history:
             return float("inf")
         return abs(math.exp(self.history[-1][1]) / self.target - 1.0)
+
+
+class LambdaSearch:
+    """The weight of an iterative solver, fixed or chosen by the discrepancy principle as it runs.
+
+    What :func:`~napari_qsm_ms.qsm.inversion.medi_l1` and
+    :func:`~napari_qsm_ms.qsm.inversion.tv_admm` call, so that the choice lives here::
+
+        search = LambdaSearch(lam, start=..., increasing=..., max_updates=...)
+        search.set_target(sigma)           # only needed when search.auto
+        lam = search.after_check(misfit)   # at each check point while search.adapting
+        info fields: search.record(scale)
+
+    With a number, the weight stays fixed. With ``"auto"`` a :class:`DiscrepancyTracker` starts at
+    ``start`` and takes at most ``max_updates`` secant steps; after that the weight is frozen, so
+    the cost of the choice is bounded (a fixed-weight solve plus the steps the last weight needs
+    to settle). Whether a step was clipped by the search's bounds is recorded
+    (:attr:`at_bound`): then the bound, not the discrepancy, chose the weight.
+    """
+
+    def __init__(self, lam, *, start: float, increasing: bool, max_updates: int,
+                 bounds: float = defaults.DISCREPANCY_BOUNDS):
+        self.auto = lam == defaults.AUTO
+        self.max_updates = int(max_updates)
+        self.tracker = None
+        self.weight = float(start if self.auto else lam)
+        self.at_bound = ""
+        if self.auto:
+            self.tracker = DiscrepancyTracker(self.weight, 0.0, increasing=increasing, bounds=bounds)
+
+    def set_target(self, sigma: float) -> None:
+        """The misfit the weight must reach (the noise level), in the solver's units."""
+        if self.tracker is not None:
+            self.tracker.target = float(sigma)
+
+    @property
+    def adapting(self) -> bool:
+        """Whether the weight may still change."""
+        return self.tracker is not None and not self.tracker.frozen
+
+    @property
+    def settled(self) -> bool:
+        """A fixed weight, or an automatic one that no longer changes."""
+        return not self.adapting
+
+    def after_check(self, misfit: float) -> float:
+        """Record the misfit measured with the current weight; return the weight for what follows."""
+        t = self.tracker
+        if t is None or t.frozen:
+            return self.weight
+        wanted = t.update(misfit)
+        lo, hi = t.start / t.bounds, t.start * t.bounds
+        if not t.frozen and wanted <= lo * (1 + 1e-9):
+            self.at_bound = "lower"
+        elif not t.frozen and wanted >= hi * (1 - 1e-9):
+            self.at_bound = "upper"
+        elif not t.frozen:
+            self.at_bound = ""
+        self.weight = wanted
+        if len(t.history) >= self.max_updates:
+            t.frozen = True
+        return self.weight
+
+    def choice(self) -> str:
+        """How the weight was chosen, in words (for the provenance record)."""
+        if self.tracker is None:
+            return "fixed"
+        if self.at_bound:
+            return f"discrepancy (cone noise), stopped at the search's {self.at_bound} bound"
+        return "discrepancy (cone noise)"
+
+    def record(self, scale: float = 1.0) -> dict:
+        """``InversionInfo`` fields: the choice, the target and the path (misfits times ``scale``)."""
+        if self.tracker is None:
+            return dict(lambda_choice="fixed", target_rms_ppm=float("nan"), lambda_path=[], lambda_at_bound="")
+        return dict(lambda_choice=self.choice(), target_rms_ppm=self.tracker.target * scale,
+                    lambda_path=[(a, b * scale) for a, b in self.tracker.path()], lambda_at_bound=self.at_bound)
+
+
+def lambda_warnings(parameters: dict) -> list:
+    """One line per automatic weight that the search's bound (not the discrepancy) decided."""
+    out = []
+    for prefix, name, option in (("medi", "MEDI", "--lambda"), ("tv", "TV", "--tv-lambda")):
+        side = parameters.get(f"{prefix}_lambda_at_bound")
+        if side:
+            out.append(f"{name} lambda {parameters.get(f'{prefix}_lam'):.4g} stopped at the automatic search's "
+                       f"{side} bound (x{defaults.DISCREPANCY_BOUNDS:g} around its start): the misfit did not reach "
+                       f"the noise level there; consider a fixed {option}")
+    return out
