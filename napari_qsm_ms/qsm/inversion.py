@@ -199,7 +199,8 @@ def tv_admm(
     lam_start : float
         Where the automatic search starts (ignored with a number).
     rho : float, optional
-        ADMM penalty (default ``100 * lam``, with the starting ``lam`` under "auto").
+        ADMM penalty (default ``100 * lam``; under "auto" it follows the weight, the scaled dual
+        variable rescaled with it).
     max_iter : int
         Iterations at most (>= 1).
     tol : float
@@ -230,12 +231,14 @@ def tv_admm(
     d = dipole_kernel(g.shape, voxel_size_mm, b0_dir, rfft=True)
     search = LambdaSearch(lam, start=defaults.check_positive(lam_start, "TV lambda start"), increasing=True,
                           max_updates=defaults.TV_LAMBDA_MAX_UPDATES)
-    search.set_target(cone_noise_level(f, d, voxel_size_mm, int(mask.sum())) if search.auto else 0.0)
-    lam = search.weight
     m_in = g.embed(mask).astype(bool)
+    if search.auto:
+        search.set_target(cone_noise_level(f, d, voxel_size_mm, int(mask.sum())), float(np.sqrt(np.mean(f[m_in] ** 2))))
+    lam = search.weight
+    follow = rho is None  # the penalty follows an automatic weight (rho = 100 lam)
     rho = 100.0 * lam if rho is None else defaults.check_positive(rho, "TV rho")
-    denom = (d * d + rho * _difference_symbol(g.shape, vs, d.shape)).astype(np.float32)
-    denom[0, 0, 0] = 1.0
+    e2 = _difference_symbol(g.shape, vs, d.shape)
+    denom = _tv_denominator(d, e2, rho)
     dtf = d * rfftn(f)
     z = np.zeros((3,) + g.shape, dtype=np.float32)
     u = np.zeros_like(z)
@@ -249,6 +252,10 @@ def tv_admm(
         chi = chi_new
         if search.adapting and it % defaults.TV_LAMBDA_CHECK_EVERY == 0:
             lam = search.after_check(float(np.sqrt(np.mean((irfftn(d * chi_hat, g.shape) - f)[m_in] ** 2))))
+            if follow and lam != rho / 100.0:  # new penalty; the scaled dual u = y / rho rescaled (Boyd 2011, 3.4.1)
+                u *= np.float32(rho / (100.0 * lam))
+                rho = 100.0 * lam
+                denom = _tv_denominator(d, e2, rho)
         thr = np.float32(lam / rho)
         gx = _periodic_grad(chi, vs) + u
         z = np.sign(gx) * np.maximum(np.abs(gx) - thr, 0)
@@ -267,6 +274,13 @@ def tv_admm(
 
 
 PRECOND_MU_SCALE = 1.0
+
+
+def _tv_denominator(d, e2, rho) -> np.ndarray:
+    """``D^2 + rho |E|^2`` of TV-ADMM's k-space step (1 at k = 0)."""
+    denom = (d * d + np.float32(rho) * e2).astype(np.float32)
+    denom[0, 0, 0] = 1.0
+    return denom
 
 
 def _difference_symbol(shape, voxel_size_mm, half_shape) -> np.ndarray:
@@ -516,7 +530,8 @@ def medi_l1(
     w2 = (w * w).astype(np.float32)
     edge_free = gradient_mask(mag, m_in, vs, percentage)
     if search.auto:  # the noise level of the weighted field, radians
-        search.set_target(cone_noise_level(w * f_rad, d, vs, int(m_in.sum())))
+        search.set_target(cone_noise_level(w * f_rad, d, vs, int(m_in.sum())),
+                          float(np.sqrt(np.mean((w * f_rad)[m_in] ** 2))))
 
     def dconv(x):
         return irfftn(d * rfftn(x), g.shape).astype(np.float32, copy=False)

@@ -31,10 +31,10 @@ from ._fft import FFT_COUNTER
 from .bfr import pdf, vsharp
 from . import defaults
 from .dipole import GAMMA_BAR_MHZ_PER_T, ppm_per_radian
-from .regularisation import lambda_warnings
 from .inversion import medi_l1, tkd, tv_admm
 from .mask import brain_mask, erode_mask_mm, fill_holes_3d, has_background, largest_component
 from .region_unwrap import unwrap_region_growing
+from .regularisation import lambda_warnings
 from .unwrap import reliable_voxels, unwrap_laplacian
 
 UNWRAP_METHODS = ("region", "laplacian")

@@ -85,10 +85,12 @@ class DiscrepancyTracker:
     slope: float = 0.3
     max_step: float = 3.0
     bounds: float = 100.0
-    tolerance: float = 0.05
+    tolerance: float = defaults.DISCREPANCY_TOLERANCE
     floor_slope: float = 0.05
+    ceiling: float = math.inf
     history: list = field(default_factory=list)
     frozen: bool = False
+    floor_hits: int = 0
 
     def __post_init__(self):
         self.start = float(self.weight)
@@ -97,10 +99,11 @@ class DiscrepancyTracker:
         """Record the misfit at the current weight; return the next weight.
 
         Freezes (returns the same weight from then on) once two consecutive misfits are within
-        ``tolerance`` of the target, or when the last step towards less regularisation changed
-        ``log(misfit)`` by less than ``floor_slope`` times the step in ``log(weight)``: the misfit
-        has reached a floor the weight cannot lower (model error), and the previous, more
-        regularised weight is kept.
+        ``tolerance`` of the target, or when the last two steps towards less regularisation each
+        changed ``log(misfit)`` by less than ``floor_slope`` times the step in ``log(weight)``: the
+        misfit has reached a floor the weight cannot lower (model error), and the previous, more
+        regularised weight is kept. (Once is not enough: the misfit of a solve that has not settled
+        lags behind the weight.)
         """
         if self.frozen or not (misfit > 0 and self.target > 0):
             return self.weight
@@ -113,18 +116,30 @@ class DiscrepancyTracker:
             return self.weight
         sign = 1.0 if self.increasing else -1.0
         slope = sign * self.slope
+        if misfit >= 0.9 * self.ceiling > self.target:
+            # the solution explains next to nothing of the data (over-regularised to ~0): the misfit
+            # does not depend on the weight there, so neither a secant nor a floor means anything
+            return self._step(-sign * math.log(self.max_step))
         if len(self.history) >= 2:
             (x0, y0), (x1, y1) = self.history[-2], self.history[-1]
             if abs(x1 - x0) > 1e-3:
                 measured = (y1 - y0) / (x1 - x0)
                 less_regularised = (x1 - x0) * sign < 0
                 if less_regularised and measured * sign < self.floor_slope:
-                    self.weight = float(math.exp(x0))
-                    self.frozen = True
-                    return self.weight
+                    # a floor, unless the solve had not settled: believed when seen twice in a row
+                    self.floor_hits += 1
+                    if self.floor_hits >= 2 or self.weight in (self.start / self.bounds, self.start * self.bounds):
+                        self.weight = float(math.exp(x0))
+                        self.frozen = True
+                        return self.weight
+                else:
+                    self.floor_hits = 0
                 if measured * sign > self.floor_slope:  # trust the secant only with the expected sign
                     slope = measured
-        step = (math.log(self.target) - self.history[-1][1]) / slope
+        return self._step((math.log(self.target) - self.history[-1][1]) / slope)
+
+    def _step(self, step: float) -> float:
+        """Move ``log(weight)`` by ``step``, limited to ``max_step`` and to the bounds."""
         step = max(-math.log(self.max_step), min(math.log(self.max_step), step))
         lo, hi = self.start / self.bounds, self.start * self.bounds
         self.weight = float(min(hi, max(lo, self.weight * math.exp(step))))
@@ -170,10 +185,12 @@ class LambdaSearch:
         if self.auto:
             self.tracker = DiscrepancyTracker(self.weight, 0.0, increasing=increasing, bounds=bounds)
 
-    def set_target(self, sigma: float) -> None:
-        """The misfit the weight must reach (the noise level), in the solver's units."""
+    def set_target(self, sigma: float, data_rms: float = math.inf) -> None:
+        """The misfit the weight must reach (the noise level) and the rms of the data (the misfit of
+        chi = 0), in the solver's units."""
         if self.tracker is not None:
             self.tracker.target = float(sigma)
+            self.tracker.ceiling = float(data_rms)
 
     @property
     def adapting(self) -> bool:
