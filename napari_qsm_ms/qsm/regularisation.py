@@ -129,7 +129,8 @@ class DiscrepancyTracker:
                     # a floor, unless the solve had not settled: believed when seen twice in a row
                     self.floor_hits += 1
                     if self.floor_hits >= 2 or self.weight in (self.start / self.bounds, self.start * self.bounds):
-                        self.weight = float(math.exp(x0))
+                        # back to the weight before the flat steps began
+                        self.weight = float(math.exp(self.history[-1 - self.floor_hits][0]))
                         self.frozen = True
                         return self.weight
                 else:
