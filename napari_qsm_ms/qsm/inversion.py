@@ -137,6 +137,10 @@ class InversionInfo:
     misfit_rms_ppm, target_rms_ppm : float
         Root-mean-square data misfit in the mask at the end, and the discrepancy target (NaN with
         a fixed weight).
+    lambda_path : list of (weight, misfit)
+        The automatic search's steps (empty with a fixed weight).
+    lambda_at_bound : str
+        ``"lower"``/``"upper"`` when the automatic search stopped at its bound, else ``""``.
     """
 
     lam: float

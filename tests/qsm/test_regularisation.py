@@ -10,8 +10,8 @@ from napari_qsm_ms.errors import ParameterError
 from napari_qsm_ms.qsm import defaults
 from napari_qsm_ms.qsm._fft import irfftn, rfftn
 from napari_qsm_ms.qsm.dipole import dipole_kernel, ppm_per_radian
-from napari_qsm_ms.qsm.inversion import medi_l1, tkd, tv_admm
-from napari_qsm_ms.qsm.regularisation import DiscrepancyTracker, cone_noise_level
+from napari_qsm_ms.qsm.inversion import InversionInfo, medi_l1, tkd, tv_admm
+from napari_qsm_ms.qsm.regularisation import DiscrepancyTracker, LambdaSearch, cone_noise_level, lambda_warnings
 
 from ._spheres import field_ppm, nrmse_percent, sphere_phantom
 
@@ -169,3 +169,23 @@ def test_discrepancy_tracker_leaves_a_weight_that_explains_nothing_by_the_larges
     t = DiscrepancyTracker(1.0, target=1.0, increasing=True, ceiling=2.0)  # TV: chi ~ 0, misfit ~ rms(data)
     assert t.update(1.95) == pytest.approx(1.0 / t.max_step)
     assert t.update(1.95) == pytest.approx(1.0 / t.max_step**2) and not t.frozen
+
+
+def test_a_weight_stopped_at_the_search_bound_is_recorded_and_warned():
+    search = LambdaSearch("auto", start=1.0, increasing=False, max_updates=8)  # a data weight, as MEDI's
+    search.set_target(1.0, data_rms=1e9)
+    while search.adapting:  # the misfit would reach the target only at a weight of 1e6
+        search.after_check(1e3 * search.weight**-0.5)
+    assert search.weight == pytest.approx(1.0 * defaults.DISCREPANCY_BOUNDS) and search.at_bound == "upper"
+    rec = InversionInfo(lam=search.weight, iterations=8, converged=True, criterion="-", final_change=0.0,
+                        **search.record()).record("medi")
+    assert rec["medi_lambda_at_bound"] == "upper" and "upper bound" in rec["medi_lambda_choice"]
+    (warning,) = lambda_warnings(rec)
+    assert warning.startswith("MEDI lambda 100 stopped at the automatic search's upper bound") and "--lambda" in warning
+    assert lambda_warnings({"tv_lambda_at_bound": "", "medi_lambda_at_bound": ""}) == []
+
+
+def test_a_fixed_weight_never_moves():
+    search = LambdaSearch(250.0, start=5e3, increasing=False, max_updates=8)
+    assert not search.auto and search.settled and search.after_check(123.0) == 250.0
+    assert search.record()["lambda_choice"] == "fixed"
