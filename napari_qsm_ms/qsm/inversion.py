@@ -141,6 +141,9 @@ class InversionInfo:
         The automatic search's steps (empty with a fixed weight).
     lambda_at_bound : str
         ``"lower"``/``"upper"`` when the automatic search stopped at its bound, else ``""``.
+    prior : str
+        The regulariser and data weights actually used, in words (MEDI: with or without the
+        magnitude's edge prior).
     """
 
     lam: float
@@ -153,6 +156,7 @@ class InversionInfo:
     target_rms_ppm: float = float("nan")
     lambda_path: list = field(default_factory=list)
     lambda_at_bound: str = ""
+    prior: str = ""
 
     def record(self, prefix: str) -> dict:
         """The fields as ``{prefix_name: value}`` for a parameter record (JSON-safe floats)."""
@@ -384,6 +388,15 @@ def _pcg_kspace(b, apply_reg, d, w2, two_lam, inv_pk, *, tol: float, max_iter: i
     return x, d_x
 
 
+def _medi_prior_words(has_magnitude: bool, has_noise: bool) -> str:
+    """What MEDI's prior and data weights were, for the provenance record."""
+    if has_magnitude:
+        weights = "1/noise std" if has_noise else "1/magnitude"
+        return f"edge prior from the magnitude (gradient mask); data weights {weights}"
+    weights = "1/noise std" if has_noise else "equal in the mask"
+    return f"no magnitude: no edge prior (M = 1, plain L1 norm of the gradient, as TV); data weights {weights}"
+
+
 def _median_positive(values: np.ndarray, max_samples: int = 1_000_000) -> float:
     """Median of the positive entries, from an evenly strided subsample of at most ~``max_samples``
     (0 if there are none). Used only to scale MEDI's preconditioner, where a quantile accurate to
@@ -604,7 +617,8 @@ def medi_l1(
         info.append(InversionInfo(
             lam=float(lam_step), iterations=it, converged=ratio < tol_norm_ratio,
             criterion=f"relative update ||dx||/||x|| < {tol_norm_ratio:g}", final_change=ratio,
-            misfit_rms_ppm=misfit, **search.record(ppm_per_rad)))
+            misfit_rms_ppm=misfit, prior=_medi_prior_words(magnitude is not None, n_std is not None),
+            **search.record(ppm_per_rad)))
     chi = x * np.float32(ppm_per_rad)
     out = g.extract(chi, mask.shape)
     if smv_radius_mm:

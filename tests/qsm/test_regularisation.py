@@ -135,6 +135,7 @@ def test_medi_records_how_it_converged_and_its_lambda():
     assert rec["medi_converged"] == (info[0].final_change < defaults.MEDI_TOL)
     assert rec["medi_misfit_rms_ppm"] > 0 and rec["medi_target_rms_ppm"] > 0
     assert len(rec["medi_lambda_path"]) >= 1
+    assert rec["medi_prior"].startswith("edge prior from the magnitude")
     fixed = []
     medi_l1(f, brain, mag, VS, B0, ppm_per_rad=ppm_per_radian(0.02, 3.0), lam=1000.0, info=fixed)
     assert fixed[0].lam == 1000.0 and fixed[0].lambda_choice == "fixed" and math.isnan(fixed[0].target_rms_ppm)
@@ -189,3 +190,10 @@ def test_a_fixed_weight_never_moves():
     search = LambdaSearch(250.0, start=5e3, increasing=False, max_updates=8)
     assert not search.auto and search.settled and search.after_check(123.0) == 250.0
     assert search.record()["lambda_choice"] == "fixed"
+
+
+def test_medi_without_magnitude_records_that_it_has_no_edge_prior():
+    chi, brain, f = _noisy_field(0.004, 7)
+    info = []
+    medi_l1(f, brain, None, VS, B0, ppm_per_rad=ppm_per_radian(0.02, 3.0), lam=1000.0, max_iter=1, info=info)
+    assert info[0].record("medi")["medi_prior"].startswith("no magnitude: no edge prior")
