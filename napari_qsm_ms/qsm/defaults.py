@@ -70,6 +70,24 @@ DISCREPANCY_CONE = 0.05
 DISCREPANCY_KMIN_PER_MM = 0.05
 """Frequencies below this (cycles/mm) are left out of the cone noise estimate (mask leakage)."""
 
+DISCREPANCY_TOLERANCE = 0.02
+"""The automatic weight is settled when two consecutive misfits are within this fraction of the
+noise level."""
+
+DISCREPANCY_BOUNDS = 100.0
+"""The automatic search keeps a weight within this factor of its start; a weight stopped there is
+recorded (``*_lambda_at_bound``) and reported as a warning."""
+
+MEDI_LAMBDA_MAX_UPDATES = 6
+"""Automatic MEDI lambda: secant steps at most (one after each Gauss-Newton step from the second);
+then the weight is frozen, which bounds the cost of the choice (docs/qsm.md)."""
+
+TV_LAMBDA_CHECK_EVERY = 5
+"""Automatic TV lambda: ADMM iterations between two misfit checks (one extra FFT each)."""
+
+TV_LAMBDA_MAX_UPDATES = 6
+"""Automatic TV lambda: secant steps at most (with the defaults, until half of the iterations)."""
+
 
 def check_positive(value, name: str) -> float:
     """``value`` as a float, refused unless finite and > 0."""

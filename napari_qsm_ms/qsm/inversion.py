@@ -138,7 +138,12 @@ class InversionInfo:
         Root-mean-square data misfit in the mask at the end, and the discrepancy target (NaN with
         a fixed weight).
     lambda_path : list of (weight, misfit)
-        The automatic choice's steps (empty with a fixed weight).
+        The automatic search's steps (empty with a fixed weight).
+    lambda_at_bound : str
+        ``"lower"``/``"upper"`` when the automatic search stopped at its bound, else ``""``.
+    prior : str
+        The regulariser and data weights actually used, in words (MEDI: with or without the
+        magnitude's edge prior).
     cg_iterations, cg_residuals : list
         MEDI: inner CG iterations and final relative residual ``||r|| / ||b||`` per Gauss-Newton
         step (empty for TV).
@@ -149,17 +154,19 @@ class InversionInfo:
     """
 
     lam: float
-    lambda_choice: str
     iterations: int
     converged: bool
     criterion: str
     final_change: float
     misfit_rms_ppm: float = float("nan")
+    lambda_choice: str = "fixed"
     target_rms_ppm: float = float("nan")
     lambda_path: list = field(default_factory=list)
     cg_iterations: list = field(default_factory=list)
     cg_residuals: list = field(default_factory=list)
     cg_converged: bool | None = None
+    lambda_at_bound: str = ""
+    prior: str = ""
 
     def record(self, prefix: str) -> dict:
         """The fields as ``{prefix_name: value}`` for a parameter record (JSON-safe floats)."""
@@ -182,6 +189,7 @@ def tv_admm(
     b0_dir,
     *,
     lam: float | str = defaults.TV_LAMBDA,
+    lam_start: float = defaults.TV_LAMBDA_FIXED,
     rho: float | None = None,
     max_iter: int = defaults.TV_MAX_ITER,
     tol: float = defaults.TV_TOL,
@@ -197,17 +205,22 @@ def tv_admm(
 
     With ``lam="auto"`` the weight is chosen during the iterations by the discrepancy principle
     (:mod:`~napari_qsm_ms.qsm.regularisation`): starting from
-    :data:`~napari_qsm_ms.qsm.defaults.TV_LAMBDA_FIXED`, every 5 iterations the rms misfit
+    ``lam_start`` (:data:`~napari_qsm_ms.qsm.defaults.TV_LAMBDA_FIXED`), every
+    :data:`~napari_qsm_ms.qsm.defaults.TV_LAMBDA_CHECK_EVERY` iterations the rms misfit
     ``|D chi - f|`` in the mask is compared with the cone noise level and ``lam`` takes a secant
-    step (one extra FFT per check); the weight is frozen after iteration ``max_iter // 2``, or
-    earlier once the misfit is within 5 % of its target.
+    step (one extra FFT per check); the weight is frozen after
+    :data:`~napari_qsm_ms.qsm.defaults.TV_LAMBDA_MAX_UPDATES` steps, or earlier once the misfit is
+    within 5 % of its target (:class:`~napari_qsm_ms.qsm.regularisation.LambdaSearch`).
 
     Parameters
     ----------
     lam : float or "auto"
         TV weight (field in ppm, gradients per mm), > 0.
+    lam_start : float
+        Where the automatic search starts (ignored with a number).
     rho : float, optional
-        ADMM penalty (default ``100 * lam``, with the starting ``lam`` under "auto").
+        ADMM penalty (default ``100 * lam``; under "auto" it follows the weight, the scaled dual
+        variable rescaled with it).
     max_iter : int
         Iterations at most (>= 1).
     tol : float
@@ -226,7 +239,7 @@ def tv_admm(
     ParameterError
         For a weight that is not "auto" or > 0, ``max_iter`` < 1, a tolerance outside (0, 1).
     """
-    from .regularisation import DiscrepancyTracker, cone_noise_level
+    from .regularisation import LambdaSearch, cone_noise_level
 
     lam = defaults.check_lambda(lam, "TV lambda")
     max_iter = defaults.check_iterations(max_iter, "TV iterations")
@@ -236,17 +249,16 @@ def tv_admm(
     g = _grid(mask, voxel_size_mm, pad_mm)
     f = g.embed(np.where(mask, field_ppm, 0).astype(np.float32))
     d = dipole_kernel(g.shape, voxel_size_mm, b0_dir, rfft=True)
-    tracker = None
-    m_in = None
-    if lam == defaults.AUTO:
-        m_in = g.embed(mask).astype(bool)
-        sigma = cone_noise_level(f, d, voxel_size_mm, int(mask.sum()))
-        tracker = DiscrepancyTracker(defaults.TV_LAMBDA_FIXED, sigma, increasing=True)
-        lam = tracker.weight
-    lam = float(lam)
+    search = LambdaSearch(lam, start=defaults.check_positive(lam_start, "TV lambda start"), increasing=True,
+                          max_updates=defaults.TV_LAMBDA_MAX_UPDATES)
+    m_in = g.embed(mask).astype(bool)
+    if search.auto:
+        search.set_target(cone_noise_level(f, d, voxel_size_mm, int(mask.sum())), float(np.sqrt(np.mean(f[m_in] ** 2))))
+    lam = search.weight
+    follow = rho is None  # the penalty follows an automatic weight (rho = 100 lam)
     rho = 100.0 * lam if rho is None else defaults.check_positive(rho, "TV rho")
-    denom = (d * d + rho * _difference_symbol(g.shape, vs, d.shape)).astype(np.float32)
-    denom[0, 0, 0] = 1.0
+    e2 = _difference_symbol(g.shape, vs, d.shape)
+    denom = _tv_denominator(d, e2, rho)
     dtf = d * rfftn(f)
     z = np.zeros((3,) + g.shape, dtype=np.float32)
     u = np.zeros_like(z)
@@ -258,28 +270,24 @@ def tv_admm(
         chi_new = irfftn(chi_hat, g.shape).astype(np.float32)
         change = float(np.linalg.norm(chi_new - chi) / max(np.linalg.norm(chi_new), 1e-12))
         chi = chi_new
-        adapting = tracker is not None and not tracker.frozen
-        if adapting and it % 5 == 0:
-            misfit = float(np.sqrt(np.mean((irfftn(d * chi_hat, g.shape) - f)[m_in] ** 2)))
-            lam = tracker.update(misfit)
-            if it >= max_iter // 2:
-                tracker.frozen = True
+        if search.adapting and it % defaults.TV_LAMBDA_CHECK_EVERY == 0:
+            lam = search.after_check(float(np.sqrt(np.mean((irfftn(d * chi_hat, g.shape) - f)[m_in] ** 2))))
+            if follow and lam != rho / 100.0:  # new penalty; the scaled dual u = y / rho rescaled (Boyd 2011, 3.4.1)
+                u *= np.float32(rho / (100.0 * lam))
+                rho = 100.0 * lam
+                denom = _tv_denominator(d, e2, rho)
         thr = np.float32(lam / rho)
         gx = _periodic_grad(chi, vs) + u
         z = np.sign(gx) * np.maximum(np.abs(gx) - thr, 0)
         u = gx - z
         report(progress, it / max_iter, f"TV-ADMM iteration {it}")
-        if change < tol and it > 2 and (tracker is None or tracker.frozen):
+        if change < tol and it > 2 and search.settled:
             break
     if info is not None:
-        if m_in is None:
-            m_in = g.embed(mask).astype(bool)
         misfit = float(np.sqrt(np.mean((irfftn(d * rfftn(chi), g.shape) - f)[m_in] ** 2)))
         info.append(InversionInfo(
-            lam=lam, lambda_choice="fixed" if tracker is None else "discrepancy (cone noise)", iterations=it,
-            converged=change < tol, criterion=f"relative change of chi < {tol:g}", final_change=change,
-            misfit_rms_ppm=misfit, target_rms_ppm=np.nan if tracker is None else tracker.target,
-            lambda_path=[] if tracker is None else tracker.path()))
+            lam=lam, iterations=it, converged=change < tol, criterion=f"relative change of chi < {tol:g}",
+            final_change=change, misfit_rms_ppm=misfit, **search.record()))
     out = g.extract(chi, mask.shape)
     out[~mask] = 0
     return out
@@ -295,6 +303,13 @@ PRECOND_MU_SCALE = 3.0
 """MEDI's k-space preconditioner uses ``mu = PRECOND_MU_SCALE * median(V)`` for the prior's
 lagged-diffusivity weights ``V``: 3 needed the fewest CG iterations to the toolbox's tolerance on
 the 2 mm phantom (0.3, 1, 3, 10, 30: 2.3, 1.3, 1, 1.03, 1.4 times the FFTs of 3; docs/qsm.md)."""
+
+
+def _tv_denominator(d, e2, rho) -> np.ndarray:
+    """``D^2 + rho |E|^2`` of TV-ADMM's k-space step (1 at k = 0)."""
+    denom = (d * d + np.float32(rho) * e2).astype(np.float32)
+    denom[0, 0, 0] = 1.0
+    return denom
 
 
 def _difference_symbol(shape, voxel_size_mm, half_shape) -> np.ndarray:
@@ -464,6 +479,15 @@ def _medi_inner_solve(b, weights, vs, d, w2, two_lam, m_in, precondition, *, tol
     return dx, dconv(dx), it, float("nan")
 
 
+def _medi_prior_words(has_magnitude: bool, has_noise: bool) -> str:
+    """What MEDI's prior and data weights were, for the provenance record."""
+    if has_magnitude:
+        weights = "1/noise std" if has_noise else "1/magnitude"
+        return f"edge prior from the magnitude (gradient mask); data weights {weights}"
+    weights = "1/noise std" if has_noise else "equal in the mask"
+    return f"no magnitude: no edge prior (M = 1, plain L1 norm of the gradient, as TV); data weights {weights}"
+
+
 def _median_positive(values: np.ndarray, max_samples: int = 1_000_000) -> float:
     """Median of the positive entries, from an evenly strided subsample of at most ~``max_samples``
     (0 if there are none). Used only to scale MEDI's preconditioner, where a quantile accurate to
@@ -483,6 +507,7 @@ def medi_l1(
     *,
     ppm_per_rad: float,
     lam: float | str = defaults.MEDI_LAMBDA,
+    lam_start: float = defaults.MEDI_LAMBDA_FIXED,
     n_std: np.ndarray | None = None,
     percentage: float = 0.9,
     max_iter: int = defaults.MEDI_MAX_ITER,
@@ -541,12 +566,16 @@ def medi_l1(
     lam : float or "auto"
         Data-term weight in ppm-normalised units (see above), > 0. ``"auto"``: chosen during the
         Gauss-Newton steps by the discrepancy principle (:mod:`~napari_qsm_ms.qsm.regularisation`):
-        starting from :data:`~napari_qsm_ms.qsm.defaults.MEDI_LAMBDA_FIXED`, after each step but the first the
+        starting from ``lam_start``, after each step but the first (at most
+        :data:`~napari_qsm_ms.qsm.defaults.MEDI_LAMBDA_MAX_UPDATES` times, then frozen) the
         rms of the weighted misfit ``W (D chi - f)`` in the mask is compared with the cone noise
         level of ``W f``, and ``lam`` takes a secant step in ``log(lam)`` (at most x3). Where a
         larger data weight no longer lowers the misfit (a floor of model error: the misfit changes
         by less than 5 % of the step in log scale), the previous weight is kept and adaptation
         stops: the most regularised solution that reaches the floor.
+    lam_start : float
+        Where the automatic search starts (default
+        :data:`~napari_qsm_ms.qsm.defaults.MEDI_LAMBDA_FIXED`; ignored with a number).
     n_std : ndarray, optional
         Noise standard deviation of the field.
     percentage : float
@@ -578,7 +607,7 @@ def medi_l1(
         For a weight that is not "auto" or > 0, iteration counts < 1, tolerances outside (0, 1),
         ``ppm_per_rad`` <= 0.
     """
-    from .regularisation import DiscrepancyTracker, cone_noise_level
+    from .regularisation import LambdaSearch, cone_noise_level
 
     lam = defaults.check_lambda(lam, "MEDI lambda")
     ppm_per_rad = defaults.check_positive(ppm_per_rad, "ppm per radian")
@@ -593,10 +622,9 @@ def medi_l1(
     mask = np.asarray(mask, dtype=bool)
     vs = tuple(float(v) for v in voxel_size_mm)
     g = _grid(mask, vs, pad_mm)
-    tracker = None
-    if lam == defaults.AUTO:
-        tracker = DiscrepancyTracker(defaults.MEDI_LAMBDA_FIXED, 0.0, increasing=False)
-        lam = tracker.weight
+    search = LambdaSearch(lam, start=defaults.check_positive(lam_start, "MEDI lambda start"), increasing=False,
+                          max_updates=defaults.MEDI_LAMBDA_MAX_UPDATES)
+    lam = search.weight
     lam_medi = float(lam) * float(ppm_per_rad)
     m_in = g.embed(mask).astype(bool)
     f_rad = g.embed(np.where(mask, field_ppm, 0).astype(np.float32)) / np.float32(ppm_per_rad)
@@ -618,8 +646,9 @@ def medi_l1(
     w = noise_weight(nstd, m_in)
     w2 = (w * w).astype(np.float32)
     edge_free = gradient_mask(mag, m_in, vs, percentage)
-    if tracker is not None:  # the noise level of the weighted field, radians
-        tracker.target = cone_noise_level(w * f_rad, d, vs, int(m_in.sum()))
+    if search.auto:  # the noise level of the weighted field, radians
+        search.set_target(cone_noise_level(w * f_rad, d, vs, int(m_in.sum())),
+                          float(np.sqrt(np.mean((w * f_rad)[m_in] ** 2))))
 
     def dconv(x):
         return irfftn(d * rfftn(x), g.shape).astype(np.float32, copy=False)
@@ -641,7 +670,7 @@ def medi_l1(
             lambda fr, msg, it=it: report(progress, (it - 1 + fr) / max_iter, f"MEDI: Gauss-Newton {it}, {msg}")
         )
 
-        searching = tracker is not None and not tracker.frozen  # the weight may still change after this step
+        searching = search.adapting  # the weight may still change after this step
         cg_cap = min(cg_max_iter, SEARCH_CG_MAX_ITER) if searching else cg_max_iter
         dx, d_dx, cg_it, cg_res = _medi_inner_solve(-b, weights, vs, d, w2, two_lam, m_in, precondition,
                                                     tol=cg_tol, max_iter=cg_cap, progress=sub)
@@ -652,13 +681,11 @@ def medi_l1(
         if trace is not None:
             trace.append(dict(cg_iterations=cg_it, cg_residual=cg_res, update=ratio,
                               objective=_medi_objective(x, dx_field, f_rad, w, edge_free, vs, lam_medi)))
-        if tracker is not None:
-            misfit = float(np.sqrt(np.mean((w * (dx_field - f_rad))[m_in] ** 2)))
-            lam_step = lam  # the weight this step was computed with
-            if not tracker.frozen and it > 1:  # the first step's misfit is not settled yet
-                lam = tracker.update(misfit)
-                lam_medi = float(lam) * float(ppm_per_rad)
-                two_lam = np.float32(2.0 * lam_medi)
+        lam_step = lam  # the weight this step was computed with
+        if search.adapting and it > 1:  # the first step's misfit is not settled yet
+            lam = search.after_check(float(np.sqrt(np.mean((w * (dx_field - f_rad))[m_in] ** 2))))
+            lam_medi = float(lam) * float(ppm_per_rad)
+            two_lam = np.float32(2.0 * lam_medi)
         if merit:
             res = w * np.exp(1j * dx_field) - w * np.exp(1j * f_rad)
             res = res - res[m_in].mean()
@@ -669,22 +696,19 @@ def medi_l1(
                 nstd = np.where(m_in, nstd * scale**2, nstd)
                 w = noise_weight(nstd, m_in)
                 w2 = (w * w).astype(np.float32)
-        if ratio < tol_norm_ratio and (tracker is None or tracker.frozen):
+        if ratio < tol_norm_ratio and search.settled:
             break
     report(progress, 1.0, "MEDI done")
     if info is not None:
-        choice = "fixed" if tracker is None else "discrepancy (cone noise)"
-        target = np.nan if tracker is None else tracker.target
         misfit = float(np.sqrt(np.mean((w * (dx_field - f_rad))[m_in] ** 2))) * ppm_per_rad
         info.append(InversionInfo(
-            lam=float(lam if tracker is None else lam_step), lambda_choice=choice, iterations=it,
-            converged=ratio < tol_norm_ratio,
+            lam=float(lam_step), iterations=it, converged=ratio < tol_norm_ratio,
             criterion=(f"relative update ||dx||/||x|| < {tol_norm_ratio:g}; each inner CG to relative "
                        f"residual {cg_tol:g} (at most {cg_max_iter} iterations)"), final_change=ratio,
             cg_iterations=[int(c) for c, _, _ in cg_path], cg_residuals=[float(r) for _, r, _ in cg_path],
             cg_converged=_inner_solves_converged(cg_path, cg_tol),
-            misfit_rms_ppm=misfit, target_rms_ppm=target * ppm_per_rad,
-            lambda_path=[] if tracker is None else [(a, b * ppm_per_rad) for a, b in tracker.path()]))
+            misfit_rms_ppm=misfit, prior=_medi_prior_words(magnitude is not None, n_std is not None),
+            **search.record(ppm_per_rad)))
     chi = x * np.float32(ppm_per_rad)
     out = g.extract(chi, mask.shape)
     if smv_radius_mm:

@@ -34,6 +34,7 @@ from .dipole import GAMMA_BAR_MHZ_PER_T, ppm_per_radian
 from .inversion import medi_l1, tkd, tv_admm
 from .mask import brain_mask, erode_mask_mm, fill_holes_3d, has_background, largest_component
 from .region_unwrap import unwrap_region_growing
+from .regularisation import lambda_warnings
 from .unwrap import reliable_voxels, unwrap_laplacian
 
 UNWRAP_METHODS = ("region", "laplacian")
@@ -734,6 +735,7 @@ def reconstruct_from(
         medi_cg_max_iter=medi_cg_max_iter, medi_cg_tol=medi_cg_tol, tkd_threshold=tkd_threshold,
         tv_lambda=tv_lambda, tv_max_iter=tv_max_iter, progress=scaled(progress, 0.3, 1.0, "inversion"))
     timings["inversion"] = time.perf_counter() - t3
+    warnings.extend(lambda_warnings(params))  # an automatic weight stopped at its search's bound
     timings["total"] = time.perf_counter() - t0
     params["qsm_mask_fraction_of_fov"] = float(qsm_mask.sum() / max(fov, 1))
     report(progress, 1.0, "QSM done")

@@ -85,10 +85,12 @@ class DiscrepancyTracker:
     slope: float = 0.3
     max_step: float = 3.0
     bounds: float = 100.0
-    tolerance: float = 0.05
+    tolerance: float = defaults.DISCREPANCY_TOLERANCE
     floor_slope: float = 0.05
+    ceiling: float = math.inf
     history: list = field(default_factory=list)
     frozen: bool = False
+    floor_hits: int = 0
 
     def __post_init__(self):
         self.start = float(self.weight)
@@ -97,10 +99,11 @@ class DiscrepancyTracker:
         """Record the misfit at the current weight; return the next weight.
 
         Freezes (returns the same weight from then on) once two consecutive misfits are within
-        ``tolerance`` of the target, or when the last step towards less regularisation changed
-        ``log(misfit)`` by less than ``floor_slope`` times the step in ``log(weight)``: the misfit
-        has reached a floor the weight cannot lower (model error), and the previous, more
-        regularised weight is kept.
+        ``tolerance`` of the target, or when the last two steps towards less regularisation each
+        changed ``log(misfit)`` by less than ``floor_slope`` times the step in ``log(weight)``: the
+        misfit has reached a floor the weight cannot lower (model error), and the previous, more
+        regularised weight is kept. (Once is not enough: the misfit of a solve that has not settled
+        lags behind the weight.)
         """
         if self.frozen or not (misfit > 0 and self.target > 0):
             return self.weight
@@ -113,18 +116,31 @@ class DiscrepancyTracker:
             return self.weight
         sign = 1.0 if self.increasing else -1.0
         slope = sign * self.slope
+        if misfit >= 0.9 * self.ceiling > self.target:
+            # the solution explains next to nothing of the data (over-regularised to ~0): the misfit
+            # does not depend on the weight there, so neither a secant nor a floor means anything
+            return self._step(-sign * math.log(self.max_step))
         if len(self.history) >= 2:
             (x0, y0), (x1, y1) = self.history[-2], self.history[-1]
             if abs(x1 - x0) > 1e-3:
                 measured = (y1 - y0) / (x1 - x0)
                 less_regularised = (x1 - x0) * sign < 0
                 if less_regularised and measured * sign < self.floor_slope:
-                    self.weight = float(math.exp(x0))
-                    self.frozen = True
-                    return self.weight
+                    # a floor, unless the solve had not settled: believed when seen twice in a row
+                    self.floor_hits += 1
+                    if self.floor_hits >= 2 or self.weight in (self.start / self.bounds, self.start * self.bounds):
+                        # back to the weight before the flat steps began
+                        self.weight = float(math.exp(self.history[-1 - self.floor_hits][0]))
+                        self.frozen = True
+                        return self.weight
+                else:
+                    self.floor_hits = 0
                 if measured * sign > self.floor_slope:  # trust the secant only with the expected sign
                     slope = measured
-        step = (math.log(self.target) - self.history[-1][1]) / slope
+        return self._step((math.log(self.target) - self.history[-1][1]) / slope)
+
+    def _step(self, step: float) -> float:
+        """Move ``log(weight)`` by ``step``, limited to ``max_step`` and to the bounds."""
         step = max(-math.log(self.max_step), min(math.log(self.max_step), step))
         lo, hi = self.start / self.bounds, self.start * self.bounds
         self.weight = float(min(hi, max(lo, self.weight * math.exp(step))))
@@ -140,3 +156,94 @@ class DiscrepancyTracker:
         if not self.history:
             return float("inf")
         return abs(math.exp(self.history[-1][1]) / self.target - 1.0)
+
+
+class LambdaSearch:
+    """The weight of an iterative solver, fixed or chosen by the discrepancy principle as it runs.
+
+    What :func:`~napari_qsm_ms.qsm.inversion.medi_l1` and
+    :func:`~napari_qsm_ms.qsm.inversion.tv_admm` call, so that the choice lives here::
+
+        search = LambdaSearch(lam, start=..., increasing=..., max_updates=...)
+        search.set_target(sigma)           # only needed when search.auto
+        lam = search.after_check(misfit)   # at each check point while search.adapting
+        info fields: search.record(scale)
+
+    With a number, the weight stays fixed. With ``"auto"`` a :class:`DiscrepancyTracker` starts at
+    ``start`` and takes at most ``max_updates`` secant steps; after that the weight is frozen, so
+    the cost of the choice is bounded (a fixed-weight solve plus the steps the last weight needs
+    to settle). Whether a step was clipped by the search's bounds is recorded
+    (:attr:`at_bound`): then the bound, not the discrepancy, chose the weight.
+    """
+
+    def __init__(self, lam, *, start: float, increasing: bool, max_updates: int,
+                 bounds: float = defaults.DISCREPANCY_BOUNDS):
+        self.auto = lam == defaults.AUTO
+        self.max_updates = int(max_updates)
+        self.tracker = None
+        self.weight = float(start if self.auto else lam)
+        self.at_bound = ""
+        if self.auto:
+            self.tracker = DiscrepancyTracker(self.weight, 0.0, increasing=increasing, bounds=bounds)
+
+    def set_target(self, sigma: float, data_rms: float = math.inf) -> None:
+        """The misfit the weight must reach (the noise level) and the rms of the data (the misfit of
+        chi = 0), in the solver's units."""
+        if self.tracker is not None:
+            self.tracker.target = float(sigma)
+            self.tracker.ceiling = float(data_rms)
+
+    @property
+    def adapting(self) -> bool:
+        """Whether the weight may still change."""
+        return self.tracker is not None and not self.tracker.frozen
+
+    @property
+    def settled(self) -> bool:
+        """A fixed weight, or an automatic one that no longer changes."""
+        return not self.adapting
+
+    def after_check(self, misfit: float) -> float:
+        """Record the misfit measured with the current weight; return the weight for what follows."""
+        t = self.tracker
+        if t is None or t.frozen:
+            return self.weight
+        wanted = t.update(misfit)
+        lo, hi = t.start / t.bounds, t.start * t.bounds
+        if not t.frozen and wanted <= lo * (1 + 1e-9):
+            self.at_bound = "lower"
+        elif not t.frozen and wanted >= hi * (1 - 1e-9):
+            self.at_bound = "upper"
+        elif not t.frozen:
+            self.at_bound = ""
+        self.weight = wanted
+        if len(t.history) >= self.max_updates:
+            t.frozen = True
+        return self.weight
+
+    def choice(self) -> str:
+        """How the weight was chosen, in words (for the provenance record)."""
+        if self.tracker is None:
+            return "fixed"
+        if self.at_bound:
+            return f"discrepancy (cone noise), stopped at the search's {self.at_bound} bound"
+        return "discrepancy (cone noise)"
+
+    def record(self, scale: float = 1.0) -> dict:
+        """``InversionInfo`` fields: the choice, the target and the path (misfits times ``scale``)."""
+        if self.tracker is None:
+            return dict(lambda_choice="fixed", target_rms_ppm=float("nan"), lambda_path=[], lambda_at_bound="")
+        return dict(lambda_choice=self.choice(), target_rms_ppm=self.tracker.target * scale,
+                    lambda_path=[(a, b * scale) for a, b in self.tracker.path()], lambda_at_bound=self.at_bound)
+
+
+def lambda_warnings(parameters: dict) -> list:
+    """One line per automatic weight that the search's bound (not the discrepancy) decided."""
+    out = []
+    for prefix, name, option in (("medi", "MEDI", "--lambda"), ("tv", "TV", "--tv-lambda")):
+        side = parameters.get(f"{prefix}_lambda_at_bound")
+        if side:
+            out.append(f"{name} lambda {parameters.get(f'{prefix}_lam'):.4g} stopped at the automatic search's "
+                       f"{side} bound (x{defaults.DISCREPANCY_BOUNDS:g} around its start): the misfit did not reach "
+                       f"the noise level there; consider a fixed {option}")
+    return out

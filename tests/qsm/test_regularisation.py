@@ -1,5 +1,6 @@
 """Per-scan regularisation, literature TKD, parameter checks and convergence records (issue 13)."""
 
+import functools
 import math
 
 import numpy as np
@@ -9,8 +10,8 @@ from napari_qsm_ms.errors import ParameterError
 from napari_qsm_ms.qsm import defaults
 from napari_qsm_ms.qsm._fft import irfftn, rfftn
 from napari_qsm_ms.qsm.dipole import dipole_kernel, ppm_per_radian
-from napari_qsm_ms.qsm.inversion import medi_l1, tkd, tv_admm
-from napari_qsm_ms.qsm.regularisation import DiscrepancyTracker, cone_noise_level
+from napari_qsm_ms.qsm.inversion import InversionInfo, medi_l1, tkd, tv_admm
+from napari_qsm_ms.qsm.regularisation import DiscrepancyTracker, LambdaSearch, cone_noise_level, lambda_warnings
 
 from ._spheres import field_ppm, nrmse_percent, sphere_phantom
 
@@ -99,16 +100,28 @@ def test_cone_noise_level_measures_white_noise():
     assert sigma == pytest.approx(0.01, rel=0.15)
 
 
-@pytest.mark.parametrize("sigma_ppm", [0.004, 0.008])  # 60 % and 85 % of the noisy field's rms
-def test_automatic_tv_lambda_is_within_a_factor_2_of_the_best_fixed_one(sigma_ppm):
+@functools.lru_cache(maxsize=None)
+def _best_fixed_tv_lambda(sigma_ppm):
+    """The fixed TV weight of least NRMSE on the noisy spheres (1e-4 .. 6.4e-3 in steps of sqrt(2))."""
     chi, brain, f = _noisy_field(sigma_ppm, 3)
-    info = []
-    tv_admm(f, brain, VS, B0, lam="auto", info=info)
-    lambdas = [1e-4 * 2 ** (k / 2) for k in range(0, 13)]  # 1e-4 .. 6.4e-3 in steps of sqrt(2)
+    lambdas = [1e-4 * 2 ** (k / 2) for k in range(0, 13)]
     errors = [nrmse_percent(tv_admm(f, brain, VS, B0, lam=lam, max_iter=40), chi, brain) for lam in lambdas]
-    best = lambdas[int(np.argmin(errors))]
-    assert best / 2 <= info[0].lam <= best * 2, (info[0].lam, best, errors)
-    assert info[0].lambda_choice.startswith("discrepancy")
+    return lambdas[int(np.argmin(errors))], tuple(errors)
+
+
+# 60 % and 85 % of the noisy field's rms; the search starting at the default (1e-3) or >= 25x below the best
+@pytest.mark.parametrize("sigma_ppm, start", [(0.004, None), (0.008, None), (0.004, 2e-5), (0.008, 2e-5)])
+def test_automatic_tv_lambda_is_within_a_factor_2_of_the_best_fixed_one(sigma_ppm, start):
+    chi, brain, f = _noisy_field(sigma_ppm, 3)
+    best, errors = _best_fixed_tv_lambda(sigma_ppm)
+    info = []
+    kwargs = {} if start is None else dict(lam_start=start)
+    tv_admm(f, brain, VS, B0, lam="auto", info=info, **kwargs)
+    assert best / 2 <= info[0].lam <= best * 2, (info[0].lam, best, errors, info[0].lambda_path)
+    assert info[0].lambda_choice.startswith("discrepancy") and not info[0].lambda_at_bound
+    if start is not None:  # the search itself found it: far start, several distinct weights on the way
+        assert start <= best / 10
+        assert len({round(math.log(w), 3) for w, _ in info[0].lambda_path}) >= 4, info[0].lambda_path
 
 
 def test_medi_records_how_it_converged_and_its_lambda():
@@ -122,6 +135,7 @@ def test_medi_records_how_it_converged_and_its_lambda():
     assert rec["medi_converged"] == (info[0].final_change < defaults.MEDI_TOL)
     assert rec["medi_misfit_rms_ppm"] > 0 and rec["medi_target_rms_ppm"] > 0
     assert len(rec["medi_lambda_path"]) >= 1
+    assert rec["medi_prior"].startswith("edge prior from the magnitude")
     fixed = []
     medi_l1(f, brain, mag, VS, B0, ppm_per_rad=ppm_per_radian(0.02, 3.0), lam=1000.0, info=fixed)
     assert fixed[0].lam == 1000.0 and fixed[0].lambda_choice == "fixed" and math.isnan(fixed[0].target_rms_ppm)
@@ -138,5 +152,48 @@ def test_discrepancy_tracker_keeps_the_weight_at_a_misfit_floor():
     t = DiscrepancyTracker(1000.0, target=1.0, increasing=False)  # data weight: more weight, less misfit
     w1 = t.update(2.0)  # misfit above target: raise the weight
     assert w1 > 1000.0
-    t.update(1.99)  # hardly lower: a floor; keep the more regularised weight
+    w2 = t.update(1.99)  # hardly lower: maybe a floor, maybe a solve that lags behind the weight
+    assert not t.frozen and w2 > w1
+    t.update(1.985)  # flat again: a floor; keep the weight before the flat steps
     assert t.frozen and t.weight == pytest.approx(1000.0)
+
+
+def test_discrepancy_tracker_does_not_take_a_lagging_misfit_for_a_floor():
+    t = DiscrepancyTracker(1000.0, target=1.0, increasing=False)
+    t.update(2.0)
+    t.update(1.99)  # flat once (the solve had not caught up) ...
+    w = t.update(1.5)  # ... then it drops: no floor, the search goes on
+    assert not t.frozen and w > 1000.0 and t.floor_hits == 0
+
+
+def test_discrepancy_tracker_leaves_a_weight_that_explains_nothing_by_the_largest_step():
+    t = DiscrepancyTracker(1.0, target=1.0, increasing=True, ceiling=2.0)  # TV: chi ~ 0, misfit ~ rms(data)
+    assert t.update(1.95) == pytest.approx(1.0 / t.max_step)
+    assert t.update(1.95) == pytest.approx(1.0 / t.max_step**2) and not t.frozen
+
+
+def test_a_weight_stopped_at_the_search_bound_is_recorded_and_warned():
+    search = LambdaSearch("auto", start=1.0, increasing=False, max_updates=8)  # a data weight, as MEDI's
+    search.set_target(1.0, data_rms=1e9)
+    while search.adapting:  # the misfit would reach the target only at a weight of 1e6
+        search.after_check(1e3 * search.weight**-0.5)
+    assert search.weight == pytest.approx(1.0 * defaults.DISCREPANCY_BOUNDS) and search.at_bound == "upper"
+    rec = InversionInfo(lam=search.weight, iterations=8, converged=True, criterion="-", final_change=0.0,
+                        **search.record()).record("medi")
+    assert rec["medi_lambda_at_bound"] == "upper" and "upper bound" in rec["medi_lambda_choice"]
+    (warning,) = lambda_warnings(rec)
+    assert warning.startswith("MEDI lambda 100 stopped at the automatic search's upper bound") and "--lambda" in warning
+    assert lambda_warnings({"tv_lambda_at_bound": "", "medi_lambda_at_bound": ""}) == []
+
+
+def test_a_fixed_weight_never_moves():
+    search = LambdaSearch(250.0, start=5e3, increasing=False, max_updates=8)
+    assert not search.auto and search.settled and search.after_check(123.0) == 250.0
+    assert search.record()["lambda_choice"] == "fixed"
+
+
+def test_medi_without_magnitude_records_that_it_has_no_edge_prior():
+    chi, brain, f = _noisy_field(0.004, 7)
+    info = []
+    medi_l1(f, brain, None, VS, B0, ppm_per_rad=ppm_per_radian(0.02, 3.0), lam=1000.0, max_iter=1, info=info)
+    assert info[0].record("medi")["medi_prior"].startswith("no magnitude: no edge prior")
