@@ -16,7 +16,7 @@ superior up and the right on the left; sagittal with superior up and anterior on
 (7, 1.0)
 >>> vol = np.arange(10 * 10 * 10, dtype=float).reshape(10, 10, 10)
 >>> cut = plane_cut(vol, (5, 5, 5), "axial", grid)
->>> float(cut[3, 3]) == vol[5, 5, 5]   # the point is the centre of every panel
+>>> bool(cut[3, 3] == vol[5, 5, 5])  # the point is the centre of every panel
 True
 >>> panel_voxel(grid, (5, 5, 5), "axial", 0, 0)  # top left of the axial panel: anterior, right
 (8, 8, 5)
