@@ -57,7 +57,7 @@ from ..roi.rules import CONSENSUS_CLASSES, RESOLUTION_CLASSES, VOTE_CLASSES
 from ._layers import current_subject, find_layer
 from ._worker import ProgressPanel, run_with_progress
 from ._scroll import scroll_contents
-from .rating import rater_mode
+from .rating import _unwrapped, rater_mode
 
 _CLASS_COLOURS = {
     "wm": "#2b6cb0",
@@ -230,7 +230,8 @@ class ConsensusWidget(QWidget):
 
     # ------------------------------------------------------------------------------ blinding
     def _on_rater_mode(self, viewer, active: bool) -> None:
-        if viewer is self.viewer:
+        # the registry holds the real viewer; docks from the Plugins menu hold a public proxy of it
+        if _unwrapped(viewer) is _unwrapped(self.viewer):
             self._set_blinded(active)
 
     @property
