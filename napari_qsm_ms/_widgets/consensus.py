@@ -203,10 +203,12 @@ class ConsensusWidget(QWidget):
         lay.addWidget(self.dispute_box)
         lay.addWidget(QLabel("<b>Agreement</b>"))
         lay.addWidget(self.kappa_label)
-        lay.addWidget(QLabel("Votes per class"))
+        self.counts_title = QLabel("Votes per class")
+        lay.addWidget(self.counts_title)
         lay.addWidget(self.counts_table, 1)
         pair = QHBoxLayout()
-        pair.addWidget(QLabel("Confusion table"))
+        self.confusion_label = QLabel("Confusion table")
+        pair.addWidget(self.confusion_label)
         pair.addWidget(self.pair_combo, 1)
         lay.addLayout(pair)
         lay.addWidget(self.confusion_table, 1)
@@ -252,6 +254,9 @@ class ConsensusWidget(QWidget):
             w.setEnabled(not blinded)
         for w in (self.propose_button, self.dispute_box, self.pair_combo):  # class round only
             w.setEnabled(not blinded and class_round)
+        for w in (self.dispute_box, self.confusion_label, self.pair_combo, self.confusion_table):
+            w.setVisible(class_round)
+        self.counts_title.setText("Votes per class" if class_round else "Answers per value")
         if blinded:
             self._clear()
 

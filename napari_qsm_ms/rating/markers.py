@@ -325,8 +325,10 @@ def run_round_consensus(
 # --- a rater's session of the round (pure; the dock shows it) ---------------------------------
 #: Window of the QSM panels (ppm): the display module's "lesions" preset.
 QSM_WINDOW_PPM = QSM_PRESETS_PPM["lesions (+-0.10 ppm)"]
-#: Window preset of the magnitude and FLAIR* panels (percentiles of the non-zero voxels).
+#: Window presets (percentiles of the non-zero voxels) of the magnitude panels (veins dark in
+#: the brain's grey scale) and of FLAIR* (full range: its bright lesions are not saturated).
 MAGNITUDE_WINDOW = "brain (5-99 %)"
+FLAIR_STAR_WINDOW = "full range (0.5-99.5 %)"
 
 
 @dataclass
@@ -420,7 +422,7 @@ def prepare_round(subject: SubjectFiles, rater: str, round_name: str = ROUND, pr
     ]
     if star is not None:
         data = canonical(star.data).astype(np.float32)
-        contrasts.append(("FLAIR*", data, window_presets("image", data)[MAGNITUDE_WINDOW]))
+        contrasts.append(("FLAIR*", data, window_presets("image", data)[FLAIR_STAR_WINDOW]))
     labels = canonical(les.data).astype(np.int32)
     view = to_canonical(labels, mag.affine)[1]
     vs = tuple(float(v) for v in np.linalg.norm(view.canonical_affine[:3, :3], axis=0))
