@@ -325,10 +325,11 @@ def run_round_consensus(
 # --- a rater's session of the round (pure; the dock shows it) ---------------------------------
 #: Window of the QSM panels (ppm): the display module's "lesions" preset.
 QSM_WINDOW_PPM = QSM_PRESETS_PPM["lesions (+-0.10 ppm)"]
-#: Window presets (percentiles of the non-zero voxels) of the magnitude panels (veins dark in
-#: the brain's grey scale) and of FLAIR* (full range: its bright lesions are not saturated).
+#: Window preset (percentiles of the non-zero voxels) of the magnitude panels: veins dark in the
+#: brain's grey scale. FLAIR* takes the same low end and a high end that keeps the lesions
+#: themselves unsaturated (:func:`flair_star_window`), so a vein inside a bright lesion stays visible.
 MAGNITUDE_WINDOW = "brain (5-99 %)"
-FLAIR_STAR_WINDOW = "full range (0.5-99.5 %)"
+LESION_PERCENTILE = 99.0
 
 
 @dataclass
@@ -383,6 +384,16 @@ def lesion_centres(labels: np.ndarray, slice_axis: int = 2) -> dict[int, tuple[i
     return centres
 
 
+def flair_star_window(flair_star: np.ndarray, lesions: np.ndarray) -> tuple[float, float]:
+    """Contrast limits of FLAIR*: the magnitude preset's low end; the high end at least the
+    :data:`LESION_PERCENTILE` of the lesion voxels (bright on FLAIR*, where the vein is sought)."""
+    low, high = window_presets("image", flair_star)[MAGNITUDE_WINDOW]
+    inside = flair_star[np.asarray(lesions, bool) & (flair_star > 0)]
+    if inside.size:
+        high = max(high, float(np.percentile(inside, LESION_PERCENTILE)))
+    return low, high
+
+
 def prepare_round(subject: SubjectFiles, rater: str, round_name: str = ROUND, progress=None) -> RoundSession:
     """Read the subject's Chimap, T2* magnitude, FLAIR* (when FLAIR is coregistered) and lesions,
     and the rater's own answers (nothing of other raters).
@@ -420,10 +431,10 @@ def prepare_round(subject: SubjectFiles, rater: str, round_name: str = ROUND, pr
         ("QSM (ppm)", np.nan_to_num(canonical(chi.data).astype(np.float32)), QSM_WINDOW_PPM),
         ("T2* magnitude", magnitude, window_presets("magnitude", magnitude)[MAGNITUDE_WINDOW]),
     ]
+    labels = canonical(les.data).astype(np.int32)
     if star is not None:
         data = canonical(star.data).astype(np.float32)
-        contrasts.append(("FLAIR*", data, window_presets("image", data)[FLAIR_STAR_WINDOW]))
-    labels = canonical(les.data).astype(np.int32)
+        contrasts.append(("FLAIR*", data, flair_star_window(data, labels > 0)))
     view = to_canonical(labels, mag.affine)[1]
     vs = tuple(float(v) for v in np.linalg.norm(view.canonical_affine[:3, :3], axis=0))
     centres = lesion_centres(labels)

@@ -214,7 +214,10 @@ def test_prepare_round_canonical_flair_star_and_nothing_measured(tmp_path):
     session = prepare_round(sub, "ann")
     titles = [t for t, _, _ in session.contrasts]
     assert titles == ["QSM (ppm)", "T2* magnitude", "FLAIR*"]
-    np.testing.assert_allclose(session.contrasts[2][1], subject_flair_star(sub).data, rtol=1e-6)
+    star = session.contrasts[2][1]
+    np.testing.assert_allclose(star, subject_flair_star(sub).data, rtol=1e-6)
+    low, high = session.contrasts[2][2]  # the lesions, bright on FLAIR*, are not saturated
+    assert low < high and high >= np.percentile(star[session.lesions > 0], 99) - 1e-6
     # the session holds images, the rater's own answers and nothing measured on QSM
     fields = set(vars(session))
     assert not {f for f in fields if "score" in f or "suggest" in f or "rim" in f}
