@@ -197,13 +197,8 @@ class MarkerRaterWidget(QWidget):
         self.session = session
         self.grid = PlaneGrid(session.voxel_size_mm, VIEW_FOV_MM, PIXELS_PER_VOXEL)
         try:
-            with _one_gc_pass():
-                self._park_all()
-                self.viewer.layers.events.inserted.connect(self._on_layer_inserted)
-                self._build_layers()
-            self._hide_other_docks()
-            self._bind_keys()
-        except Exception:  # never leave the viewer half blinded
+            self._blind()
+        except Exception:  # undo whatever was done: a viewer is never left half blinded
             self.sign_out()
             raise
         rater_mode().set(self.viewer, True)
@@ -253,6 +248,14 @@ class MarkerRaterWidget(QWidget):
         self._set_enabled(False)
 
     # --- blinding -----------------------------------------------------------------------------
+    def _blind(self) -> None:
+        """Take the viewer's layers out, show the round's, hide the other docks, bind the keys."""
+        with _one_gc_pass():
+            self._park_all()
+            self._build_layers()
+        self._hide_other_docks()
+        self._bind_keys()
+
     def _park_all(self) -> None:
         camera = viewer_camera(self.viewer)
         self._saved_view = {"order": tuple(self.viewer.dims.order), "point": tuple(self.viewer.dims.point),
@@ -261,6 +264,7 @@ class MarkerRaterWidget(QWidget):
         for layer in list(self.viewer.layers):
             self._parked.append((layer, bool(layer.visible)))
             self.viewer.layers.remove(layer)
+        self.viewer.layers.events.inserted.connect(self._on_layer_inserted)  # and keep it so
 
     def _on_layer_inserted(self, event) -> None:
         layer = event.value
@@ -331,8 +335,8 @@ class MarkerRaterWidget(QWidget):
             for j, plane in enumerate(PLANES):
                 y0, x0 = k * step, j * step
                 left, right, top = PLANE_SIDES[plane]
-                pos += [(y0 + 1.5, x0 + 0.5 * width), (y0 + 0.5 * width, x0 + 1.0),
-                        (y0 + 0.5 * width, x0 + width - 1.0), (y0 + width - 1.5, x0 + 0.5 * width)]
+                pos += [(y0 + 1.5, x0 + 0.5 * width), (y0 + 0.5 * width + 3.0, x0 + 1.0),
+                        (y0 + 0.5 * width + 3.0, x0 + width - 1.0), (y0 + width - 1.5, x0 + 0.5 * width)]
                 text += [f"{title} {plane}" if top else plane, left, right, ""]
         return Points(np.asarray(pos), name=_LAYER_PREFIX + "titles", size=0.01, face_color="transparent",
                       border_width=0, features={"text": text},
@@ -513,10 +517,8 @@ class MarkerRaterWidget(QWidget):
         super().closeEvent(event)
 
     def event(self, event) -> bool:
-        if event.type() == QEvent.ParentChange and self.session is not None and self.parentWidget() is None:
-            QTimer.singleShot(0, self._sign_out_if_undocked)
+        """Taken out of its dock (the dock's close button): sign out once Qt has settled, so the
+        layers taken out of the viewer come back rather than being lost with the widget."""
+        if event.type() == QEvent.ParentChange:
+            QTimer.singleShot(0, lambda: self.session is not None and self.parentWidget() is None and self.sign_out())
         return super().event(event)
-
-    def _sign_out_if_undocked(self) -> None:
-        if self.session is not None and self.parentWidget() is None:
-            self.sign_out()

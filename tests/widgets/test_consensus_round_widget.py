@@ -4,7 +4,6 @@ blanks while a rater is signed in to any round."""
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 import pytest
 from statsmodels.stats.inter_rater import aggregate_raters, cohens_kappa
@@ -13,29 +12,16 @@ from statsmodels.stats.inter_rater import fleiss_kappa as sm_fleiss
 from napari_qsm_ms._widgets.rating import rater_mode
 from napari_qsm_ms.cli import main
 from napari_qsm_ms.io.layout import StudyFiles, round_agreement_tsv
-from napari_qsm_ms.rating.markers import CVS_VOTES, PRL_VOTES, read_round_votes, record_marker_vote
+from napari_qsm_ms.rating.markers import CVS_VOTES, PRL_VOTES, read_round_votes
 
-from ..rating._helpers import make_subject
+from ..rating.test_markers_round import _random_round
 from ._user_path import add_dock
 
 PANEL = ["ann", "ben", "cat"]
 
 
-def _random_round(tmp_path, seed=3, n=12):
-    rng = np.random.default_rng(seed)
-    sub = make_subject(tmp_path, "01", n_lesions=n)
-    truth_p, truth_c = rng.choice(PRL_VOTES, n), rng.choice(CVS_VOTES, n)
-    for rater in PANEL:
-        for lid in range(1, n + 1):
-            p = truth_p[lid - 1] if rng.random() < 0.7 else rng.choice(PRL_VOTES)
-            c = truth_c[lid - 1] if rng.random() < 0.7 else rng.choice(CVS_VOTES)
-            record_marker_vote(sub, rater, lid, prl=str(p), cvs=str(c),
-                               cvs_exclusion="confluent" if c == "excluded" else "")
-    return sub
-
-
 def test_round_two_in_the_consensus_dock_equals_cli_and_statsmodels(make_napari_viewer, tmp_path):
-    sub = _random_round(tmp_path)
+    sub = _random_round(tmp_path, 3, n=12)
     assert main(["consensus", str(sub.study), "--round", "rim"]) == 0
     path = round_agreement_tsv(StudyFiles.at(sub.study), "rim")
     cli = pd.read_csv(path, sep="\t").set_index(["marker", "measure", "raters"])["value"].sort_index()
