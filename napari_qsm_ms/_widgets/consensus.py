@@ -8,7 +8,15 @@ resolution (class + reason) recorded with :func:`~napari_qsm_ms.rating.consensus
 Fleiss' kappa, pairwise Cohen's kappa, per-class counts and the confusion table of a chosen rater
 pair are shown below. ``Propose candidates`` writes automatic candidates for the raters.
 
-While a rater is signed in on the same viewer (rater mode) the dock shows nothing.
+The round is chosen at the top: the class round (above) or the rim and vein round (round 2,
+:mod:`napari_qsm_ms.rating.markers`). For round 2, ``Run consensus`` calls
+:func:`~napari_qsm_ms.rating.markers.run_round_consensus` over the study's subjects with the
+study's stored panel -- exactly what ``qsm-ms consensus --round rim`` does -- and shows per
+lesion every rater's PRL and CVS answers and the majority per marker, then Fleiss' and Cohen's
+kappa per marker as written to ``agreement_round-rim.tsv`` (and those of the loaded subject, from
+the same :func:`~napari_qsm_ms.rating.markers.marker_agreement`).
+
+While a rater is signed in on the same viewer (rater mode or the rim round) the dock shows nothing.
 """
 
 from __future__ import annotations
@@ -37,9 +45,11 @@ from qtpy.QtWidgets import (
 )
 
 from ..errors import QSMMSError
-from ..io.layout import StudyFiles, SubjectFiles
+from ..io.layout import StudyFiles, SubjectFiles, round_agreement_tsv
 from ..rating.agreement import AgreementReport, agreement, ratings_matrix, write_agreement
 from ..rating.consensus import read_lesion_classes, resolve, run_consensus
+from ..rating.markers import MARKERS, ROUND, list_round_raters, marker_agreement, read_round_votes
+from ..rating.markers import run_round_consensus
 from ..rating.panel import read_panel, write_panel
 from ..rating.proposals import propose_subject
 from ..rating.votes import list_raters, read_all_votes
@@ -47,7 +57,7 @@ from ..roi.rules import CONSENSUS_CLASSES, RESOLUTION_CLASSES, VOTE_CLASSES
 from ._layers import current_subject, find_layer
 from ._worker import ProgressPanel, run_with_progress
 from ._scroll import scroll_contents
-from .rating import rater_mode
+from .rating import _unwrapped, rater_mode
 
 _CLASS_COLOURS = {
     "wm": "#2b6cb0",
@@ -56,6 +66,12 @@ _CLASS_COLOURS = {
     "rejected": "#4a5568",
     "disputed": "#c53030",
 }
+
+
+#: The rounds the dock can show: (key, title); ``class`` is the paper's round, the others are
+#: reading rounds of :mod:`napari_qsm_ms.rating.markers`.
+ROUNDS = (("class", "Lesion class (round 1)"), (ROUND, "Rim and vein (round 2)"))
+_MARKER_TITLES = {"prl": "PRL", "cvs": "CVS"}
 
 
 def _fmt_kappa(value: float) -> str:
@@ -94,6 +110,9 @@ class ConsensusWidget(QWidget):
         self.table_frame: pd.DataFrame | None = None
         self.report: AgreementReport | None = None
         self.study_report: AgreementReport | None = None
+        self.round_frame: pd.DataFrame | None = None  # round 2: consensus of the subject (long)
+        self.round_agreement: pd.DataFrame | None = None  # round 2: the study's kappas (the file's)
+        self.round_subject_agreement: pd.DataFrame | None = None
         self._build_ui()
         scroll_contents(self)  # fits a small screen: the dock's contents scroll
         rater_mode().changed.connect(self._on_rater_mode)
@@ -104,6 +123,12 @@ class ConsensusWidget(QWidget):
     # ------------------------------------------------------------------------------------ UI
     def _build_ui(self) -> None:
         self.subject_label = QLabel("")
+        self.round_combo = QComboBox()
+        for key, title in ROUNDS:
+            self.round_combo.addItem(title, key)
+        self.round_combo.setToolTip("which reading round to run and show: the lesion class (the paper's) "
+                                    "or the rim and vein markers (PRL, CVS)")
+        self.round_combo.currentIndexChanged.connect(self._on_round_changed)
         self.run_button = QPushButton("Run consensus")
         self.run_button.setToolTip("majority rule over every rater's votes; writes lesions.tsv and agreement.tsv")
         self.run_button.clicked.connect(self._on_run)
@@ -162,6 +187,10 @@ class ConsensusWidget(QWidget):
         buttons.addWidget(self.propose_button)
         lay = QVBoxLayout(self)
         lay.addWidget(self.subject_label)
+        round_row = QHBoxLayout()
+        round_row.addWidget(QLabel("Round"))
+        round_row.addWidget(self.round_combo, 1)
+        lay.addLayout(round_row)
         lay.addLayout(buttons)
         panel_row = QHBoxLayout()
         panel_row.addWidget(self.panel_edit, 1)
@@ -174,10 +203,12 @@ class ConsensusWidget(QWidget):
         lay.addWidget(self.dispute_box)
         lay.addWidget(QLabel("<b>Agreement</b>"))
         lay.addWidget(self.kappa_label)
-        lay.addWidget(QLabel("Votes per class"))
+        self.counts_title = QLabel("Votes per class")
+        lay.addWidget(self.counts_title)
         lay.addWidget(self.counts_table, 1)
         pair = QHBoxLayout()
-        pair.addWidget(QLabel("Confusion table"))
+        self.confusion_label = QLabel("Confusion table")
+        pair.addWidget(self.confusion_label)
         pair.addWidget(self.pair_combo, 1)
         lay.addLayout(pair)
         lay.addWidget(self.confusion_table, 1)
@@ -201,19 +232,37 @@ class ConsensusWidget(QWidget):
 
     # ------------------------------------------------------------------------------ blinding
     def _on_rater_mode(self, viewer, active: bool) -> None:
-        if viewer is self.viewer:
+        # the registry holds the real viewer; docks from the Plugins menu hold a public proxy of it
+        if _unwrapped(viewer) is _unwrapped(self.viewer):
             self._set_blinded(active)
+
+    @property
+    def round_name(self) -> str:
+        """The round shown: ``class`` or a marker round (``rim``)."""
+        return self.round_combo.currentData()
+
+    def _on_round_changed(self) -> None:
+        self._clear()
+        self._set_blinded(self.blinded)
+        self.status_label.setText("")
 
     def _set_blinded(self, blinded: bool) -> None:
         self.blinded = blinded
         self.blind_label.setVisible(blinded)
-        for w in (self.run_button, self.propose_button, self.panel_button, self.dispute_box, self.pair_combo):
+        class_round = self.round_name == "class"
+        for w in (self.run_button, self.panel_button, self.round_combo):
             w.setEnabled(not blinded)
+        for w in (self.propose_button, self.dispute_box, self.pair_combo):  # class round only
+            w.setEnabled(not blinded and class_round)
+        for w in (self.dispute_box, self.confusion_label, self.pair_combo, self.confusion_table):
+            w.setVisible(class_round)
+        self.counts_title.setText("Votes per class" if class_round else "Answers per value")
         if blinded:
             self._clear()
 
     def _clear(self) -> None:
         self.table_frame = None
+        self.round_frame = self.round_agreement = self.round_subject_agreement = None
         self.report = self.study_report = None
         for t in (self.lesion_table, self.counts_table, self.confusion_table):
             t.clearContents()
@@ -247,12 +296,14 @@ class ConsensusWidget(QWidget):
         self.status_label.setText(f"panel of raters {', '.join(raters)} -> {path.name}")
 
     def run_consensus(self) -> pd.DataFrame:
-        """Run the consensus for the subject (lesions.tsv) and the study's agreement; show both."""
+        """Run the consensus of the chosen round for the subject and the study's agreement; show both."""
         if self.blinded:
             raise QSMMSError("the consensus is hidden while a rater is signed in")
         subject = self.subject
         if subject is None:
             raise QSMMSError("no subject loaded")
+        if self.round_name != "class":
+            return self.run_round(subject)
         table = run_consensus(subject)  # the study's stored panel (raters.tsv), as qsm-ms consensus
         study = StudyFiles.at(subject.study)
         with_votes = [s.label for s in study.subjects() if len(list_raters(s)) >= 2]
@@ -324,6 +375,84 @@ class ConsensusWidget(QWidget):
         self.pair_combo.blockSignals(False)
         self._show_confusion()
 
+    # ------------------------------------------------------------------- round 2 (rim and vein)
+    def run_round(self, subject: SubjectFiles) -> pd.DataFrame:
+        """``qsm-ms consensus --round <round>`` for the study (every subject, the stored panel);
+        shows the loaded subject's consensus and the kappas written to the agreement file."""
+        study = StudyFiles.at(subject.study)
+        round_name = self.round_name
+        done, table = run_round_consensus(study, study.subjects(), read_panel(study), round_name)
+        if subject.label not in done:
+            raise QSMMSError(f"{subject.sub}: fewer than 2 raters have answered the {round_name} round")
+        self.round_agreement = table
+        self.status_label.setText(f"wrote round-{round_name} consensus of {len(done)} subject(s) and "
+                                  f"{round_agreement_tsv(study, round_name).name}")
+        self._show_round(subject, done[subject.label])
+        return done[subject.label]
+
+    def _show_round(self, subject: SubjectFiles, cons: pd.DataFrame) -> None:
+        self.round_frame = cons
+        # the subject's panel as run_round_consensus takes it: the stored panel, else its raters
+        raters = read_panel(StudyFiles.at(subject.study)) or list_round_raters(subject, self.round_name)
+        votes = read_round_votes(subject, raters, self.round_name)
+        self.round_subject_agreement = marker_agreement(votes, raters, subjects=subject.label)
+        wide = cons.pivot(index="lesion_id", columns="marker", values=["value", "votes"])
+        answers = votes.set_index(["lesion_id", "rater"])
+        cols = ["lesion", *(f"{_MARKER_TITLES[m]}{h}" for m in MARKERS for h in ("", " votes")), *raters]
+        self.lesion_table.clear()
+        self.lesion_table.setColumnCount(len(cols))
+        self.lesion_table.setHorizontalHeaderLabels(cols)
+        self.lesion_table.setRowCount(len(wide))
+        for i, lid in enumerate(wide.index):
+            values = [str(lid)]
+            for m in MARKERS:
+                values += [wide.loc[lid, ("value", m)], wide.loc[lid, ("votes", m)] or "-"]
+            for r in raters:
+                a = answers.loc[(lid, r)] if (lid, r) in answers.index else None
+                values.append("-" if a is None else f"{a['prl'] or '-'} / {a['cvs'] or '-'}"
+                              + (f" ({a['cvs_exclusion']})" if a["cvs_exclusion"] else ""))
+            for j, v in enumerate(values):
+                item = QTableWidgetItem(str(v))
+                if v == "disputed":
+                    item.setForeground(QColor("white"))
+                    item.setBackground(QColor(_CLASS_COLOURS["disputed"]))
+                self.lesion_table.setItem(i, j, item)
+        agreed = cons[cons["consensus"] == "agreed"]
+        n_prl = int(((agreed["marker"] == "prl") & (agreed["value"] == "yes")).sum())
+        n_cvs = int(((agreed["marker"] == "cvs") & (agreed["value"] == "present")).sum())
+        self.summary_label.setText(
+            f"{subject.sub}, round {self.round_name}: {len(wide)} lesions, {len(raters)} raters "
+            f"({', '.join(raters)}): PRL {n_prl}, CVS present {n_cvs}, "
+            f"disputed answers {int((cons['consensus'] == 'disputed').sum())}"
+        )
+        self.kappa_label.setText(self._round_kappa_html(subject))
+        counts = {}
+        for r in [*raters, "consensus"]:
+            frame = votes[votes["rater"] == r] if r != "consensus" else None
+            row = {}
+            for m, vocab in MARKERS.items():
+                values = frame[m] if frame is not None else cons.loc[cons["marker"] == m, "value"]
+                row.update({f"{_MARKER_TITLES[m]} {v}": int((values == v).sum()) for v in vocab})
+            counts[r] = row
+        self._fill(self.counts_table, pd.DataFrame(counts).T, row_header="rater")
+        self.dispute_combo.clear()
+        self.confusion_table.setRowCount(0)
+
+    def _round_kappa_html(self, subject: SubjectFiles) -> str:
+        name = round_agreement_tsv(StudyFiles.at(subject.study), self.round_name).name
+        lines = []
+        for title, table in ((f"study ({name})", self.round_agreement), (subject.sub, self.round_subject_agreement)):
+            for m in MARKERS:
+                rows = table[table["marker"] == m]
+                fk = rows[rows["measure"] == "fleiss_kappa"].iloc[0]
+                lines.append(f"{title}: {_MARKER_TITLES[m]} Fleiss' kappa <b>{_fmt_kappa(fk['value'])}</b> "
+                             f"(n={fk['n_items']})")
+                if title.startswith("study"):
+                    lines += [f"&nbsp;&nbsp;{_MARKER_TITLES[m]} Cohen's kappa {rec.raters.replace(';', '/')}: "
+                              f"{_fmt_kappa(rec.value)} (n={rec.n_items})"
+                              for rec in rows[rows["measure"] == "cohen_kappa"].itertuples(index=False)]
+        return "<br>".join(lines)
+
     def _fill(self, widget: QTableWidget, frame: pd.DataFrame, row_header: str) -> None:
         widget.clear()
         widget.setColumnCount(len(frame.columns) + 1)
@@ -381,18 +510,24 @@ class ConsensusWidget(QWidget):
 
     def _on_row_selected(self) -> None:
         rows = self.lesion_table.selectionModel().selectedRows() if self.lesion_table.selectionModel() else []
+        if rows and self.round_frame is not None:
+            item = self.lesion_table.item(rows[0].row(), 0)
+            self._centre_on_lesion(int(item.text())) if item is not None else None
+            return
         if not rows or self.table_frame is None:
             return
         rec = self.table_frame.iloc[rows[0].row()]
         k = _find_data(self.dispute_combo, (rec["candidate_source"], int(rec["lesion_id"])))
         if k >= 0:
             self.dispute_combo.setCurrentIndex(k)
-        if rec["candidate_source"] != "drawn":
-            return
+        if rec["candidate_source"] == "drawn":
+            self._centre_on_lesion(int(rec["lesion_id"]))
+
+    def _centre_on_lesion(self, lesion_id: int) -> None:
         layer = find_layer(self.viewer, "lesions", self.subject)
         if layer is None:
             return
-        idx = np.argwhere(np.asarray(layer.data) == int(rec["lesion_id"]))
+        idx = np.argwhere(np.asarray(layer.data) == lesion_id)
         if not len(idx):
             return
         center = idx.mean(axis=0)

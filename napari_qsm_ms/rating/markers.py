@@ -46,6 +46,7 @@ import numpy as np
 import pandas as pd
 from scipy.ndimage import find_objects as ndi_find_objects
 
+from ..display import QSM_PRESETS_PPM, window_presets
 from ..errors import InputFileError, ParameterError
 from ..io.atomic import atomic_write_tsv
 from ..io.layout import (
@@ -56,6 +57,8 @@ from ..io.layout import (
     round_consensus_tsv,
     round_votes_tsv,
 )
+from ..io.nifti import Volume
+from ..progress import report
 from .agreement import AGREEMENT_COLUMNS, cohen_kappa, fleiss_kappa
 from .session import rater_seed
 from .votes import _one_line, _read_table_text, check_rater, now_utc
@@ -320,23 +323,35 @@ def run_round_consensus(
 
 
 # --- a rater's session of the round (pure; the dock shows it) ---------------------------------
+#: Window of the QSM panels (ppm): the display module's "lesions" preset.
+QSM_WINDOW_PPM = QSM_PRESETS_PPM["lesions (+-0.10 ppm)"]
+#: Window preset (percentiles of the non-zero voxels) of the magnitude panels: veins dark in the
+#: brain's grey scale. FLAIR* takes the same low end and a high end that keeps the lesions
+#: themselves unsaturated (:func:`flair_star_window`), so a vein inside a bright lesion stays visible.
+MAGNITUDE_WINDOW = "brain (5-99 %)"
+LESION_PERCENTILE = 99.0
+
+
 @dataclass
 class RoundSession:
     """What the rim-round dock needs for one rater on one subject (no other rater's file is read).
 
-    ``order`` is the rater's shuffled reading order of the lesion ids; ``centres[lid]`` the voxel
-    the views centre on (the lesion's central slice by the project's rule, its centroid in that
-    slice); ``answers`` the rater's own answers so far.
+    The volumes are in the canonical RAS+ voxel order (:func:`napari_qsm_ms.io.nifti.to_canonical`)
+    for the linked orthogonal planes (:mod:`napari_qsm_ms.rating.orthogonal`): ``contrasts`` is
+    ``[(title, data, (low, high))]`` -- QSM (for the PRL question), T2* magnitude and, when the
+    subject has a coregistered FLAIR, FLAIR* (for the CVS question). ``order`` is the rater's
+    shuffled reading order of the lesion ids; ``centres[lid]`` the voxel the planes cross at first
+    (the lesion's central axial slice by the project's rule, its centroid in that slice);
+    ``answers`` the rater's own answers so far. Nothing measured on QSM (rim score, suggestions)
+    is in the session: the rater reads the images only.
     """
 
     subject: SubjectFiles
     rater: str
     round_name: str
-    chi_ppm: np.ndarray
-    magnitude: np.ndarray
+    contrasts: list
     lesions: np.ndarray
     voxel_size_mm: tuple
-    slice_axis: int
     order: list[int]
     centres: dict[int, tuple[int, int, int]]
     answers: pd.DataFrame = field(default_factory=empty_marker_votes)
@@ -352,43 +367,80 @@ class RoundSession:
         return int(((a["prl"] != "") & (a["cvs"] != "")).sum()) if len(a) else 0
 
 
+def lesion_centres(labels: np.ndarray, slice_axis: int = 2) -> dict[int, tuple[int, int, int]]:
+    """Per lesion id: its central slice across ``slice_axis`` (the project's rule) and the
+    centroid of the lesion in that slice, as a voxel index (labels in canonical RAS+ order)."""
+    from ..roi.rules import lesion_central_slice
+
+    centres = {}
+    for lid, sl in enumerate(ndi_find_objects(labels), start=1):
+        if sl is None:
+            continue
+        m = labels[sl] == lid
+        k = lesion_central_slice(m, slice_axis)
+        idx = [int(round(float(np.mean(i)))) for i in np.nonzero(np.take(m, k, axis=slice_axis))]
+        idx.insert(slice_axis, k)
+        centres[lid] = tuple(int(s.start) + v for s, v in zip(sl, idx))
+    return centres
+
+
+def flair_star_window(flair_star: np.ndarray, lesions: np.ndarray) -> tuple[float, float]:
+    """Contrast limits of FLAIR*: the magnitude preset's low end; the high end at least the
+    :data:`LESION_PERCENTILE` of the lesion voxels (bright on FLAIR*, where the vein is sought)."""
+    low, high = window_presets("image", flair_star)[MAGNITUDE_WINDOW]
+    inside = flair_star[np.asarray(lesions, bool) & (flair_star > 0)]
+    if inside.size:
+        high = max(high, float(np.percentile(inside, LESION_PERCENTILE)))
+    return low, high
+
+
 def prepare_round(subject: SubjectFiles, rater: str, round_name: str = ROUND, progress=None) -> RoundSession:
-    """Read the subject's Chimap, T2* magnitude and lesions and the rater's own answers.
+    """Read the subject's Chimap, T2* magnitude, FLAIR* (when FLAIR is coregistered) and lesions,
+    and the rater's own answers (nothing of other raters).
 
     Raises
     ------
     InputFileError
-        A missing file (one line naming it: the round needs QSM, magnitude and the lesions).
+        A missing file (one line naming it: the round needs QSM, magnitude and the lesions), or a
+        file not on the T2* grid.
     """
-    from ..io.nifti import load_volume
-    from ..roi.rules import lesion_central_slice, slice_axis_of_affine
+    from ..io.nifti import check_same_grid, load_volume, to_canonical
+    from ..registration.flair_star import subject_flair_star
 
     rater = check_rater(rater)
     for path, what in ((subject.chimap, "QSM (Chimap)"), (subject.magnitude, "T2* magnitude"),
                        (subject.lesions, "lesion label map")):
         if not path.exists():
             raise InputFileError(path, f"missing: the {round_name} round needs the {what}")
-    chi = load_volume(subject.chimap, allow_nan=True)
+    report(progress, 0.1, "reading QSM, magnitude and lesions")
     mag = load_volume(subject.magnitude, ndim=(3, 4))
+    if mag.data.ndim == 4:
+        mag = Volume(mag.data[..., 0], mag.affine, mag.path, mag.header)
+    chi = load_volume(subject.chimap, allow_nan=True)
     les = load_volume(subject.lesions, dtype=None)
-    labels = np.asarray(les.data).astype(np.int32)
-    mag_data = mag.data if mag.data.ndim == 3 else mag.data[..., 0]
-    if chi.data.shape != labels.shape or mag_data.shape != labels.shape:
-        raise InputFileError(subject.lesions, "not on the grid of the Chimap and the T2* magnitude")
-    axis = slice_axis_of_affine(les.affine)
-    centres = {}
-    for lid, sl in enumerate(ndi_find_objects(labels), start=1):
-        if sl is None:
-            continue
-        m = labels[sl] == lid
-        k = lesion_central_slice(m, axis.axis, increasing_superior=axis.increasing_superior)
-        idx = [int(np.mean(i)) for i in np.nonzero(np.take(m, k, axis=axis.axis))]
-        idx.insert(axis.axis, k)
-        centres[lid] = tuple(int(s.start) + v for s, v in zip(sl, idx))
-    vs = tuple(float(v) for v in np.linalg.norm(np.asarray(les.affine)[:3, :3], axis=0))
+    for other in (chi, les):
+        check_same_grid(mag, other)
+    report(progress, 0.5, "FLAIR*")
+    star = subject_flair_star(subject, mag)
+
+    def canonical(data):
+        return to_canonical(np.asarray(data), mag.affine)[0]
+
+    magnitude = canonical(mag.data).astype(np.float32)
+    contrasts = [
+        ("QSM (ppm)", np.nan_to_num(canonical(chi.data).astype(np.float32)), QSM_WINDOW_PPM),
+        ("T2* magnitude", magnitude, window_presets("magnitude", magnitude)[MAGNITUDE_WINDOW]),
+    ]
+    labels = canonical(les.data).astype(np.int32)
+    if star is not None:
+        data = canonical(star.data).astype(np.float32)
+        contrasts.append(("FLAIR*", data, flair_star_window(data, labels > 0)))
+    view = to_canonical(labels, mag.affine)[1]
+    vs = tuple(float(v) for v in np.linalg.norm(view.canonical_affine[:3, :3], axis=0))
+    centres = lesion_centres(labels)
     answers = read_marker_votes_file(round_votes_tsv(subject, rater, round_name), round_name)
+    report(progress, 1.0, "ready")
     return RoundSession(
-        subject, rater, round_name, np.nan_to_num(np.asarray(chi.data, np.float32)),
-        np.asarray(mag_data, np.float32), labels, vs, axis.axis,
+        subject, rater, round_name, contrasts, labels, vs,
         reading_order(subject.label, rater, centres, round_name), centres, answers,
     )

@@ -144,3 +144,99 @@ def test_cli_consensus_round(tmp_path, capsys):
 def test_module_examples():
     result = doctest.testmod(markers_mod, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.failed == 0 and result.attempted > 0
+
+
+# --- the round's view: linked orthogonal planes and the session (rating/orthogonal.py) -----------
+from napari_qsm_ms.rating import orthogonal as orthogonal_mod  # noqa: E402
+from napari_qsm_ms.rating.orthogonal import (  # noqa: E402
+    GAP_PX,
+    PLANES,
+    PlaneGrid,
+    mosaic_row,
+    panel_at,
+    panel_voxel,
+    plane_cut,
+    step_point,
+)
+
+
+@pytest.mark.parametrize("vs", [(1.0, 1.0, 1.0), (0.47, 0.47, 1.0), (0.6, 0.8, 1.5)])
+@pytest.mark.parametrize("ppv", [1, 3])
+def test_planes_cross_at_the_point_and_map_back(vs, ppv):
+    rng = np.random.default_rng(0)
+    vol = rng.normal(size=(40, 44, 30))
+    grid = PlaneGrid(vs, fov_mm=20.0, pixels_per_voxel=ppv)
+    point = (20, 21, 14)
+    # the panel keeps true proportions: fov_mm of tissue along both screen axes, whatever the voxel
+    assert abs((grid.n - 1) * grid.pixel_mm - 20.0) <= grid.pixel_mm * 2
+    for plane in PLANES:
+        cut = plane_cut(vol, point, plane, grid, fill=np.nan)
+        assert cut.shape == (grid.n, grid.n)
+        assert cut[grid.n // 2, grid.n // 2] == vol[point]  # every plane passes through the point
+        for r, c in rng.integers(0, grid.n, size=(40, 2)):
+            voxel = panel_voxel(grid, point, plane, r, c)  # the way back
+            inside = all(0 <= v < s for v, s in zip(voxel, vol.shape))
+            assert cut[r, c] == vol[voxel] if inside else np.isnan(cut[r, c])
+    row = mosaic_row(vol, point, grid)
+    assert row.shape == (grid.n, 3 * grid.n + 2 * GAP_PX)
+    assert panel_at(grid, 3, grid.n + GAP_PX + 5) == ("coronal", 3, 5)
+    assert panel_at(grid, 3, grid.n + 1) is None  # in the gap
+
+
+def test_planes_follow_radiological_convention():
+    vol = np.zeros((9, 9, 9))
+    grid = PlaneGrid((1.0, 1.0, 1.0), fov_mm=8.0)
+    point = (4, 4, 4)
+    vol[8, 4, 4] = 1  # patient's right (RAS+: x grows to the right) ...
+    vol[4, 8, 4] = 2  # ... anterior ...
+    vol[4, 4, 8] = 3  # ... superior
+    ax, cor, sag = (plane_cut(vol, point, p, grid) for p in PLANES)
+    assert ax[4, 0] == 1 and ax[0, 4] == 2  # axial: right on the left, anterior up
+    assert cor[4, 0] == 1 and cor[0, 4] == 3  # coronal: right on the left, superior up
+    assert sag[4, 0] == 2 and sag[0, 4] == 3  # sagittal: anterior on the left, superior up
+    assert step_point(point, "axial", 2, vol.shape) == (4, 4, 6)
+    assert step_point(point, "sagittal", -9, vol.shape) == (0, 4, 4)  # kept inside
+
+
+def test_orthogonal_examples():
+    result = doctest.testmod(orthogonal_mod)
+    assert result.failed == 0 and result.attempted > 0
+
+
+def test_prepare_round_canonical_flair_star_and_nothing_measured(tmp_path):
+    from napari_qsm_ms.io.nifti import save_volume
+    from napari_qsm_ms.rating.markers import prepare_round
+    from napari_qsm_ms.registration.flair_star import subject_flair_star
+
+    from ._helpers import make_phantom_subject
+
+    sub, ph = make_phantom_subject(tmp_path / "a", n_lesions=(3, 1, 1))
+    session = prepare_round(sub, "ann")
+    titles = [t for t, _, _ in session.contrasts]
+    assert titles == ["QSM (ppm)", "T2* magnitude", "FLAIR*"]
+    star = session.contrasts[2][1]
+    np.testing.assert_allclose(star, subject_flair_star(sub).data, rtol=1e-6)
+    low, high = session.contrasts[2][2]  # the lesions, bright on FLAIR*, are not saturated
+    assert low < high and high >= np.percentile(star[session.lesions > 0], 99) - 1e-6
+    # the session holds images, the rater's own answers and nothing measured on QSM
+    fields = set(vars(session))
+    assert not {f for f in fields if "score" in f or "suggest" in f or "rim" in f}
+    assert sorted(session.order) == sorted(session.centres) and set(session.centres) == set(range(1, 6))
+    for lid, centre in session.centres.items():
+        assert session.lesions[centre] == lid
+    # the same subject stored left-right and anterior-posterior flipped gives the same canonical view
+    flip = np.diag([-1.0, -1.0, 1.0, 1.0]) @ ph.affine
+    flip[:3, 3] = ph.affine[:3, :3] @ (np.array(ph.chi_ppm.shape) - 1) * [1, 1, 0] + ph.affine[:3, 3]
+    sub2, _ = make_phantom_subject(tmp_path / "b", n_lesions=(3, 1, 1))
+    for path in (sub2.magnitude, sub2.chimap, sub2.lesions, sub2.coreg_series("flair"), sub2.brain_mask):
+        from napari_qsm_ms.io.nifti import load_volume
+
+        vol = load_volume(path, dtype=None)
+        save_volume(path, np.asarray(vol.data)[::-1, ::-1], flip)
+    other = prepare_round(sub2, "ann")
+    for (_, a, _), (_, b, _) in zip(session.contrasts, other.contrasts):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    assert other.centres == session.centres
+    # FLAIR missing: the round runs without FLAIR*
+    sub2.coreg_series("flair").unlink()
+    assert [t for t, _, _ in prepare_round(sub2, "ann").contrasts] == ["QSM (ppm)", "T2* magnitude"]
