@@ -1,0 +1,169 @@
+"""Rim and vein markers for the docks: the lesion table's columns and one lesion's Review overlay.
+
+Pure (no Qt). ONE answer: every number comes from :func:`.markers.marker_table` called with the
+arguments ``qsm-ms stats`` gives it (:func:`.markers.add_subject_markers`): the arrays in the
+files' voxel order, the voxel size and slice axis of the lesion grid's affine, WM judged with the
+tissue map, vessels left out, the brain as the magnitude's normalisation region, and the first
+echo of the T2* magnitude. The Review overlay (:func:`lesion_marker_view`) measures a crop around
+the lesion with the same function (a crop wider than the measures' own boxes gives the same
+numbers, tested) and adds the pictures of :mod:`napari_qsm_ms.roi.marker_overlay`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from scipy import ndimage as ndi
+
+from ..io.layout import TISSUE_CORTEX, TISSUE_WM
+from ..io.nifti import voxel_size_from_affine
+from ..roi.marker_overlay import RimSectors, rim_sector_labels, vein_voxels
+from ..roi.rim import OUTSIDE_BAND_MM, radial_profile
+from ..roi.rules import slice_axis_of_affine
+from ..roi.veins import MARGIN_MM
+from .markers import MARKER_LESION_COLUMNS, marker_table
+
+NO_QSM = "no susceptibility map yet: run the Reconstruct dock (or qsm-ms recon) to get the Chimap"
+NO_MAGNITUDE = "no T2* magnitude on the lesion grid (sub-*_part-mag_T2starw): open the subject's folder"
+NOT_WM = "no rim measure: rims are judged in white matter and this lesion has no WM edge"
+RIM_COLUMNS_SHOWN = ("rim_score_ppm", "rim_contrast_ppm", "rim_coverage", "prl_suggested")
+VEIN_COLUMNS_SHOWN = ("vein_score", "cvs_eligible", "cvs_suggested")
+VIEW_MARGIN_MM = max(OUTSIDE_BAND_MM[1], MARGIN_MM, 4.0) + 2.0
+"""Margin of the Review crop around a lesion: wider than the boxes of the rim and vein measures
+(and than the radial profile's 4 mm), so the numbers equal those on the whole volume."""
+
+
+@dataclass
+class MarkerInputs:
+    """The arrays the marker measures take, in the files' voxel order (as ``qsm-ms stats`` reads them)."""
+
+    lesions: np.ndarray
+    affine: np.ndarray
+    chi_ppm: np.ndarray | None = None
+    magnitude: np.ndarray | None = None
+    tissue: np.ndarray | None = None
+    vessels: np.ndarray | None = None
+    brain: np.ndarray | None = None
+
+    def missing(self) -> dict[str, str]:
+        """Column -> why it cannot be measured (what to run), for the inputs that are absent."""
+        out = {}
+        if self.chi_ppm is None:
+            out.update(dict.fromkeys(RIM_COLUMNS_SHOWN, NO_QSM))
+        if self.magnitude is None:
+            out.update(dict.fromkeys(VEIN_COLUMNS_SHOWN, NO_MAGNITUDE))
+        return out
+
+    def crop(self, box: tuple[slice, ...]) -> MarkerInputs:
+        def part(a):
+            return None if a is None else a[box]
+
+        return MarkerInputs(part(self.lesions), self.affine, part(self.chi_ppm), part(self.magnitude),
+                            part(self.tissue), part(self.vessels), part(self.brain))
+
+
+def first_echo(magnitude: np.ndarray | None) -> np.ndarray | None:
+    """The T2* magnitude the vein measure reads: the first echo of a multi-echo series (echoes last)."""
+    if magnitude is None:
+        return None
+    mag = np.asarray(magnitude)
+    return np.asarray(mag if mag.ndim == 3 else mag[..., 0], np.float32)
+
+
+def dock_marker_table(inputs: MarkerInputs, progress: Callable | None = None) -> pd.DataFrame:
+    """Per lesion ``lesion_id`` + :data:`.markers.MARKER_LESION_COLUMNS`, as in ``stats/lesions.tsv``."""
+    if progress is not None:
+        progress(0.0, "measuring rims (QSM) and veins (T2* magnitude)...")
+    ves = inputs.vessels
+    table = marker_table(
+        inputs.chi_ppm, inputs.magnitude, inputs.lesions, voxel_size_from_affine(inputs.affine),
+        tissue=inputs.tissue, vessels=None if ves is None else ves > 0,
+        brain=None if inputs.brain is None else inputs.brain > 0,
+        slice_axis=slice_axis_of_affine(inputs.affine).axis,
+    )
+    if progress is not None:
+        progress(1.0, f"rim and vein measured for {len(table)} lesion(s)")
+    return table
+
+
+@dataclass
+class LesionMarkerView:
+    """One lesion's markers for the Review dock (crop coordinates in the files' voxel order)."""
+
+    lesion_id: int
+    box: tuple[slice, ...]
+    values: dict
+    missing: dict[str, str]
+    rim: RimSectors | None = None
+    profile: pd.DataFrame | None = None
+    vein_index: np.ndarray = field(default_factory=lambda: np.zeros((0, 3), int))
+    vein_vesselness: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
+
+
+def lesion_box(lesions: np.ndarray, lesion_id: int, voxel_size_mm, margin_mm: float = VIEW_MARGIN_MM, extra_vox: int = 0):
+    """Bounding box of one lesion grown by ``margin_mm`` (rounded up to voxels) plus ``extra_vox``
+    voxels, clipped to the array; None if the lesion is absent."""
+    objs = ndi.find_objects((np.asarray(lesions) == int(lesion_id)).astype(np.uint8))
+    if not objs or objs[0] is None:
+        return None
+    margin = np.ceil(margin_mm / np.asarray(voxel_size_mm, float)).astype(int) + int(extra_vox)
+    return tuple(slice(max(s.start - m, 0), min(s.stop + m, n)) for s, m, n in zip(objs[0], margin, lesions.shape))
+
+
+def _rim_valid(inputs: MarkerInputs, lesion: np.ndarray) -> np.ndarray:
+    """Voxels that take part in the rim picture: as :func:`.markers.marker_table` gives
+    ``rim_metrics`` (WM around, the lesion's non-cortical voxels) and its crops (no other lesion,
+    no vessel, finite chi)."""
+    labels = inputs.lesions
+    if inputs.tissue is not None:
+        ok = (inputs.tissue == TISSUE_WM) | ((labels > 0) & (inputs.tissue != TISSUE_CORTEX))
+    else:
+        ok = np.ones(labels.shape, bool) if inputs.brain is None else inputs.brain > 0
+    ok = ok & ((labels == 0) | lesion) & np.isfinite(inputs.chi_ppm)
+    if inputs.vessels is not None:
+        ok &= ~(inputs.vessels > 0)
+    return ok
+
+
+def lesion_marker_view(inputs: MarkerInputs, lesion_id: int, progress: Callable | None = None) -> LesionMarkerView | None:
+    """Numbers (from :func:`dock_marker_table` on a crop), rim sectors, radial profile and vein
+    voxels of one lesion; None when the lesion is not in ``inputs.lesions``."""
+    vs = voxel_size_from_affine(inputs.affine)
+    box = lesion_box(inputs.lesions, lesion_id, vs)
+    if box is None:
+        return None
+    part = inputs.crop(box)
+    table = dock_marker_table(part)
+    row = table[table["lesion_id"] == int(lesion_id)]
+    values = {c: row.iloc[0][c] for c in MARKER_LESION_COLUMNS} if len(row) else {}
+    view = LesionMarkerView(int(lesion_id), box, values, inputs.missing())
+    lesion = part.lesions == int(lesion_id)
+    if progress is not None:
+        progress(0.5, "rim sectors and profile...")
+    if part.chi_ppm is not None:
+        chi = np.where(np.isfinite(part.chi_ppm), part.chi_ppm, 0.0).astype(np.float32)
+        ok = _rim_valid(part, lesion)
+        axis = slice_axis_of_affine(inputs.affine).axis
+        view.rim = rim_sector_labels(chi, lesion, vs, valid=ok, slice_axis=axis)
+        view.profile = radial_profile(chi, lesion, vs, valid=ok)
+    if part.magnitude is not None:
+        vbox = lesion_box(part.lesions, lesion_id, vs, MARGIN_MM, extra_vox=1)  # vein_metrics' box
+        valid = None if part.brain is None else (part.brain[vbox] > 0) & (part.lesions[vbox] == 0)
+        idx, view.vein_vesselness = vein_voxels(part.magnitude[vbox], lesion[vbox], vs, valid=valid)
+        view.vein_index = idx + np.array([s.start for s in vbox])
+    return view
+
+
+__all__ = [
+    "LesionMarkerView",
+    "MarkerInputs",
+    "NO_MAGNITUDE",
+    "NO_QSM",
+    "dock_marker_table",
+    "first_echo",
+    "lesion_box",
+    "lesion_marker_view",
+]
