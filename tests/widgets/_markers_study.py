@@ -1,0 +1,50 @@
+"""A small simulated study with paramagnetic rims and central veins, and its ``qsm-ms stats``.
+
+Shared by the marker tests of the lesion table and the Review dock: built once per test session
+(simulate_study with ``MarkerSpec``, the true susceptibility plus white noise written as the
+subject's Chimap, then ``qsm-ms stats``), copied per test."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from napari_qsm_ms.cli import main
+from napari_qsm_ms.io.layout import StudyFiles, SubjectFiles
+from napari_qsm_ms.io.nifti import load_volume, save_volume
+from napari_qsm_ms.simulate.markers import MarkerSpec
+from napari_qsm_ms.simulate.study import simulate_study
+
+SPEC = MarkerSpec(prl_fraction=0.5, cvs_fraction=0.4, eccentric_fraction=0.2)
+NOISE_PPM = 0.004
+
+
+def _build(root: Path, with_qsm: bool) -> None:
+    study = simulate_study(root, 1, seed=3, shape=(96, 112, 64), voxel_size_mm=(1.0, 1.0, 1.0),
+                           n_lesions=(8, 2, 2), markers=SPEC, raters=None)
+    if not with_qsm:
+        return
+    sub = study.subject("01")
+    truth = load_volume(study.root / "derivatives/simulation/sub-01/anat/sub-01_desc-truth_Chimap.nii.gz")
+    noise = np.random.default_rng(0).normal(0.0, NOISE_PPM, truth.shape).astype(np.float32)
+    save_volume(sub.chimap, truth.data.astype(np.float32) + noise, truth.affine)
+    assert main(["stats", str(study.root)]) == 0
+
+
+def marker_subject(tmp_path_factory, tmp_path, *, with_qsm: bool = True) -> SubjectFiles:
+    """A fresh copy (in ``tmp_path``) of the session's simulated study; returns its subject."""
+    name = "markers_study" if with_qsm else "markers_study_noqsm"
+    base = tmp_path_factory.getbasetemp() / name
+    if not (base / "dataset_description.json").exists():
+        _build(base, with_qsm)
+    shutil.copytree(base, tmp_path / "study")
+    return StudyFiles.at(tmp_path / "study").subject("01")
+
+
+def exported_lesions(subject: SubjectFiles) -> pd.DataFrame:
+    """``stats/lesions.tsv`` of ``qsm-ms stats``, one row per lesion id."""
+    table = pd.read_csv(StudyFiles.at(subject.study).stats_dir / "lesions.tsv", sep="\t")
+    return table.drop_duplicates("lesion_id").set_index("lesion_id")
