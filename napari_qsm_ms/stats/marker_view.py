@@ -91,7 +91,8 @@ def dock_marker_table(inputs: MarkerInputs, progress: Callable | None = None) ->
 
 @dataclass
 class LesionMarkerView:
-    """One lesion's markers for the Review dock (crop coordinates in the files' voxel order)."""
+    """One lesion's markers for the Review dock, in the files' voxel order: ``rim.labels`` cover
+    ``box``; ``vein_index`` are voxel indices of the whole volume."""
 
     lesion_id: int
     box: tuple[slice, ...]
@@ -153,7 +154,7 @@ def lesion_marker_view(inputs: MarkerInputs, lesion_id: int, progress: Callable 
         vbox = lesion_box(part.lesions, lesion_id, vs, MARGIN_MM, extra_vox=1)  # vein_metrics' box
         valid = None if part.brain is None else (part.brain[vbox] > 0) & (part.lesions[vbox] == 0)
         idx, view.vein_vesselness = vein_voxels(part.magnitude[vbox], lesion[vbox], vs, valid=valid)
-        view.vein_index = idx + np.array([s.start for s in vbox])
+        view.vein_index = idx + np.array([a.start + b.start for a, b in zip(box, vbox)])
     return view
 
 
