@@ -20,13 +20,12 @@ from napari_qsm_ms.simulate.study import simulate_study
 
 SPEC = MarkerSpec(prl_fraction=0.5, cvs_fraction=0.4, eccentric_fraction=0.2)
 NOISE_PPM = 0.004
+SEED, SHAPE, N_LESIONS = 1, (80, 96, 48), (6, 1, 1)
 
 
-def _build(root: Path, with_qsm: bool) -> None:
-    study = simulate_study(root, 1, seed=3, shape=(96, 112, 64), voxel_size_mm=(1.0, 1.0, 1.0),
-                           n_lesions=(8, 2, 2), markers=SPEC, raters=None)
-    if not with_qsm:
-        return
+def _build(root: Path) -> None:
+    study = simulate_study(root, 1, seed=SEED, shape=SHAPE, voxel_size_mm=(1.0, 1.0, 1.0),
+                           n_lesions=N_LESIONS, markers=SPEC, raters=None)
     sub = study.subject("01")
     truth = load_volume(study.root / "derivatives/simulation/sub-01/anat/sub-01_desc-truth_Chimap.nii.gz")
     noise = np.random.default_rng(0).normal(0.0, NOISE_PPM, truth.shape).astype(np.float32)
@@ -34,12 +33,18 @@ def _build(root: Path, with_qsm: bool) -> None:
     assert main(["stats", str(study.root)]) == 0
 
 
-def marker_subject(tmp_path_factory, tmp_path, *, with_qsm: bool = True) -> SubjectFiles:
+def marker_study(tmp_path_factory) -> Path:
+    """The session's simulated study (built on first use)."""
+    base = tmp_path_factory.getbasetemp() / "markers_study"
+    if not (StudyFiles.at(base).stats_dir / "lesions.tsv").exists():
+        shutil.rmtree(base, ignore_errors=True)
+        _build(base)
+    return base
+
+
+def marker_subject(tmp_path_factory, tmp_path) -> SubjectFiles:
     """A fresh copy (in ``tmp_path``) of the session's simulated study; returns its subject."""
-    name = "markers_study" if with_qsm else "markers_study_noqsm"
-    base = tmp_path_factory.getbasetemp() / name
-    if not (base / "dataset_description.json").exists():
-        _build(base, with_qsm)
+    base = marker_study(tmp_path_factory)
     shutil.copytree(base, tmp_path / "study")
     return StudyFiles.at(tmp_path / "study").subject("01")
 

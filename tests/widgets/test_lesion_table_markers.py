@@ -98,18 +98,12 @@ def test_table_shows_the_exported_values_sorts_numerically_and_navigates(make_na
     assert z == int(rec["central_slice"])
     assert table.selected_ids() == [top]
 
-
-def test_missing_qsm_and_magnitude_show_a_dash_saying_what_to_run(make_napari_viewer, tmp_path_factory, tmp_path,
-                                                                  qtbot):
-    subject = marker_subject(tmp_path_factory, tmp_path, with_qsm=False)
-    assert not subject.chimap.exists()
-    viewer, widget, panel = _open(make_napari_viewer, subject, qtbot)
-    table = widget.table
-    assert set(_column(table, "Rim ppm")) == {MISSING} and set(_column(table, "PRL")) == {MISSING}
-    assert _tooltip(table, 0, "Rim ppm") == NO_QSM and "Reconstruct" in NO_QSM
-    assert MISSING not in _column(table, "Vein")  # the vein measure needs the magnitude only
-    _click_header(table, qtbot, "Rim ppm")  # sorting a column of dashes is harmless
-    # without the T2* magnitude the vein columns say so as well
+    # no QSM (the Chimap layer closed), then no T2* magnitude: dashes that say what to run
+    viewer.layers.remove(find_layer(viewer, "qsm"))
+    qtbot.waitUntil(lambda: set(_column(table, "Rim ppm")) == {MISSING}, timeout=30000)
+    assert set(_column(table, "PRL")) == {MISSING} and _tooltip(table, 0, "Rim ppm") == NO_QSM
+    assert "Reconstruct" in NO_QSM and MISSING not in _column(table, "Vein")  # veins need the magnitude only
+    _click_header(table, qtbot, "PRL")  # sorting a column of dashes is harmless
     viewer.layers.remove(find_layer(viewer, "magnitude"))
     qtbot.waitUntil(lambda: set(_column(table, "Vein")) == {MISSING}, timeout=30000)
-    assert _tooltip(table, 0, "CVS") == NO_MAGNITUDE
+    assert _tooltip(table, 0, "CVS") == NO_MAGNITUDE and set(_column(table, "CVS")) == {MISSING}
