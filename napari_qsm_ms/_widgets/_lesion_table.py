@@ -30,16 +30,15 @@ COLUMNS: list[tuple[str, str, str]] = [
     ("suggested_class", "Sugg.", "Class suggested from the cortex fraction: >75 % cortical, 25-75 % mixed"),
     ("consensus_class", "Cons.", "Class from the raters' consensus (sub-*_lesions.tsv), if any"),
     ("flags", "Flags", "Problems to look at (small lesion, small reference, excluded, ...)"),
-    ("rim_score_ppm", "Rim ppm", "Rim score (ppm): mean paramagnetic excess of the lesion's rim sectors over its "
-     "reference, on QSM (roi.rim; the value of stats/lesions.tsv)"),
-    ("rim_coverage", "Rim %", "Fraction of the lesion's boundary sectors (12 per slice) that are paramagnetic"),
+    ("rim_score_ppm", "Rim ppm", "Rim score (ppm): mean paramagnetic excess of the lesion's rim sectors (12 per "
+     "slice) over its reference, on QSM (roi.rim; the value of stats/lesions.tsv; coverage in the Review dock)"),
     ("prl_suggested", "PRL", "Suggested paramagnetic rim lesion (rim score >= 0.006 ppm); the rim round decides"),
     ("vein_score", "Vein", "Vein score: vesselness of a dark vein crossing the lesion centre on two consecutive "
      "slices of the T2* magnitude (roi.veins; the value of stats/lesions.tsv)"),
     ("cvs_suggested", "CVS", "Suggested central vein sign: yes / no, or 'small' (under 3 mm across: not eligible)"),
 ]
 FLAGS_COLUMN = [c for c, _, _ in COLUMNS].index("flags")
-MARKER_COLUMNS = ("rim_score_ppm", "rim_coverage", "prl_suggested", "vein_score", "cvs_suggested")
+MARKER_COLUMNS = ("rim_score_ppm", "prl_suggested", "vein_score", "cvs_suggested")
 MISSING = "\u2014"
 """What a cell shows when its measure is missing (its tooltip says what to run)."""
 ID_ROLE = Qt.ItemDataRole.UserRole + 1
@@ -107,14 +106,14 @@ def display_frame(
                 **_marker_cells(marker_rows.get(lid), marker_notes),
             }
         )
-    columns = [c for c, _, _ in COLUMNS] + ["first_slice", "excluded", "cvs_eligible", "marker_notes"]
+    columns = [c for c, _, _ in COLUMNS] + ["first_slice", "excluded", "rim_coverage", "cvs_eligible", "marker_notes"]
     return pd.DataFrame(rows, columns=columns)
 
 
 def _marker_cells(row: dict | None, notes: dict[str, str]) -> dict:
     """The marker values of one lesion (NaN where not measured) and the notes of its missing cells."""
     row = row or {}
-    out = {c: row.get(c, np.nan) for c in (*MARKER_COLUMNS, "cvs_eligible")}
+    out = {c: row.get(c, np.nan) for c in (*MARKER_COLUMNS, "rim_coverage", "cvs_eligible")}
     missing = {}
     for c in MARKER_COLUMNS:
         value = out[c]
@@ -123,7 +122,7 @@ def _marker_cells(row: dict | None, notes: dict[str, str]) -> dict:
         elif value is None or (isinstance(value, float) and not np.isfinite(value)):
             missing[c] = "not measured yet" if not row else "no value for this lesion (see docs/markers.md)"
     if row and "rim_score_ppm" in missing and "rim_score_ppm" not in notes:
-        missing.update(dict.fromkeys(("rim_score_ppm", "rim_coverage", "prl_suggested"), NOT_WM))
+        missing.update(dict.fromkeys(("rim_score_ppm", "prl_suggested"), NOT_WM))
     if "vein_score" in missing:
         missing.setdefault("cvs_suggested", missing["vein_score"])
     out["marker_notes"] = missing
@@ -142,8 +141,6 @@ def _marker_text_and_key(column: str, rec: dict) -> tuple[str, float]:
     value = rec[column]
     if column == "rim_score_ppm":
         return f"{float(value):.3f}", float(value)
-    if column == "rim_coverage":
-        return f"{100.0 * float(value):.0f}", float(value)
     if column == "vein_score":
         return f"{float(value):.2f}", float(value)
     if column == "prl_suggested":  # sorted by the rim score behind it
@@ -313,7 +310,7 @@ class LesionTableView(QTableView):
         ]
 
 
-_RIGHT_ALIGNED = {"lesion_id", "volume_mm3", "extent_mm", "cortex_pct", "rim_score_ppm", "rim_coverage", "vein_score"}
+_RIGHT_ALIGNED = {"lesion_id", "volume_mm3", "extent_mm", "cortex_pct", "rim_score_ppm", "vein_score"}
 _NUMBER_DIGITS = {"volume_mm3": 1, "extent_mm": 1, "cortex_pct": 0}
 
 

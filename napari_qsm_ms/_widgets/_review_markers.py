@@ -24,8 +24,8 @@ from ._layers import layer_grid
 from ._marker_inputs import marker_fingerprint, marker_inputs
 from ._worker import ProgressPanel, run_with_progress
 
-RIM_LAYER = "rim sectors (Review)"
-VEIN_LAYER = "vein through the centre (Review)"
+RIM_LAYER = "rim sectors"
+VEIN_LAYER = "vein (lesion centre)"
 QUIET_COLOR = "#4682b4"
 PARAMAGNETIC_COLOR = "#ff8c00"
 VEIN_COLOR = "#00e5ff"
@@ -167,12 +167,17 @@ class MarkerSection(QGroupBox):
         else:
             ax.axvspan(*RIM_BAND_MM, color="0.88", zorder=0)
             ax.axvline(0.0, color="0.5", lw=0.8)
-            ax.plot(prof["distance_mm"], prof["median_ppm"], "o-", color="tab:red", ms=3, lw=1.5)
+            ok = np.isfinite(prof["median_ppm"].to_numpy(float))  # empty bins (voxel grid) are bridged
+            ax.plot(prof["distance_mm"][ok], prof["median_ppm"][ok], "o-", color="tab:red", ms=3, lw=1.5)
             if view.rim is not None and np.isfinite(view.rim.reference_ppm):
                 ax.axhline(view.rim.reference_ppm, color="tab:blue", ls="--", lw=0.9)
-            ymin, ymax = ax.get_ylim()
-            for x, label in ((-2.75, "inside"), (0.0, "rim"), (2.75, "outside")):
-                ax.text(x, ymax, label, ha="center", va="top", fontsize=7, color="0.3")
+                ax.text(prof["distance_mm"].max(), view.rim.reference_ppm, "reference", color="tab:blue",
+                        fontsize=7, ha="right", va="bottom")
+            lo, hi = float(prof["distance_mm"].min()), float(prof["distance_mm"].max())
+            ymin = ax.get_ylim()[0]
+            for x, label in ((0.5 * (lo + RIM_BAND_MM[0]), "inside"), (0.0, "rim band"),
+                             (0.5 * (RIM_BAND_MM[1] + hi), "outside")):
+                ax.text(x, ymin, label, ha="center", va="bottom", fontsize=7, color="0.3")
             ax.set_xlabel("distance to the boundary (mm)", fontsize=7)
             ax.set_ylabel("χ median (ppm)", fontsize=7)
             ax.tick_params(labelsize=7)
@@ -214,7 +219,7 @@ class MarkerSection(QGroupBox):
         if rim is None:
             cmap = DirectLabelColormap(color_dict={None: (0, 0, 0, 0), 0: (0, 0, 0, 0),
                                                    SECTOR_QUIET: QUIET_COLOR, SECTOR_PARAMAGNETIC: PARAMAGNETIC_COLOR})
-            rim = self.review.viewer.add_labels(np.ascontiguousarray(canon), name=RIM_LAYER, colormap=cmap, opacity=0.8,
+            rim = self.review.viewer.add_labels(np.ascontiguousarray(canon), name=RIM_LAYER, colormap=cmap, opacity=0.6,
                                                 metadata={"marker_overlay": "rim"}, **geometry)
         else:
             rim.data = np.ascontiguousarray(canon)

@@ -43,6 +43,8 @@ class RimSectors:
     """Rim band of one lesion labelled by sector (see :func:`rim_sector_labels`)."""
 
     labels: np.ndarray
+    used: np.ndarray
+    """Voxels the rim measure takes (``valid`` without the vein-bright voxels): the profile's voxels."""
     reference_ppm: float
     coverage: float
     n_sectors: int
@@ -109,7 +111,7 @@ def rim_sector_labels(
     labels = np.zeros(les.shape, np.int8)
     sectors = _sector_excess(chi, rim, les, vs, axis, n_sectors)
     if not sectors or not np.isfinite(ref):
-        return RimSectors(labels, ref, float("nan"), 0, 0)
+        return RimSectors(labels, ok, ref, float("nan"), 0, 0)
     table = np.full((les.shape[axis], n_sectors), np.nan)
     for s, row in sectors.items():
         table[s] = row
@@ -119,7 +121,7 @@ def rim_sector_labels(
     counted = np.isfinite(table)
     n = int(counted.sum())
     n_para = int((para & counted).sum())
-    return RimSectors(labels, ref, n_para / n if n else float("nan"), n, n_para)
+    return RimSectors(labels, ok, ref, n_para / n if n else float("nan"), n, n_para)
 
 
 def vein_voxels(magnitude: np.ndarray, lesion: np.ndarray, voxel_size_mm, *, valid=None) -> tuple[np.ndarray, np.ndarray]:

@@ -149,7 +149,7 @@ def lesion_marker_view(inputs: MarkerInputs, lesion_id: int, progress: Callable 
         ok = _rim_valid(part, lesion)
         axis = slice_axis_of_affine(inputs.affine).axis
         view.rim = rim_sector_labels(chi, lesion, vs, valid=ok, slice_axis=axis)
-        view.profile = radial_profile(chi, lesion, vs, valid=ok)
+        view.profile = radial_profile(chi, lesion, vs, valid=view.rim.used)  # veins left out, as the measure does
     if part.magnitude is not None:
         vbox = lesion_box(part.lesions, lesion_id, vs, MARGIN_MM, extra_vox=1)  # vein_metrics' box
         valid = None if part.brain is None else (part.brain[vbox] > 0) & (part.lesions[vbox] == 0)
