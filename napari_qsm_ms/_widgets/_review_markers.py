@@ -173,11 +173,11 @@ class MarkerSection(QGroupBox):
                 ax.axhline(view.rim.reference_ppm, color="tab:blue", ls="--", lw=0.9)
                 ax.text(prof["distance_mm"].max(), view.rim.reference_ppm, "reference", color="tab:blue",
                         fontsize=7, ha="right", va="bottom")
-            lo, hi = float(prof["distance_mm"].min()), float(prof["distance_mm"].max())
-            ymin = ax.get_ylim()[0]
-            for x, label in ((0.5 * (lo + RIM_BAND_MM[0]), "inside"), (0.0, "rim band"),
-                             (0.5 * (RIM_BAND_MM[1] + hi), "outside")):
-                ax.text(x, ymin, label, ha="center", va="bottom", fontsize=7, color="0.3")
+            shown = prof["distance_mm"][ok]
+            lo, hi = min(float(shown.min()), RIM_BAND_MM[0]), max(float(shown.max()), RIM_BAND_MM[1])
+            ymax = ax.get_ylim()[1]
+            for x, label, align in ((lo, "inside", "left"), (0.0, "rim band", "center"), (hi, "outside", "right")):
+                ax.text(x, ymax, label, ha=align, va="top", fontsize=7, color="0.3")
             ax.set_xlabel("distance to the boundary (mm)", fontsize=7)
             ax.set_ylabel("χ median (ppm)", fontsize=7)
             ax.tick_params(labelsize=7)
