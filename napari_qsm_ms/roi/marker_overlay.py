@@ -31,7 +31,7 @@ from .rim import (
     _sector_excess,
     signed_distance_mm,
 )
-from .veins import VEIN_SIGMAS_MM, VESSEL_THRESHOLD, dark_vesselness, lesion_centre
+from .veins import VESSEL_THRESHOLD, dark_vesselness, lesion_centre
 
 SECTOR_NONE, SECTOR_QUIET, SECTOR_PARAMAGNETIC = 0, 1, 2
 """Labels of :func:`rim_sector_labels`: outside the rim band, rim band in a sector that is not
@@ -51,32 +51,24 @@ class RimSectors:
     n_paramagnetic: int
 
 
-def _sector_of_voxels(rim: np.ndarray, lesion: np.ndarray, vs: np.ndarray, axis: int, n_sectors: int):
-    """(voxel indices, sector) of the rim voxels on slices of the lesion: the angle (mm) about the
-    lesion's centroid in each slice, cut into ``n_sectors`` as :func:`.rim._sector_excess` does."""
-    plane = [a for a in range(3) if a != axis]
-    li = np.nonzero(lesion)
-    n_sl = lesion.shape[axis]
-    cnt = np.bincount(li[axis], minlength=n_sl).astype(float)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        c0 = np.bincount(li[axis], weights=li[plane[0]] * vs[plane[0]], minlength=n_sl) / cnt
-        c1 = np.bincount(li[axis], weights=li[plane[1]] * vs[plane[1]], minlength=n_sl) / cnt
-    ri = np.nonzero(rim & (cnt > 0).reshape([-1 if a == axis else 1 for a in range(3)]))
-    k = ri[axis]
-    ang = np.arctan2(ri[plane[1]] * vs[plane[1]] - c1[k], ri[plane[0]] * vs[plane[0]] - c0[k])
-    sector = np.minimum(((ang + np.pi) / (2 * np.pi) * n_sectors).astype(int), n_sectors - 1)
-    return ri, k, sector
+def _voxel_sectors(rim: np.ndarray, lesion: np.ndarray, vs: np.ndarray, axis: int, n_sectors: int) -> np.ndarray:
+    """Sector (0..n-1; -1 elsewhere) of every rim voxel on a slice of the lesion, slice by slice:
+    the in-plane angle (mm) about the lesion's centroid in that slice, the sectors of
+    :func:`.rim._sector_excess` (``-pi`` to ``pi`` cut in ``n_sectors``)."""
+    sector = np.full(rim.shape, -1, np.int16)
+    plane_mm = vs[[a for a in range(3) if a != axis]]
+    for k in range(rim.shape[axis]):
+        at = tuple(k if a == axis else slice(None) for a in range(3))
+        if not lesion[at].any() or not rim[at].any():
+            continue
+        offset = np.argwhere(rim[at]) * plane_mm - np.array(ndi.center_of_mass(lesion[at])) * plane_mm
+        angle = np.arctan2(offset[:, 1], offset[:, 0])
+        sector[at][rim[at]] = np.minimum(((angle + np.pi) / (2 * np.pi) * n_sectors).astype(int), n_sectors - 1)
+    return sector
 
 
-def rim_sector_labels(
-    chi_ppm: np.ndarray,
-    lesion: np.ndarray,
-    voxel_size_mm,
-    *,
-    valid: np.ndarray | None = None,
-    slice_axis: int = 2,
-    n_sectors: int = N_SECTORS,
-) -> RimSectors:
+def rim_sector_labels(chi_ppm: np.ndarray, lesion: np.ndarray, voxel_size_mm, *, valid: np.ndarray | None = None,
+                      slice_axis: int = 2, n_sectors: int = N_SECTORS) -> RimSectors:
     """The rim band of ONE lesion (a crop as :func:`.rim.lesion_rim` takes it), labelled by sector.
 
     Same bands, reference and sector rule as :func:`.rim.lesion_rim` (``valid`` as there: the
@@ -116,8 +108,9 @@ def rim_sector_labels(
     for s, row in sectors.items():
         table[s] = row
     para = (table - ref) >= PARAMAGNETIC_PPM
-    ri, k, sector = _sector_of_voxels(rim, les, vs, axis, n_sectors)
-    labels[ri] = np.where(para[k, sector], SECTOR_PARAMAGNETIC, SECTOR_QUIET)
+    sector = _voxel_sectors(rim, les, vs, axis, n_sectors)
+    at = np.nonzero(sector >= 0)
+    labels[at] = np.where(para[at[axis], sector[at]], SECTOR_PARAMAGNETIC, SECTOR_QUIET)
     counted = np.isfinite(table)
     n = int(counted.sum())
     n_para = int((para & counted).sum())
@@ -128,7 +121,8 @@ def vein_voxels(magnitude: np.ndarray, lesion: np.ndarray, voxel_size_mm, *, val
     """Voxels of the lesion's centre where the dark-vessel vesselness reaches the vein threshold.
 
     The same normalisation, centre and vesselness as :func:`.veins.lesion_vein` (``valid`` as
-    there). Returns ``(indices (n, 3) in the crop, vesselness (n,))``, the strongest first.
+    there; the vesselness is computed on the whole crop, not on a box around the centre, so values
+    near the threshold may differ in the last digits: the numbers come from ``vein_metrics``). Returns ``(indices (n, 3) in the crop, vesselness (n,))``, the strongest first.
 
     Examples
     --------
@@ -140,20 +134,12 @@ def vein_voxels(magnitude: np.ndarray, lesion: np.ndarray, voxel_size_mm, *, val
     """
     mag = np.asarray(magnitude, dtype=np.float32)
     les = np.asarray(lesion, bool)
-    vs = check_voxel_size(voxel_size_mm)
     around = ndi.binary_dilation(les, iterations=2) if valid is None else (np.asarray(valid, bool) | les)
-    positive = around & (mag > 0)
-    scale = float(np.median(mag[positive])) if positive.any() else 0.0
-    if scale <= 0:
+    values = mag[around & (mag > 0)]
+    if not values.size:
         return np.zeros((0, 3), int), np.zeros(0, np.float32)
-    centre = lesion_centre(les, vs)
-    pad = np.ceil(3.0 * max(VEIN_SIGMAS_MM) / vs).astype(int) + 2
-    sub = tuple(
-        slice(max(s.start - p, 0), min(s.stop + p, n))
-        for s, p, n in zip(ndi.find_objects(centre.astype(np.uint8))[0], pad, centre.shape)
-    )
-    v = np.zeros(les.shape, np.float32)
-    v[sub] = dark_vesselness(mag[sub] / scale, vs, where=centre[sub])
+    centre = lesion_centre(les, voxel_size_mm)
+    v = dark_vesselness(mag / float(np.median(values)), voxel_size_mm, where=centre)
     idx = np.argwhere(centre & (v >= VESSEL_THRESHOLD))
     vals = v[tuple(idx.T)]
     order = np.argsort(-vals, kind="stable")
