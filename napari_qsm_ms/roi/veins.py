@@ -90,10 +90,13 @@ def dark_vesselness(
     if not sel.any():
         return out
     pts = np.nonzero(sel)
+    # the stencils reach two voxels: pad only when a requested voxel is that close to the border
+    inner = all(p.min() >= 2 and p.max() < n - 2 for p, n in zip(pts, img.shape))
     best = np.zeros(pts[0].size, np.float64)
     for sigma in sigmas_mm:
-        sm = np.pad(ndi.gaussian_filter(img, sigma=float(sigma) / vs, mode="nearest"), 2, mode="edge")
-        lam = symmetric_eigenvalues_3x3(_hessian_at(sm, pts, vs) * sigma**2)
+        sm = ndi.gaussian_filter(img, sigma=float(sigma) / vs, mode="nearest")
+        sm = sm if inner else np.pad(sm, 2, mode="edge")
+        lam = symmetric_eigenvalues_3x3(_hessian_at(sm, pts, vs, offset=0 if inner else 2) * sigma**2)
         order = np.argsort(np.abs(lam), axis=1)
         lam = np.take_along_axis(lam, order, axis=1)
         l1, l2, l3 = lam[:, 0], lam[:, 1], lam[:, 2]
@@ -141,12 +144,13 @@ def symmetric_eigenvalues_3x3(h: np.ndarray) -> np.ndarray:
     return np.stack([lo, mid, hi], axis=1)
 
 
-def _hessian_at(padded: np.ndarray, pts: tuple, vs: np.ndarray) -> np.ndarray:
-    """Hessian (n, 3, 3) at the voxels ``pts`` of an array padded by two: central differences of
-    central differences (the stencils of ``np.gradient`` applied twice, which smooth a little)."""
+def _hessian_at(padded: np.ndarray, pts: tuple, vs: np.ndarray, offset: int = 2) -> np.ndarray:
+    """Hessian (n, 3, 3) at the voxels ``pts`` (shifted by ``offset``, the padding) of an array
+    whose stencils stay inside: central differences of central differences (the stencils of
+    ``np.gradient`` applied twice, which smooth a little)."""
     strides = np.array(padded.strides) // padded.itemsize
     flat = padded.ravel()
-    at0 = sum((c + 2) * st for c, st in zip(pts, strides))
+    at0 = sum((c + offset) * st for c, st in zip(pts, strides))
     f0 = flat[at0]
     h = np.empty((at0.size, 3, 3), np.float64)
     for i in range(3):
@@ -158,11 +162,13 @@ def _hessian_at(padded: np.ndarray, pts: tuple, vs: np.ndarray) -> np.ndarray:
     return h
 
 
-def lesion_centre(lesion: np.ndarray, voxel_size_mm) -> np.ndarray:
-    """Voxels of the lesion at least :data:`CENTRE_DEPTH_FRACTION` as deep as its deepest voxel."""
+def lesion_centre(lesion: np.ndarray, voxel_size_mm, *, bbox: tuple[slice, ...] | None = None) -> np.ndarray:
+    """Voxels of the lesion at least :data:`CENTRE_DEPTH_FRACTION` as deep as its deepest voxel
+    (``bbox``: the lesion's bounding box, when known)."""
     les = np.asarray(lesion, bool)
     out = np.zeros(les.shape, bool)
-    box = tuple(slice(max(s.start - 1, 0), s.stop + 1) for s in ndi.find_objects(les.astype(np.uint8))[0])
+    bbox = ndi.find_objects(les.astype(np.uint8))[0] if bbox is None else bbox
+    box = tuple(slice(max(s.start - 1, 0), s.stop + 1) for s in bbox)
     depth = ndi.distance_transform_edt(les[box], sampling=check_voxel_size(voxel_size_mm))
     out[box] = les[box] & (depth >= CENTRE_DEPTH_FRACTION * depth.max())
     return out
@@ -206,21 +212,22 @@ def count_veins(vesselness: np.ndarray, lesion: np.ndarray, voxel_size_mm) -> in
 
 
 def lesion_vein(magnitude: np.ndarray, lesion: np.ndarray, voxel_size_mm, *, valid=None) -> dict:
-    """Vein measures of ONE lesion (boolean mask) on a (cropped) T2* magnitude (see module doc)."""
+    """Vein measures of ONE lesion (boolean mask) on a (cropped) T2* magnitude (see module doc).
+
+    The magnitude is divided by its median over ``valid`` and the lesion (default: the whole
+    crop, i.e. the lesion and the tissue around it)."""
     mag = np.asarray(magnitude, dtype=np.float32)
     les = np.asarray(lesion, bool)
     vs = check_voxel_size(voxel_size_mm)
-    around = ndi.binary_dilation(les, iterations=2) if valid is None else (np.asarray(valid, bool) | les)
-    scale = float(np.median(mag[around & (mag > 0)])) if np.any(around & (mag > 0)) else 0.0
+    around = mag[mag > 0] if valid is None else mag[(np.asarray(valid, bool) | les) & (mag > 0)]
+    scale = float(np.median(around)) if around.size else 0.0
     if scale <= 0:
         return {"vesselness_max": float("nan"), "vein_score": float("nan"), "vein_slices": 0, "vein_axis": -1,
                 "n_veins": 0}
-    centre = lesion_centre(les, vs)
+    bbox = ndi.find_objects(les.astype(np.uint8))[0]
+    centre = lesion_centre(les, vs, bbox=bbox)
     pad = np.ceil(3.0 * max(VEIN_SIGMAS_MM) / vs).astype(int) + 2
-    sub = tuple(
-        slice(max(s.start - p, 0), min(s.stop + p, n))
-        for s, p, n in zip(ndi.find_objects(les.astype(np.uint8))[0], pad, les.shape)
-    )
+    sub = tuple(slice(max(s.start - p, 0), min(s.stop + p, n)) for s, p, n in zip(bbox, pad, les.shape))
     v = np.zeros(les.shape, np.float32)
     v[sub] = dark_vesselness(mag[sub] / scale, vs, where=les[sub])  # the whole lesion, once
     best = (-1.0, 0, -1)
@@ -254,13 +261,16 @@ def cvs_eligible(box: tuple[slice, ...], voxel_size_mm) -> bool:
     return bool(extents[-2] >= MIN_CVS_EXTENT_MM)
 
 
-def confluent_lesions(labels: np.ndarray, voxel_size_mm, *, gap_mm: float = CONFLUENT_GAP_MM) -> dict:
+def confluent_lesions(
+    labels: np.ndarray, voxel_size_mm, *, gap_mm: float = CONFLUENT_GAP_MM, objects: list | None = None
+) -> dict:
     """``{lesion id: sorted ids of the other lesions it is confluent with}`` (every lesion a key).
 
     Two lesions are confluent when a voxel of one touches a voxel of the other (shares a face, an
     edge or a corner: lesions a rater split out of one confluent region) or, with ``gap_mm > 0``,
     when their voxel centres come within ``gap_mm``. NAIMS (Sati et al. 2016) excludes lesions
-    that merge with another lesion from the central vein sign.
+    that merge with another lesion from the central vein sign. ``objects``: the labels'
+    ``scipy.ndimage.find_objects``, when the caller has it.
 
     Examples
     --------
@@ -276,7 +286,7 @@ def confluent_lesions(labels: np.ndarray, voxel_size_mm, *, gap_mm: float = CONF
         raise ParameterError(f"confluent gap must be a finite distance >= 0 mm, got {gap_mm}")
     margin = np.maximum(np.ceil(gap_mm / vs).astype(int), 1) + 1
     out = {}
-    for lid, sl in enumerate(ndi.find_objects(labels), start=1):
+    for lid, sl in enumerate(ndi.find_objects(labels) if objects is None else objects, start=1):
         if sl is None:
             continue
         box = tuple(slice(max(s.start - int(m), 0), min(s.stop + int(m), n))
@@ -292,7 +302,12 @@ def confluent_lesions(labels: np.ndarray, voxel_size_mm, *, gap_mm: float = CONF
 
 
 def cvs_exclusions(
-    labels: np.ndarray, voxel_size_mm, *, n_veins: dict | None = None, gap_mm: float = CONFLUENT_GAP_MM
+    labels: np.ndarray,
+    voxel_size_mm,
+    *,
+    n_veins: dict | None = None,
+    gap_mm: float = CONFLUENT_GAP_MM,
+    objects: list | None = None,
 ) -> pd.DataFrame:
     """The measured NAIMS exclusions of every lesion (columns :data:`EXCLUSION_COLUMNS`).
 
@@ -302,9 +317,10 @@ def cvs_exclusions(
     """
     labels = check_lesions(labels)
     vs = check_voxel_size(voxel_size_mm)
-    touching = confluent_lesions(labels, vs, gap_mm=gap_mm)
+    objects = ndi.find_objects(labels) if objects is None else objects
+    touching = confluent_lesions(labels, vs, gap_mm=gap_mm, objects=objects)
     rows = []
-    for lid, sl in enumerate(ndi.find_objects(labels), start=1):
+    for lid, sl in enumerate(objects, start=1):
         if sl is None:
             continue
         reasons = []
@@ -348,8 +364,9 @@ def vein_metrics(
     vs = check_voxel_size(voxel_size_mm)
     margin = np.ceil(MARGIN_MM / vs).astype(int) + 1
     valid_arr = None if valid is None else np.asarray(valid, bool)
+    objects = ndi.find_objects(labels)
     rows = []
-    for lid, sl in enumerate(ndi.find_objects(labels), start=1):
+    for lid, sl in enumerate(objects, start=1):
         if sl is None:
             continue
         box = tuple(
@@ -361,7 +378,8 @@ def vein_metrics(
         ok = None if valid_arr is None else (valid_arr[box] & (lab == 0))
         rows.append({"lesion_id": lid, **lesion_vein(mag[box], les, vs, valid=ok)})
     table = pd.DataFrame(rows, columns=VEIN_COLUMNS[:6])
-    excl = cvs_exclusions(labels, vs, n_veins=dict(zip(table["lesion_id"], table["n_veins"])), gap_mm=gap_mm)
+    n_veins = dict(zip(table["lesion_id"], table["n_veins"]))
+    excl = cvs_exclusions(labels, vs, n_veins=n_veins, gap_mm=gap_mm, objects=objects)
     table = table.merge(excl, on="lesion_id", how="left")
     table["cvs_suggested"] = table["cvs_eligible"] & (table["vein_score"] >= VESSEL_THRESHOLD)
     return table[VEIN_COLUMNS]
