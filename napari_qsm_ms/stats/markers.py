@@ -10,7 +10,7 @@
   used in the literature (columns :data:`MARKER_SUBJECT_COLUMNS` of ``stats/subjects.tsv``):
 
   - ``cvs_40pct``: at least 40 % of the eligible lesions show the CVS (the proportion threshold
-    of Tallantyre et al., Mult Scler 2011;17:1113-1118 (7 T), discussed in the NAIMS consensus,
+    of Tallantyre et al., Neurology 2011;76:534-539 (7 T), discussed in the NAIMS consensus,
     Sati et al., Nat Rev Neurol 2016;12:714-722);
   - ``cvs_select3``: at least three CVS-positive lesions (Select-3*: the reader looks for up to
     three lesions with a central vein on FLAIR*, Solomon et al., Mult Scler 2018;24:750-757);
