@@ -110,6 +110,8 @@ def _fmt(value, column: str) -> str:
     if isinstance(value, (float, np.floating)):
         if not np.isfinite(value):
             return "n/a"
+        if column.endswith("_fraction"):
+            return f"{value:.2f}"
         return f"{value:+.4f}" if column.endswith("_ppm") else f"{value:g}"
     return "" if value is None else str(value)
 

@@ -1,0 +1,58 @@
+"""Screenshots of the lesion markers in the Statistics dock and the report's rim-profile figure.
+
+Run under Xvfb at 1600x1000 on a study made by (1 mm, two subjects, markers, end-to-end QSM)::
+
+    qsm-ms simulate STUDY --subjects 2 --seed 11 --shape 160 192 96 --voxel-size 1 1 1 \\
+        --prl-fraction 0.4 --cvs-fraction 0.4 --eccentric-vein-fraction 0.2
+    qsm-ms recon STUDY && qsm-ms rois STUDY && qsm-ms consensus STUDY
+    python docs/screenshots/make_stats_markers.py STUDY
+
+Writes stats_markers_dock.png (the viewer with the dock: marker table, lesion table with PRL/CVS,
+the "Rim profiles" tab) and stats_markers_rim_profiles.png (the figure of report.html, as
+``qsm-ms stats`` writes it).
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+import napari
+from qtpy.QtCore import QTimer
+
+from napari_qsm_ms._widgets._layers import load_subject_into_viewer
+from napari_qsm_ms.io.layout import StudyFiles
+from napari_qsm_ms.stats.study import run_study_stats
+
+HERE = Path(__file__).parent
+
+
+def main(root: Path) -> None:
+    study = StudyFiles.at(root)
+    run_study_stats(root, n_resamples=200)
+    shutil.copy(study.stats_dir / "rim_profiles.png", HERE / "stats_markers_rim_profiles.png")
+
+    viewer = napari.Viewer(show=True)
+    viewer.window._qt_window.showFullScreen()
+    load_subject_into_viewer(viewer, study.subject("01"))
+    _, widget = viewer.window.add_plugin_dock_widget("napari-qsm-ms", "Statistics")
+    widget.path_edit.setText(str(root))
+    widget.compute(blocking=True)
+    widget.figure_tabs.setCurrentIndex(1)  # the rim profiles
+    rows = widget.lesions
+    prl = rows.index[(rows["subject"] == "01") & rows["prl"].astype("boolean").fillna(False).astype(bool)]
+    if len(prl):
+        widget.table.cellClicked.emit(int(prl[0]), 0)
+        widget.table.selectRow(int(prl[0]))
+
+    def shoot() -> None:
+        viewer.screenshot(str(HERE / "stats_markers_dock.png"), canvas_only=False, flash=False)
+        viewer.close()
+
+    QTimer.singleShot(3000, shoot)
+    napari.run()
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1]))
