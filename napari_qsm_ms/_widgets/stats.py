@@ -38,7 +38,7 @@ from qtpy.QtWidgets import (
 from ..errors import QSMMSError
 from ..io.layout import StudyFiles, SubjectFiles
 from ..roi.rules import lesion_central_slice
-from ..stats.markers import marker_summary, prl_keys, rim_profile_figure
+from ..stats.markers import marker_summary, study_rim_figure
 from ..stats.study import OPTIONAL_MAPS, compute_study, live_subject_stats, run_study_stats
 from ..stats.tests import ALPHA, N_COMPARISONS, paper_tests
 from ._layers import centre_viewer_on, layer_to_volume, slice_axis_of
@@ -66,17 +66,17 @@ TABLE_COLUMNS = [
 MARKER_TABLE_COLUMNS = ("prl", "cvs")
 #: (subjects.tsv column, header) of the marker summary (stats.markers.marker_summary).
 MARKER_SUMMARY_COLUMNS = [
-    ("subject", "Subject"),
-    ("n_prl", "PRL"),
-    ("prl_source", "PRL from"),
-    ("n_cvs_eligible", "CVS eligible"),
-    ("n_cvs_excluded", "Excluded"),
-    ("n_cvs", "CVS+"),
-    ("cvs_fraction", "CVS fraction"),
-    ("cvs_40pct", "\u2265 40 %"),
-    ("cvs_select3", "Select-3*"),
-    ("cvs_select6", "Select-6*"),
-    ("cvs_source", "CVS from"),
+    ("subject", "Subject", "subject label"),
+    ("n_prl", "PRL", "paramagnetic rim lesions counted"),
+    ("prl_source", "PRL from", "rated (the rim round's consensus) or measured (the rim score's suggestion)"),
+    ("n_cvs_eligible", "Eligible", "lesions assessed for the central vein sign (not excluded)"),
+    ("n_cvs_excluded", "Excl.", "lesions excluded (NAIMS: under 3 mm, confluent, several veins; or rated)"),
+    ("n_cvs", "CVS+", "eligible lesions with a central vein"),
+    ("cvs_fraction", "Fraction", "CVS+ / eligible"),
+    ("cvs_40pct", "\u2265 40 %", "CVS in at least 40 % of the eligible lesions"),
+    ("cvs_select3", "Sel-3*", "Select-3*: at least 3 CVS+ lesions (Solomon et al. 2018)"),
+    ("cvs_select6", "Sel-6*", "Select-6*: at least 6 CVS+ lesions (Mult Scler 2024;30:25-34)"),
+    ("cvs_source", "CVS from", "rated (the rim round's consensus) or measured"),
 ]
 _FLAG_BRUSH = QBrush(QColor(255, 170, 60, 90))
 _EXCLUDED_BRUSH = QBrush(QColor(140, 140, 140))
@@ -200,14 +200,12 @@ class StatsWidget(QWidget):
         self.marker_label = QLabel("Lesion markers (PRL, central vein sign): press Compute.")
         self.marker_label.setWordWrap(True)
         self.marker_table = QTableWidget(0, len(MARKER_SUMMARY_COLUMNS))
-        self.marker_table.setHorizontalHeaderLabels([h for _, h in MARKER_SUMMARY_COLUMNS])
+        for c, (_, header, tip) in enumerate(MARKER_SUMMARY_COLUMNS):
+            item = QTableWidgetItem(header)
+            item.setToolTip(tip)
+            self.marker_table.setHorizontalHeaderItem(c, item)
         self.marker_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.marker_table.verticalHeader().setVisible(False)
-        self.marker_table.setToolTip(
-            "Per subject, as subjects.tsv: PRL count; CVS-eligible lesions (NAIMS exclusions: under "
-            "3 mm, confluent, several veins), CVS-positive, fraction, 40 % rule, Select-3*, Select-6*. "
-            "'from': the rim round's consensus (rated) or the measured suggestion"
-        )
         self._marker_fitter = fit_columns(self.marker_table, 0)
         markers = QWidget()
         mlay = QVBoxLayout(markers)
@@ -293,7 +291,7 @@ class StatsWidget(QWidget):
         self.study = StudyFiles.at(result.root)
         self.lesions = result.lesions.copy()
         self.markers = marker_summary(result.subjects)
-        keep = [c for c in ("subject", "lesion_id", "prl", "prl_source", "cvs", "cvs_source",
+        keep = [c for c in ("subject", "lesion_id", "class", "prl", "prl_source", "cvs", "cvs_source",
                             "cvs_exclusion_reason") if c in result.lesions]
         self.marker_lesions = result.lesions[keep].drop_duplicates(["subject", "lesion_id"]) if keep else pd.DataFrame()
         self.rim_profiles = result.rim_profiles
@@ -430,7 +428,7 @@ class StatsWidget(QWidget):
     def _show_markers(self) -> None:
         frame = self.markers
         self.marker_table.setRowCount(len(frame))
-        for c, (col, _) in enumerate(MARKER_SUMMARY_COLUMNS):
+        for c, (col, _, _) in enumerate(MARKER_SUMMARY_COLUMNS):
             for r, value in enumerate(frame[col].tolist() if col in frame else []):
                 item = QTableWidgetItem(_fmt(value, col))
                 if c and col not in ("prl_source", "cvs_source"):
@@ -445,7 +443,7 @@ class StatsWidget(QWidget):
         if self.rim_profiles.empty:
             self.rim_figure.clear()
         else:
-            rim_profile_figure(self.rim_profiles, prl_keys(self.marker_lesions), fig=self.rim_figure)
+            study_rim_figure(self.rim_profiles, self.marker_lesions, fig=self.rim_figure)
         try:
             self.rim_figure.tight_layout(pad=0.4)
         except (ValueError, RuntimeError):  # pragma: no cover - degenerate sizes while docking

@@ -310,6 +310,22 @@ def marker_summary(subjects: pd.DataFrame) -> pd.DataFrame:
     return subjects[["subject", *MARKER_SUBJECT_COLUMNS]].reset_index(drop=True)
 
 
+#: Lesion classes whose rims are judged (PRLs are white-matter lesions).
+RIM_CLASSES = ("wm", "mixed")
+
+
+def study_rim_figure(profiles: pd.DataFrame, lesions: pd.DataFrame, path=None, *, fig: Figure | None = None):
+    """The rim-profile figure of a study (report and Statistics dock): :func:`rim_profile_figure`
+    of the WM and mixed lesions (:data:`RIM_CLASSES` in ``lesions``' ``class``), PRL = the decided
+    ``prl`` of ``stats/lesions.tsv``."""
+    if not profiles.empty and not lesions.empty and "class" in lesions:
+        rows = lesions[lesions["class"].isin(RIM_CLASSES)]
+        keep = {(str(a), int(b)) for a, b in zip(rows["subject"], rows["lesion_id"])}
+        profiles = profiles[[(str(a), int(b)) in keep for a, b in zip(profiles["subject"], profiles["lesion_id"])]]
+    return rim_profile_figure(profiles, prl_keys(lesions), path, fig=fig,
+                              title="Rim profiles of WM and mixed lesions: PRL vs non-PRL")
+
+
 def prl_keys(lesions: pd.DataFrame) -> list[tuple[str, int]]:
     """``(subject, lesion_id)`` of the lesions counted as PRL in a ``stats/lesions.tsv`` table."""
     if lesions.empty or "prl" not in lesions:
@@ -390,6 +406,7 @@ __all__ = [
     "prl_keys",
     "read_rated_markers",
     "rim_profile_figure",
+    "study_rim_figure",
     "rim_profiles",
     "roc_auc",
     "subject_markers",

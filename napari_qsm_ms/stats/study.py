@@ -477,7 +477,7 @@ def write_study_stats(
         ``out_dir``.
     """
     from .figures import choose_example_lesions, figure2, roi_panel_figure, save_figure
-    from .markers import prl_keys, rim_profile_figure
+    from .markers import study_rim_figure
     from .report import write_report
 
     out = Path(out_dir)
@@ -498,7 +498,7 @@ def write_study_stats(
         figures["figure2"] = save_figure(fig, tmp / "figure2")
         if not result.rim_profiles.empty:  # lesion markers (stats/markers.py)
             atomic_write_tsv(tmp / "rim_profiles.tsv", result.rim_profiles)
-            fig = rim_profile_figure(result.rim_profiles, prl_keys(result.lesions))
+            fig = study_rim_figure(result.rim_profiles, result.lesions)
             figures["rim_profiles"] = save_figure(fig, tmp / "rim_profiles")
         examples = choose_example_lesions(result.lesions, n=roi_lesions)
         for k, (_, row) in enumerate(examples.iterrows()):

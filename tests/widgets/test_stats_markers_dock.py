@@ -55,7 +55,7 @@ def test_dock_marker_summary_equals_subjects_tsv(make_napari_viewer, qtbot, tmp_
     # the table the user reads says the same, cell by cell
     assert widget.marker_table.rowCount() == len(written)
     for r, (_, row) in enumerate(written.iterrows()):
-        for c, (col, _) in enumerate(MARKER_SUMMARY_COLUMNS):
+        for c, (col, _, _) in enumerate(MARKER_SUMMARY_COLUMNS):
             assert widget.marker_table.item(r, c).text() == _fmt(shown.iloc[r][col], col)
     first = written.set_index("subject").loc["01"]
     assert first["prl_source"].startswith("rated 1")  # the round decided lesion 1
