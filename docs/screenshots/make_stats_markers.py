@@ -7,9 +7,9 @@ Run under Xvfb at 1600x1000 on a study made by (1 mm, two subjects, markers, end
     qsm-ms recon STUDY && qsm-ms rois STUDY && qsm-ms consensus STUDY
     python docs/screenshots/make_stats_markers.py STUDY
 
-Before that, three raters "read" the first eight lesions of sub-01 in the rim round with the
-simulation's truth as their answers (r3 says "uncertain" on the first PRL), so the dock shows
-rated and measured sources side by side.
+Before that, three raters "read" every lesion of sub-01 and the first six of sub-02 in the rim
+round with the simulation's truth as their answers (r3 says "uncertain" on the first PRL of
+each), so the dock shows rated and measured sources side by side.
 
 Writes stats_markers_dock.png (the viewer with the dock: marker table, lesion table with PRL/CVS,
 the "Rim profiles" tab) and stats_markers_rim_profiles.png (the figure of report.html, as
@@ -32,15 +32,16 @@ from napari_qsm_ms.stats.study import run_study_stats
 HERE = Path(__file__).parent
 
 
-def rate_from_truth(study: StudyFiles, label: str = "01", n: int = 8) -> None:
-    """Rim-round votes of three raters on the first ``n`` lesions, from the simulation's truth."""
+def rate_from_truth(study: StudyFiles, label: str, n: int | None = None) -> None:
+    """Rim-round votes of three raters on the first ``n`` lesions (all: None), from the truth."""
     import pandas as pd
 
     from napari_qsm_ms.rating.markers import record_marker_vote, run_round_consensus
     from napari_qsm_ms.simulate.truth import TruthFiles
 
     sub = study.subject(label)
-    truth = pd.read_csv(TruthFiles(study.root, label).lesions_tsv, sep="\t").head(n)
+    truth = pd.read_csv(TruthFiles(study.root, label).lesions_tsv, sep="\t")
+    truth = truth if n is None else truth.head(n)
     first_prl = next((int(r.lesion_id) for r in truth.itertuples() if r.prl), None)
     for rater in ("r1", "r2", "r3"):
         for r in truth.itertuples():
@@ -49,12 +50,13 @@ def rate_from_truth(study: StudyFiles, label: str = "01", n: int = 8) -> None:
                 prl = "uncertain"
             record_marker_vote(sub, rater, int(r.lesion_id), prl=prl,
                                cvs="present" if r.vein == "central" else "absent")
-    run_round_consensus(study, [sub])
+    run_round_consensus(study, [sub], raters=["r1", "r2", "r3"])
 
 
 def main(root: Path) -> None:
     study = StudyFiles.at(root)
-    rate_from_truth(study)
+    rate_from_truth(study, "01")
+    rate_from_truth(study, "02", 6)
     run_study_stats(root, n_resamples=200)
     shutil.copy(study.stats_dir / "rim_profiles.png", HERE / "stats_markers_rim_profiles.png")
 
