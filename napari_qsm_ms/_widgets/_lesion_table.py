@@ -17,7 +17,7 @@ from qtpy.QtCore import QAbstractTableModel, QModelIndex, QSortFilterProxyModel,
 from qtpy.QtGui import QBrush, QColor
 from qtpy.QtWidgets import QAbstractItemView, QTableView
 
-from ..stats.marker_view import NOT_WM
+from ..stats.marker_view import NOT_WM, marker_decisions
 from ._tables import fit_columns
 
 #: (DataFrame column, header, tooltip)
@@ -32,13 +32,18 @@ COLUMNS: list[tuple[str, str, str]] = [
     ("flags", "Flags", "Problems to look at (small lesion, small reference, excluded, ...)"),
     ("rim_score_ppm", "Rim ppm", "Rim score (ppm): mean paramagnetic excess of the lesion's rim sectors (12 per "
      "slice) over its reference, on QSM (roi.rim; the value of stats/lesions.tsv; coverage in the Review dock)"),
-    ("prl_suggested", "PRL", "Suggested paramagnetic rim lesion (rim score >= 0.006 ppm); the rim round decides"),
+    ("prl", "PRL", "Paramagnetic rim lesion as qsm-ms stats counts it: the rim round's consensus where the raters "
+     "agreed, else the measured suggestion (rim score >= 0.006 ppm); the cell's tooltip says which"),
     ("vein_score", "Vein", "Vein score: vesselness of a dark vein crossing the lesion centre on two consecutive "
      "slices of the T2* magnitude (roi.veins; the value of stats/lesions.tsv)"),
-    ("cvs_suggested", "CVS", "Suggested central vein sign: yes / no, or 'small' (under 3 mm across: not eligible)"),
+    ("cvs", "CVS", "Central vein sign as qsm-ms stats counts it (rim round's consensus where agreed, else measured): "
+     "yes / no, or excluded: 'small' (under 3 mm across) or 'excl' (confluent, several veins, rated; see the tooltip)"),
 ]
 FLAGS_COLUMN = [c for c, _, _ in COLUMNS].index("flags")
-MARKER_COLUMNS = ("rim_score_ppm", "prl_suggested", "vein_score", "cvs_suggested")
+MARKER_COLUMNS = ("rim_score_ppm", "prl", "vein_score", "cvs")
+_MARKER_EXTRAS = ("rim_coverage", "cvs_eligible", "prl_source", "cvs_source")
+#: further columns of marker_table that :func:`.marker_view.marker_decisions` reads
+_DECISION_EXTRAS = ("cvs_exclusion_reason", "confluent_with", "prl_rated", "cvs_rated")
 MISSING = "\u2014"
 """What a cell shows when its measure is missing (its tooltip says what to run)."""
 ID_ROLE = Qt.ItemDataRole.UserRole + 1
@@ -106,14 +111,16 @@ def display_frame(
                 **_marker_cells(marker_rows.get(lid), marker_notes),
             }
         )
-    columns = [c for c, _, _ in COLUMNS] + ["first_slice", "excluded", "rim_coverage", "cvs_eligible", "marker_notes"]
+    columns = [c for c, _, _ in COLUMNS] + ["first_slice", "excluded", *_MARKER_EXTRAS, *_DECISION_EXTRAS,
+                                                 "marker_notes", "marker_decisions"]
     return pd.DataFrame(rows, columns=columns)
 
 
 def _marker_cells(row: dict | None, notes: dict[str, str]) -> dict:
-    """The marker values of one lesion (NaN where not measured) and the notes of its missing cells."""
+    """The marker values of one lesion (NaN where not measured), the notes of its missing cells
+    and the tooltips of its PRL / CVS decisions (:func:`.marker_view.marker_decisions`)."""
     row = row or {}
-    out = {c: row.get(c, np.nan) for c in (*MARKER_COLUMNS, "rim_coverage", "cvs_eligible")}
+    out = {c: row.get(c, np.nan) for c in (*MARKER_COLUMNS, *_MARKER_EXTRAS, *_DECISION_EXTRAS)}
     missing = {}
     for c in MARKER_COLUMNS:
         value = out[c]
@@ -122,16 +129,16 @@ def _marker_cells(row: dict | None, notes: dict[str, str]) -> dict:
         elif value is None or (isinstance(value, float) and not np.isfinite(value)):
             missing[c] = "not measured yet" if not row else "no value for this lesion (see docs/markers.md)"
     if row and "rim_score_ppm" in missing and "rim_score_ppm" not in notes:
-        missing.update(dict.fromkeys(("rim_score_ppm", "prl_suggested"), NOT_WM))
+        missing.update(dict.fromkeys(("rim_score_ppm", "prl"), NOT_WM))
     if "vein_score" in missing:
-        missing.setdefault("cvs_suggested", missing["vein_score"])
+        missing.setdefault("cvs", missing["vein_score"])
+    decisions = marker_decisions(row) if row else {}
+    for col in ("prl", "cvs"):  # decided (the rim round agreed, or measured): shown as qsm-ms stats counts it
+        if decisions and decisions[col][0] is not None:
+            missing.pop(col, None)
     out["marker_notes"] = missing
+    out["marker_decisions"] = decisions
     return out
-
-
-def _true(value) -> bool:
-    """A measured flag that is set (NaN and None: not set)."""
-    return value is not None and value == value and bool(value)
 
 
 def _marker_text_and_key(column: str, rec: dict) -> tuple[str, float]:
@@ -143,16 +150,15 @@ def _marker_text_and_key(column: str, rec: dict) -> tuple[str, float]:
         return f"{float(value):.3f}", float(value)
     if column == "vein_score":
         return f"{float(value):.2f}", float(value)
-    if column == "prl_suggested":  # sorted by the rim score behind it
+    word = rec["marker_decisions"][column][0]
+    if column == "prl":  # sorted by the decision, then by the rim score behind it
         score = rec["rim_score_ppm"]
-        key = float(score) if score is not None and np.isfinite(float(score)) else 0.0
-        return ("yes" if bool(value) else "no"), key
-    # cvs_suggested: yes > no > small, then by the vein score
+        score = float(score) if score is not None and np.isfinite(float(score)) else 0.0
+        return word, (1.0 if word == "yes" else 0.0) + score
+    # cvs: yes > no > excluded, then by the vein score
     vein = rec["vein_score"]
     vein = float(vein) if vein is not None and np.isfinite(float(vein)) else 0.0
-    if not _true(rec["cvs_eligible"]):
-        return "small", vein / 10.0
-    return ("yes", 2.0 + vein / 10.0) if bool(value) else ("no", 1.0 + vein / 10.0)
+    return word, {"yes": 2.0, "no": 1.0}.get(word, 0.0) + vein / 10.0
 
 
 class LesionTableModel(QAbstractTableModel):
@@ -198,7 +204,8 @@ class LesionTableModel(QAbstractTableModel):
                 keys.append(key)
             self._cells.append(cells)
             self._keys.append(keys)
-            self._tips.append(rec.get("marker_notes") or {})
+            decided = {c: why for c, (_, why) in (rec.get("marker_decisions") or {}).items()}
+            self._tips.append({**decided, **(rec.get("marker_notes") or {})})
         self._flagged = [bool(r["flags"]) for r in self._frame.to_dict("records")]
         self._excluded = [bool(r["excluded"]) for r in self._frame.to_dict("records")]
         self.endResetModel()

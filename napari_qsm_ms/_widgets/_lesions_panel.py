@@ -6,8 +6,10 @@ The table rows come from :func:`roi.lesions.lesion_table` plus the consensus cla
 one undo step per layer. The annotation state (exclusions, flags) belongs to the dock.
 
 The rim and vein columns come from :func:`stats.marker_view.dock_marker_table` (the measures of
-``stats/lesions.tsv``), run in a worker whenever its inputs changed (lesions, tissue, vessels,
-brain mask, QSM, T2* magnitude); a missing input shows a dash whose tooltip says what to run.
+``stats/lesions.tsv`` and the PRL / CVS decisions of ``qsm-ms stats``: the subject's rim-round
+consensus where the raters agreed, else the measure), run in a worker whenever its inputs changed
+(lesions, tissue, vessels, brain mask, QSM, T2* magnitude, the round's consensus file); a missing
+input shows a dash whose tooltip says what to run.
 """
 
 from __future__ import annotations
@@ -177,7 +179,7 @@ class LesionsPanel(QGroupBox):
                 np.asarray(lesions.data), tissue_data, voxel_size_of(lesions), slice_axis=slice_axis_of(lesions),
             )
         self._show_frame()
-        if self._marker_key != marker_fingerprint(self.dock.layer):
+        if self._marker_key != marker_fingerprint(self.dock.layer, self.dock.subject):
             self._marker_timer.start()
 
     def _show_frame(self) -> None:
@@ -198,24 +200,28 @@ class LesionsPanel(QGroupBox):
             self._marker_timer.start()
 
     def _measure_if_changed(self) -> None:
-        if self._marker_worker is not None or self._marker_key != marker_fingerprint(self.dock.layer):
+        if self._marker_worker is not None or self._marker_key != marker_fingerprint(self.dock.layer, self.dock.subject):
             self.measure_markers()
 
     def measure_markers(self, *, start: bool = True):
         """Measure rims and veins of every lesion in a worker (the columns of ``stats/lesions.tsv``).
 
         Returns the worker, or None when nothing needs one (no lesions, or neither QSM nor T2*
-        magnitude: the columns then show what to run)."""
+        magnitude nor a rim-round consensus: the columns then show what to run)."""
         self._marker_timer.stop()
         if getattr(self.dock, "_closed", False):
             return None
         if self._marker_worker is not None:  # measuring: once more when it is done
             self._marker_again = True
             return self._marker_worker
-        key = marker_fingerprint(self.dock.layer)
-        inputs = marker_inputs(self.dock.layer)
+        key = marker_fingerprint(self.dock.layer, self.dock.subject)
         self._marker_key = key
-        if inputs is None or (inputs.chi_ppm is None and inputs.magnitude is None):
+        try:
+            inputs = marker_inputs(self.dock.layer, self.dock.subject)
+        except QSMMSError as exc:  # an unreadable round consensus: say so, measure without it
+            napari.utils.notifications.show_error(str(exc))
+            inputs = marker_inputs(self.dock.layer)
+        if inputs is None or (inputs.chi_ppm is None and inputs.magnitude is None and inputs.rated is None):
             self.marker_frame = None
             self.marker_notes = {} if inputs is None else inputs.missing()
             self.marker_progress.set_idle("" if inputs is None else "rim and vein: no QSM and no T2* magnitude")

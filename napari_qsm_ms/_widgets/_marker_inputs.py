@@ -12,7 +12,9 @@ from collections.abc import Callable
 
 import numpy as np
 
+from ..io.layout import round_consensus_tsv
 from ..stats.marker_view import NO_MAGNITUDE, NO_QSM, MarkerInputs, first_echo
+from ..stats.markers import ROUND, read_rated_markers
 from ._layers import layer_grid, layer_to_volume
 
 #: (MarkerInputs field, layer role)
@@ -25,8 +27,9 @@ def _on_grid(layer, grid) -> bool:
     return other.shape[:3] == grid.shape[:3] and np.allclose(other.affine, grid.affine, atol=1e-3)
 
 
-def marker_inputs(layer: Callable[[str], object]) -> MarkerInputs | None:
-    """The measures' inputs from the layers ``layer(role)`` returns; None without lesions."""
+def marker_inputs(layer: Callable[[str], object], subject=None) -> MarkerInputs | None:
+    """The measures' inputs from the layers ``layer(role)`` returns and the rim round's consensus
+    of ``subject`` (its file; raises ``InputFileError`` if unreadable); None without lesions."""
     lesions = layer("lesions")
     if lesions is None or not np.any(lesions.data):
         return None
@@ -46,13 +49,16 @@ def marker_inputs(layer: Callable[[str], object]) -> MarkerInputs | None:
         else:
             data = data.astype(np.int64, copy=False)
         arrays[name] = data
-    return MarkerInputs(np.asarray(les.data).astype(np.int64, copy=False), np.asarray(les.affine, float), **arrays)
+    rated = None if subject is None else read_rated_markers(subject)
+    return MarkerInputs(np.asarray(les.data).astype(np.int64, copy=False), np.asarray(les.affine, float), **arrays,
+                        rated=rated)
 
 
-def marker_fingerprint(layer: Callable[[str], object]) -> tuple:
-    """Changes when an input of the measures changes: the label layers' contents (checksums) and
-    the image layers' arrays (identity)."""
-    key = []
+def marker_fingerprint(layer: Callable[[str], object], subject=None) -> tuple:
+    """Changes when an input of the measures changes: the label layers' contents (checksums), the
+    image layers' arrays (identity) and the rim round's consensus file (time stamp)."""
+    path = None if subject is None else round_consensus_tsv(subject, ROUND)
+    key = [path.stat().st_mtime_ns if path is not None and path.exists() else None]
     for role in ("lesions", "tissue", "vessels", "mask"):
         lay = layer(role)
         key.append(None if lay is None else zlib.crc32(np.ascontiguousarray(lay.data).view(np.uint8)))

@@ -8,6 +8,8 @@ come from ``stats.markers.marker_table``, the function that writes ``stats/lesio
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
 from matplotlib.figure import Figure
@@ -19,8 +21,9 @@ from ..io.nifti import to_canonical
 from ..roi.marker_overlay import SECTOR_PARAMAGNETIC, SECTOR_QUIET
 from ..roi.rim import PRL_SCORE_PPM, RIM_BAND_MM
 from ..roi.veins import VESSEL_THRESHOLD
-from ..stats.marker_view import LesionMarkerView, lesion_marker_view
-from ._layers import layer_grid
+from ..stats.marker_view import LesionMarkerView, lesion_marker_view, marker_decisions
+from ..errors import QSMMSError
+from ._layers import current_subject, layer_grid
 from ._marker_inputs import marker_fingerprint, marker_inputs
 from ._worker import ProgressPanel, run_with_progress
 
@@ -84,12 +87,17 @@ class MarkerSection(QGroupBox):
             self._again = True
             return self._worker
         lid = self.review.current_id
-        key = (lid, marker_fingerprint(self.review.layer))
+        subject = current_subject(self.review.viewer)
+        key = (lid, marker_fingerprint(self.review.layer, subject))
         if key == self._key:
             return None
         self._key = key
-        inputs = None if lid is None else marker_inputs(self.review.layer)
-        if inputs is None or (inputs.chi_ppm is None and inputs.magnitude is None):
+        try:
+            inputs = None if lid is None else marker_inputs(self.review.layer, subject)
+        except QSMMSError as exc:  # an unreadable round consensus: say so, measure without it
+            self.text.setText(str(exc))
+            inputs = marker_inputs(self.review.layer)
+        if inputs is None or (inputs.chi_ppm is None and inputs.magnitude is None and inputs.rated is None):
             self.view = None
             missing = {} if inputs is None else inputs.missing()
             self.text.setText("no lesion" if inputs is None else " ".join(sorted(set(missing.values()))))
@@ -128,7 +136,8 @@ class MarkerSection(QGroupBox):
         self.shown.emit()
 
     def summary(self) -> str:
-        """The current lesion's rim score, coverage, vein score and CVS suggestion (marker_table's values)."""
+        """The current lesion's rim score, coverage, vein score (marker_table's values) and its PRL
+        and CVS as ``qsm-ms stats`` counts them (:func:`.marker_view.marker_decisions`)."""
         view = self.view
         if view is None:
             return "no lesion"
@@ -139,9 +148,8 @@ class MarkerSection(QGroupBox):
         elif not np.isfinite(float(v.get("rim_score_ppm", np.nan))):
             parts.append("rim: — (no WM edge: rims are judged in white matter)")
         else:
-            prl = "PRL suggested" if bool(v["prl_suggested"]) else f"not a PRL (< {PRL_SCORE_PPM} ppm)"
             parts.append(
-                f"rim score {float(v['rim_score_ppm']):.3f} ppm ({prl}), rim coverage "
+                f"rim score {float(v['rim_score_ppm']):.3f} ppm (PRL from {PRL_SCORE_PPM} ppm), rim coverage "
                 f"{100 * float(v['rim_coverage']):.0f} %, rim - core {float(v['rim_contrast_ppm']):+.3f} ppm"
             )
         if "vein_score" in missing:
@@ -149,11 +157,13 @@ class MarkerSection(QGroupBox):
         elif not np.isfinite(float(v.get("vein_score", np.nan))):
             parts.append("vein: — (no magnitude around the lesion)")
         else:
-            if not bool(v["cvs_eligible"]):
-                cvs = "not eligible (under 3 mm across)"
-            else:
-                cvs = "suggested" if bool(v["cvs_suggested"]) else "not suggested"
-            parts.append(f"vein score {float(v['vein_score']):.2f} (threshold {VESSEL_THRESHOLD}), CVS {cvs}")
+            parts.append(f"vein score {float(v['vein_score']):.2f} (CVS from {VESSEL_THRESHOLD})")
+        if v:
+            decided = marker_decisions(v)
+            shown = [f"<b>{name} {decided[col][0]}</b> ({decided[col][1]})"
+                     for col, name in (("prl", "PRL"), ("cvs", "CVS")) if decided[col][0] is not None]
+            if shown:
+                parts.append("counted: " + "; ".join(shown))
         return "<br>".join(parts)
 
     def _draw_profile(self) -> None:
@@ -236,3 +246,9 @@ class MarkerSection(QGroupBox):
     def shutdown(self) -> None:
         self._closed = True
         self._timer.stop()
+        worker, self._worker = self._worker, None
+        if worker is not None:  # still measuring: its result (and its progress panel) have nowhere to go
+            for signal in (worker.returned, worker.errored):
+                with contextlib.suppress(TypeError, RuntimeError):
+                    signal.disconnect()
+            worker.quit()

@@ -134,12 +134,11 @@ def vein_voxels(magnitude: np.ndarray, lesion: np.ndarray, voxel_size_mm, *, val
     """
     mag = np.asarray(magnitude, dtype=np.float32)
     les = np.asarray(lesion, bool)
-    around = ndi.binary_dilation(les, iterations=2) if valid is None else (np.asarray(valid, bool) | les)
-    values = mag[around & (mag > 0)]
+    values = mag[mag > 0] if valid is None else mag[(np.asarray(valid, bool) | les) & (mag > 0)]
     if not values.size:
         return np.zeros((0, 3), int), np.zeros(0, np.float32)
     centre = lesion_centre(les, voxel_size_mm)
-    v = dark_vesselness(mag / float(np.median(values)), voxel_size_mm, where=centre)
+    v = dark_vesselness(mag / float(np.median(values)), voxel_size_mm, where=les)
     idx = np.argwhere(centre & (v >= VESSEL_THRESHOLD))
     vals = v[tuple(idx.T)]
     order = np.argsort(-vals, kind="stable")

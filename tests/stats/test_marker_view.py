@@ -11,6 +11,7 @@ import pytest
 
 from napari_qsm_ms.io.nifti import load_volume
 from napari_qsm_ms.roi import marker_overlay
+from napari_qsm_ms.stats import marker_view
 from napari_qsm_ms.stats.marker_view import (
     NO_MAGNITUDE,
     NO_QSM,
@@ -21,8 +22,11 @@ from napari_qsm_ms.stats.marker_view import (
 )
 from napari_qsm_ms.stats.markers import MARKER_LESION_COLUMNS
 
-from ..widgets._markers_study import exported_lesions, marker_study
 from napari_qsm_ms.io.layout import StudyFiles
+from napari_qsm_ms.stats.marker_view import marker_decisions
+from napari_qsm_ms.stats.markers import read_rated_markers
+
+from ..widgets._markers_study import exported_lesions, marker_study, marker_subject, rate_rims, same_value
 
 TRUTH = "derivatives/simulation/sub-01/anat/sub-01_desc-truth{}.nii.gz"
 
@@ -32,23 +36,18 @@ def study(tmp_path_factory):
     return StudyFiles.at(marker_study(tmp_path_factory))
 
 
-def _inputs(study, *, extras: bool = False) -> MarkerInputs:
+def _inputs(study, *, extras: bool = False, rated: bool = False) -> MarkerInputs:
     sub = study.subject("01")
     les = load_volume(sub.lesions)
     inputs = MarkerInputs(
         les.data.astype(np.int64), les.affine, load_volume(sub.chimap, allow_nan=True).data,
         first_echo(load_volume(sub.magnitude).data), load_volume(sub.tissue).data.astype(np.int64),
+        rated=read_rated_markers(sub) if rated else None,
     )
     if extras:  # a brain mask and vessels, as a study with them passes them
         inputs.brain = load_volume(study.root / TRUTH.format("brain_mask")).data.astype(np.int64)
         inputs.vessels = load_volume(study.root / TRUTH.format("vessels_mask")).data.astype(np.int64)
     return inputs
-
-
-def _same(a, b) -> bool:
-    if isinstance(b, float) and np.isnan(b):
-        return np.isnan(float(a))
-    return a == b
 
 
 def test_dock_table_equals_the_exported_lesions_tsv(study):
@@ -57,7 +56,31 @@ def test_dock_table_equals_the_exported_lesions_tsv(study):
     assert list(table.index) == list(exported.index)
     for col in MARKER_LESION_COLUMNS:
         for lid in table.index:
-            assert _same(table.loc[lid, col], exported.loc[lid, col]), (lid, col)
+            assert same_value(table.loc[lid, col], exported.loc[lid, col]), (lid, col)
+
+
+def test_rated_decisions_equal_the_exported_lesions_tsv(tmp_path_factory, tmp_path):
+    """The rim round's consensus (MarkerInputs(rated=...)) decides in the dock as in qsm-ms stats:
+    a measured non-PRL rated yes, a measured CVS rated absent, a lesion rated excluded."""
+    sub = marker_subject(tmp_path_factory, tmp_path)
+    before = exported_lesions(sub)
+    not_prl = int(before.index[~before["prl_suggested"].astype(bool) & np.isfinite(before["rim_score_ppm"])][0])
+    cvs = int(before.index[before["cvs_suggested"].astype(bool)][0])
+    other = int(next(i for i in before.index if i not in (not_prl, cvs)))
+    rate_rims(sub, prl={not_prl: "yes"}, cvs={cvs: "absent", other: "excluded"})
+    exported = exported_lesions(sub)
+    study = StudyFiles.at(sub.study)
+    table = dock_marker_table(_inputs(study, rated=True)).set_index("lesion_id")
+    for col in MARKER_LESION_COLUMNS:
+        for lid in table.index:
+            assert same_value(table.loc[lid, col], exported.loc[lid, col]), (lid, col)
+    assert bool(exported.loc[not_prl, "prl"]) and exported.loc[not_prl, "prl_source"] == "rated"
+    assert not exported.loc[cvs, "cvs"] and exported.loc[other, "cvs_exclusion_reason"] == "rated"
+    decided = {lid: marker_decisions(table.loc[lid]) for lid in (not_prl, cvs, other)}
+    assert decided[not_prl]["prl"][0] == "yes" and "rim round" in decided[not_prl]["prl"][1]
+    assert decided[cvs]["cvs"][0] == "no" and decided[other]["cvs"][0] == "excl"
+    # without the consensus (rated=None) the measure decides: the dock would differ from stats
+    assert not dock_marker_table(_inputs(study)).set_index("lesion_id").loc[not_prl, "prl"]
 
 
 @pytest.mark.parametrize("extras", [False, True])
@@ -68,7 +91,7 @@ def test_one_lesion_on_a_crop_equals_the_whole_volume(study, extras):
     for lid in whole.index:
         view = lesion_marker_view(inputs, int(lid))
         for col in MARKER_LESION_COLUMNS:
-            assert _same(view.values[col], whole.loc[lid, col]), (lid, col)
+            assert same_value(view.values[col], whole.loc[lid, col]), (lid, col)
         # the picture agrees with the measure: the coverage of the drawn sectors is rim_coverage
         if np.isfinite(whole.loc[lid, "rim_coverage"]):
             assert view.rim.coverage == pytest.approx(whole.loc[lid, "rim_coverage"], abs=1e-12)
@@ -95,3 +118,4 @@ def test_missing_inputs_say_what_to_run(study):
 
 def test_marker_overlay_doctests():
     assert doctest.testmod(marker_overlay).failed == 0
+    assert doctest.testmod(marker_view).failed == 0

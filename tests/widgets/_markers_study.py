@@ -15,6 +15,7 @@ import pandas as pd
 from napari_qsm_ms.cli import main
 from napari_qsm_ms.io.layout import StudyFiles, SubjectFiles
 from napari_qsm_ms.io.nifti import load_volume, save_volume
+from napari_qsm_ms.rating.markers import record_marker_vote, run_round_consensus
 from napari_qsm_ms.simulate.markers import MarkerSpec
 from napari_qsm_ms.simulate.study import simulate_study
 
@@ -53,3 +54,24 @@ def exported_lesions(subject: SubjectFiles) -> pd.DataFrame:
     """``stats/lesions.tsv`` of ``qsm-ms stats``, one row per lesion id."""
     table = pd.read_csv(StudyFiles.at(subject.study).stats_dir / "lesions.tsv", sep="\t")
     return table.drop_duplicates("lesion_id").set_index("lesion_id")
+
+
+def same_value(a, b) -> bool:
+    """A dock value equals the exported one (an empty text is written as an empty TSV cell,
+    which reads back as NaN)."""
+    if isinstance(b, float) and np.isnan(b):
+        return a is None or a == "" or (not isinstance(a, str) and np.isnan(float(a)))
+    return a == b
+
+
+def rate_rims(subject: SubjectFiles, prl: dict[int, str], cvs: dict[int, str]) -> None:
+    """Three raters agree on ``prl`` / ``cvs`` answers per lesion (rim round), the round's
+    consensus is written (``run_round_consensus``, as ``qsm-ms consensus --round rim``) and
+    ``qsm-ms stats`` re-run."""
+    for rater in ("ann", "bob", "cy"):
+        for lid in sorted(set(prl) | set(cvs)):
+            answer = cvs.get(lid)
+            record_marker_vote(subject, rater, lid, prl=prl.get(lid), cvs=answer,
+                               cvs_exclusion="not_visible" if answer == "excluded" else "")
+    run_round_consensus(StudyFiles.at(subject.study), [subject])
+    assert main(["stats", str(subject.study)]) == 0

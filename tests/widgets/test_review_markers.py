@@ -13,7 +13,7 @@ from napari_qsm_ms._widgets._review_markers import RIM_LAYER, VEIN_LAYER
 from napari_qsm_ms.roi.marker_overlay import SECTOR_PARAMAGNETIC, SECTOR_QUIET
 from napari_qsm_ms.stats.markers import MARKER_LESION_COLUMNS
 
-from ._markers_study import exported_lesions, marker_subject
+from ._markers_study import exported_lesions, marker_subject, same_value
 from ._user_path import add_dock
 
 
@@ -52,15 +52,13 @@ def test_review_overlay_follows_the_lesion_with_the_exported_numbers(make_napari
         # ONE answer: the numbers shown are the exported ones (same function, same arguments)
         for col in MARKER_LESION_COLUMNS:
             got, want = view.values[col], row[col]
-            if isinstance(want, float) and np.isnan(want):
-                assert np.isnan(float(got)), (lid, col)
-            else:
-                assert got == want, (lid, col, got, want)
+            assert same_value(got, want), (lid, col, got, want)
         text = section.text.text()
         assert f"Lesion {lid}" in text and f"vein score {row.vein_score:.2f}" in text
         if np.isfinite(row.rim_score_ppm):
             assert f"rim score {row.rim_score_ppm:.3f} ppm" in text
             assert f"rim coverage {100 * row.rim_coverage:.0f} %" in text
+            assert f"<b>PRL {'yes' if row.prl else 'no'}</b>" in text  # as qsm-ms stats counts it
         # the layers show this lesion's rim band and vein, nowhere else
         rim = viewer.layers[RIM_LAYER]
         mask = np.asarray(lesions.data) == lid
