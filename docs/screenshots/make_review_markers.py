@@ -9,7 +9,10 @@ markers=MarkerSpec(...))``; its true susceptibility plus white noise stands for 
 with File > Open, the docks from the Plugins menu. Writes ``review_markers.png`` (viewer with the
 rim-sector and vein layers of the PRL with the highest rim score, Review dock beside it),
 ``review_markers_dock.png`` (the Review dock alone) and ``review_markers_table.png`` (the lesion
-table sorted by rim score, highest first).
+table sorted by rim score, highest first). Three raters' rim round (``record_marker_vote``, then
+``run_round_consensus`` as ``qsm-ms consensus --round rim`` does) agrees on that lesion (PRL yes,
+CVS present) and overrules the measure on the next suggested PRL (PRL no), so the PRL and CVS
+columns show what ``qsm-ms stats`` counts.
 """
 
 from __future__ import annotations
@@ -30,7 +33,9 @@ from qtpy.QtWidgets import QApplication  # noqa: E402
 
 from napari_qsm_ms._widgets._layers import viewer_camera  # noqa: E402
 from napari_qsm_ms._widgets._lesion_table import COLUMNS  # noqa: E402
+from napari_qsm_ms.io.layout import StudyFiles  # noqa: E402
 from napari_qsm_ms.io.nifti import load_volume, save_volume  # noqa: E402
+from napari_qsm_ms.rating.markers import record_marker_vote, run_round_consensus  # noqa: E402
 from napari_qsm_ms.simulate.markers import MarkerSpec  # noqa: E402
 from napari_qsm_ms.simulate.study import simulate_study  # noqa: E402
 
@@ -87,12 +92,20 @@ def main() -> int:
     lesions = getattr(lesions, "__wrapped__", lesions)
     panel = lesions.lesions_panel
     wait(lambda: panel._marker_worker is None and panel.marker_frame is not None)
-    dock_r, review = viewer.window.add_plugin_dock_widget("napari-qsm-ms", "Review lesions", tabify=True)
-    review = getattr(review, "__wrapped__", review)
     frame = panel.marker_frame
     pick = frame[frame["prl_suggested"] & frame["cvs_suggested"]]
     pick = pick if len(pick) else frame[frame["prl_suggested"]]
     lid = int(pick.sort_values("rim_score_ppm", ascending=False)["lesion_id"].iloc[0])
+    others = frame[frame["prl_suggested"] & (frame["lesion_id"] != lid)]
+    overruled = int(others.sort_values("rim_score_ppm", ascending=False)["lesion_id"].iloc[0])
+    for rater in ("ann", "bob", "cy"):  # the rim round: agreed on lid, overrules the measure on the other
+        record_marker_vote(sub, rater, lid, prl="yes", cvs="present")
+        record_marker_vote(sub, rater, overruled, prl="no")
+    run_round_consensus(StudyFiles.at(sub.study), [sub])
+    panel.measure_markers()
+    wait(lambda: panel._marker_worker is None and (panel.marker_frame["prl_source"] == "rated").any())
+    dock_r, review = viewer.window.add_plugin_dock_widget("napari-qsm-ms", "Review lesions", tabify=True)
+    review = getattr(review, "__wrapped__", review)
     review.go_to(lid)
     wait(lambda: review.markers._worker is None and review.markers.view is not None
          and review.markers.view.lesion_id == lid)
@@ -110,7 +123,7 @@ def main() -> int:
     settle()
     close_toasts(viewer)
     viewer.screenshot(str(OUT / "review_markers_table.png"), canvas_only=False, flash=False)
-    print("PRL shown: lesion", lid)
+    print("PRL shown: lesion", lid, "; rim round overrules the measure on lesion", overruled)
     review.shutdown()
     lesions.shutdown()
     viewer.close()

@@ -130,7 +130,7 @@ def marker_decisions(values) -> dict[str, tuple[str, str]]:
     ...        "cvs": False, "cvs_eligible": False, "cvs_source": "measured", "cvs_exclusion_reason": "small",
     ...        "vein_score": 0.4}
     >>> marker_decisions(row)["prl"], marker_decisions(row)["cvs"]
-    (('yes', "rim round's consensus: yes (rim score 0.001 ppm)"), ('small', 'excluded from the CVS: small (under 3 mm across)'))
+    (('yes', "rim round's consensus: yes, rim score 0.001 ppm"), ('small', 'excluded from the CVS: small (under 3 mm across)'))
     >>> marker_decisions({**row, "vein_score": float("nan")})["cvs"][0] is None  # no measure, not rated: a dash
     True
     """
@@ -138,7 +138,7 @@ def marker_decisions(values) -> dict[str, tuple[str, str]]:
     if v.get("prl_source") == SOURCE_RATED:
         prl_why = f"rim round's consensus: {v.get('prl_rated')}"
         if _finite(v.get("rim_score_ppm")):
-            prl_why += f" (rim score {float(v['rim_score_ppm']):.3f} ppm)"
+            prl_why += f", rim score {float(v['rim_score_ppm']):.3f} ppm"
     elif _finite(v.get("rim_score_ppm")):
         sign = ">=" if float(v["rim_score_ppm"]) >= PRL_SCORE_PPM else "<"
         prl_why = f"measured: rim score {float(v['rim_score_ppm']):.3f} {sign} {PRL_SCORE_PPM} ppm (no agreed rating)"
