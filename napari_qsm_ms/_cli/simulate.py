@@ -121,8 +121,56 @@ def register(subparsers) -> None:
         action="store_true",
         help="do not write simulated rater votes (default: write r1, r2, r3)",
     )
+    _marker_options(p)
     p.add_argument("--overwrite", action="store_true", help="replace OUT_STUDY if it exists and is not empty")
     p.set_defaults(func=run)
+
+
+def _marker_options(p) -> None:
+    """Options of the lesion markers (simulate.markers.MarkerSpec; its defaults, stated there)."""
+    from ..simulate.markers import MarkerSpec
+
+    d = MarkerSpec()
+    g = p.add_argument_group(
+        "lesion markers (docs/markers.md)",
+        "paramagnetic rims and central veins drawn into the lesions; truth in "
+        "sub-*_lesions-truth.tsv (columns prl, rim_*, vein, vein_*). Without a fraction nothing is added.",
+    )
+    g.add_argument("--prl-fraction", type=_float, default=d.prl_fraction, metavar="F",
+                   help=f"fraction of the WM and mixed lesions with a paramagnetic rim, 0-1 (default: {d.prl_fraction:g})")
+    g.add_argument("--cvs-fraction", type=_float, default=d.cvs_fraction, metavar="F",
+                   help=f"fraction of all lesions with a central vein, 0-1 (default: {d.cvs_fraction:g})")
+    g.add_argument("--eccentric-vein-fraction", type=_float, default=d.eccentric_fraction, metavar="F",
+                   help="fraction of all lesions with a vein off the centre (a mimic), 0-1, with "
+                   f"--cvs-fraction at most 1 (default: {d.eccentric_fraction:g})")
+    for name, unit, help_text in (
+        ("rim_chi_ppm", "ppm", "susceptibility added in the rim"),
+        ("rim_width_mm", "mm", "rim width across the lesion boundary"),
+        ("rim_coverage", "", "fraction of the circumference the rim covers, within (0, 1]"),
+        ("vein_radius_mm", "mm", "vein radius"),
+    ):
+        lo, hi = getattr(d, name)
+        flag = "--" + name.replace("_", "-")
+        g.add_argument(flag, type=_float, nargs=2, metavar=("LOW", "HIGH"), default=[lo, hi],
+                       help=f"{help_text}{f' ({unit})' if unit else ''}, drawn uniformly per lesion "
+                       f"(default: {lo:g} {hi:g})")
+
+
+def marker_spec_from_args(args: argparse.Namespace):
+    """The :class:`~napari_qsm_ms.simulate.markers.MarkerSpec` of the options, or None when it adds
+    nothing (the study is then the same as without marker options)."""
+    from ..simulate.markers import MarkerSpec
+
+    spec = MarkerSpec(
+        prl_fraction=args.prl_fraction,
+        cvs_fraction=args.cvs_fraction,
+        eccentric_fraction=args.eccentric_vein_fraction,
+        rim_width_mm=tuple(args.rim_width_mm),
+        rim_chi_ppm=tuple(args.rim_chi_ppm),
+        rim_coverage=tuple(args.rim_coverage),
+        vein_radius_mm=tuple(args.vein_radius_mm),
+    )
+    return spec if spec.active else None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -137,6 +185,7 @@ def run(args: argparse.Namespace) -> int:
     if args.snr <= 0:
         raise ParameterError(f"SNR must be positive, got {args.snr}")
     units = ("raw", "rad") if args.phase_units == "alternate" else args.phase_units
+    markers = marker_spec_from_args(args)  # ParameterError (one line) on a bad fraction or range
     bar = TextProgress("simulate ")
     try:
         study = simulate_study(
@@ -155,6 +204,7 @@ def run(args: argparse.Namespace) -> int:
             anatomy=args.anatomy,
             overwrite=args.overwrite,
             progress=bar,
+            markers=markers,
         )
     finally:
         bar.close()

@@ -17,6 +17,7 @@ from qtpy.QtCore import QAbstractTableModel, QModelIndex, QSortFilterProxyModel,
 from qtpy.QtGui import QBrush, QColor
 from qtpy.QtWidgets import QAbstractItemView, QTableView
 
+from ..stats.marker_view import NOT_WM, marker_decisions
 from ._tables import fit_columns
 
 #: (DataFrame column, header, tooltip)
@@ -29,7 +30,22 @@ COLUMNS: list[tuple[str, str, str]] = [
     ("suggested_class", "Sugg.", "Class suggested from the cortex fraction: >75 % cortical, 25-75 % mixed"),
     ("consensus_class", "Cons.", "Class from the raters' consensus (sub-*_lesions.tsv), if any"),
     ("flags", "Flags", "Problems to look at (small lesion, small reference, excluded, ...)"),
+    ("rim_score_ppm", "Rim ppm", "Rim score (ppm): mean paramagnetic excess of the lesion's rim sectors (12 per "
+     "slice) over its reference, on QSM (roi.rim; the value of stats/lesions.tsv; coverage in the Review dock)"),
+    ("prl", "PRL", "Paramagnetic rim lesion as qsm-ms stats counts it: the rim round's consensus where the raters "
+     "agreed, else the measured suggestion (rim score >= 0.006 ppm); the cell's tooltip says which"),
+    ("vein_score", "Vein", "Vein score: vesselness of a dark vein crossing the lesion centre on two consecutive "
+     "slices of the T2* magnitude (roi.veins; the value of stats/lesions.tsv)"),
+    ("cvs", "CVS", "Central vein sign as qsm-ms stats counts it (rim round's consensus where agreed, else measured): "
+     "yes / no, or excluded: 'small' (under 3 mm across) or 'excl' (confluent, several veins, rated; see the tooltip)"),
 ]
+FLAGS_COLUMN = [c for c, _, _ in COLUMNS].index("flags")
+MARKER_COLUMNS = ("rim_score_ppm", "prl", "vein_score", "cvs")
+_MARKER_EXTRAS = ("rim_coverage", "cvs_eligible", "prl_source", "cvs_source")
+#: further columns of marker_table that :func:`.marker_view.marker_decisions` reads
+_DECISION_EXTRAS = ("cvs_exclusion_reason", "confluent_with", "prl_rated", "cvs_rated")
+MISSING = "\u2014"
+"""What a cell shows when its measure is missing (its tooltip says what to run)."""
 ID_ROLE = Qt.ItemDataRole.UserRole + 1
 SORT_ROLE = Qt.ItemDataRole.UserRole + 2
 _FLAG_BRUSH = QBrush(QColor(255, 170, 60, 90))
@@ -42,6 +58,8 @@ def display_frame(
     consensus: dict[int, str] | None = None,
     extra_flags: dict[int, list[str]] | None = None,
     excluded: dict[int, str] | None = None,
+    markers: pd.DataFrame | None = None,
+    marker_notes: dict[str, str] | None = None,
 ) -> pd.DataFrame:
     """The rows the table shows, from ``roi.lesions.lesion_table`` output and per-lesion extras.
 
@@ -56,8 +74,14 @@ def display_frame(
         lesion id -> further flags (references, annotation state).
     excluded : dict, optional
         lesion id -> exclusion reason, for excluded lesions.
+    markers : DataFrame, optional
+        ``stats.marker_view.dock_marker_table`` output (``lesion_id`` + the marker columns).
+    marker_notes : dict, optional
+        marker column -> why it is missing (what to run), shown as the tooltip of its empty cells.
     """
     consensus = consensus or {}
+    marker_rows = {} if markers is None else {int(r["lesion_id"]): r for r in markers.to_dict("records")}
+    marker_notes = marker_notes or {}
     extra_flags = extra_flags or {}
     excluded = excluded or {}
     rows = []
@@ -84,10 +108,57 @@ def display_frame(
                 "consensus_class": consensus.get(lid, ""),
                 "flags": "; ".join(flags),
                 "excluded": lid in excluded,
+                **_marker_cells(marker_rows.get(lid), marker_notes),
             }
         )
-    columns = [c for c, _, _ in COLUMNS] + ["first_slice", "excluded"]
+    columns = [c for c, _, _ in COLUMNS] + ["first_slice", "excluded", *_MARKER_EXTRAS, *_DECISION_EXTRAS,
+                                                 "marker_notes", "marker_decisions"]
     return pd.DataFrame(rows, columns=columns)
+
+
+def _marker_cells(row: dict | None, notes: dict[str, str]) -> dict:
+    """The marker values of one lesion (NaN where not measured), the notes of its missing cells
+    and the tooltips of its PRL / CVS decisions (:func:`.marker_view.marker_decisions`)."""
+    row = row or {}
+    out = {c: row.get(c, np.nan) for c in (*MARKER_COLUMNS, *_MARKER_EXTRAS, *_DECISION_EXTRAS)}
+    missing = {}
+    for c in MARKER_COLUMNS:
+        value = out[c]
+        if c in notes:
+            missing[c] = notes[c]
+        elif value is None or (isinstance(value, float) and not np.isfinite(value)):
+            missing[c] = "not measured yet" if not row else "no value for this lesion (see docs/markers.md)"
+    if row and "rim_score_ppm" in missing and "rim_score_ppm" not in notes:
+        missing.update(dict.fromkeys(("rim_score_ppm", "prl"), NOT_WM))
+    if "vein_score" in missing:
+        missing.setdefault("cvs", missing["vein_score"])
+    decisions = marker_decisions(row) if row else {}
+    for col in ("prl", "cvs"):  # decided (the rim round agreed, or measured): shown as qsm-ms stats counts it
+        if decisions and decisions[col][0] is not None:
+            missing.pop(col, None)
+    out["marker_notes"] = missing
+    out["marker_decisions"] = decisions
+    return out
+
+
+def _marker_text_and_key(column: str, rec: dict) -> tuple[str, float]:
+    """Displayed text and numeric sort key of a marker cell (missing: a dash, sorted below all)."""
+    if column in rec["marker_notes"]:
+        return MISSING, -np.inf
+    value = rec[column]
+    if column == "rim_score_ppm":
+        return f"{float(value):.3f}", float(value)
+    if column == "vein_score":
+        return f"{float(value):.2f}", float(value)
+    word = rec["marker_decisions"][column][0]
+    if column == "prl":  # sorted by the decision, then by the rim score behind it
+        score = rec["rim_score_ppm"]
+        score = float(score) if score is not None and np.isfinite(float(score)) else 0.0
+        return word, (1.0 if word == "yes" else 0.0) + score
+    # cvs: yes > no > excluded, then by the vein score
+    vein = rec["vein_score"]
+    vein = float(vein) if vein is not None and np.isfinite(float(vein)) else 0.0
+    return word, {"yes": 2.0, "no": 1.0}.get(word, 0.0) + vein / 10.0
 
 
 class LesionTableModel(QAbstractTableModel):
@@ -101,6 +172,7 @@ class LesionTableModel(QAbstractTableModel):
         self._keys: list[list[Any]] = []
         self._flagged: list[bool] = []
         self._excluded: list[bool] = []
+        self._tips: list[dict[str, str]] = []
 
     # --- data --------------------------------------------------------------------------------
     @property
@@ -123,31 +195,17 @@ class LesionTableModel(QAbstractTableModel):
         self._ids = [int(v) for v in self._frame["lesion_id"]] if len(self._frame) else []
         self._cells = []
         self._keys = []
+        self._tips = []
         for rec in self._frame.to_dict("records"):
-            self._cells.append(
-                [
-                    str(rec["lesion_id"]),
-                    _fmt(rec["volume_mm3"], 1),
-                    _fmt(rec["extent_mm"], 1),
-                    str(rec["slices"]),
-                    _fmt(rec["cortex_pct"], 0),
-                    str(rec["suggested_class"]),
-                    str(rec["consensus_class"]),
-                    str(rec["flags"]),
-                ]
-            )
-            self._keys.append(
-                [
-                    rec["lesion_id"],
-                    rec["volume_mm3"],
-                    rec["extent_mm"],
-                    rec["first_slice"],
-                    rec["cortex_pct"],
-                    rec["suggested_class"],
-                    rec["consensus_class"],
-                    rec["flags"],
-                ]
-            )
+            cells, keys = [], []
+            for column, _, _ in COLUMNS:
+                text, key = _cell(column, rec)
+                cells.append(text)
+                keys.append(key)
+            self._cells.append(cells)
+            self._keys.append(keys)
+            decided = {c: why for c, (_, why) in (rec.get("marker_decisions") or {}).items()}
+            self._tips.append({**decided, **(rec.get("marker_notes") or {})})
         self._flagged = [bool(r["flags"]) for r in self._frame.to_dict("records")]
         self._excluded = [bool(r["excluded"]) for r in self._frame.to_dict("records")]
         self.endResetModel()
@@ -169,14 +227,17 @@ class LesionTableModel(QAbstractTableModel):
             return self._keys[row][col]
         if role == ID_ROLE:
             return self._ids[row]
-        if role == Qt.ItemDataRole.TextAlignmentRole and col in (0, 1, 2, 4):
+        if role == Qt.ItemDataRole.TextAlignmentRole and COLUMNS[col][0] in _RIGHT_ALIGNED:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         if role == Qt.ItemDataRole.BackgroundRole and self._flagged[row]:
             return _FLAG_BRUSH
         if role == Qt.ItemDataRole.ForegroundRole and self._excluded[row]:
             return _EXCLUDED_BRUSH
-        if role == Qt.ItemDataRole.ToolTipRole and col == 7:
-            return self._cells[row][col] or None
+        if role == Qt.ItemDataRole.ToolTipRole:
+            column = COLUMNS[col][0]
+            if column == "flags":
+                return self._cells[row][col] or None
+            return self._tips[row].get(column)
         return None
 
     def headerData(self, section: int, orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
@@ -208,7 +269,7 @@ class LesionTableView(QTableView):
         self.verticalHeader().setVisible(False)
         self.verticalHeader().setDefaultSectionSize(20)
         self.setMinimumHeight(6 * 20 + 28)  # several rows, even in a small dock
-        self._fitter = fit_columns(self, len(COLUMNS) - 1)  # Flags visible without scrolling
+        self._fitter = fit_columns(self, FLAGS_COLUMN)  # Flags visible without scrolling
         self.clicked.connect(self._on_clicked)
 
     def set_frame(self, frame: pd.DataFrame) -> None:
@@ -254,6 +315,21 @@ class LesionTableView(QTableView):
             [str(self.proxy.data(self.proxy.index(r, c))) for c in range(self.proxy.columnCount())]
             for r in range(self.proxy.rowCount())
         ]
+
+
+_RIGHT_ALIGNED = {"lesion_id", "volume_mm3", "extent_mm", "cortex_pct", "rim_score_ppm", "vein_score"}
+_NUMBER_DIGITS = {"volume_mm3": 1, "extent_mm": 1, "cortex_pct": 0}
+
+
+def _cell(column: str, rec: dict) -> tuple[str, Any]:
+    """Displayed text and sort key of one cell (numbers sort as numbers)."""
+    if column in MARKER_COLUMNS:
+        return _marker_text_and_key(column, rec)
+    if column in _NUMBER_DIGITS:
+        return _fmt(rec[column], _NUMBER_DIGITS[column]), rec[column]
+    if column == "slices":
+        return str(rec["slices"]), rec["first_slice"]
+    return str(rec[column]), rec[column]
 
 
 def _fmt(value: Any, digits: int) -> str:

@@ -4,13 +4,21 @@ The table rows come from :func:`roi.lesions.lesion_table` plus the consensus cla
 (:func:`roi.rules.drawn_classes`), the annotation flags and stale-reference flags
 (:func:`roi.stale.stale_reference_flags`); edits call :mod:`roi.lesions` and go to the layers as
 one undo step per layer. The annotation state (exclusions, flags) belongs to the dock.
+
+The rim and vein columns come from :func:`stats.marker_view.dock_marker_table` (the measures of
+``stats/lesions.tsv`` and the PRL / CVS decisions of ``qsm-ms stats``: the subject's rim-round
+consensus where the raters agreed, else the measure), run in a worker whenever its inputs changed
+(lesions, tissue, vessels, brain mask, QSM, T2* magnitude, the round's consensus file); a missing
+input shows a dash whose tooltip says what to run.
 """
 
 from __future__ import annotations
 
+
 import napari
 import numpy as np
 import pandas as pd
+from qtpy.QtCore import QTimer, Signal
 from qtpy.QtWidgets import QComboBox, QGridLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit, QPushButton
 
 from ..errors import ParameterError, QSMMSError
@@ -18,9 +26,12 @@ from ..roi import lesions as roi_lesions
 from ..roi.annotation import EXCLUSION_REASONS
 from ..roi.rules import drawn_classes, read_consensus_table, reserved_ids
 from ..roi.stale import stale_reference_flags
+from ..stats.marker_view import dock_marker_table
 from ._layers import centre_viewer_on, slice_axis_of, voxel_size_of
 from ._lesion_table import LesionTableView, display_frame
+from ._marker_inputs import marker_fingerprint, marker_inputs
 from ._panel_tools import apply_labels_edit, raise_or_notify
+from ._worker import ProgressPanel, run_with_progress
 
 
 def guard(func, *args, **kwargs):
@@ -36,10 +47,24 @@ class LesionsPanel(QGroupBox):
     """Lesion buttons, the lesion table and the exclusion row. ``dock`` is the
     :class:`.annotation.AnnotationWidget` it belongs to."""
 
+    markers_measured = Signal()
+
     def __init__(self, dock):
         super().__init__("Lesions (drawn on T2* magnitude)")
         self.dock = dock
         self.lesion_frame: pd.DataFrame = pd.DataFrame(columns=roi_lesions.TABLE_COLUMNS)
+        self.marker_frame: pd.DataFrame | None = None  # dock_marker_table of the last inputs
+        self.marker_notes: dict[str, str] = {}  # column -> what to run (missing input)
+        self._marker_key = None
+        self._marker_worker = None
+        self._marker_again = False
+        self._marker_timer = QTimer(self)
+        self._marker_timer.setSingleShot(True)
+        self._marker_timer.setInterval(500)  # after the last edit
+        self._marker_timer.timeout.connect(self._measure_if_changed)
+        # QSM or magnitude layers coming and going change the measures' inputs too
+        for emitter in (dock.viewer.layers.events.inserted, dock.viewer.layers.events.removed):
+            dock._connect(emitter, self._on_layers_changed)
         grid = QGridLayout(self)
         self.new_button = QPushButton("New lesion")
         self.new_button.setToolTip("Select the next free lesion id and switch the lesions layer to paint mode")
@@ -63,6 +88,9 @@ class LesionsPanel(QGroupBox):
         self.summary_label = QLabel("")
         grid.addWidget(self.summary_label, 2, 0, 1, 4)
         grid.addLayout(self._exclusion_row(), 3, 0, 1, 4)
+        self.marker_progress = ProgressPanel()
+        self.marker_progress.setToolTip("Rim (QSM) and vein (T2* magnitude) measures of every lesion, in a worker")
+        grid.addWidget(self.marker_progress, 4, 0, 1, 4)
 
     def _exclusion_row(self) -> QHBoxLayout:
         row = QHBoxLayout()
@@ -150,15 +178,77 @@ class LesionsPanel(QGroupBox):
             self.lesion_frame = roi_lesions.lesion_table(
                 np.asarray(lesions.data), tissue_data, voxel_size_of(lesions), slice_axis=slice_axis_of(lesions),
             )
+        self._show_frame()
+        if self._marker_key != marker_fingerprint(self.dock.layer, self.dock.subject):
+            self._marker_timer.start()
+
+    def _show_frame(self) -> None:
         consensus = self.consensus_classes()
         frame = display_frame(
             self.lesion_frame, consensus=consensus, extra_flags=self._extra_flags(consensus), excluded=self.excluded(),
+            markers=self.marker_frame, marker_notes=self.marker_notes,
         )
         self.table.set_frame(frame)
         n = len(frame)
         n_flag = int((frame["flags"] != "").sum()) if n else 0
         n_excl = int(frame["excluded"].sum()) if n else 0
         self.summary_label.setText(f"{n} lesion(s), {n_flag} flagged, {n_excl} excluded")
+
+    # ---------------------------------------------------------------------------- rim and vein
+    def _on_layers_changed(self, event=None) -> None:
+        if not getattr(self.dock, "_closed", False) and self.dock.subject is not None:
+            self._marker_timer.start()
+
+    def _measure_if_changed(self) -> None:
+        if self._marker_worker is not None or self._marker_key != marker_fingerprint(self.dock.layer, self.dock.subject):
+            self.measure_markers()
+
+    def measure_markers(self, *, start: bool = True):
+        """Measure rims and veins of every lesion in a worker (the columns of ``stats/lesions.tsv``).
+
+        Returns the worker, or None when nothing needs one (no lesions, or neither QSM nor T2*
+        magnitude nor a rim-round consensus: the columns then show what to run)."""
+        self._marker_timer.stop()
+        if getattr(self.dock, "_closed", False):
+            return None
+        if self._marker_worker is not None:  # measuring: once more when it is done
+            self._marker_again = True
+            return self._marker_worker
+        key = marker_fingerprint(self.dock.layer, self.dock.subject)
+        self._marker_key = key
+        try:
+            inputs = marker_inputs(self.dock.layer, self.dock.subject)
+        except QSMMSError as exc:  # an unreadable round consensus: say so, measure without it
+            napari.utils.notifications.show_error(str(exc))
+            inputs = marker_inputs(self.dock.layer)
+        if inputs is None or (inputs.chi_ppm is None and inputs.magnitude is None and inputs.rated is None):
+            self.marker_frame = None
+            self.marker_notes = {} if inputs is None else inputs.missing()
+            self.marker_progress.set_idle("" if inputs is None else "rim and vein: no QSM and no T2* magnitude")
+            self._show_frame()
+            self.markers_measured.emit()
+            return None
+        notes = inputs.missing()
+
+        def _done(table):
+            self._marker_worker = None
+            if getattr(self.dock, "_closed", False):
+                return
+            self.marker_frame, self.marker_notes = table, notes
+            self._show_frame()
+            self.markers_measured.emit()
+            if self._marker_again:
+                self._marker_again = False
+                self.measure_markers()
+
+        def _failed(exc):
+            self._marker_worker = None
+            napari.utils.notifications.show_error(f"rim and vein measures: {exc}")
+
+        self._marker_worker = run_with_progress(
+            dock_marker_table, self.marker_progress, on_returned=_done, on_error=_failed, start=start, inputs=inputs
+        )
+        return self._marker_worker
 
     def clear(self) -> None:
         """No subject: an empty table."""

@@ -37,9 +37,13 @@ def column_widths(
     return widths
 
 
+SHORT_TOKEN_CHARS = 5
+"""Cells of at most this many characters (yes, no, small, a dash) keep their width like numbers."""
+
+
 def _is_number(text) -> bool:
     text = str(text).strip()
-    if text in ("", "n/a", "nan"):
+    if text in ("", "n/a", "nan") or len(text) <= SHORT_TOKEN_CHARS:
         return True
     try:
         float(text)
@@ -49,7 +53,7 @@ def _is_number(text) -> bool:
 
 
 def number_floors(view: QAbstractItemView, rows: int = 50) -> list[int]:
-    """Per column: the width its contents need when every shown value is a number, else 24 px."""
+    """Per column: the width its contents need when every shown value is a number or a short token, else 24 px."""
     model = view.model()
     floors = []
     for c in range(model.columnCount()):

@@ -7,6 +7,11 @@ reference in green (other lesions dashed yellow). Panels are matplotlib canvases
 contexts, robust under Xvfb); the position is linked to the viewer: stepping to a lesion moves the
 viewer to its central slice and centre, and moving the viewer's slice redraws the panels.
 
+Below the panels, "Rim and vein" (:mod:`._review_markers`): the lesion's rim score, rim coverage,
+vein score and CVS suggestion (the values of ``stats/lesions.tsv``), its radial profile, and two
+layers following the current lesion: the rim band coloured by paramagnetic sector and the vein
+voxels through its centre.
+
 Keys (with the dock focused): Right / N / PageDown = next lesion, Left / P / PageUp = previous.
 """
 
@@ -39,6 +44,7 @@ from qtpy.QtWidgets import (
 from ..roi import lesions as roi_lesions
 from ._layers import current_subject, find_layer
 from ._layers import centre_viewer_on
+from ._review_markers import MarkerSection
 from ._scroll import scroll_contents
 from ..io.layout import COREG_SERIES
 from ..roi.crop import CropGeometry, crop_geometry  # noqa: F401 - CropGeometry re-exported
@@ -140,6 +146,8 @@ class ReviewWidget(QWidget):
             f"<span style='color:{OTHER_COLOR}'>■</span> other lesions"
         )
         lay.addWidget(legend)
+        self.markers = MarkerSection(self)
+        lay.addWidget(self.markers)
         lay.addStretch(1)
         for keys, slot in (
             (("Right", "N", "PgDown"), self.next_lesion),
@@ -244,6 +252,7 @@ class ReviewWidget(QWidget):
             self.lesion_combo.setCurrentIndex(ids.index(self.current_id))
         self.lesion_combo.blockSignals(False)
         self._redraw_timer.start()
+        self.markers.request()
 
     def _on_combo(self, index: int) -> None:
         lid = self.lesion_combo.itemData(index)
@@ -285,6 +294,7 @@ class ReviewWidget(QWidget):
         finally:
             self._navigating = False
         self.draw()
+        self.markers.request()
 
     def current_slice(self) -> int | None:
         """The viewer's slice index (canonical voxel index along the slice axis) of the lesions layer."""
@@ -402,6 +412,7 @@ class ReviewWidget(QWidget):
         if self._closed:
             return
         self._closed = True
+        self.markers.shutdown()
         self._redraw_timer.stop()
         self._list_timer.stop()
         for emitter, cb in self._layer_connections:

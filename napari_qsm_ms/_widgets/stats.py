@@ -1,4 +1,7 @@
-"""The "Statistics" dock: lesion table, Figure 2, live values while ROIs are edited, export.
+"""The "Statistics" dock: lesion table, Figure 2, live values while ROIs are edited, export;
+lesion markers (PRL count, CVS fraction and its rules per subject, rim profiles of PRL vs
+non-PRL lesions) as ``qsm-ms stats`` writes them (``stats.markers.marker_summary`` of the same
+``compute_study``).
 
 Thin by design: the numbers come from :mod:`napari_qsm_ms.stats` (``compute_study`` for the
 study, ``live_subject_stats`` for the subject shown in the viewer, ``run_study_stats`` for the
@@ -25,6 +28,7 @@ from qtpy.QtWidgets import (
     QLineEdit,
     QPushButton,
     QSplitter,
+    QTabWidget,
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
@@ -34,6 +38,7 @@ from qtpy.QtWidgets import (
 from ..errors import QSMMSError
 from ..io.layout import StudyFiles, SubjectFiles
 from ..roi.rules import lesion_central_slice
+from ..stats.markers import marker_summary, study_rim_figure
 from ..stats.study import OPTIONAL_MAPS, compute_study, live_subject_stats, run_study_stats
 from ..stats.tests import ALPHA, N_COMPARISONS, paper_tests
 from ._layers import centre_viewer_on, layer_to_volume, slice_axis_of
@@ -53,7 +58,25 @@ TABLE_COLUMNS = [
     ("lesion_voxels", "Vox"),
     ("reference_voxels", "Ref vox"),
     ("included", "In tests"),
+    ("prl", "PRL"),
+    ("cvs", "CVS"),
     ("flags", "Flags"),
+]
+#: Lesion-marker columns of the table: from the last Compute/Export (saved files), by (subject, id).
+MARKER_TABLE_COLUMNS = ("prl", "cvs")
+#: (subjects.tsv column, header) of the marker summary (stats.markers.marker_summary).
+MARKER_SUMMARY_COLUMNS = [
+    ("subject", "Subject", "subject label"),
+    ("n_prl", "PRL", "paramagnetic rim lesions counted"),
+    ("prl_source", "PRL from", "rated (the rim round's consensus) or measured (the rim score's suggestion)"),
+    ("n_cvs_eligible", "Eligible", "lesions assessed for the central vein sign (not excluded)"),
+    ("n_cvs_excluded", "Excl.", "lesions excluded (NAIMS: under 3 mm, confluent, several veins; or rated)"),
+    ("n_cvs", "CVS+", "eligible lesions with a central vein"),
+    ("cvs_fraction", "Fraction", "CVS+ / eligible"),
+    ("cvs_40pct", "\u2265 40 %", "CVS in at least 40 % of the eligible lesions"),
+    ("cvs_select3", "Sel-3*", "Select-3*: at least 3 CVS+ lesions (Solomon et al. 2018)"),
+    ("cvs_select6", "Sel-6*", "Select-6*: at least 6 CVS+ lesions (Mult Scler 2024;30:25-34)"),
+    ("cvs_source", "CVS from", "rated (the rim round's consensus) or measured"),
 ]
 _FLAG_BRUSH = QBrush(QColor(255, 170, 60, 90))
 _EXCLUDED_BRUSH = QBrush(QColor(140, 140, 140))
@@ -87,6 +110,8 @@ def _fmt(value, column: str) -> str:
     if isinstance(value, (float, np.floating)):
         if not np.isfinite(value):
             return "n/a"
+        if column.endswith("_fraction"):
+            return f"{value:.2f}"
         return f"{value:+.4f}" if column.endswith("_ppm") else f"{value:g}"
     return "" if value is None else str(value)
 
@@ -99,6 +124,9 @@ class StatsWidget(QWidget):
         self.viewer = napari_viewer
         self.study: StudyFiles | None = None
         self.lesions = pd.DataFrame()
+        self.markers = pd.DataFrame()  # per subject, as subjects.tsv (stats.markers.marker_summary)
+        self.marker_lesions = pd.DataFrame()  # per lesion: subject, lesion_id, prl, cvs, sources
+        self.rim_profiles = pd.DataFrame()
         self.live_subject: str | None = None
         self.unsaved: list[str] = []  # layers that differ from the files the export reads
         self._workers: list = []
@@ -163,11 +191,33 @@ class StatsWidget(QWidget):
         self.figure = Figure(figsize=(6, 3.2), dpi=90)
         self.canvas = FigureCanvasQTAgg(self.figure)
         self.canvas.setMinimumHeight(260)
+        self.rim_figure = Figure(figsize=(6, 3.2), dpi=90)
+        self.rim_canvas = FigureCanvasQTAgg(self.rim_figure)
+        self.figure_tabs = QTabWidget()
+        self.figure_tabs.addTab(self.canvas, "Figure 2")
+        self.figure_tabs.addTab(self.rim_canvas, "Rim profiles (PRL vs non-PRL)")
+
+        self.marker_label = QLabel("Lesion markers (PRL, central vein sign): press Compute.")
+        self.marker_label.setWordWrap(True)
+        self.marker_table = QTableWidget(0, len(MARKER_SUMMARY_COLUMNS))
+        for c, (_, header, tip) in enumerate(MARKER_SUMMARY_COLUMNS):
+            item = QTableWidgetItem(header)
+            item.setToolTip(tip)
+            self.marker_table.setHorizontalHeaderItem(c, item)
+        self.marker_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.marker_table.verticalHeader().setVisible(False)
+        self._marker_fitter = fit_columns(self.marker_table, 0)
+        markers = QWidget()
+        mlay = QVBoxLayout(markers)
+        mlay.setContentsMargins(0, 0, 0, 0)
+        mlay.addWidget(self.marker_label)
+        mlay.addWidget(self.marker_table, 1)
 
         self.progress = ProgressPanel()
         split = QSplitter(Qt.Orientation.Vertical)
         split.addWidget(self.table)
-        split.addWidget(self.canvas)
+        split.addWidget(markers)
+        split.addWidget(self.figure_tabs)
         split.setStretchFactor(0, 1)
         split.setStretchFactor(1, 1)
         lay = QVBoxLayout(self)
@@ -240,6 +290,11 @@ class StatsWidget(QWidget):
             return
         self.study = StudyFiles.at(result.root)
         self.lesions = result.lesions.copy()
+        self.markers = marker_summary(result.subjects)
+        keep = [c for c in ("subject", "lesion_id", "class", "prl", "prl_source", "cvs", "cvs_source",
+                            "cvs_exclusion_reason") if c in result.lesions]
+        self.marker_lesions = result.lesions[keep].drop_duplicates(["subject", "lesion_id"]) if keep else pd.DataFrame()
+        self.rim_profiles = result.rim_profiles
         self.live_subject = None
         for note in result.notes:
             napari.utils.notifications.show_warning(note)
@@ -328,8 +383,12 @@ class StatsWidget(QWidget):
             if "flags" in frame
             else [False] * len(frame)
         )
+        marker = self._marker_cells(frame)
         for c, (col, _) in enumerate(TABLE_COLUMNS):
-            values = frame[col].tolist() if col in frame else [""] * len(frame)
+            if col in MARKER_TABLE_COLUMNS:
+                values = marker[col]
+            else:
+                values = frame[col].tolist() if col in frame else [""] * len(frame)
             right = col in ("lesion_id", "lesion_voxels", "reference_voxels") or col.endswith("_ppm")
             for r, value in enumerate(values):
                 item = QTableWidgetItem(_fmt(value, col))
@@ -337,6 +396,8 @@ class StatsWidget(QWidget):
                     item.setTextAlignment(int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter))
                 if col == "flags" and value:
                     item.setToolTip(str(value).replace(";", "\n"))
+                if col in MARKER_TABLE_COLUMNS and marker[f"{col}_tip"][r]:
+                    item.setToolTip(marker[f"{col}_tip"][r])
                 if not included[r]:
                     item.setForeground(_EXCLUDED_BRUSH)  # out of the tests
                 elif flagged[r]:
@@ -345,6 +406,49 @@ class StatsWidget(QWidget):
         self._fitter.fit()
         self._draw_figure()
         self._update_summary()
+        self._show_markers()
+
+    def _marker_cells(self, frame: pd.DataFrame) -> dict:
+        """PRL / CVS of the rows of ``frame`` from the last computed markers (saved files)."""
+        out = {k: [""] * len(frame) for k in ("prl", "cvs", "prl_tip", "cvs_tip")}
+        if self.marker_lesions.empty or frame.empty or "prl" not in self.marker_lesions:
+            return out
+        by_key = {(str(r["subject"]), int(r["lesion_id"])): r for r in self.marker_lesions.to_dict("records")}
+        for k, (subj, lid) in enumerate(zip(frame["subject"].astype(str), frame["lesion_id"])):
+            rec = by_key.get((subj, int(lid)))
+            if rec is None:
+                continue
+            out["prl"][k] = _fmt(bool(rec["prl"]), "prl") if pd.notna(rec["prl"]) else ""
+            out["prl_tip"][k] = f"PRL: {rec.get('prl_source', '')}"
+            reason = str(rec.get("cvs_exclusion_reason") or "")
+            out["cvs"][k] = "excluded" if reason else (_fmt(bool(rec["cvs"]), "cvs") if pd.notna(rec["cvs"]) else "")
+            out["cvs_tip"][k] = f"CVS: {rec.get('cvs_source', '')}" + (f"; excluded: {reason}" if reason else "")
+        return out
+
+    def _show_markers(self) -> None:
+        frame = self.markers
+        self.marker_table.setRowCount(len(frame))
+        for c, (col, _, _) in enumerate(MARKER_SUMMARY_COLUMNS):
+            for r, value in enumerate(frame[col].tolist() if col in frame else []):
+                item = QTableWidgetItem(_fmt(value, col))
+                if c and col not in ("prl_source", "cvs_source"):
+                    item.setTextAlignment(int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter))
+                self.marker_table.setItem(r, c, item)
+        self._marker_fitter.fit()
+        if not frame.empty:
+            self.marker_label.setText(
+                "Lesion markers per subject (as subjects.tsv; from the saved files). PRL / CVS: the rim "
+                "round's consensus where the raters agreed, else the measured suggestion ('from')."
+            )
+        if self.rim_profiles.empty:
+            self.rim_figure.clear()
+        else:
+            study_rim_figure(self.rim_profiles, self.marker_lesions, fig=self.rim_figure)
+        try:
+            self.rim_figure.tight_layout(pad=0.4)
+        except (ValueError, RuntimeError):  # pragma: no cover - degenerate sizes while docking
+            pass
+        self.rim_canvas.draw_idle()
 
     def _update_summary(self) -> None:
         if self.lesions.empty:

@@ -205,6 +205,7 @@ def build_report(result, figures: dict[str, dict[str, Path]]) -> str:
     )
     parts.append("<h3>Subject-bootstrap confidence intervals of the means</h3>")
     parts.append(table_html(result.bootstrap, left=("set", "level", "method", "note")))
+    parts.extend(_markers_section(result, figures))
     rois = {k: v for k, v in figures.items() if k.startswith("roi_")}
     if rois:
         parts.append("<h2>ROI overlays of example lesions (largest of each class)</h2>")
@@ -275,6 +276,38 @@ def build_report(result, figures: dict[str, dict[str, Path]]) -> str:
     )
     parts.append("</body></html>\n")
     return "".join(parts)
+
+
+def _markers_section(result, figures: dict[str, dict[str, Path]]) -> list[str]:
+    """Lesion markers beyond the paper: per-subject PRL count and CVS fraction, rim profiles."""
+    from .markers import CVS_FRACTION_RULE, SELECT3_N, SELECT6_N, marker_summary
+
+    summary = marker_summary(result.subjects)
+    if summary.empty:
+        return []
+    out = ["<h2>Beyond the paper: paramagnetic rim lesions and the central vein sign</h2>",
+           table_html(summary, left=("subject", "prl_source", "cvs_source"))]
+    out.append(
+        "<p class='small'>Source: <code>subjects.tsv</code> (per lesion: <code>lesions.tsv</code> columns "
+        "<code>prl</code>, <code>cvs</code>, <code>cvs_excluded</code>, <code>cvs_exclusion_reason</code>). "
+        "Which lesions count: the consensus of the rim round (<code>sub-*_round-rim_consensus.tsv</code>) where "
+        "the raters agreed, else the measured suggestion; <code>prl_source</code> / <code>cvs_source</code> say "
+        "which. Eligible for the CVS: not excluded (NAIMS: under 3 mm, confluent, several veins; measured, or "
+        f"the raters' 'excluded'). Rules: <code>cvs_40pct</code> CVS in at least {CVS_FRACTION_RULE:.0%} of the "
+        f"eligible lesions; <code>cvs_select3</code> at least {SELECT3_N} CVS-positive lesions (Select-3*, Solomon "
+        f"et al., Mult Scler 2018); <code>cvs_select6</code> at least {SELECT6_N} (Select-6*, Mult Scler 2024;30:25-34)."
+        " Every eligible lesion counts here; in Select-n* the reader looks for n lesions.</p>"
+    )
+    if "rim_profiles" in figures:
+        paths = figures["rim_profiles"]
+        out.append("<h3>Rim profiles of PRL and non-PRL lesions</h3>")
+        out.append(_img(paths["png"]))
+        out.append(
+            f"<p class='small'>Files: <code>{paths['png'].name}</code>, <code>{paths['svg'].name}</code>; data: "
+            "<code>rim_profiles.tsv</code> (median χ per 0.5 mm of signed distance to the lesion boundary, in "
+            "white matter) and the <code>prl</code> column of <code>lesions.tsv</code>.</p>"
+        )
+    return out
 
 
 def write_report(result, path: str | Path, figures: dict[str, dict[str, Path]]) -> Path:

@@ -10,7 +10,8 @@
     model.tsv        linear mixed-effects model (beyond the paper)
     bootstrap.tsv    subject-bootstrap confidence intervals (beyond the paper)
     inputs.tsv       every input file used, with its SHA-256
-    figure2.png/.svg, roi_*.png/.svg, report.html
+    rim_profiles.tsv radial susceptibility profile of every lesion (stats/markers.py)
+    figure2.png/.svg, roi_*.png/.svg, rim_profiles.png/.svg (PRL vs non-PRL), report.html
 
 The folder is replaced as a whole (built beside it, then renamed), so a reader never sees a mix
 of old and new results.
@@ -80,6 +81,7 @@ class SubjectStats:
     lesions: pd.DataFrame
     info: dict
     inputs: list[Path] = field(default_factory=list)
+    rim_profiles: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 @dataclass
@@ -95,6 +97,7 @@ class StudyStats:
     inputs: pd.DataFrame
     parameters: dict
     notes: list[str] = field(default_factory=list)
+    rim_profiles: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -273,10 +276,11 @@ def subject_stats(subject: SubjectFiles) -> SubjectStats:
     inputs, used = read_stats_inputs(subject, chi, lesions)
     table, info = compute_subject_stats(inputs)
     axis = slice_axis_of_affine(inputs.affine).axis
-    used += add_subject_markers(table, info, subject, chi, lesions, inputs.maps, axis)  # stats/markers.py
+    profiles: list = []
+    used += add_subject_markers(table, info, subject, chi, lesions, inputs.maps, axis, profiles=profiles)
     info.update(subject=subject.label, has_qsm=chi is not None)
     _add_sources(table, subject, subject.study, chi is not None, inputs.classes is not None, inputs.maps)
-    return SubjectStats(subject.label, table, info, used)
+    return SubjectStats(subject.label, table, info, used, profiles[0] if profiles else pd.DataFrame())
 
 
 def _qsm_mask(chi: np.ndarray | None, brain_mask: np.ndarray | None, info: dict) -> np.ndarray | None:
@@ -386,7 +390,7 @@ def compute_study(
     subs = study.subjects(subjects)
     if not subs:
         raise StudyLayoutError(f"{study.root}: no sub-* folders")
-    tables, infos, inputs, notes = [], [], [], []
+    tables, infos, inputs, notes, profiles = [], [], [], [], []
     for k, sub in enumerate(subs):
         report(progress, 0.8 * k / len(subs), f"sub-{sub.label}: relative susceptibility")
         try:
@@ -405,6 +409,8 @@ def compute_study(
             continue
         if not res.lesions.empty:
             tables.append(res.lesions)
+        if not res.rim_profiles.empty:
+            profiles.append(res.rim_profiles)
         infos.append(res.info)
         inputs.extend(res.inputs)
         if res.info.get("message"):
@@ -445,7 +451,8 @@ def compute_study(
         alpha=ALPHA,
     )
     report(progress, 1.0, "statistics computed")
-    return StudyStats(study.root, lesions, subjects_df, summary, model, boot, inputs_df, params, notes)
+    return StudyStats(study.root, lesions, subjects_df, summary, model, boot, inputs_df, params, notes,
+                      pd.concat(profiles, ignore_index=True) if profiles else pd.DataFrame())
 
 
 def _rel(p: Path, root: Path) -> str:
@@ -470,6 +477,7 @@ def write_study_stats(
         ``out_dir``.
     """
     from .figures import choose_example_lesions, figure2, roi_panel_figure, save_figure
+    from .markers import study_rim_figure
     from .report import write_report
 
     out = Path(out_dir)
@@ -488,6 +496,10 @@ def write_study_stats(
         figures = {}
         fig = figure2(result.lesions)
         figures["figure2"] = save_figure(fig, tmp / "figure2")
+        if not result.rim_profiles.empty:  # lesion markers (stats/markers.py)
+            atomic_write_tsv(tmp / "rim_profiles.tsv", result.rim_profiles)
+            fig = study_rim_figure(result.rim_profiles, result.lesions)
+            figures["rim_profiles"] = save_figure(fig, tmp / "rim_profiles")
         examples = choose_example_lesions(result.lesions, n=roi_lesions)
         for k, (_, row) in enumerate(examples.iterrows()):
             report(

@@ -91,3 +91,51 @@ def test_truth_tsv_keeps_old_columns_and_adds_markers(tmp_path):
     assert marked["prl"].sum() == 4 and (marked["vein"] == "central").sum() == 2
     params = json.loads(truth.parameters_json.read_text())
     assert params["markers"]["prl_fraction"] == 1.0
+
+
+SMALL_CLI = ["--subjects", "1", "--seed", "2", "--shape", "96", "112", "64", "--voxel-size", "1", "1", "1",
+             "--raw-voxel-size", "2", "2", "2", "--lesions", "3", "1", "1", "--no-votes"]
+
+
+def test_cli_marker_options_write_the_truth(tmp_path):
+    from napari_qsm_ms.cli import main
+
+    out = tmp_path / "s"
+    args = ["simulate", str(out), *SMALL_CLI, "--prl-fraction", "1", "--cvs-fraction", "0.4",
+            "--eccentric-vein-fraction", "0.2", "--rim-chi-ppm", "0.05", "0.05", "--rim-width-mm", "1.5", "2",
+            "--rim-coverage", "1", "1", "--vein-radius-mm", "0.4", "0.4"]
+    assert main(args) == 0
+    truth = TruthFiles(out, "01")
+    t = pd.read_csv(truth.lesions_tsv, sep="\t")
+    rims = t[t["prl"].astype(bool)]
+    assert len(rims) == 4 and set(rims["class"]) <= {"wm", "mixed"}  # 3 WM + 1 mixed
+    assert np.allclose(rims["rim_chi_ppm"], 0.05) and np.allclose(rims["rim_coverage"], 1.0)
+    assert rims["rim_width_mm"].between(1.5, 2.0).all()
+    assert (t["vein"] == "central").sum() == 2 and (t["vein"] == "eccentric").sum() == 1
+    assert np.allclose(t.loc[t["vein"] != "none", "vein_radius_mm"], 0.4)
+    params = json.loads(truth.parameters_json.read_text())
+    assert params["markers"]["rim_chi_ppm"] == [0.05, 0.05]
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [(["--prl-fraction", "1.5"], "prl_fraction"), (["--rim-width-mm", "2", "1"], "rim_width_mm"),
+     (["--cvs-fraction", "0.8", "--eccentric-vein-fraction", "0.5"], "must not exceed 1")],
+)
+def test_cli_marker_options_bad_input_one_line(tmp_path, capsys, extra, message):
+    from napari_qsm_ms.cli import main
+
+    assert main(["simulate", str(tmp_path / "s"), *SMALL_CLI, *extra]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("qsm-ms simulate: error:") and message in err
+    assert not any(tmp_path.iterdir())
+
+
+def test_cli_without_marker_options_passes_no_spec(monkeypatch, tmp_path):
+    from napari_qsm_ms.cli import main
+
+    seen = {}
+    monkeypatch.setattr("napari_qsm_ms.simulate.study.simulate_study",
+                        lambda *a, **k: seen.update(k) or (_ for _ in ()).throw(ParameterError("stop")))
+    assert main(["simulate", str(tmp_path / "s"), *SMALL_CLI]) == 2
+    assert seen["markers"] is None  # the study is the same as before the marker options existed

@@ -41,7 +41,8 @@ def _table(n_el, n_cvs, n_prl=0):
         (10, 4, True, True, False),  # 40 % exactly; 4 < 6 with 10 lesions
         (10, 3, False, True, False),
         (12, 6, True, True, True),
-        (9, 3, False, True, True),  # fewer than 10 lesions: 3 suffice for select-6
+        (9, 3, False, True, False),  # Select-6* needs six, however few lesions (Mult Scler 2024;30:25-34)
+        (6, 6, True, True, True),
         (9, 2, False, False, False),
         (0, 0, False, False, False),
     ],
