@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from numba import njit, prange
 
 from ..errors import ParameterError
 from ..progress import ProgressCallback, report
@@ -370,49 +369,6 @@ def _half_dot(a_hat: np.ndarray, b_hat: np.ndarray, n_last: int) -> float:
     return float(s)
 
 
-@njit(parallel=True, cache=True, fastmath=True)
-def _add_data_term_dot(ap_hat, dwp_hat, d, c, p_hat, last_even):  # pragma: no cover - compiled
-    """``ap_hat += c d dwp_hat`` in place, returning ``N <p, ap>`` (Parseval weights of
-    :func:`_half_dot`): one pass instead of three and no temporaries. Arrays are half spectra
-    viewed as (rows, last axis)."""
-    rows, nh = ap_hat.shape
-    s = 0.0
-    for i in prange(rows):
-        for k in range(nh):
-            a = ap_hat[i, k] + c * d[i, k] * dwp_hat[i, k]
-            ap_hat[i, k] = a
-            s += (1.0 if (k == 0 or (last_even and k == nh - 1)) else 2.0) * (
-                p_hat[i, k].real * a.real + p_hat[i, k].imag * a.imag)
-    return s
-
-
-@njit(parallel=True, cache=True, fastmath=True)
-def _cg_step(x_hat, r_hat, p_hat, ap_hat, alpha, inv_pk, has_pk, last_even):  # pragma: no cover - compiled
-    """``x += alpha p``, ``r -= alpha Ap`` in place, returning ``(N <r, r>, N <r, P^-1 r>)``
-    (2-D views as in :func:`_add_data_term_dot`)."""
-    rows, nh = r_hat.shape
-    rr = 0.0
-    rz = 0.0
-    for i in prange(rows):
-        for k in range(nh):
-            x_hat[i, k] += alpha * p_hat[i, k]
-            r = r_hat[i, k] - alpha * ap_hat[i, k]
-            r_hat[i, k] = r
-            a2 = (1.0 if (k == 0 or (last_even and k == nh - 1)) else 2.0) * (r.real * r.real + r.imag * r.imag)
-            rr += a2
-            rz += a2 * inv_pk[i, k] if has_pk else a2
-    return rr, rz
-
-
-@njit(parallel=True, cache=True, fastmath=True)
-def _direction_update(p_hat, r_hat, inv_pk, has_pk, beta):  # pragma: no cover - compiled
-    """``p = P^-1 r + beta p`` in place (2-D views)."""
-    rows, nh = p_hat.shape
-    for i in prange(rows):
-        for k in range(nh):
-            p_hat[i, k] = (r_hat[i, k] * inv_pk[i, k] if has_pk else r_hat[i, k]) + beta * p_hat[i, k]
-
-
 def _pcg_kspace(b, apply_reg, d, w2, two_lam, inv_pk, *, tol: float, max_iter: int, progress=None):
     """MEDI's inner solve ``(G^T V G + 2 lam D W^2 D) dx = b`` by conjugate gradients carried out
     on half spectra, with the k-space preconditioner ``inv_pk`` (float32, half spectrum) or none
@@ -421,8 +377,7 @@ def _pcg_kspace(b, apply_reg, d, w2, two_lam, inv_pk, *, tol: float, max_iter: i
     Residual, search direction and solution live in k-space (inner products by Parseval), where
     the preconditioner is a product: one iteration costs 4 FFTs (``p`` and ``D p`` back to image
     space for the weights, the two image-space products forward), against 6 for
-    :func:`~napari_qsm_ms.qsm.bfr._cg` with a k-space preconditioner. The k-space updates and inner
-    products are fused into three passes over the half spectrum (compiled kernels). Stops when
+    :func:`~napari_qsm_ms.qsm.bfr._cg` with a k-space preconditioner. Stops when
     ``||r|| <= tol ||b||`` (the toolbox's ``cgsolve`` rule) or after ``max_iter`` iterations.
 
     Returns
@@ -435,35 +390,36 @@ def _pcg_kspace(b, apply_reg, d, w2, two_lam, inv_pk, *, tol: float, max_iter: i
     """
     shape = b.shape
     nz = shape[-1]
-    last_even = nz % 2 == 0
     r_hat = rfftn(b)
     bnorm2 = _half_dot(r_hat, r_hat, nz)
     if bnorm2 == 0:
         return np.zeros_like(b), np.zeros_like(b), 0, 0.0
-    has_pk = inv_pk is not None
-    p_hat = r_hat * inv_pk if has_pk else r_hat.copy()
+    z_hat = r_hat if inv_pk is None else inv_pk * r_hat
+    p_hat = z_hat.copy()
     x_hat = np.zeros_like(r_hat)
-    rz = _half_dot(r_hat, p_hat, nz)
-    nh = r_hat.shape[-1]
-    x2, r2, p2, d2 = (a.reshape(-1, nh) for a in (x_hat, r_hat, p_hat, d))  # views for the kernels
-    pk2 = inv_pk.reshape(-1, nh) if has_pk else np.ones((1, 1), dtype=np.float32)
+    rz = _half_dot(r_hat, z_hat, nz)
     reg = np.empty(shape, dtype=np.float32)
-    two_lam = np.float32(two_lam)
     it, rel = 0, 1.0
     for it in range(1, max_iter + 1):
         p = irfftn(p_hat, shape).astype(np.float32, copy=False)
         d_p = irfftn(d * p_hat, shape).astype(np.float32, copy=False)
         d_p *= w2
-        ap2 = rfftn(apply_reg(p, reg)).reshape(-1, nh)
-        pap = _add_data_term_dot(ap2, rfftn(d_p).reshape(-1, nh), d2, two_lam, p2, last_even)
+        ap_hat = rfftn(apply_reg(p, reg))
+        ap_hat += (two_lam * d) * rfftn(d_p)
+        pap = _half_dot(p_hat, ap_hat, nz)
         if pap <= 0:
             break
-        rr, rz_new = _cg_step(x2, r2, p2, ap2, np.float32(rz / pap), pk2, has_pk, last_even)
+        alpha = np.float32(rz / pap)
+        x_hat += alpha * p_hat
+        r_hat -= alpha * ap_hat
         report(progress, it / max_iter, f"CG iteration {it}")
-        rel = float(np.sqrt(max(rr, 0.0) / bnorm2))
+        rel = float(np.sqrt(max(_half_dot(r_hat, r_hat, nz), 0.0) / bnorm2))
         if rel <= tol:
             break
-        _direction_update(p2, r2, pk2, has_pk, np.float32(rz_new / rz))
+        z_hat = r_hat if inv_pk is None else inv_pk * r_hat
+        rz_new = _half_dot(r_hat, z_hat, nz)
+        p_hat *= np.float32(rz_new / rz)
+        p_hat += z_hat
         rz = rz_new
     dx = irfftn(x_hat, shape).astype(np.float32, copy=False)
     return dx, irfftn(d * x_hat, shape).astype(np.float32, copy=False), it, rel
