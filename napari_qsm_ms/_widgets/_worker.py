@@ -91,17 +91,32 @@ def run_with_progress(
         panel). Defaults to a napari notification.
     start : bool
         Start at once (tests may pass False and start inside ``qtbot.waitSignal``).
+
+    If ``panel`` is destroyed (its dock closed) before the work ends, the work is cancelled at its
+    next report and neither callback runs: nothing touches the deleted widgets.
     """
     progress = panel.start()
+    token = panel.token
     # _ignore_errors: errors go to on_error only (superqt would also re-raise them in the Qt loop)
     worker = create_worker(func, progress=progress, _start_thread=False, _ignore_errors=True, **kwargs)
+    alive = [True]
+
+    def _panel_gone(*_: Any) -> None:  # the dock was closed while working: stop, show nothing
+        alive[0] = False
+        token.cancel()
+
+    panel.destroyed.connect(_panel_gone)
 
     def _done(result: Any) -> None:
+        if not alive[0]:
+            return
         panel.set_idle("done")
         panel.bar.setValue(1000)
         on_returned(result)
 
     def _failed(exc: BaseException) -> None:
+        if not alive[0]:
+            return
         if isinstance(exc, CancelledError):
             panel.set_idle("cancelled")
             return
