@@ -68,6 +68,24 @@ def centre_viewer_on(viewer, layer, index_vox) -> None:
     camera.center = tuple(center)
 
 
+def show_lesion(viewer, layer, lesion_id: int) -> int | None:
+    """Show lesion ``lesion_id`` of the labels ``layer``: its central slice (``roi.rules``, the one
+    rule), centred on its voxels there, its label selected. Returns the slice, None if absent."""
+    from ..roi.rules import lesion_central_slice
+
+    data = np.asarray(layer.data)
+    coords = np.argwhere(data == lesion_id)
+    if coords.size == 0:
+        return None
+    axis = slice_axis_of(layer)  # as the ROI layer draws references
+    central = lesion_central_slice(data == lesion_id, axis)  # canonical layers run upward
+    centre = coords[coords[:, axis] == central].mean(axis=0)
+    centre[axis] = central
+    centre_viewer_on(viewer, layer, centre)
+    layer.selected_label = int(lesion_id)
+    return int(central)
+
+
 def set_axial_view(viewer: napari.Viewer) -> None:
     """Axial slices in radiological convention: slider over S, anterior up, patient right on the left.
 

@@ -54,7 +54,7 @@ from ..rating.panel import read_panel, write_panel
 from ..rating.proposals import propose_subject
 from ..rating.votes import list_raters, read_all_votes
 from ..roi.rules import CONSENSUS_CLASSES, RESOLUTION_CLASSES, VOTE_CLASSES
-from ._layers import current_subject, find_layer
+from ._layers import current_subject, find_layer, show_lesion
 from ._worker import ProgressPanel, run_with_progress
 from ._scroll import scroll_contents
 from .rating import _unwrapped, rater_mode
@@ -527,13 +527,7 @@ class ConsensusWidget(QWidget):
         layer = find_layer(self.viewer, "lesions", self.subject)
         if layer is None:
             return
-        idx = np.argwhere(np.asarray(layer.data) == lesion_id)
-        if not len(idx):
-            return
-        center = idx.mean(axis=0)
-        world = np.asarray(layer.translate) + np.asarray(layer.scale) * center
-        self.viewer.dims.set_point(2, float(world[2]))
-        self.viewer.scene.camera.center = tuple(float(world[d]) for d in self.viewer.dims.displayed)
+        show_lesion(self.viewer, layer, lesion_id)
 
     def _on_propose(self) -> None:
         subject = self.subject

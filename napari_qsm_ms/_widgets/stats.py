@@ -37,11 +37,10 @@ from qtpy.QtWidgets import (
 
 from ..errors import QSMMSError
 from ..io.layout import StudyFiles, SubjectFiles
-from ..roi.rules import lesion_central_slice
 from ..stats.markers import marker_summary, study_rim_figure
 from ..stats.study import OPTIONAL_MAPS, compute_study, live_subject_stats, run_study_stats
 from ..stats.tests import ALPHA, N_COMPARISONS, paper_tests
-from ._layers import centre_viewer_on, layer_to_volume, slice_axis_of
+from ._layers import layer_to_volume, show_lesion
 from ._worker import ProgressPanel, run_with_progress
 from ._scroll import scroll_contents
 from ._tables import fit_columns
@@ -503,17 +502,10 @@ class StatsWidget(QWidget):
         if layer is None:
             self.status_label.setText("no lesions layer loaded")
             return False
-        data = np.asarray(layer.data)
-        coords = np.argwhere(data == lesion_id)
-        if coords.size == 0:
+        central = show_lesion(self.viewer, layer, lesion_id)
+        if central is None:
             self.status_label.setText(f"lesion {lesion_id} is not in the lesions layer")
             return False
-        axis = slice_axis_of(layer)  # as the ROI layer draws references
-        central = lesion_central_slice(data == lesion_id, axis)  # canonical layers run upward
-        centre = coords[coords[:, axis] == central].mean(axis=0)
-        centre[axis] = central
-        centre_viewer_on(self.viewer, layer, centre)
-        layer.selected_label = int(lesion_id)
         self.status_label.setText(f"sub-{subject} lesion {lesion_id}: slice {central}")
         return True
 

@@ -440,12 +440,14 @@ def _inner_solves_converged(cg_path, cg_tol) -> bool:
     return bool(final) and all(r <= cg_tol for r in final)
 
 
-def _medi_inner_solve(b, weights, vs, d, w2, two_lam, m_in, precondition, *, tol, max_iter, progress=None):
+def _medi_inner_solve(b, weights, vs, d, w2, two_lam, m_in, precondition, *, tol, max_iter, progress=None,
+                      e2=None):
     """One Gauss-Newton step's linear solve ``(G^T V G + 2 lam D W^2 D) dx = b`` (``V`` = ``weights``).
 
     ``precondition``: True, the circulant (k-space) approximation ``2 lam mean(W^2) D^2 + mu |E|^2``
     (``mu`` = :data:`PRECOND_MU_SCALE` times the median of ``V`` in the mask, ``E`` the difference
-    symbol); ``'jacobi'``, the diagonal; False, none (the toolbox's CG).
+    symbol, :func:`_difference_symbol`; pass it as ``e2`` to compute it once per solve of MEDI);
+    ``'jacobi'``, the diagonal; False, none (the toolbox's CG).
 
     Returns
     -------
@@ -462,7 +464,9 @@ def _medi_inner_solve(b, weights, vs, d, w2, two_lam, m_in, precondition, *, tol
         if precondition:
             mu = PRECOND_MU_SCALE * _median_positive(weights[:, m_in] if m_in.any() else weights)
             w2_mean = float(w2[m_in].mean()) if m_in.any() else 1.0
-            pk = (two_lam * w2_mean) * d * d + np.float32(mu) * _difference_symbol(shape, vs, d.shape)
+            if e2 is None:
+                e2 = _difference_symbol(shape, vs, d.shape)
+            pk = (two_lam * w2_mean) * d * d + np.float32(mu) * e2
             pk[0, 0, 0] = 1.0
             inv_pk = (1.0 / pk).astype(np.float32)
         return _pcg_kspace(b, apply_reg, d, w2, two_lam, inv_pk, tol=tol, max_iter=max_iter, progress=progress)
@@ -653,6 +657,7 @@ def medi_l1(
     def dconv(x):
         return irfftn(d * rfftn(x), g.shape).astype(np.float32, copy=False)
 
+    e2 = _difference_symbol(g.shape, vs, d.shape) if precondition and precondition != "jacobi" else None
     cg_path = []  # (CG iterations, final relative residual) per Gauss-Newton step
     x = np.zeros(g.shape, dtype=np.float32)
     weights = np.empty((3,) + g.shape, dtype=np.float32)
@@ -673,7 +678,7 @@ def medi_l1(
         searching = search.adapting  # the weight may still change after this step
         cg_cap = min(cg_max_iter, SEARCH_CG_MAX_ITER) if searching else cg_max_iter
         dx, d_dx, cg_it, cg_res = _medi_inner_solve(-b, weights, vs, d, w2, two_lam, m_in, precondition,
-                                                    tol=cg_tol, max_iter=cg_cap, progress=sub)
+                                                    tol=cg_tol, max_iter=cg_cap, progress=sub, e2=e2)
         cg_path.append((cg_it, cg_res, searching))
         x += dx
         dx_field += d_dx
