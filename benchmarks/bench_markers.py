@@ -43,6 +43,7 @@ import scipy.fft
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from napari_qsm_ms.io.layout import TISSUE_WM  # noqa: E402
+from napari_qsm_ms.qsm import defaults  # noqa: E402
 from napari_qsm_ms.roi.rim import rim_metrics  # noqa: E402
 from napari_qsm_ms.roi.veins import vein_metrics  # noqa: E402
 from napari_qsm_ms.roi.vessels import vessel_candidates  # noqa: E402
@@ -133,7 +134,7 @@ def _wm_noise_sd(chi, truth, wm):
     return float(1.4826 * np.median(np.abs(d)))
 
 
-def run_subject(cohort: dict, seed: int, e2e: bool, noise_sd: float | None = None) -> dict:
+def run_subject(cohort: dict, seed: int, e2e: bool, noise_sd: float | None = None, medi_lambda=None) -> dict:
     t0 = time.perf_counter()
     ph = make_phantom(cohort["shape"], cohort["voxel_size_mm"], seed=seed, n_lesions=N_LESIONS)
     ph = add_markers(ph, SPEC, seed=1000 + seed)
@@ -148,7 +149,8 @@ def run_subject(cohort: dict, seed: int, e2e: bool, noise_sd: float | None = Non
         from napari_qsm_ms.qsm.pipeline import reconstruct
 
         r = reconstruct(sig.magnitude, sig.phase_rad, affine=ph.affine, te_s=TE_S, b0_t=B0_T,
-                        keep_intermediates=False)
+                        keep_intermediates=False, **({} if medi_lambda is None else dict(medi_lambda=medi_lambda)))
+        out["medi_lam"] = r.parameters.get("medi_lam")
         mask = r.mask & ph.brain_mask
         chi_e2e = np.where(mask, r.chi_ppm, 0).astype(np.float32)
         far = wm & mask & (ph.lesion_ids == 0) & ~ph.vessels
@@ -184,7 +186,7 @@ def _exclusion_counts(vein) -> str:
                       for k in ("small", "confluent", "multiple_veins"))
 
 
-def bench_cohorts(seeds, e2e: str):
+def bench_cohorts(seeds, e2e: str, medi_lambda=None):
     """``e2e``: 'all' seeds, the 'first' seed only (its noise SD is used for the others), 'none'."""
     rows = {}
     for name, cohort in COHORTS.items():
@@ -198,7 +200,7 @@ def bench_cohorts(seeds, e2e: str):
         print("|---|---|---|---|---|---|---|---|---|---|")
         noise_sd = None
         for k, seed in enumerate(seeds):
-            res = run_subject(cohort, seed, e2e == "all" or (e2e == "first" and k == 0), noise_sd)
+            res = run_subject(cohort, seed, e2e == "all" or (e2e == "first" and k == 0), noise_sd, medi_lambda)
             if "rim_e2e" in res and noise_sd is None:
                 noise_sd = res["noise_sd"]
             aucs = _aucs(res)
@@ -210,7 +212,8 @@ def bench_cohorts(seeds, e2e: str):
             print(f"| {seed} | {len(t)} | {int(t['prl'].sum())} | {int((t['vein'] == 'central').sum())} | "
                   f"{res['noise_sd']:.4f} | {cells['rim_truth']:.3f} | "
                   f"{cells.get('rim_e2e', float('nan')):.3f} | "
-                  f"{cells['vein']:.3f} | {_exclusion_counts(res['vein'])} | {res['seconds']:.0f} |", flush=True)
+                  f"{cells['vein']:.3f} | {_exclusion_counts(res['vein'])} | {res['seconds']:.0f} |"
+                  + (f" (MEDI lambda chosen: {res['medi_lam']:.4g})" if res.get("medi_lam") else ""), flush=True)
         pooled_auc = {k: roc_auc(np.concatenate([s for s, _ in v]), np.concatenate([y for _, y in v]))
                       for k, v in pooled.items()}
         n_pos = {k: int(sum(y.sum() for _, y in v)) for k, v in pooled.items()}
@@ -239,6 +242,8 @@ def main(argv=None):
                    help="phantom seeds (default 1 2 3; seed 0 was the development seed of the rim "
                    "statistics)")
     p.add_argument("--cohort", choices=list(COHORTS), default=None, help="one cohort only")
+    p.add_argument("--lambda", dest="medi_lambda", type=defaults.parse_lambda, default=None,
+                   help="end-to-end QSM with MEDI's lambda rule (auto, auto-noise) or value instead of the default")
     a = p.parse_args(argv)
     if a.speed or not a.cohort:
         bench_speed()
@@ -248,7 +253,7 @@ def main(argv=None):
         for k in list(COHORTS):
             if k != a.cohort:
                 COHORTS.pop(k)
-    bench_cohorts(a.seeds, e2e=a.e2e)
+    bench_cohorts(a.seeds, e2e=a.e2e, medi_lambda=a.medi_lambda)
 
 
 if __name__ == "__main__":

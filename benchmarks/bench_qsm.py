@@ -34,6 +34,7 @@ import scipy.fft as sfft
 from scipy import ndimage as ndi
 
 from napari_qsm_ms.io.geometry import b0_direction_voxel
+from napari_qsm_ms.qsm import defaults
 from napari_qsm_ms.qsm._fft import FFT_COUNTER, workers
 from napari_qsm_ms.qsm.dipole import ppm_per_radian
 from napari_qsm_ms.qsm.inversion import DEFAULT_PAD_MM, _grid, medi_l1, tkd, tv_admm
@@ -188,9 +189,12 @@ GEOMETRIES = {
 voxels on a slab (a smaller matrix than the paper's 384 x 384 x 90, for time), an oblique slab."""
 
 
-def bench_default(geometries, seeds, n_lesions=(16, 8, 4)):
-    """The default pipeline end to end from the wrapped phase on each geometry and seed."""
-    print(f"\n## Default pipeline end to end, geometries {list(geometries)}, seeds {list(seeds)}")
+def bench_default(geometries, seeds, n_lesions=(16, 8, 4), medi_lambda=None):
+    """The default pipeline end to end from the wrapped phase on each geometry and seed (with MEDI's
+    lambda rule or value ``medi_lambda`` instead of the default when given)."""
+    extra = {} if medi_lambda is None else dict(medi_lambda=medi_lambda)
+    print(f"\n## Default pipeline end to end, geometries {list(geometries)}, seeds {list(seeds)}"
+          + (f", MEDI lambda {medi_lambda}" if extra else ""))
     print("| geometry | seed | NRMSE % | HFEN % | XSIM | lesion contrast median abs err (ppm) | right sign | n | "
           "lambda (how) | FFTs | s |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
@@ -204,7 +208,7 @@ def bench_default(geometries, seeds, n_lesions=(16, 8, 4)):
             FFT_COUNTER.reset()
             t = time.perf_counter()
             r = reconstruct(sig.magnitude, sig.phase_rad, affine=ph.affine, te_s=TE_S, b0_t=B0_T,
-                            keep_intermediates=False)
+                            keep_intermediates=False, **extra)
             dt = time.perf_counter() - t
             m = r.mask & ph.brain_mask
             truth = {(lid, part): est for lid, part, est, *_ in lesion_contrasts(ph.chi_ppm, ph, m)}
@@ -296,10 +300,12 @@ def main(argv=None) -> int:
     p.add_argument("--default-pipeline", nargs="*", metavar="GEOMETRY", default=None,
                    help=f"only the default pipeline end to end on these geometries ({', '.join(GEOMETRIES)}; "
                    "default: all) for --seeds")
+    p.add_argument("--lambda", dest="medi_lambda", type=defaults.parse_lambda, default=None,
+                   help="with --default-pipeline: MEDI's lambda rule (auto, auto-noise) or value instead of the default")
     args = p.parse_args(argv)
     print(f"scipy.fft workers: {workers()}; numpy {np.__version__}")
     if args.default_pipeline is not None:
-        bench_default(args.default_pipeline or list(GEOMETRIES), args.seeds)
+        bench_default(args.default_pipeline or list(GEOMETRIES), args.seeds, medi_lambda=args.medi_lambda)
         return 0
     if args.stages:
         bench_stages((192, 192, 90), (0.94, 0.94, 1.0), seed=1, n_lesions=(16, 8, 4))

@@ -55,7 +55,8 @@ def register(subparsers) -> None:
                        help="also write the mask used for QSM (after erosion) here (default: not written)")
     m = p.add_argument_group("method")
     m.add_argument("--inversion", choices=INVERSION_METHODS, default=defaults.INVERSION,
-                   help=f"dipole inversion: medi (MEDI-L1, as the paper), tkd, tv (default: {defaults.INVERSION})")
+                   help="dipole inversion: auto (MEDI-L1 with a magnitude, TV-ADMM without one), medi (MEDI-L1, as the "
+                   f"paper), tkd, tv (default: {defaults.INVERSION})")
     m.add_argument("--unwrap", choices=UNWRAP_METHODS, default="region",
                    help="phase unwrapping: region (quality-guided region growing, exact multiples of 2 pi) "
                    "or laplacian (as MEDI's unwrapLaplacian) (default: region)")
@@ -74,7 +75,9 @@ def register(subparsers) -> None:
     m.add_argument("--lambda", dest="medi_lambda", type=defaults.parse_lambda, default=defaults.MEDI_LAMBDA,
                    metavar="L", help="MEDI data weight in ppm-normalised units, the same for any B0/TE; "
                    "MEDI-toolbox lambda = L * ppm_per_radian(TE, B0); 'auto' chooses it per scan by the "
-                   f"discrepancy principle (default: {defaults.MEDI_LAMBDA})")
+                   "discrepancy principle on the misfit level of the dipole kernel's cone (noise and model error: "
+                   "smoother maps); 'auto-noise' on the noise measured in the magnitude (keeps lesion contrasts "
+                   f"and thin rims; needs --magnitude) (default: {defaults.MEDI_LAMBDA})")
     m.add_argument("--merit", action="store_true", help="MEDI: MERIT reweighting of outlier voxels (default: off)")
     m.add_argument("--smv-radius-mm", type=float, default=None, metavar="MM",
                    help="MEDI: SMV high-pass of field and kernel with this radius, mm (default: off)")

@@ -16,6 +16,7 @@ from qtpy.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
     QFormLayout,
+    QHBoxLayout,
     QLabel,
     QLineEdit,
     QPushButton,
@@ -28,7 +29,7 @@ from ..io.nifti import Volume
 from ..io.sidecar import acquisition_from_sidecar
 from ..io.units import PHASE_UNITS
 from ..qsm import defaults
-from ..qsm.pipeline import FIELD_UNITS, reconstruct_from, reconstruct_subject
+from ..qsm.pipeline import FIELD_UNITS, check_lambda_rule, choose_inversion, reconstruct_from, reconstruct_subject
 from ._layers import layer_to_volume
 from ._worker import ProgressPanel, run_with_progress
 
@@ -41,7 +42,8 @@ PHASE_UNIT_LABELS = {"auto": "auto (refuse if not wrapped)", "rad": "radians", "
 FIELD_UNIT_LABELS = {"hz": "Hz", "ppm": "ppm", "rad": "rad (phase at TE)"}
 QSM_LAYER_NAME = "QSM (ppm)"
 QSM_CONTRAST_PPM = (-0.15, 0.15)
-INVERSIONS = [("MEDI-L1 (paper)", "medi"), ("TKD (fast)", "tkd"), ("TV-ADMM", "tv")]
+INVERSIONS = [("auto: MEDI-L1 with a magnitude, TV without", "auto"), ("MEDI-L1 (paper)", "medi"),
+              ("TKD (fast)", "tkd"), ("TV-ADMM", "tv")]
 BFRS = [("PDF (MEDI)", "pdf"), ("V-SHARP", "vsharp")]
 UNWRAPS = [("Region growing (exact)", "region"), ("Laplacian (MEDI)", "laplacian")]
 
@@ -86,6 +88,7 @@ class ReconWidget(QWidget):
         self.inversion_combo = QComboBox()
         for label, key in INVERSIONS:
             self.inversion_combo.addItem(label, key)
+        self.inversion_combo.setCurrentIndex(self.inversion_combo.findData(defaults.INVERSION))
         self.unwrap_combo = QComboBox()
         for label, key in UNWRAPS:
             self.unwrap_combo.addItem(label, key)
@@ -99,14 +102,25 @@ class ReconWidget(QWidget):
         self.erode_spin.setSingleStep(0.5)
         self.erode_spin.setSuffix(" mm")
         self.erode_spin.setValue(defaults.ERODE_MM)
+        self.lambda_rule_combo = QComboBox()
+        for label, key in (("auto (cone misfit level: smoother)", defaults.AUTO),
+                           ("auto-noise (magnitude's noise: keeps lesion detail, rims)", defaults.AUTO_NOISE),
+                           ("fixed", None)):
+            self.lambda_rule_combo.addItem(label, key)
+        self.lambda_rule_combo.setCurrentIndex(self.lambda_rule_combo.findData(
+            defaults.MEDI_LAMBDA if defaults.MEDI_LAMBDA in defaults.AUTO_RULES else None))
+        self.lambda_rule_combo.setToolTip("How MEDI's data weight is chosen per scan (discrepancy principle on the "
+                                          "cone's misfit level or on the noise measured in the magnitude), or "
+                                          "fixed to the value beside (docs/qsm.md)")
         self.lambda_spin = QDoubleSpinBox()
-        self.lambda_spin.setRange(0.0, 1e7)  # 0 shows "auto": chosen per scan
-        self.lambda_spin.setSpecialValueText(defaults.AUTO)
+        self.lambda_spin.setRange(1.0, 1e7)
         self.lambda_spin.setDecimals(0)
         self.lambda_spin.setSingleStep(1000)
-        self.lambda_spin.setValue(0.0 if defaults.MEDI_LAMBDA == defaults.AUTO else defaults.MEDI_LAMBDA)
-        self.lambda_spin.setToolTip("MEDI data weight in ppm-normalised units (the same value for any B0 and TE); "
-                                    "'auto' chooses it per scan (discrepancy principle)")
+        self.lambda_spin.setValue(defaults.MEDI_LAMBDA_FIXED if defaults.MEDI_LAMBDA in defaults.AUTO_RULES
+                                  else defaults.MEDI_LAMBDA)
+        self.lambda_spin.setToolTip("Fixed MEDI data weight in ppm-normalised units (the same value for any B0 and TE)")
+        self.lambda_rule_combo.currentIndexChanged.connect(self._on_lambda_rule)
+        self._on_lambda_rule()
         self.save_check = QCheckBox("Write Chimap + mask to the subject's derivatives")
         self.save_check.setToolTip("Reconstruct from the subject's files and write derivatives/qsm-ms/sub-*/anat/"
                                    "*_Chimap.nii.gz and *_desc-brain_mask.nii.gz")
@@ -131,7 +145,10 @@ class ReconWidget(QWidget):
         form.addRow("Background removal", self.bfr_combo)
         form.addRow("Inversion", self.inversion_combo)
         form.addRow("Erosion", self.erode_spin)
-        form.addRow("MEDI lambda", self.lambda_spin)
+        lambda_row = QHBoxLayout()
+        lambda_row.addWidget(self.lambda_rule_combo, 1)
+        lambda_row.addWidget(self.lambda_spin)
+        form.addRow("MEDI lambda", lambda_row)
         lay = QVBoxLayout(self)
         lay.addLayout(form)
         lay.addWidget(self.save_check)
@@ -223,8 +240,11 @@ class ReconWidget(QWidget):
             unwrap=self.unwrap_combo.currentData(),
             bfr=self.bfr_combo.currentData(),
             erode_mm=float(self.erode_spin.value()),
-            medi_lambda=float(self.lambda_spin.value()) if self.lambda_spin.value() > 0 else defaults.AUTO,
+            medi_lambda=self.lambda_rule_combo.currentData() or float(self.lambda_spin.value()),
         )
+
+    def _on_lambda_rule(self, *_):
+        self.lambda_spin.setEnabled(self.lambda_rule_combo.currentData() is None)
 
     def _on_run(self) -> None:
         self.run()
@@ -269,6 +289,8 @@ class ReconWidget(QWidget):
             if data.shape[:3] != magnitude.shape[:3] or not np.allclose(affine, mag.affine, atol=1e-3):
                 raise QSMMSError(f"layer {in_layer.name!r} is not on the grid of {mag_layer.name!r}")
             magnitude = np.asarray(magnitude, dtype=np.float32)
+        check_lambda_rule(choose_inversion(params["inversion"], magnitude is not None)[0], params["medi_lambda"],
+                          magnitude is not None)
         mask = None
         mask_layer = self._layer(self.mask_combo.currentText()) if self.mask_combo.currentText() != AUTO_MASK else None
         if mask_layer is not None:

@@ -18,13 +18,26 @@ from ..errors import ParameterError
 
 AUTO = "auto"
 """Value of a regularisation weight that asks for the per-scan choice
-(:mod:`~napari_qsm_ms.qsm.regularisation`)."""
+(:mod:`~napari_qsm_ms.qsm.regularisation`): the discrepancy principle on the misfit level measured
+in the dipole kernel's cone (noise and model error)."""
+
+AUTO_NOISE = "auto-noise"
+"""MEDI's weight chosen per scan by the discrepancy principle on the noise measured in the magnitude
+(:func:`~napari_qsm_ms.qsm.noise.magnitude_noise_sd`): keeps more detail (lesion contrasts, thin
+paramagnetic rims) than ``"auto"``; needs a magnitude (docs/qsm.md)."""
+
+AUTO_RULES = (AUTO, AUTO_NOISE)
+"""The names of the automatic choices of a weight."""
 
 ERODE_MM = 2.5
 """Erosion of the brain mask before inversion, mm (the paper's 2.5 mm)."""
 
-INVERSION = "medi"
-"""Default dipole inversion."""
+INVERSION = "auto"
+"""Default dipole inversion: ``"auto"`` is MEDI-L1 where a magnitude is given (its edge prior and
+noise weights come from it) and TV-ADMM where none is (MEDI without a magnitude has neither: its
+prior is then the plain L1 norm of the gradient, i.e. TV, which TV-ADMM solves with a linear data
+term, closer to chi_33 on the 2016 challenge and to the truth on the phantoms' local fields, at a
+tenth of the FFTs; :func:`~napari_qsm_ms.qsm.pipeline.choose_inversion`, docs/qsm.md)."""
 
 MEDI_LAMBDA = AUTO
 """MEDI data weight: chosen per scan (discrepancy principle, docs/qsm.md)."""
@@ -101,9 +114,15 @@ def check_positive(value, name: str) -> float:
 
 
 def check_lambda(value, name: str = "lambda"):
-    """A regularisation weight: ``"auto"`` or a finite number > 0 (returned as float)."""
-    if isinstance(value, str) and value.strip().lower() == AUTO:
-        return AUTO
+    """A regularisation weight: one of :data:`AUTO_RULES` (``"auto"``, ``"auto-noise"``) or a finite
+    number > 0 (returned as float)."""
+    if isinstance(value, str) and value.strip().lower() in AUTO_RULES:
+        return value.strip().lower()
+    if isinstance(value, str):
+        try:
+            float(value)
+        except ValueError:
+            raise ParameterError(f"{name} {value!r} is neither a number nor one of {', '.join(AUTO_RULES)}") from None
     return check_positive(value, name)
 
 
@@ -145,7 +164,7 @@ def check_erosion(value, name: str = "erosion (mm)") -> float:
 
 
 def parse_lambda(text: str):
-    """Command-line type of a regularisation weight: ``auto`` or a number > 0."""
+    """Command-line type of a regularisation weight: ``auto``, ``auto-noise`` or a number > 0."""
     return check_lambda(text.strip() if isinstance(text, str) else text)
 
 

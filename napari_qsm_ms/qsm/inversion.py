@@ -242,6 +242,9 @@ def tv_admm(
     from .regularisation import LambdaSearch, cone_noise_level
 
     lam = defaults.check_lambda(lam, "TV lambda")
+    if lam == defaults.AUTO_NOISE:
+        raise ParameterError("TV lambda auto-noise is not available (TV has no magnitude noise weights): use auto "
+                             "or a number")
     max_iter = defaults.check_iterations(max_iter, "TV iterations")
     tol = defaults.check_tolerance(tol, "TV tolerance")
     mask = np.asarray(mask, dtype=bool)
@@ -492,6 +495,29 @@ def _medi_prior_words(has_magnitude: bool, has_noise: bool) -> str:
     return f"no magnitude: no edge prior (M = 1, plain L1 norm of the gradient, as TV); data weights {weights}"
 
 
+def _auto_noise_level(noise_sd, magnitude, mask) -> float:
+    """The magnitude's noise SD for ``"auto-noise"``: given, or measured in the magnitude."""
+    from .noise import magnitude_noise_sd
+
+    if noise_sd is not None:
+        return defaults.check_positive(noise_sd, "magnitude noise SD")
+    if magnitude is None:
+        raise ParameterError("MEDI lambda auto-noise measures the noise in the magnitude, and none was given: "
+                             "give a magnitude or use lambda auto")
+    sd = magnitude_noise_sd(magnitude, mask)
+    if not (np.isfinite(sd) and sd > 0):
+        raise ParameterError("MEDI lambda auto-noise: the magnitude's noise could not be measured in the mask "
+                             "(too few voxels or a noise-free image); use lambda auto or a number")
+    return sd
+
+
+def _measured_misfit_level(w, nstd, noise_sd: float, m_in) -> float:
+    """rms over the mask of the weighted field's noise ``W n_std noise_sd`` (radians)."""
+    with np.errstate(invalid="ignore"):
+        per_voxel = np.where(w > 0, w * nstd, 0.0)[m_in]
+    return float(np.sqrt(np.mean(per_voxel.astype(np.float64) ** 2))) * float(noise_sd)
+
+
 def _median_positive(values: np.ndarray, max_samples: int = 1_000_000) -> float:
     """Median of the positive entries, from an evenly strided subsample of at most ~``max_samples``
     (0 if there are none). Used only to scale MEDI's preconditioner, where a quantile accurate to
@@ -513,6 +539,7 @@ def medi_l1(
     lam: float | str = defaults.MEDI_LAMBDA,
     lam_start: float = defaults.MEDI_LAMBDA_FIXED,
     n_std: np.ndarray | None = None,
+    noise_sd: float | None = None,
     percentage: float = 0.9,
     max_iter: int = defaults.MEDI_MAX_ITER,
     cg_max_iter: int = defaults.MEDI_CG_MAX_ITER,
@@ -567,8 +594,11 @@ def medi_l1(
     voxel_size_mm, b0_dir : sequence of 3 float
     ppm_per_rad : float
         :func:`~napari_qsm_ms.qsm.dipole.ppm_per_radian` of the acquisition.
-    lam : float or "auto"
-        Data-term weight in ppm-normalised units (see above), > 0. ``"auto"``: chosen during the
+    lam : float, "auto" or "auto-noise"
+        Data-term weight in ppm-normalised units (see above), > 0. ``"auto-noise"``: as ``"auto"``
+        but the misfit target is the noise of the weighted field measured from the magnitude,
+        ``rms(W n_std noise_sd)`` in the mask (recomputed when MERIT reweights), instead of the
+        cone's level, which also counts model error and smooths more. ``"auto"``: chosen during the
         Gauss-Newton steps by the discrepancy principle (:mod:`~napari_qsm_ms.qsm.regularisation`):
         starting from ``lam_start``, after each step but the first (at most
         :data:`~napari_qsm_ms.qsm.defaults.MEDI_LAMBDA_MAX_UPDATES` times, then frozen) the
@@ -581,7 +611,12 @@ def medi_l1(
         Where the automatic search starts (default
         :data:`~napari_qsm_ms.qsm.defaults.MEDI_LAMBDA_FIXED`; ignored with a number).
     n_std : ndarray, optional
-        Noise standard deviation of the field.
+        Noise standard deviation of the field, relative: in units of the magnitude's noise
+        (``1 / magnitude`` for one echo; :func:`~napari_qsm_ms.qsm.pipeline.echo_fit_noise`).
+    noise_sd : float, optional
+        The magnitude's noise standard deviation (its units), for ``lam="auto-noise"``; measured
+        in ``magnitude`` within ``mask`` (:func:`~napari_qsm_ms.qsm.noise.magnitude_noise_sd`) when
+        not given.
     percentage : float
         Edge fraction for :func:`gradient_mask` (MEDI: 0.9).
     merit : bool
@@ -650,9 +685,13 @@ def medi_l1(
     w = noise_weight(nstd, m_in)
     w2 = (w * w).astype(np.float32)
     edge_free = gradient_mask(mag, m_in, vs, percentage)
+    nstd_measured = nstd  # the noise of the field before MERIT inflates it
+    if search.rule == defaults.AUTO_NOISE:
+        noise_sd = _auto_noise_level(noise_sd, magnitude, mask)
     if search.auto:  # the noise level of the weighted field, radians
-        search.set_target(cone_noise_level(w * f_rad, d, vs, int(m_in.sum())),
-                          float(np.sqrt(np.mean((w * f_rad)[m_in] ** 2))))
+        target = (_measured_misfit_level(w, nstd_measured, noise_sd, m_in) if search.rule == defaults.AUTO_NOISE
+                  else cone_noise_level(w * f_rad, d, vs, int(m_in.sum())))
+        search.set_target(target, float(np.sqrt(np.mean((w * f_rad)[m_in] ** 2))))
 
     def dconv(x):
         return irfftn(d * rfftn(x), g.shape).astype(np.float32, copy=False)
@@ -701,6 +740,9 @@ def medi_l1(
                 nstd = np.where(m_in, nstd * scale**2, nstd)
                 w = noise_weight(nstd, m_in)
                 w2 = (w * w).astype(np.float32)
+                if search.adapting and search.rule == defaults.AUTO_NOISE:  # the noise of the reweighted field
+                    search.set_target(_measured_misfit_level(w, nstd_measured, noise_sd, m_in),
+                                      float(np.sqrt(np.mean((w * f_rad)[m_in] ** 2))))
         if ratio < tol_norm_ratio and search.settled:
             break
     report(progress, 1.0, "MEDI done")

@@ -39,7 +39,8 @@ from .unwrap import reliable_voxels, unwrap_laplacian
 
 UNWRAP_METHODS = ("region", "laplacian")
 BFR_METHODS = ("pdf", "vsharp")
-INVERSION_METHODS = ("medi", "tkd", "tv")
+INVERSION_METHODS = ("auto", "medi", "tkd", "tv")
+"""Dipole inversions by name; ``auto`` is resolved by :func:`choose_inversion`."""
 ENTRY_STAGES = ("phase", "field", "local_field")
 """Where :func:`reconstruct_from` can start: a wrapped phase, an unwrapped total field, a local field."""
 FIELD_UNITS = ("hz", "ppm", "rad")
@@ -263,6 +264,17 @@ def check_methods(unwrap: str, bfr: str, inversion: str, erode_mm: float | None)
         raise ParameterError(f"unknown inversion {inversion!r} (choose from {', '.join(INVERSION_METHODS)})")
     if erode_mm is not None:
         defaults.check_erosion(erode_mm)
+
+
+def choose_inversion(inversion: str, has_magnitude: bool) -> tuple[str, str]:
+    """The inversion to run and why: ``"auto"`` is MEDI with a magnitude, TV without
+    (:data:`~napari_qsm_ms.qsm.defaults.INVERSION`); a named method is itself. The one rule the dock,
+    the command line and Python follow (recorded as ``inversion`` and ``inversion_choice``)."""
+    if inversion != "auto":
+        return inversion, "given"
+    if has_magnitude:
+        return "medi", "auto: MEDI (a magnitude gives its edge prior and noise weights)"
+    return "tv", "auto: TV (no magnitude: MEDI would have no edge prior and no noise weights)"
 
 
 def erosion_for(entry: str, erode_mm: float | None) -> float:
@@ -491,15 +503,43 @@ def erosion_stage(mask: np.ndarray, bfr_mask: np.ndarray, inp: _Inputs, erode_mm
     return qsm_mask
 
 
+NO_MAGNITUDE_FOR_AUTO_NOISE = ("MEDI lambda auto-noise measures the noise in the magnitude: give a magnitude "
+                               "(--magnitude), or use lambda auto")
+
+
+def check_lambda_rule(inversion: str, medi_lambda, has_magnitude: bool) -> None:
+    """Refuse MEDI's ``auto-noise`` weight without a magnitude (where its noise is measured); what the
+    dock checks before starting and :func:`reconstruct_from` before computing."""
+    if inversion == "medi" and not has_magnitude and defaults.check_lambda(medi_lambda, "MEDI lambda") == defaults.AUTO_NOISE:
+        raise ParameterError(NO_MAGNITUDE_FOR_AUTO_NOISE)
+
+
+def _magnitude_noise(inp: _Inputs, brain: np.ndarray) -> float:
+    """The magnitude's noise SD (per echo, its units) measured in the brain mask, for MEDI's
+    ``auto-noise`` weight; recorded as ``magnitude_noise_sd``."""
+    from .noise import magnitude_noise_sd
+
+    if inp.magnitude is None:
+        raise ParameterError(NO_MAGNITUDE_FOR_AUTO_NOISE)
+    sd = magnitude_noise_sd(inp.magnitude, brain)
+    if not (np.isfinite(sd) and sd > 0):
+        _fail(_name(inp.names, "magnitude"), "noise could not be measured in the brain mask for lambda auto-noise "
+              "(too few voxels or a noise-free image); use --lambda auto or a number")
+    inp.params["magnitude_noise_sd"] = float(f"{sd:.6g}")
+    return sd
+
+
 def inversion_stage(local_ppm, qsm_mask, mag3, n_std, inp: _Inputs, ppr: float, inversion: str, *,
                     medi_lambda, medi_merit, medi_smv_radius_mm, medi_max_iter, medi_cg_max_iter, medi_cg_tol,
-                    tkd_threshold, tv_lambda, tv_max_iter, progress) -> tuple[np.ndarray, np.ndarray]:
+                    tkd_threshold, tv_lambda, tv_max_iter, progress,
+                    magnitude_noise_sd=None) -> tuple[np.ndarray, np.ndarray]:
     """Stage 5: dipole inversion (MEDI-L1, TKD or TV-ADMM); returns chi (ppm) and the QSM mask."""
     params = inp.params
     info: list = []
     if inversion == "medi":
         chi = medi_l1(
             local_ppm, qsm_mask, mag3, inp.vs, inp.b0_dir, ppm_per_rad=ppr, lam=medi_lambda, n_std=n_std,
+            noise_sd=magnitude_noise_sd,
             merit=medi_merit, smv_radius_mm=medi_smv_radius_mm, max_iter=medi_max_iter,
             cg_max_iter=medi_cg_max_iter, cg_tol=medi_cg_tol, progress=progress, info=info,
         )
@@ -620,8 +660,9 @@ def reconstruct_from(
         (:func:`~napari_qsm_ms.qsm.unwrap.unwrap_laplacian`).
     bfr : {'pdf', 'vsharp'}
         Background-field removal.
-    inversion : {'medi', 'tkd', 'tv'}
-        Dipole inversion.
+    inversion : {'auto', 'medi', 'tkd', 'tv'}
+        Dipole inversion; ``auto`` (the default): MEDI with a magnitude, TV without
+        (:func:`choose_inversion`).
     erode_mm : float, optional
         Erosion of the brain mask before inversion, mm (paper: 2.5; :func:`erosion_for`).
     medi_lambda : float or "auto"
@@ -665,14 +706,16 @@ def reconstruct_from(
     # ---- validation, before any computation --------------------------------------------------
     check_entry(entry, field_units, magnitude is not None, mask is not None)
     check_methods(unwrap, bfr, inversion, erode_mm)
+    inversion, inversion_choice = choose_inversion(inversion, magnitude is not None)
     _check_inversion_parameters(inversion, medi_lambda, medi_max_iter, medi_cg_max_iter, medi_cg_tol,
                                 medi_smv_radius_mm, tkd_threshold, tv_lambda, tv_max_iter)
+    check_lambda_rule(inversion, medi_lambda, magnitude is not None)
     erode = erosion_for(entry, erode_mm)
     inp = _validate(entry, data, magnitude, mask, affine, te_s, b0_t, field_units, names)
     params = inp.params
     params.update(voxel_size_mm=list(inp.vs), b0_dir_voxel=[float(v) for v in inp.b0_dir],
                   unwrap=unwrap if entry == "phase" else "given", bfr=bfr if entry != "local_field" else "given",
-                  inversion=inversion, erode_mm=erode, mask="given" if mask is not None else "from magnitude",
+                  inversion=inversion, inversion_choice=inversion_choice, erode_mm=erode, mask="given" if mask is not None else "from magnitude",
                   magnitude="given" if magnitude is not None else "none")
     if entry == "phase":
         inp.data, scaling = interpret_phase(inp.data, phase_units, phase_range=phase_range,
@@ -728,9 +771,10 @@ def reconstruct_from(
     # ---- 5. inversion -------------------------------------------------------------------------
     t3 = time.perf_counter()
     report(progress, 0.3, "inversion: start")
+    noise_sd = _magnitude_noise(inp, brain) if inversion == "medi" and medi_lambda == defaults.AUTO_NOISE else None
     chi, qsm_mask = inversion_stage(
         local_ppm, qsm_mask, None if inp.magnitude is None else inp.mag3, total.n_std, inp, ppr, inversion,
-        medi_lambda=medi_lambda,
+        medi_lambda=medi_lambda, magnitude_noise_sd=noise_sd,
         medi_merit=medi_merit, medi_smv_radius_mm=medi_smv_radius_mm, medi_max_iter=medi_max_iter,
         medi_cg_max_iter=medi_cg_max_iter, medi_cg_tol=medi_cg_tol, tkd_threshold=tkd_threshold,
         tv_lambda=tv_lambda, tv_max_iter=tv_max_iter, progress=scaled(progress, 0.3, 1.0, "inversion"))

@@ -169,7 +169,8 @@ class LambdaSearch:
         lam = search.after_check(misfit)   # at each check point while search.adapting
         info fields: search.record(scale)
 
-    With a number, the weight stays fixed. With ``"auto"`` a :class:`DiscrepancyTracker` starts at
+    With a number, the weight stays fixed. With ``"auto"`` or ``"auto-noise"`` (the caller measures
+    the target accordingly: the cone's misfit level, or the magnitude's noise) a :class:`DiscrepancyTracker` starts at
     ``start`` and takes at most ``max_updates`` secant steps; after that the weight is frozen, so
     the cost of the choice is bounded (a fixed-weight solve plus the steps the last weight needs
     to settle). Whether a step was clipped by the search's bounds is recorded
@@ -178,7 +179,8 @@ class LambdaSearch:
 
     def __init__(self, lam, *, start: float, increasing: bool, max_updates: int,
                  bounds: float = defaults.DISCREPANCY_BOUNDS):
-        self.auto = lam == defaults.AUTO
+        self.auto = lam in defaults.AUTO_RULES
+        self.rule = lam if self.auto else "fixed"
         self.max_updates = int(max_updates)
         self.tracker = None
         self.weight = float(start if self.auto else lam)
@@ -225,9 +227,10 @@ class LambdaSearch:
         """How the weight was chosen, in words (for the provenance record)."""
         if self.tracker is None:
             return "fixed"
+        level = "magnitude noise" if self.rule == defaults.AUTO_NOISE else "cone noise"
         if self.at_bound:
-            return f"discrepancy (cone noise), stopped at the search's {self.at_bound} bound"
-        return "discrepancy (cone noise)"
+            return f"discrepancy ({level}), stopped at the search's {self.at_bound} bound"
+        return f"discrepancy ({level})"
 
     def record(self, scale: float = 1.0) -> dict:
         """``InversionInfo`` fields: the choice, the target and the path (misfits times ``scale``)."""

@@ -197,3 +197,79 @@ def test_medi_without_magnitude_records_that_it_has_no_edge_prior():
     info = []
     medi_l1(f, brain, None, VS, B0, ppm_per_rad=ppm_per_radian(0.02, 3.0), lam=1000.0, max_iter=1, info=info)
     assert info[0].record("medi")["medi_prior"].startswith("no magnitude: no edge prior")
+
+
+# ---- lambda "auto-noise": the discrepancy on the noise measured in the magnitude ----------------
+def test_auto_noise_is_a_lambda_rule_and_other_words_are_refused():
+    assert defaults.check_lambda(" Auto-Noise ") == defaults.AUTO_NOISE == defaults.parse_lambda("auto-noise")
+    with pytest.raises(ParameterError, match="neither a number nor one of auto, auto-noise"):
+        defaults.check_lambda("automatic", "--lambda")
+
+
+def test_auto_noise_and_the_cone_agree_where_the_noise_is_white_and_the_model_exact():
+    # white noise on an exact dipole field: the cone's misfit level is the noise, so both rules
+    # must choose about the same weight; the magnitude-noise target is the noise itself
+    sigma = 0.004
+    chi, brain, f = _noisy_field(sigma, 3)
+    _, _, mag = sphere_phantom()
+    ppr = ppm_per_radian(0.0177, 7.0)
+    uniform = np.where(brain, 1.0, np.inf).astype(np.float32)  # the field's noise is the same everywhere
+    chosen = {}
+    for rule in (defaults.AUTO, defaults.AUTO_NOISE):
+        info = []
+        medi_l1(f, brain, mag, VS, B0, ppm_per_rad=ppr, lam=rule, n_std=uniform, noise_sd=sigma / ppr, info=info)
+        chosen[rule] = info[0]
+    noise = chosen[defaults.AUTO_NOISE]
+    assert noise.lambda_choice == "discrepancy (magnitude noise)"
+    assert noise.target_rms_ppm == pytest.approx(sigma, rel=1e-3)
+    assert chosen[defaults.AUTO].target_rms_ppm == pytest.approx(sigma, rel=0.1)
+    assert noise.lam == pytest.approx(chosen[defaults.AUTO].lam, rel=0.25)
+
+
+def test_auto_noise_refuses_what_it_cannot_measure():
+    chi, brain, f = _noisy_field(0.004, 3)
+    ppr = ppm_per_radian(0.0177, 7.0)
+    with pytest.raises(ParameterError, match="measures the noise in the magnitude, and none was given"):
+        medi_l1(f, brain, None, VS, B0, ppm_per_rad=ppr, lam=defaults.AUTO_NOISE)
+    with pytest.raises(ParameterError, match="could not be measured"):  # a noise-free magnitude
+        medi_l1(f, brain, brain.astype(np.float32), VS, B0, ppm_per_rad=ppr, lam=defaults.AUTO_NOISE)
+    with pytest.raises(ParameterError, match="TV lambda auto-noise is not available"):
+        tv_admm(f, brain, VS, B0, lam=defaults.AUTO_NOISE)
+
+
+def test_reconstruct_measures_the_magnitude_noise_and_records_the_rule():
+    from napari_qsm_ms.io.units import wrap_to_pi
+    from napari_qsm_ms.qsm.pipeline import reconstruct, reconstruct_from
+
+    from .test_pipeline import B0T, TE, _acquire, _affine
+
+    aff = _affine()
+    chi, brain, mag, phase = _acquire(aff)
+    sigma = 0.05 * float(np.median(mag[brain]))  # SNR 20
+    rng = np.random.default_rng(7)
+    signal = mag * np.exp(1j * phase) + sigma * (rng.standard_normal(mag.shape) + 1j * rng.standard_normal(mag.shape))
+    noisy_mag, noisy_phase = np.abs(signal).astype(np.float32), wrap_to_pi(np.angle(signal).astype(np.float32))
+    r = reconstruct(noisy_mag, noisy_phase, affine=aff, te_s=TE, b0_t=B0T, mask=brain, medi_lambda="auto-noise")
+    p = r.parameters
+    assert p["magnitude_noise_sd"] == pytest.approx(sigma, rel=0.15)
+    assert p["medi_lambda_choice"].startswith("discrepancy (magnitude noise)") and p["medi_lambda"] == "auto-noise"
+    assert nrmse_percent(r.chi_ppm, chi, r.mask) < 35  # 28.7 % (auto: 23.0 %)
+    with pytest.raises(ParameterError, match="measures the noise in the magnitude: give a magnitude"):
+        reconstruct_from(r.intermediates["local_field_ppm"], entry="local_field", field_units="ppm", mask=brain,
+                         affine=aff, te_s=TE, b0_t=B0T, inversion="medi", medi_lambda="auto-noise")
+
+
+def test_default_inversion_is_medi_with_a_magnitude_and_tv_without():
+    from napari_qsm_ms.qsm.pipeline import choose_inversion, reconstruct_from
+
+    from .test_pipeline import B0T, TE, _affine
+
+    assert defaults.INVERSION == "auto"
+    assert choose_inversion("auto", True)[0] == "medi" and choose_inversion("auto", False)[0] == "tv"
+    assert choose_inversion("tkd", False) == ("tkd", "given")
+    chi, brain, f = _noisy_field(0.004, 3)
+    r = reconstruct_from(f, entry="local_field", field_units="ppm", mask=brain, affine=_affine(), te_s=TE, b0_t=B0T)
+    p = r.parameters
+    assert p["inversion"] == "tv" and p["inversion_choice"].startswith("auto: TV (no magnitude")
+    assert p["tv_lambda_choice"].startswith("discrepancy") and "medi_lam" not in p
+    assert nrmse_percent(r.chi_ppm, chi, brain) < 28  # 20.7 % (MEDI without a magnitude: 34.6 %)

@@ -218,3 +218,39 @@ def test_dock_reconstructs_a_multi_echo_phase_opened_with_the_reader(make_napari
     r = widget.last_result
     assert r.parameters["te_s"] == pytest.approx(list(tes)) and r.chi_ppm.shape == chi.shape
     assert nrmse_percent(r.chi_ppm, chi, r.mask) < 70
+
+
+def test_dock_lambda_rules_reach_the_pipeline_and_auto_noise_needs_a_magnitude(make_napari_viewer, qtbot):
+    from napari_qsm_ms.qsm import defaults
+
+    chi, brain, mag, phase = _data()
+    rng = np.random.default_rng(11)
+    sigma = 0.05 * float(np.median(mag[brain]))
+    signal = mag * np.exp(1j * phase) + sigma * (rng.standard_normal(mag.shape) + 1j * rng.standard_normal(mag.shape))
+    viewer = make_napari_viewer()
+    viewer.add_image(np.abs(signal).astype(np.float32), name="mag", scale=VS)
+    viewer.add_image(wrap_to_pi(np.angle(signal).astype(np.float32)), name="phase", scale=VS)
+    viewer.add_labels(brain.astype(np.int32), name="brain", scale=VS)
+    _, widget = viewer.window.add_plugin_dock_widget("napari-qsm-ms", "Reconstruct QSM")
+    widget.phase_combo.setCurrentText("phase")
+    widget.mask_combo.setCurrentText("brain")
+    rule = widget.lambda_rule_combo
+    assert rule.currentData() == defaults.MEDI_LAMBDA and not widget.lambda_spin.isEnabled()
+    rule.setCurrentIndex(rule.findData(None))  # fixed: the value beside is used
+    assert widget.lambda_spin.isEnabled()
+    widget.lambda_spin.setValue(2000)
+    assert widget.parameters()["medi_lambda"] == 2000.0
+    rule.setCurrentIndex(rule.findData(defaults.AUTO_NOISE))
+    assert not widget.lambda_spin.isEnabled() and widget.parameters()["medi_lambda"] == defaults.AUTO_NOISE
+    widget.magnitude_combo.setCurrentText(NO_MAGNITUDE)
+    assert widget.inversion_combo.currentData() == "auto"  # without a magnitude that is TV: the MEDI weight is moot
+    widget.inversion_combo.setCurrentIndex(widget.inversion_combo.findData("medi"))
+    assert widget.run() is None and "auto-noise measures the noise in the magnitude" in widget.status.text()
+    widget.magnitude_combo.setCurrentText("mag")
+    worker = widget.run(start=False)
+    with qtbot.waitSignal(worker.finished, timeout=60000):
+        worker.start()
+    qtbot.waitUntil(lambda: widget.last_result is not None, timeout=5000)
+    p = widget.last_result.parameters
+    assert p["medi_lambda_choice"] == "discrepancy (magnitude noise)"
+    assert p["magnitude_noise_sd"] == pytest.approx(sigma, rel=0.15)
