@@ -121,7 +121,7 @@ def _recon_adopt(s: SubjectFiles, params: dict) -> str | None:
 
     from ..io.checksum import sha256_file
     from ..io.sidecar import sidecar_path
-    from ..qsm.pipeline import erosion_for
+    from ..qsm.pipeline import choose_inversion, erosion_for
 
     if not (s.chimap.exists() and s.brain_mask.exists()):
         return None
@@ -134,6 +134,8 @@ def _recon_adopt(s: SubjectFiles, params: dict) -> str | None:
     except (OSError, ValueError, KeyError, TypeError):
         return None
     wanted = dict(params, erode_mm=erosion_for("phase", params.get("erode_mm")))
+    if "inversion" in wanted:  # the sidecar records the method that ran ("auto" resolved; a subject has a magnitude)
+        wanted["inversion"] = choose_inversion(wanted["inversion"], True)[0]
     if any(k not in recorded for k in ("inversion", "unwrap", "bfr")):
         return None
     for key, value in wanted.items():

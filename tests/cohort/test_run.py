@@ -208,3 +208,23 @@ def test_a_chimap_from_qsm_ms_recon_is_adopted_when_its_sidecar_matches(pristine
     result = run_study(study.root, params=FAST, only=["recon"], jobs=1)
     assert [t.ran for t in result.subjects] == [[], [], ["recon"]]
     assert step_state(study.subject("01"), "recon", step_parameters(FAST)["recon"]).adopted is False  # recorded
+
+
+def test_inversion_auto_adopts_the_chimap_of_the_method_it_resolves_to(pristine, tmp_path, capsys):
+    # the sidecar records the method that ran; "auto" is MEDI for a subject (it has a magnitude)
+    import json
+
+    from napari_qsm_ms.io.sidecar import sidecar_path
+
+    study = copy_study(pristine, tmp_path / "study")
+    assert main(["recon", str(study.root), "--subject", "01", "--inversion", "tkd"]) == 0
+    capsys.readouterr()
+    wanted = {**FAST, "recon": {**FAST.get("recon", {}), "inversion": "tkd"}}
+    assert plan_study(study.root, wanted, only=["recon"])["01"][0].state == "done"
+    wanted["recon"]["inversion"] = "auto"  # MEDI: not what the sidecar says ran
+    assert plan_study(study.root, wanted, only=["recon"])["01"][0].state == "missing"
+    side = sidecar_path(study.subject("01").chimap)
+    meta = json.loads(side.read_text(encoding="utf-8"))
+    meta["Parameters"]["inversion"] = "medi"  # as a MEDI run records it (MEDI's own keys absent here)
+    side.write_text(json.dumps(meta), encoding="utf-8")
+    assert plan_study(study.root, wanted, only=["recon"])["01"][0].state == "done"
