@@ -743,7 +743,7 @@ def medi_l1(
                 if search.adapting and search.rule == defaults.AUTO_NOISE:  # the noise of the reweighted field
                     search.set_target(_measured_misfit_level(w, nstd_measured, noise_sd, m_in),
                                       float(np.sqrt(np.mean((w * f_rad)[m_in] ** 2))))
-        if ratio < tol_norm_ratio and search.settled:
+        if ratio < tol_norm_ratio and search.settled and lam == lam_step:  # at least one step at the final weight
             break
     report(progress, 1.0, "MEDI done")
     if info is not None:

@@ -212,7 +212,9 @@ class LambdaSearch:
             return self.weight
         wanted = t.update(misfit)
         lo, hi = t.start / t.bounds, t.start * t.bounds
-        if not t.frozen and wanted <= lo * (1 + 1e-9):
+        if t.frozen and lo * (1 + 1e-9) < wanted < hi * (1 - 1e-9):
+            self.at_bound = ""  # the rule itself settled (on target, or back from a misfit floor) inside the bounds
+        elif not t.frozen and wanted <= lo * (1 + 1e-9):
             self.at_bound = "lower"
         elif not t.frozen and wanted >= hi * (1 - 1e-9):
             self.at_bound = "upper"
