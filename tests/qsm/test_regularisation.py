@@ -306,3 +306,17 @@ def test_automatic_medi_lambda_is_within_a_factor_2_of_the_best_fixed_ones(sigma
     assert not info[0].lambda_at_bound
     # worse weights exist on the grid: the test can fail (a weight x4 too large is > 5 % worse)
     assert any(e > 1.05 * least for l, e in sweep if l >= 4 * lam), sweep
+
+
+def test_a_weight_that_comes_back_from_a_floor_at_the_bound_is_not_called_a_bound():
+    # the misfits of the sample study's sub-01 under auto-noise: the search reaches its upper bound,
+    # then sees the floor and settles on the weight before the flat steps, inside the bounds
+    search = LambdaSearch("auto-noise", start=5e3, increasing=False, max_updates=6)
+    search.set_target(0.000763, data_rms=1.0)
+    weights = []
+    for misfit in (0.001608, 0.001132, 0.000938, 0.000876, 0.000859, 0.000852):
+        weights.append(search.weight)
+        search.after_check(misfit)
+    assert weights[-1] == pytest.approx(5e5)  # the bound was reached on the way
+    assert search.settled and search.weight == pytest.approx(weights[3]) and search.at_bound == ""
+    assert search.choice() == "discrepancy (magnitude noise)"
