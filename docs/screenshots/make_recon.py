@@ -1,4 +1,5 @@
-"""Screenshot of the "Reconstruct QSM" dock after a TKD/MEDI run on a simulated phantom.
+"""Screenshot of the "Reconstruct QSM" dock (added from the Plugins menu's entry) after a run with the
+default inversion (auto: MEDI with a magnitude) and MEDI's lambda rule auto-noise on a simulated phantom.
 
 Run: xvfb-run -a -s "-screen 0 1600x1000x24" .venv/bin/python docs/screenshots/make_recon.py
 """
@@ -11,7 +12,6 @@ import napari
 import numpy as np
 from qtpy.QtCore import QTimer
 
-from napari_qsm_ms._widgets.recon import ReconWidget
 from napari_qsm_ms.simulate.forward import gre_signal
 from napari_qsm_ms.simulate.phantom import make_phantom
 
@@ -28,9 +28,8 @@ def main() -> None:
                      metadata={**meta, "role": "magnitude"})
     viewer.add_image(sig.phase_rad, name="T2* phase", colormap="twilight_shifted", scale=ph.voxel_size_mm,
                      visible=False, metadata={**meta, "role": "phase"})
-    widget = ReconWidget(viewer)
-    viewer.window.add_dock_widget(widget, name="Reconstruct QSM", area="right")
-    widget.inversion_combo.setCurrentIndex(widget.inversion_combo.findData("medi"))
+    _, widget = viewer.window.add_plugin_dock_widget("napari-qsm-ms", "Reconstruct QSM")
+    widget.lambda_rule_combo.setCurrentIndex(widget.lambda_rule_combo.findData("auto-noise"))
     app = napari.qt.get_qapp()
 
     def shoot():

@@ -10,7 +10,7 @@ from ..errors import ParameterError
 from ..io.units import PHASE_UNITS
 from ..progress import TextProgress
 from ..qsm import defaults
-from ..qsm.pipeline import BFR_METHODS, FIELD_UNITS, INVERSION_METHODS, UNWRAP_METHODS, entry_of
+from ..qsm.pipeline import BFR_METHODS, FIELD_UNITS, INVERSION_METHODS, UNWRAP_METHODS, entry_of, method_summary
 from ._common import add_study_arguments, selected_subjects
 
 
@@ -160,7 +160,7 @@ def run(args: argparse.Namespace) -> int:
             bar.close()
         _print_warnings(result)
         print(f"wrote {args.out} ({int(result.mask.sum())} voxels in the QSM mask, "
-              f"{result.timings_s['total']:.1f} s)")
+              f"{result.timings_s['total']:.1f} s; {method_summary(result.parameters)})")
         return 0
     if args.study is None:
         raise ParameterError("give a STUDY folder, or --magnitude, --phase and --out")
@@ -180,5 +180,6 @@ def run(args: argparse.Namespace) -> int:
         finally:
             bar.close()
         _print_warnings(result, f"{subject.sub}: ")
-        print(f"{subject.sub}: wrote {subject.chimap} ({result.timings_s['total']:.1f} s)")
+        print(f"{subject.sub}: wrote {subject.chimap} ({result.timings_s['total']:.1f} s; "
+              f"{method_summary(result.parameters)})")
     return 0

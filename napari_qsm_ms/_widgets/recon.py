@@ -29,7 +29,14 @@ from ..io.nifti import Volume
 from ..io.sidecar import acquisition_from_sidecar
 from ..io.units import PHASE_UNITS
 from ..qsm import defaults
-from ..qsm.pipeline import FIELD_UNITS, check_lambda_rule, choose_inversion, reconstruct_from, reconstruct_subject
+from ..qsm.pipeline import (
+    FIELD_UNITS,
+    check_lambda_rule,
+    choose_inversion,
+    method_summary,
+    reconstruct_from,
+    reconstruct_subject,
+)
 from ._layers import layer_to_volume
 from ._worker import ProgressPanel, run_with_progress
 
@@ -103,15 +110,15 @@ class ReconWidget(QWidget):
         self.erode_spin.setSuffix(" mm")
         self.erode_spin.setValue(defaults.ERODE_MM)
         self.lambda_rule_combo = QComboBox()
-        for label, key in (("auto (cone misfit level: smoother)", defaults.AUTO),
-                           ("auto-noise (magnitude's noise: keeps lesion detail, rims)", defaults.AUTO_NOISE),
-                           ("fixed", None)):
+        for label, key in (("auto", defaults.AUTO), ("auto-noise (rims)", defaults.AUTO_NOISE), ("fixed", None)):
             self.lambda_rule_combo.addItem(label, key)
         self.lambda_rule_combo.setCurrentIndex(self.lambda_rule_combo.findData(
             defaults.MEDI_LAMBDA if defaults.MEDI_LAMBDA in defaults.AUTO_RULES else None))
-        self.lambda_rule_combo.setToolTip("How MEDI's data weight is chosen per scan (discrepancy principle on the "
-                                          "cone's misfit level or on the noise measured in the magnitude), or "
-                                          "fixed to the value beside (docs/qsm.md)")
+        self.lambda_rule_combo.setToolTip("How MEDI's data weight is chosen: 'auto' per scan by the discrepancy "
+                                          "principle on the cone's misfit level (smoother maps, the default); "
+                                          "'auto-noise' on the noise measured in the magnitude (keeps lesion "
+                                          "contrasts and thin rims; needs a magnitude); 'fixed' the value beside "
+                                          "(docs/qsm.md)")
         self.lambda_spin = QDoubleSpinBox()
         self.lambda_spin.setRange(1.0, 1e7)
         self.lambda_spin.setDecimals(0)
@@ -329,10 +336,8 @@ class ReconWidget(QWidget):
         self.last_result = result
         _, subject, mag_layer = self._target
         self.add_result_layers(result, mag_layer, subject=subject)
-        p = result.parameters
-        after = ("the given local field" if p["bfr"] == "given" else p["bfr"].upper())
         text = (f"QSM done in {result.timings_s.get('total', 0):.1f} s: {int(result.mask.sum())} voxels, "
-                f"{p['inversion'].upper()} after {after}")
+                f"{method_summary(result.parameters)}")
         if result.warnings:
             from napari.utils.notifications import show_warning
 

@@ -277,6 +277,22 @@ def choose_inversion(inversion: str, has_magnitude: bool) -> tuple[str, str]:
     return "tv", "auto: TV (no magnitude: MEDI would have no edge prior and no noise weights)"
 
 
+def method_summary(parameters: dict) -> str:
+    """One line saying what ran, from a result's (or a Chimap sidecar's) parameters: the inversion
+    (and why, when ``auto`` chose it), after which background removal, and the weight with how it
+    was chosen, e.g. ``"MEDI after PDF (auto: a magnitude given), lambda 2478 (discrepancy (magnitude
+    noise))"``. What the dock's status and ``qsm-ms recon`` print."""
+    inversion = str(parameters.get("inversion", "?"))
+    bfr = parameters.get("bfr", "?")
+    text = f"{inversion.upper()} after {'the given local field' if bfr == 'given' else str(bfr).upper()}"
+    if str(parameters.get("inversion_choice", "")).startswith("auto"):
+        text += " (auto: a magnitude given)" if inversion == "medi" else " (auto: no magnitude)"
+    lam = parameters.get(f"{inversion}_lam")
+    if lam is not None:
+        text += f", lambda {lam:.4g} ({parameters.get(f'{inversion}_lambda_choice', 'fixed')})"
+    return text
+
+
 def erosion_for(entry: str, erode_mm: float | None) -> float:
     """The erosion before inversion, mm: as given, else the default
     (:data:`~napari_qsm_ms.qsm.defaults.ERODE_MM`) when the pipeline removes the background itself,

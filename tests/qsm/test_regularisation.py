@@ -320,3 +320,17 @@ def test_a_weight_that_comes_back_from_a_floor_at_the_bound_is_not_called_a_boun
     assert weights[-1] == pytest.approx(5e5)  # the bound was reached on the way
     assert search.settled and search.weight == pytest.approx(weights[3]) and search.at_bound == ""
     assert search.choice() == "discrepancy (magnitude noise)"
+
+
+def test_method_summary_says_what_ran_and_how_the_weight_was_chosen():
+    from napari_qsm_ms.qsm.pipeline import method_summary
+
+    p = dict(inversion="medi", inversion_choice="auto: MEDI (...)", bfr="pdf", medi_lam=2478.2,
+             medi_lambda_choice="discrepancy (magnitude noise)")
+    assert method_summary(p) == ("MEDI after PDF (auto: a magnitude given), lambda 2478 "
+                                 "(discrepancy (magnitude noise))")
+    assert method_summary(dict(inversion="tkd", inversion_choice="given", bfr="given")) == \
+        "TKD after the given local field"
+    assert method_summary(dict(inversion="tv", inversion_choice="auto: TV (...)", bfr="given", tv_lam=0.001,
+                               tv_lambda_choice="discrepancy (cone noise)")) == \
+        "TV after the given local field (auto: no magnitude), lambda 0.001 (discrepancy (cone noise))"
