@@ -49,7 +49,7 @@ PHASE_UNIT_LABELS = {"auto": "auto (refuse if not wrapped)", "rad": "radians", "
 FIELD_UNIT_LABELS = {"hz": "Hz", "ppm": "ppm", "rad": "rad (phase at TE)"}
 QSM_LAYER_NAME = "QSM (ppm)"
 QSM_CONTRAST_PPM = (-0.15, 0.15)
-INVERSIONS = [("auto: MEDI-L1 with a magnitude, TV without", "auto"), ("MEDI-L1 (paper)", "medi"),
+INVERSIONS = [("auto (MEDI-L1; TV without magnitude)", "auto"), ("MEDI-L1 (paper)", "medi"),
               ("TKD (fast)", "tkd"), ("TV-ADMM", "tv")]
 BFRS = [("PDF (MEDI)", "pdf"), ("V-SHARP", "vsharp")]
 UNWRAPS = [("Region growing (exact)", "region"), ("Laplacian (MEDI)", "laplacian")]
@@ -128,7 +128,7 @@ class ReconWidget(QWidget):
         self.lambda_spin.setToolTip("Fixed MEDI data weight in ppm-normalised units (the same value for any B0 and TE)")
         self.lambda_rule_combo.currentIndexChanged.connect(self._on_lambda_rule)
         self._on_lambda_rule()
-        self.save_check = QCheckBox("Write Chimap + mask to the subject's derivatives")
+        self.save_check = QCheckBox("Save to the subject's derivatives")
         self.save_check.setToolTip("Reconstruct from the subject's files and write derivatives/qsm-ms/sub-*/anat/"
                                    "*_Chimap.nii.gz and *_desc-brain_mask.nii.gz")
         self.run_button = QPushButton("Reconstruct")
@@ -158,6 +158,9 @@ class ReconWidget(QWidget):
         form.addRow("MEDI lambda", lambda_row)
         lay = QVBoxLayout(self)
         lay.addLayout(form)
+        for combo in self.findChildren(QComboBox):  # long item texts must not widen the dock past the screen
+            combo.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
+            combo.setMinimumContentsLength(10)
         lay.addWidget(self.save_check)
         lay.addWidget(self.run_button)
         lay.addWidget(self.progress)
