@@ -29,6 +29,10 @@ paramagnetic rims) than ``"auto"``; needs a magnitude (docs/qsm.md)."""
 AUTO_RULES = (AUTO, AUTO_NOISE)
 """The names of the automatic choices of a weight."""
 
+AUTO_NOISE_NEEDS_MAGNITUDE = ("MEDI lambda auto-noise measures the noise in the magnitude, and none was given: "
+                              "give a magnitude (--magnitude) or use lambda auto")
+"""The one refusal of ``auto-noise`` without a magnitude (the dock, the command line, Python)."""
+
 ERODE_MM = 2.5
 """Erosion of the brain mask before inversion, mm (the paper's 2.5 mm)."""
 

@@ -497,18 +497,13 @@ def _medi_prior_words(has_magnitude: bool, has_noise: bool) -> str:
 
 def _auto_noise_level(noise_sd, magnitude, mask) -> float:
     """The magnitude's noise SD for ``"auto-noise"``: given, or measured in the magnitude."""
-    from .noise import magnitude_noise_sd
+    from .noise import measure_noise_sd
 
     if noise_sd is not None:
         return defaults.check_positive(noise_sd, "magnitude noise SD")
     if magnitude is None:
-        raise ParameterError("MEDI lambda auto-noise measures the noise in the magnitude, and none was given: "
-                             "give a magnitude or use lambda auto")
-    sd = magnitude_noise_sd(magnitude, mask)
-    if not (np.isfinite(sd) and sd > 0):
-        raise ParameterError("MEDI lambda auto-noise: the magnitude's noise could not be measured in the mask "
-                             "(too few voxels or a noise-free image); use lambda auto or a number")
-    return sd
+        raise ParameterError(defaults.AUTO_NOISE_NEEDS_MAGNITUDE)
+    return measure_noise_sd(magnitude, mask)
 
 
 def _measured_misfit_level(w, nstd, noise_sd: float, m_in) -> float:

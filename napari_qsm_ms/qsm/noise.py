@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import InputFileError, ParameterError
+
 MAD_TO_SD = 0.6745
 """Median of |N(0, 1)|."""
 
@@ -52,3 +54,16 @@ def magnitude_noise_sd(magnitude: np.ndarray, mask: np.ndarray, min_blocks: int 
         return float("nan")
     detail = np.abs(_haar_diagonal(mag)[inside])
     return float(np.median(detail) / MAD_TO_SD)
+
+
+def measure_noise_sd(magnitude: np.ndarray, mask: np.ndarray, source: str | None = None) -> float:
+    """:func:`magnitude_noise_sd`, or a one-line error (naming ``source``, the magnitude's file or
+    layer, when known) where it cannot be measured; what MEDI's ``auto-noise`` weight needs."""
+    sd = magnitude_noise_sd(magnitude, mask)
+    if np.isfinite(sd) and sd > 0:
+        return sd
+    problem = ("noise could not be measured in the brain mask for MEDI lambda auto-noise (too few voxels or a "
+               "noise-free image); use lambda auto or a number")
+    if source is None:
+        raise ParameterError(problem)
+    raise InputFileError(source, problem)

@@ -519,28 +519,21 @@ def erosion_stage(mask: np.ndarray, bfr_mask: np.ndarray, inp: _Inputs, erode_mm
     return qsm_mask
 
 
-NO_MAGNITUDE_FOR_AUTO_NOISE = ("MEDI lambda auto-noise measures the noise in the magnitude: give a magnitude "
-                               "(--magnitude), or use lambda auto")
-
-
 def check_lambda_rule(inversion: str, medi_lambda, has_magnitude: bool) -> None:
     """Refuse MEDI's ``auto-noise`` weight without a magnitude (where its noise is measured); what the
     dock checks before starting and :func:`reconstruct_from` before computing."""
     if inversion == "medi" and not has_magnitude and defaults.check_lambda(medi_lambda, "MEDI lambda") == defaults.AUTO_NOISE:
-        raise ParameterError(NO_MAGNITUDE_FOR_AUTO_NOISE)
+        raise ParameterError(defaults.AUTO_NOISE_NEEDS_MAGNITUDE)
 
 
 def _magnitude_noise(inp: _Inputs, brain: np.ndarray) -> float:
     """The magnitude's noise SD (per echo, its units) measured in the brain mask, for MEDI's
     ``auto-noise`` weight; recorded as ``magnitude_noise_sd``."""
-    from .noise import magnitude_noise_sd
+    from .noise import measure_noise_sd
 
     if inp.magnitude is None:
-        raise ParameterError(NO_MAGNITUDE_FOR_AUTO_NOISE)
-    sd = magnitude_noise_sd(inp.magnitude, brain)
-    if not (np.isfinite(sd) and sd > 0):
-        _fail(_name(inp.names, "magnitude"), "noise could not be measured in the brain mask for lambda auto-noise "
-              "(too few voxels or a noise-free image); use --lambda auto or a number")
+        raise ParameterError(defaults.AUTO_NOISE_NEEDS_MAGNITUDE)
+    sd = measure_noise_sd(inp.magnitude, brain, _name(inp.names, "magnitude"))
     inp.params["magnitude_noise_sd"] = float(f"{sd:.6g}")
     return sd
 
