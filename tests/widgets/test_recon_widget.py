@@ -19,6 +19,15 @@ from tests.qsm._spheres import field_ppm, nrmse_percent, sphere_phantom
 VS = (1.0, 1.0, 1.5)
 
 
+def _run_to_result(widget, qtbot):
+    """Press Reconstruct (through ``run``) and wait for the worker's result."""
+    worker = widget.run(start=False)
+    with qtbot.waitSignal(worker.finished, timeout=60000):
+        worker.start()
+    qtbot.waitUntil(lambda: widget.last_result is not None, timeout=5000)
+    return widget.last_result
+
+
 def _data():
     chi, brain, mag = sphere_phantom()
     f = field_ppm(chi, VS, (0, 0, 1))
@@ -118,10 +127,7 @@ def test_subject_from_reader_writes_derivatives(make_napari_viewer, qtbot, tmp_p
     widget.phase_units_combo.setCurrentIndex(widget.phase_units_combo.findData("raw"))
     widget.inversion_combo.setCurrentIndex(widget.inversion_combo.findData("tkd"))
     widget.unwrap_combo.setCurrentIndex(widget.unwrap_combo.findData("laplacian"))
-    worker = widget.run(start=False)
-    with qtbot.waitSignal(worker.finished, timeout=60000):
-        worker.start()
-    qtbot.waitUntil(lambda: widget.last_result is not None, timeout=5000)
+    _run_to_result(widget, qtbot)
     assert sub.chimap.exists() and sub.brain_mask.exists()
     side = json.loads((sub.chimap.parent / "sub-01_Chimap.json").read_text())
     assert side["Parameters"]["unwrap"] == "laplacian" and side["Parameters"]["inversion"] == "tkd"
@@ -211,10 +217,7 @@ def test_dock_reconstructs_a_multi_echo_phase_opened_with_the_reader(make_napari
     widget.inversion_combo.setCurrentIndex(widget.inversion_combo.findData("tkd"))
     assert widget.run() is None and "needs its echo times" in widget.status.text()
     widget.echo_times_edit.setText("4, 8, 12")
-    worker = widget.run(start=False)
-    with qtbot.waitSignal(worker.finished, timeout=60000):
-        worker.start()
-    qtbot.waitUntil(lambda: widget.last_result is not None, timeout=5000)
+    _run_to_result(widget, qtbot)
     r = widget.last_result
     assert r.parameters["te_s"] == pytest.approx(list(tes)) and r.chi_ppm.shape == chi.shape
     assert nrmse_percent(r.chi_ppm, chi, r.mask) < 70
@@ -247,10 +250,7 @@ def test_dock_lambda_rules_reach_the_pipeline_and_auto_noise_needs_a_magnitude(m
     widget.inversion_combo.setCurrentIndex(widget.inversion_combo.findData("medi"))
     assert widget.run() is None and "auto-noise measures the noise in the magnitude" in widget.status.text()
     widget.magnitude_combo.setCurrentText("mag")
-    worker = widget.run(start=False)
-    with qtbot.waitSignal(worker.finished, timeout=60000):
-        worker.start()
-    qtbot.waitUntil(lambda: widget.last_result is not None, timeout=5000)
+    _run_to_result(widget, qtbot)
     p = widget.last_result.parameters
     assert p["medi_lambda_choice"] == "discrepancy (magnitude noise)"
     assert p["magnitude_noise_sd"] == pytest.approx(sigma, rel=0.15)
