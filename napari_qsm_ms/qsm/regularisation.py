@@ -245,10 +245,14 @@ class LambdaSearch:
 def lambda_warnings(parameters: dict) -> list:
     """One line per automatic weight that the search's bound (not the discrepancy) decided."""
     out = []
-    for prefix, name, option in (("medi", "MEDI", "--lambda"), ("tv", "TV", "--tv-lambda")):
+    advice = {"medi": "consider --lambda auto-noise (the magnitude's noise; docs/qsm.md) or a fixed --lambda",
+              "tv": "consider a fixed --tv-lambda"}
+    for prefix, name in (("medi", "MEDI"), ("tv", "TV")):
         side = parameters.get(f"{prefix}_lambda_at_bound")
         if side:
+            if "magnitude noise" in str(parameters.get(f"{prefix}_lambda_choice", "")):
+                advice[prefix] = "consider a fixed --lambda"
             out.append(f"{name} lambda {parameters.get(f'{prefix}_lam'):.4g} stopped at the automatic search's "
                        f"{side} bound (x{defaults.DISCREPANCY_BOUNDS:g} around its start): the misfit did not reach "
-                       f"the noise level there; consider a fixed {option}")
+                       f"the noise level there; {advice[prefix]}")
     return out

@@ -334,3 +334,10 @@ def test_method_summary_says_what_ran_and_how_the_weight_was_chosen():
     assert method_summary(dict(inversion="tv", inversion_choice="auto: TV (...)", bfr="given", tv_lam=0.001,
                                tv_lambda_choice="discrepancy (cone noise)")) == \
         "TV after the given local field (auto: no magnitude), lambda 0.001 (discrepancy (cone noise))"
+
+
+def test_the_bound_warning_points_to_the_other_rule_only_where_it_applies():
+    cone = dict(medi_lambda_at_bound="lower", medi_lam=50.0, medi_lambda_choice="discrepancy (cone noise), ...")
+    noise = dict(medi_lambda_at_bound="upper", medi_lam=5e5, medi_lambda_choice="discrepancy (magnitude noise), ...")
+    assert "--lambda auto-noise" in lambda_warnings(cone)[0]
+    assert "auto-noise" not in lambda_warnings(noise)[0] and "a fixed --lambda" in lambda_warnings(noise)[0]
