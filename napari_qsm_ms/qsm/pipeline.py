@@ -522,7 +522,9 @@ def erosion_stage(mask: np.ndarray, bfr_mask: np.ndarray, inp: _Inputs, erode_mm
 def check_lambda_rule(inversion: str, medi_lambda, has_magnitude: bool) -> None:
     """Refuse MEDI's ``auto-noise`` weight without a magnitude (where its noise is measured); what the
     dock checks before starting and :func:`reconstruct_from` before computing."""
-    if inversion == "medi" and not has_magnitude and defaults.check_lambda(medi_lambda, "MEDI lambda") == defaults.AUTO_NOISE:
+    if inversion != "medi" or has_magnitude:
+        return
+    if defaults.check_lambda(medi_lambda, "MEDI lambda") == defaults.AUTO_NOISE:
         raise ParameterError(defaults.AUTO_NOISE_NEEDS_MAGNITUDE)
 
 
@@ -719,12 +721,15 @@ def reconstruct_from(
     _check_inversion_parameters(inversion, medi_lambda, medi_max_iter, medi_cg_max_iter, medi_cg_tol,
                                 medi_smv_radius_mm, tkd_threshold, tv_lambda, tv_max_iter)
     check_lambda_rule(inversion, medi_lambda, magnitude is not None)
+    if inversion == "medi":
+        medi_lambda = defaults.check_lambda(medi_lambda, "MEDI lambda")  # "Auto-Noise " -> "auto-noise"
     erode = erosion_for(entry, erode_mm)
     inp = _validate(entry, data, magnitude, mask, affine, te_s, b0_t, field_units, names)
     params = inp.params
     params.update(voxel_size_mm=list(inp.vs), b0_dir_voxel=[float(v) for v in inp.b0_dir],
                   unwrap=unwrap if entry == "phase" else "given", bfr=bfr if entry != "local_field" else "given",
-                  inversion=inversion, inversion_choice=inversion_choice, erode_mm=erode, mask="given" if mask is not None else "from magnitude",
+                  inversion=inversion, inversion_choice=inversion_choice, erode_mm=erode,
+                  mask="given" if mask is not None else "from magnitude",
                   magnitude="given" if magnitude is not None else "none")
     if entry == "phase":
         inp.data, scaling = interpret_phase(inp.data, phase_units, phase_range=phase_range,

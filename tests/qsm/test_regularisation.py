@@ -249,7 +249,7 @@ def test_reconstruct_measures_the_magnitude_noise_and_records_the_rule():
     rng = np.random.default_rng(7)
     signal = mag * np.exp(1j * phase) + sigma * (rng.standard_normal(mag.shape) + 1j * rng.standard_normal(mag.shape))
     noisy_mag, noisy_phase = np.abs(signal).astype(np.float32), wrap_to_pi(np.angle(signal).astype(np.float32))
-    r = reconstruct(noisy_mag, noisy_phase, affine=aff, te_s=TE, b0_t=B0T, mask=brain, medi_lambda="auto-noise")
+    r = reconstruct(noisy_mag, noisy_phase, affine=aff, te_s=TE, b0_t=B0T, mask=brain, medi_lambda=" Auto-Noise")
     p = r.parameters
     assert p["magnitude_noise_sd"] == pytest.approx(sigma, rel=0.15)
     assert p["medi_lambda_choice"].startswith("discrepancy (magnitude noise)") and p["medi_lambda"] == "auto-noise"
