@@ -683,10 +683,14 @@ def medi_l1(
     nstd_measured = nstd  # the noise of the field before MERIT inflates it
     if search.rule == defaults.AUTO_NOISE:
         noise_sd = _auto_noise_level(noise_sd, magnitude, mask)
-    if search.auto:  # the noise level of the weighted field, radians
+
+    def set_target(w):  # the noise level of the weighted field (radians) and its rms, for the search
         target = (_measured_misfit_level(w, nstd_measured, noise_sd, m_in) if search.rule == defaults.AUTO_NOISE
                   else cone_noise_level(w * f_rad, d, vs, int(m_in.sum())))
         search.set_target(target, float(np.sqrt(np.mean((w * f_rad)[m_in] ** 2))))
+
+    if search.auto:
+        set_target(w)
 
     def dconv(x):
         return irfftn(d * rfftn(x), g.shape).astype(np.float32, copy=False)
@@ -736,8 +740,7 @@ def medi_l1(
                 w = noise_weight(nstd, m_in)
                 w2 = (w * w).astype(np.float32)
                 if search.adapting and search.rule == defaults.AUTO_NOISE:  # the noise of the reweighted field
-                    search.set_target(_measured_misfit_level(w, nstd_measured, noise_sd, m_in),
-                                      float(np.sqrt(np.mean((w * f_rad)[m_in] ** 2))))
+                    set_target(w)
         if ratio < tol_norm_ratio and search.settled and lam == lam_step:  # at least one step at the final weight
             break
     report(progress, 1.0, "MEDI done")
