@@ -1,5 +1,6 @@
 """Screenshot of the "Reconstruct QSM" dock (added from the Plugins menu's entry) after a run with the
-default inversion (auto: MEDI with a magnitude) and MEDI's lambda rule auto-noise on a simulated phantom.
+defaults (inversion auto: MEDI with a magnitude; lambda auto: the magnitude's noise; the prior inside the
+mask) on a simulated phantom.
 
 Run: xvfb-run -a -s "-screen 0 1600x1000x24" .venv/bin/python docs/screenshots/make_recon.py
 """
@@ -29,7 +30,6 @@ def main() -> None:
     viewer.add_image(sig.phase_rad, name="T2* phase", colormap="twilight_shifted", scale=ph.voxel_size_mm,
                      visible=False, metadata={**meta, "role": "phase"})
     _, widget = viewer.window.add_plugin_dock_widget("napari-qsm-ms", "Reconstruct QSM")
-    widget.lambda_rule_combo.setCurrentIndex(widget.lambda_rule_combo.findData("auto-noise"))
     app = napari.qt.get_qapp()
 
     def shoot():

@@ -74,10 +74,16 @@ def register(subparsers) -> None:
                    "(default: from --phase-units)")
     m.add_argument("--lambda", dest="medi_lambda", type=defaults.parse_lambda, default=defaults.MEDI_LAMBDA,
                    metavar="L", help="MEDI data weight in ppm-normalised units, the same for any B0/TE; "
-                   "MEDI-toolbox lambda = L * ppm_per_radian(TE, B0); 'auto' chooses it per scan by the "
-                   "discrepancy principle on the misfit level of the dipole kernel's cone (noise and model error: "
-                   "smoother maps); 'auto-noise' on the noise measured in the magnitude (keeps lesion contrasts "
-                   f"and thin rims; needs --magnitude) (default: {defaults.MEDI_LAMBDA})")
+                   "MEDI-toolbox lambda = L * ppm_per_radian(TE, B0); chosen per scan by the discrepancy "
+                   "principle with 'auto-noise' (on the noise measured in the magnitude; needs a magnitude) or "
+                   "'auto-cone' (on the misfit level of the dipole kernel's cone: noise and model error, smoother "
+                   "maps); 'auto' is auto-noise with a magnitude and auto-cone without "
+                   f"(default: {defaults.MEDI_LAMBDA})")
+    m.add_argument("--medi-prior-region", choices=defaults.MEDI_PRIOR_REGIONS, default=defaults.MEDI_PRIOR_REGION,
+                   help="MEDI: where the prior acts: 'mask', inside the brain mask only (the susceptibility "
+                   "outside, not reported, is free to take up what background removal left), 'grid', the "
+                   "whole padded grid as the MEDI toolbox, or 'auto': mask with a magnitude, grid without "
+                   f"(default: {defaults.MEDI_PRIOR_REGION})")
     m.add_argument("--merit", action="store_true", help="MEDI: MERIT reweighting of outlier voxels (default: off)")
     m.add_argument("--smv-radius-mm", type=float, default=None, metavar="MM",
                    help="MEDI: SMV high-pass of field and kernel with this radius, mm (default: off)")
@@ -103,6 +109,7 @@ def _params(args: argparse.Namespace) -> dict:
     return dict(
         inversion=args.inversion, unwrap=args.unwrap, bfr=args.bfr, erode_mm=args.erode_mm,
         medi_lambda=args.medi_lambda, medi_merit=args.merit, medi_smv_radius_mm=args.smv_radius_mm,
+        medi_prior_region=args.medi_prior_region,
         tkd_threshold=args.tkd_threshold, tv_lambda=args.tv_lambda,
     )
 

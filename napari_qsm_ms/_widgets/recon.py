@@ -110,15 +110,17 @@ class ReconWidget(QWidget):
         self.erode_spin.setSuffix(" mm")
         self.erode_spin.setValue(defaults.ERODE_MM)
         self.lambda_rule_combo = QComboBox()
-        for label, key in (("auto", defaults.AUTO), ("auto-noise (rims)", defaults.AUTO_NOISE), ("fixed", None)):
+        for label, key in (("auto", defaults.AUTO), ("auto-noise", defaults.AUTO_NOISE),
+                           ("auto-cone (smoother)", defaults.AUTO_CONE), ("fixed", None)):
             self.lambda_rule_combo.addItem(label, key)
         self.lambda_rule_combo.setCurrentIndex(self.lambda_rule_combo.findData(
             defaults.MEDI_LAMBDA if defaults.MEDI_LAMBDA in defaults.AUTO_RULES else None))
-        self.lambda_rule_combo.setToolTip("How MEDI's data weight is chosen: 'auto' per scan by the discrepancy "
-                                          "principle on the cone's misfit level (smoother maps, the default); "
-                                          "'auto-noise' on the noise measured in the magnitude (keeps lesion "
-                                          "contrasts and thin rims; needs a magnitude); 'fixed' the value beside "
-                                          "(docs/qsm.md)")
+        self.lambda_rule_combo.setToolTip("How MEDI's data weight is chosen per scan by the discrepancy principle: "
+                                          "'auto' (the default) is 'auto-noise' with a magnitude and 'auto-cone' "
+                                          "without; 'auto-noise' on the noise measured in the magnitude (keeps lesion "
+                                          "contrasts and thin rims; needs a magnitude); 'auto-cone' on the cone's "
+                                          "misfit level (noise and model error: smoother maps); 'fixed' the value "
+                                          "beside (docs/qsm.md)")
         self.lambda_spin = QDoubleSpinBox()
         self.lambda_spin.setRange(1.0, 1e7)
         self.lambda_spin.setDecimals(0)

@@ -138,6 +138,9 @@ def _recon_adopt(s: SubjectFiles, params: dict) -> str | None:
         wanted["inversion"] = choose_inversion(wanted["inversion"], True)[0]
     if any(k not in recorded for k in ("inversion", "unwrap", "bfr")):
         return None
+    method = f"{recorded['inversion']}_"  # a parameter of the method that ran, not recorded: an older version
+    if any(k.startswith(method) and k not in recorded for k in wanted):
+        return None
     for key, value in wanted.items():
         if key in recorded and json.loads(json.dumps(value)) != recorded[key]:
             return None

@@ -241,7 +241,7 @@ def tv_admm(
     """
     from .regularisation import LambdaSearch, cone_noise_level
 
-    lam = defaults.check_lambda(lam, "TV lambda")
+    lam = defaults.lambda_rule(defaults.check_lambda(lam, "TV lambda"), noise_measured=False)
     if lam == defaults.AUTO_NOISE:
         raise ParameterError("TV lambda auto-noise is not available (TV has no magnitude noise weights): use auto "
                              "or a number")
@@ -486,24 +486,32 @@ def _medi_inner_solve(b, weights, vs, d, w2, two_lam, m_in, precondition, *, tol
     return dx, dconv(dx), it, float("nan")
 
 
-def _medi_prior_words(has_magnitude: bool, has_noise: bool) -> str:
+def _medi_prior_words(has_magnitude: bool, has_noise: bool, region: str) -> str:
     """What MEDI's prior and data weights were, for the provenance record."""
+    where = ("the prior inside the mask only (the exterior free)" if region == "mask"
+             else "the prior on the whole grid")
     if has_magnitude:
         weights = "1/noise std" if has_noise else "1/magnitude"
-        return f"edge prior from the magnitude (gradient mask); data weights {weights}"
+        return f"edge prior from the magnitude (gradient mask); data weights {weights}; {where}"
     weights = "1/noise std" if has_noise else "equal in the mask"
-    return f"no magnitude: no edge prior (M = 1, plain L1 norm of the gradient, as TV); data weights {weights}"
+    return f"no magnitude: no edge prior (M = 1, plain L1 norm of the gradient, as TV); data weights {weights}; {where}"
 
 
-def _auto_noise_level(noise_sd, magnitude, mask) -> float:
-    """The magnitude's noise SD for ``"auto-noise"``: given, or measured in the magnitude."""
+def _auto_noise_level(lam, noise_sd, magnitude, mask) -> float | None:
+    """The magnitude's noise SD for the weight ``lam``: given, or measured in the magnitude for
+    ``"auto-noise"`` (refused where it cannot be) and ``"auto"`` (None where it cannot be: then
+    ``"auto"`` follows the cone, :func:`~napari_qsm_ms.qsm.defaults.lambda_rule`)."""
     from .noise import measure_noise_sd
 
     if noise_sd is not None:
         return defaults.check_positive(noise_sd, "magnitude noise SD")
+    if lam not in (defaults.AUTO, defaults.AUTO_NOISE):
+        return None
     if magnitude is None:
-        raise ParameterError(defaults.AUTO_NOISE_NEEDS_MAGNITUDE)
-    return measure_noise_sd(magnitude, mask)
+        if lam == defaults.AUTO_NOISE:
+            raise ParameterError(defaults.AUTO_NOISE_NEEDS_MAGNITUDE)
+        return None
+    return measure_noise_sd(magnitude, mask, required=lam == defaults.AUTO_NOISE)
 
 
 def _measured_misfit_level(w, nstd, noise_sd: float, m_in) -> float:
@@ -542,6 +550,7 @@ def medi_l1(
     tol_norm_ratio: float = defaults.MEDI_TOL,
     merit: bool = False,
     smv_radius_mm: float | None = None,
+    prior_region: str = defaults.MEDI_PRIOR_REGION,
     precondition: bool | str = True,
     pad_mm: float = DEFAULT_PAD_MM,
     progress: ProgressCallback | None = None,
@@ -589,11 +598,13 @@ def medi_l1(
     voxel_size_mm, b0_dir : sequence of 3 float
     ppm_per_rad : float
         :func:`~napari_qsm_ms.qsm.dipole.ppm_per_radian` of the acquisition.
-    lam : float, "auto" or "auto-noise"
-        Data-term weight in ppm-normalised units (see above), > 0. ``"auto-noise"``: as ``"auto"``
-        but the misfit target is the noise of the weighted field measured from the magnitude,
-        ``rms(W n_std noise_sd)`` in the mask (recomputed when MERIT reweights), instead of the
-        cone's level, which also counts model error and smooths more. ``"auto"``: chosen during the
+    lam : float, "auto", "auto-noise" or "auto-cone"
+        Data-term weight in ppm-normalised units (see above), > 0. ``"auto"``: ``"auto-noise"``
+        with a magnitude, ``"auto-cone"`` without (:func:`~napari_qsm_ms.qsm.defaults.lambda_rule`).
+        ``"auto-noise"``: the misfit target is the noise of the weighted field measured from the
+        magnitude, ``rms(W n_std noise_sd)`` in the mask (recomputed when MERIT reweights).
+        ``"auto-cone"``: the target is the cone's misfit level, which also counts model error and
+        smooths more. Either is chosen during the
         Gauss-Newton steps by the discrepancy principle (:mod:`~napari_qsm_ms.qsm.regularisation`):
         starting from ``lam_start``, after each step but the first (at most
         :data:`~napari_qsm_ms.qsm.defaults.MEDI_LAMBDA_MAX_UPDATES` times, then frozen) the
@@ -621,6 +632,12 @@ def medi_l1(
     smv_radius_mm : float, optional
         Apply MEDI's SMV option: high-pass the field and kernel with a sphere of this radius
         (e.g. 5 mm) and shrink the mask accordingly.
+    prior_region : {'auto', 'mask', 'grid'}
+        Where the prior acts (:func:`~napari_qsm_ms.qsm.defaults.medi_prior_region`): ``'mask'``,
+        inside the mask only, so that the susceptibility outside the mask (computed on the padded
+        grid, not returned) is free to explain the field of outside sources that background
+        removal left; ``'grid'``, on the whole grid, as the MEDI toolbox; ``'auto'`` (default),
+        ``'mask'`` with a magnitude and ``'grid'`` without.
 
     info : list, optional
         Receives an :class:`InversionInfo` (weight and how it was chosen, steps, last relative
@@ -653,7 +670,10 @@ def medi_l1(
         raise ParameterError(f"MEDI edge percentage {percentage!r} must be in (0, 1]")
     if smv_radius_mm is not None:
         smv_radius_mm = defaults.check_positive(smv_radius_mm, "MEDI SMV radius (mm)")
+    prior_region = defaults.medi_prior_region(prior_region, has_magnitude=magnitude is not None)
     mask = np.asarray(mask, dtype=bool)
+    noise_sd = _auto_noise_level(lam, noise_sd, magnitude, mask)
+    lam = defaults.lambda_rule(lam, noise_measured=noise_sd is not None)
     vs = tuple(float(v) for v in voxel_size_mm)
     g = _grid(mask, vs, pad_mm)
     search = LambdaSearch(lam, start=defaults.check_positive(lam_start, "MEDI lambda start"), increasing=False,
@@ -680,9 +700,9 @@ def medi_l1(
     w = noise_weight(nstd, m_in)
     w2 = (w * w).astype(np.float32)
     edge_free = gradient_mask(mag, m_in, vs, percentage)
+    if prior_region == "mask":  # the exterior is free to take up what background removal left
+        edge_free[:, ~m_in] = 0
     nstd_measured = nstd  # the noise of the field before MERIT inflates it
-    if search.rule == defaults.AUTO_NOISE:
-        noise_sd = _auto_noise_level(noise_sd, magnitude, mask)
 
     def set_target(w):  # the noise level of the weighted field (radians) and its rms, for the search
         target = (_measured_misfit_level(w, nstd_measured, noise_sd, m_in) if search.rule == defaults.AUTO_NOISE
@@ -752,7 +772,7 @@ def medi_l1(
                        f"residual {cg_tol:g} (at most {cg_max_iter} iterations)"), final_change=ratio,
             cg_iterations=[int(c) for c, _, _ in cg_path], cg_residuals=[float(r) for _, r, _ in cg_path],
             cg_converged=_inner_solves_converged(cg_path, cg_tol),
-            misfit_rms_ppm=misfit, prior=_medi_prior_words(magnitude is not None, n_std is not None),
+            misfit_rms_ppm=misfit, prior=_medi_prior_words(magnitude is not None, n_std is not None, prior_region),
             **search.record(ppm_per_rad)))
     chi = x * np.float32(ppm_per_rad)
     out = g.extract(chi, mask.shape)

@@ -56,14 +56,18 @@ def magnitude_noise_sd(magnitude: np.ndarray, mask: np.ndarray, min_blocks: int 
     return float(np.median(detail) / MAD_TO_SD)
 
 
-def measure_noise_sd(magnitude: np.ndarray, mask: np.ndarray, source: str | None = None) -> float:
-    """:func:`magnitude_noise_sd`, or a one-line error (naming ``source``, the magnitude's file or
-    layer, when known) where it cannot be measured; what MEDI's ``auto-noise`` weight needs."""
+def measure_noise_sd(magnitude: np.ndarray, mask: np.ndarray, source: str | None = None,
+                     required: bool = True) -> float | None:
+    """:func:`magnitude_noise_sd`, or where it cannot be measured a one-line error (naming
+    ``source``, the magnitude's file or layer, when known; what MEDI's ``auto-noise`` weight needs)
+    or, when not ``required`` (MEDI's ``auto``, which then follows the cone), None."""
     sd = magnitude_noise_sd(magnitude, mask)
     if np.isfinite(sd) and sd > 0:
         return sd
+    if not required:
+        return None
     problem = ("noise could not be measured in the brain mask for MEDI lambda auto-noise (too few voxels or a "
-               "noise-free image); use lambda auto or a number")
+               "noise-free image); use lambda auto-cone or a number")
     if source is None:
         raise ParameterError(problem)
     raise InputFileError(source, problem)

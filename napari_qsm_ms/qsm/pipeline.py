@@ -528,21 +528,29 @@ def check_lambda_rule(inversion: str, medi_lambda, has_magnitude: bool) -> None:
         raise ParameterError(defaults.AUTO_NOISE_NEEDS_MAGNITUDE)
 
 
-def _magnitude_noise(inp: _Inputs, brain: np.ndarray) -> float:
-    """The magnitude's noise SD (per echo, its units) measured in the brain mask, for MEDI's
-    ``auto-noise`` weight; recorded as ``magnitude_noise_sd``."""
+def _magnitude_noise(inp: _Inputs, brain: np.ndarray, medi_lambda) -> float | None:
+    """The magnitude's noise SD (per echo, its units) measured in the brain mask for MEDI's
+    ``auto`` and ``auto-noise`` weights (recorded as ``magnitude_noise_sd``); None for other weights,
+    and for ``auto`` where there is no magnitude or its noise cannot be measured (then the cone
+    chooses: :func:`~napari_qsm_ms.qsm.defaults.lambda_rule`)."""
     from .noise import measure_noise_sd
 
+    if medi_lambda not in (defaults.AUTO, defaults.AUTO_NOISE):
+        return None
     if inp.magnitude is None:
-        raise ParameterError(defaults.AUTO_NOISE_NEEDS_MAGNITUDE)
-    sd = measure_noise_sd(inp.magnitude, brain, _name(inp.names, "magnitude"))
-    inp.params["magnitude_noise_sd"] = float(f"{sd:.6g}")
+        if medi_lambda == defaults.AUTO_NOISE:
+            raise ParameterError(defaults.AUTO_NOISE_NEEDS_MAGNITUDE)
+        return None
+    sd = measure_noise_sd(inp.magnitude, brain, _name(inp.names, "magnitude"),
+                          required=medi_lambda == defaults.AUTO_NOISE)
+    if sd is not None:
+        inp.params["magnitude_noise_sd"] = float(f"{sd:.6g}")
     return sd
 
 
 def inversion_stage(local_ppm, qsm_mask, mag3, n_std, inp: _Inputs, ppr: float, inversion: str, *,
                     medi_lambda, medi_merit, medi_smv_radius_mm, medi_max_iter, medi_cg_max_iter, medi_cg_tol,
-                    tkd_threshold, tv_lambda, tv_max_iter, progress,
+                    tkd_threshold, medi_prior_region=defaults.MEDI_PRIOR_REGION, tv_lambda, tv_max_iter, progress,
                     magnitude_noise_sd=None) -> tuple[np.ndarray, np.ndarray]:
     """Stage 5: dipole inversion (MEDI-L1, TKD or TV-ADMM); returns chi (ppm) and the QSM mask."""
     params = inp.params
@@ -551,14 +559,14 @@ def inversion_stage(local_ppm, qsm_mask, mag3, n_std, inp: _Inputs, ppr: float, 
         chi = medi_l1(
             local_ppm, qsm_mask, mag3, inp.vs, inp.b0_dir, ppm_per_rad=ppr, lam=medi_lambda, n_std=n_std,
             noise_sd=magnitude_noise_sd,
-            merit=medi_merit, smv_radius_mm=medi_smv_radius_mm, max_iter=medi_max_iter,
+            merit=medi_merit, smv_radius_mm=medi_smv_radius_mm, prior_region=medi_prior_region, max_iter=medi_max_iter,
             cg_max_iter=medi_cg_max_iter, cg_tol=medi_cg_tol, progress=progress, info=info,
         )
         if medi_smv_radius_mm:
             qsm_mask = qsm_mask & (chi != 0)
         params.update(medi_lambda=medi_lambda, medi_lambda_toolbox=info[0].lam * ppr, medi_merit=medi_merit,
-                      medi_smv_radius_mm=medi_smv_radius_mm, medi_max_iter=medi_max_iter,
-                      medi_cg_max_iter=medi_cg_max_iter, medi_cg_tol=medi_cg_tol, **info[0].record("medi"))
+                      medi_smv_radius_mm=medi_smv_radius_mm, medi_prior_region=medi_prior_region,
+                      medi_max_iter=medi_max_iter, medi_cg_max_iter=medi_cg_max_iter, medi_cg_tol=medi_cg_tol, **info[0].record("medi"))
     elif inversion == "tkd":
         chi = tkd(local_ppm, qsm_mask, inp.vs, inp.b0_dir, threshold=tkd_threshold, progress=progress)
         params["tkd_threshold"] = tkd_threshold
@@ -603,6 +611,7 @@ def reconstruct_from(
     medi_lambda: float | str = defaults.MEDI_LAMBDA,
     medi_merit: bool = False,
     medi_smv_radius_mm: float | None = None,
+    medi_prior_region: str = defaults.MEDI_PRIOR_REGION,
     medi_max_iter: int = defaults.MEDI_MAX_ITER,
     medi_cg_max_iter: int = defaults.MEDI_CG_MAX_ITER,
     medi_cg_tol: float = defaults.MEDI_CG_TOL,
@@ -683,6 +692,11 @@ def reconstruct_from(
         chosen are in ``parameters`` (``medi_lam``, ``medi_lambda_choice``, ...).
     medi_merit, medi_smv_radius_mm, medi_max_iter, medi_cg_max_iter, medi_cg_tol
         MEDI options (MERIT reweighting, SMV radius in mm or None, Gauss-Newton and CG limits).
+    medi_prior_region : {'auto', 'mask', 'grid'}
+        Where MEDI's prior acts: inside the mask only (the susceptibility outside is free to take
+        up what background removal left), on the whole grid (the MEDI toolbox), or ``auto`` (the
+        default): inside the mask with a magnitude, the whole grid without
+        (:func:`~napari_qsm_ms.qsm.defaults.medi_prior_region`; what ran is in ``medi_prior``).
     tkd_threshold : float
         TKD truncation of |D| (frequencies below it are dropped, the literature's TKD).
     tv_lambda, tv_max_iter
@@ -719,7 +733,7 @@ def reconstruct_from(
     check_methods(unwrap, bfr, inversion, erode_mm)
     inversion, inversion_choice = choose_inversion(inversion, magnitude is not None)
     _check_inversion_parameters(inversion, medi_lambda, medi_max_iter, medi_cg_max_iter, medi_cg_tol,
-                                medi_smv_radius_mm, tkd_threshold, tv_lambda, tv_max_iter)
+                                medi_smv_radius_mm, tkd_threshold, tv_lambda, tv_max_iter, medi_prior_region)
     check_lambda_rule(inversion, medi_lambda, magnitude is not None)
     if inversion == "medi":
         medi_lambda = defaults.check_lambda(medi_lambda, "MEDI lambda")  # "Auto-Noise " -> "auto-noise"
@@ -785,12 +799,16 @@ def reconstruct_from(
     # ---- 5. inversion -------------------------------------------------------------------------
     t3 = time.perf_counter()
     report(progress, 0.3, "inversion: start")
-    noise_sd = _magnitude_noise(inp, brain) if inversion == "medi" and medi_lambda == defaults.AUTO_NOISE else None
+    noise_sd = _magnitude_noise(inp, brain, medi_lambda) if inversion == "medi" else None
+    if inversion == "medi" and medi_lambda == defaults.AUTO and inp.magnitude is not None and noise_sd is None:
+        warnings.append("MEDI lambda auto: the magnitude's noise could not be measured (a noise-free image?), so the "
+                        "cone's misfit level chose the weight (smoother); consider a fixed --lambda")
     chi, qsm_mask = inversion_stage(
         local_ppm, qsm_mask, None if inp.magnitude is None else inp.mag3, total.n_std, inp, ppr, inversion,
         medi_lambda=medi_lambda, magnitude_noise_sd=noise_sd,
-        medi_merit=medi_merit, medi_smv_radius_mm=medi_smv_radius_mm, medi_max_iter=medi_max_iter,
-        medi_cg_max_iter=medi_cg_max_iter, medi_cg_tol=medi_cg_tol, tkd_threshold=tkd_threshold,
+        medi_merit=medi_merit, medi_smv_radius_mm=medi_smv_radius_mm, medi_prior_region=medi_prior_region,
+        medi_max_iter=medi_max_iter, medi_cg_max_iter=medi_cg_max_iter, medi_cg_tol=medi_cg_tol,
+        tkd_threshold=tkd_threshold,
         tv_lambda=tv_lambda, tv_max_iter=tv_max_iter, progress=scaled(progress, 0.3, 1.0, "inversion"))
     timings["inversion"] = time.perf_counter() - t3
     warnings.extend(lambda_warnings(params))  # an automatic weight stopped at its search's bound
@@ -808,7 +826,8 @@ def reconstruct_from(
 
 
 def _check_inversion_parameters(inversion, medi_lambda, medi_max_iter, medi_cg_max_iter, medi_cg_tol,
-                                medi_smv_radius_mm, tkd_threshold, tv_lambda, tv_max_iter) -> None:
+                                medi_smv_radius_mm, tkd_threshold, tv_lambda, tv_max_iter,
+                                medi_prior_region=defaults.MEDI_PRIOR_REGION) -> None:
     """Refuse bad inversion parameters before any computation (the inversions check them again)."""
     if inversion == "medi":
         defaults.check_lambda(medi_lambda, "MEDI lambda")
@@ -817,6 +836,7 @@ def _check_inversion_parameters(inversion, medi_lambda, medi_max_iter, medi_cg_m
         defaults.check_tolerance(medi_cg_tol, "MEDI CG tolerance")
         if medi_smv_radius_mm is not None:
             defaults.check_positive(medi_smv_radius_mm, "MEDI SMV radius (mm)")
+        defaults.medi_prior_region(medi_prior_region, has_magnitude=False)  # refuses an unknown region
     elif inversion == "tkd":
         defaults.check_threshold(tkd_threshold)
     else:

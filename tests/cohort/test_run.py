@@ -225,6 +225,10 @@ def test_inversion_auto_adopts_the_chimap_of_the_method_it_resolves_to(pristine,
     assert plan_study(study.root, wanted, only=["recon"])["01"][0].state == "missing"
     side = sidecar_path(study.subject("01").chimap)
     meta = json.loads(side.read_text(encoding="utf-8"))
-    meta["Parameters"]["inversion"] = "medi"  # as a MEDI run records it (MEDI's own keys absent here)
+    meta["Parameters"]["inversion"] = "medi"  # as a MEDI run records it, with MEDI's own keys
+    meta["Parameters"].update({k: v for k, v in step_parameters(wanted)["recon"].items() if k.startswith("medi_")})
     side.write_text(json.dumps(meta), encoding="utf-8")
     assert plan_study(study.root, wanted, only=["recon"])["01"][0].state == "done"
+    del meta["Parameters"]["medi_prior_region"]  # made before MEDI had this option: not today's method
+    side.write_text(json.dumps(meta), encoding="utf-8")
+    assert plan_study(study.root, wanted, only=["recon"])["01"][0].state == "missing"
