@@ -375,3 +375,17 @@ def test_pdf_stop_is_recorded(oblique_slab):
                     pdf_tol=0.5, keep_intermediates=False)
     assert r.parameters["pdf_converged"] is True and r.parameters["pdf_relative_residual"] <= 0.5
     assert r.parameters["pdf_iterations"] < r.parameters["pdf_max_iter"]
+
+
+@pytest.mark.parametrize("region, words", [(None, "the prior inside the mask only"), ("grid", "the prior on the whole grid")])
+def test_cli_medi_prior_region_is_passed_on_and_recorded(files, tmp_path, capsys, region, words):
+    paths, *_ = files
+    out = tmp_path / "chi.nii.gz"
+    argv = ["recon", "--magnitude", str(paths["mag"]), "--phase", str(paths["phase"]), "--out", str(out),
+            "--te", str(TE), "--b0", str(B0T), "--inversion", "medi", "--lambda", "1000"]
+    assert main(argv + ([] if region is None else ["--medi-prior-region", region])) == 0
+    params = json.loads((tmp_path / "chi.json").read_text())["Parameters"]
+    assert params["medi_prior_region"] == (region or "auto") and words in params["medi_prior"]
+    with pytest.raises(SystemExit):
+        main(argv + ["--medi-prior-region", "outside"])
+    assert "invalid choice: 'outside'" in capsys.readouterr().err
