@@ -115,12 +115,11 @@ class ReconWidget(QWidget):
             self.lambda_rule_combo.addItem(label, key)
         self.lambda_rule_combo.setCurrentIndex(self.lambda_rule_combo.findData(
             defaults.MEDI_LAMBDA if defaults.MEDI_LAMBDA in defaults.AUTO_RULES else None))
-        self.lambda_rule_combo.setToolTip("How MEDI's data weight is chosen per scan by the discrepancy principle: "
-                                          "'auto' (the default) is 'auto-noise' with a magnitude and 'auto-cone' "
-                                          "without; 'auto-noise' on the noise measured in the magnitude (keeps lesion "
-                                          "contrasts and thin rims; needs a magnitude); 'auto-cone' on the cone's "
-                                          "misfit level (noise and model error: smoother maps); 'fixed' the value "
-                                          "beside (docs/qsm.md)")
+        self.lambda_rule_combo.setToolTip(
+            "How MEDI's data weight is chosen per scan by the discrepancy principle: 'auto' (the default) is "
+            "'auto-noise' with a magnitude and 'auto-cone' without; 'auto-noise' on the noise measured in the "
+            "magnitude (keeps lesion contrasts and thin rims; needs a magnitude); 'auto-cone' on the cone's misfit "
+            "level (noise and model error: smoother maps); 'fixed' the value beside (docs/qsm.md)")
         self.lambda_spin = QDoubleSpinBox()
         self.lambda_spin.setRange(1.0, 1e7)
         self.lambda_spin.setDecimals(0)

@@ -494,7 +494,8 @@ def _medi_prior_words(has_magnitude: bool, has_noise: bool, region: str) -> str:
         weights = "1/noise std" if has_noise else "1/magnitude"
         return f"edge prior from the magnitude (gradient mask); data weights {weights}; {where}"
     weights = "1/noise std" if has_noise else "equal in the mask"
-    return f"no magnitude: no edge prior (M = 1, plain L1 norm of the gradient, as TV); data weights {weights}; {where}"
+    return (f"no magnitude: no edge prior (M = 1, plain L1 norm of the gradient, as TV); data weights {weights}; "
+            f"{where}")
 
 
 def _auto_noise_level(lam, noise_sd, magnitude, mask) -> float | None:
@@ -772,7 +773,8 @@ def medi_l1(
                        f"residual {cg_tol:g} (at most {cg_max_iter} iterations)"), final_change=ratio,
             cg_iterations=[int(c) for c, _, _ in cg_path], cg_residuals=[float(r) for _, r, _ in cg_path],
             cg_converged=_inner_solves_converged(cg_path, cg_tol),
-            misfit_rms_ppm=misfit, prior=_medi_prior_words(magnitude is not None, n_std is not None, prior_region),
+            misfit_rms_ppm=misfit,
+            prior=_medi_prior_words(magnitude is not None, n_std is not None, prior_region),
             **search.record(ppm_per_rad)))
     chi = x * np.float32(ppm_per_rad)
     out = g.extract(chi, mask.shape)

@@ -559,14 +559,16 @@ def inversion_stage(local_ppm, qsm_mask, mag3, n_std, inp: _Inputs, ppr: float, 
         chi = medi_l1(
             local_ppm, qsm_mask, mag3, inp.vs, inp.b0_dir, ppm_per_rad=ppr, lam=medi_lambda, n_std=n_std,
             noise_sd=magnitude_noise_sd,
-            merit=medi_merit, smv_radius_mm=medi_smv_radius_mm, prior_region=medi_prior_region, max_iter=medi_max_iter,
+            merit=medi_merit, smv_radius_mm=medi_smv_radius_mm, prior_region=medi_prior_region,
+            max_iter=medi_max_iter,
             cg_max_iter=medi_cg_max_iter, cg_tol=medi_cg_tol, progress=progress, info=info,
         )
         if medi_smv_radius_mm:
             qsm_mask = qsm_mask & (chi != 0)
         params.update(medi_lambda=medi_lambda, medi_lambda_toolbox=info[0].lam * ppr, medi_merit=medi_merit,
                       medi_smv_radius_mm=medi_smv_radius_mm, medi_prior_region=medi_prior_region,
-                      medi_max_iter=medi_max_iter, medi_cg_max_iter=medi_cg_max_iter, medi_cg_tol=medi_cg_tol, **info[0].record("medi"))
+                      medi_max_iter=medi_max_iter, medi_cg_max_iter=medi_cg_max_iter, medi_cg_tol=medi_cg_tol,
+                      **info[0].record("medi"))
     elif inversion == "tkd":
         chi = tkd(local_ppm, qsm_mask, inp.vs, inp.b0_dir, threshold=tkd_threshold, progress=progress)
         params["tkd_threshold"] = tkd_threshold
@@ -801,8 +803,8 @@ def reconstruct_from(
     report(progress, 0.3, "inversion: start")
     noise_sd = _magnitude_noise(inp, brain, medi_lambda) if inversion == "medi" else None
     if inversion == "medi" and medi_lambda == defaults.AUTO and inp.magnitude is not None and noise_sd is None:
-        warnings.append("MEDI lambda auto: the magnitude's noise could not be measured (a noise-free image?), so the "
-                        "cone's misfit level chose the weight (smoother); consider a fixed --lambda")
+        warnings.append("MEDI lambda auto: the magnitude's noise could not be measured (a noise-free image?), "
+                        "so the cone's misfit level chose the weight (smoother); consider a fixed --lambda")
     chi, qsm_mask = inversion_stage(
         local_ppm, qsm_mask, None if inp.magnitude is None else inp.mag3, total.n_std, inp, ppr, inversion,
         medi_lambda=medi_lambda, magnitude_noise_sd=noise_sd,

@@ -133,7 +133,8 @@ def test_medi_default_schedule_reaches_its_criterion_and_the_toolbox_solution():
 
     def run(**kw):
         info = []
-        return medi_l1(field, mask, mag, vs, b0, ppm_per_rad=ppr, lam=lam, info=info, prior_region="grid", **kw), info[0]
+        out = medi_l1(field, mask, mag, vs, b0, ppm_per_rad=ppr, lam=lam, info=info, prior_region="grid", **kw)
+        return out, info[0]
 
     ours, info = run()
     assert info.converged and info.final_change < defaults.MEDI_TOL

@@ -377,7 +377,8 @@ def test_pdf_stop_is_recorded(oblique_slab):
     assert r.parameters["pdf_iterations"] < r.parameters["pdf_max_iter"]
 
 
-@pytest.mark.parametrize("region, words", [(None, "the prior inside the mask only"), ("grid", "the prior on the whole grid")])
+@pytest.mark.parametrize("region, words", [(None, "the prior inside the mask only"),
+                                           ("grid", "the prior on the whole grid")])
 def test_cli_medi_prior_region_is_passed_on_and_recorded(files, tmp_path, capsys, region, words):
     paths, *_ = files
     out = tmp_path / "chi.nii.gz"

@@ -282,6 +282,28 @@ def test_reconstruct_measures_the_magnitude_noise_and_records_the_rule():
                          affine=aff, te_s=TE, b0_t=B0T, inversion="medi", medi_lambda="auto-noise")
 
 
+def test_lambda_auto_measures_the_magnitude_noise_and_falls_back_to_the_cone_on_a_noise_free_one():
+    from napari_qsm_ms.io.units import wrap_to_pi
+    from napari_qsm_ms.qsm.pipeline import reconstruct
+
+    from .test_pipeline import B0T, TE, _acquire, _affine
+
+    aff = _affine()
+    chi, brain, mag, phase = _acquire(aff)
+    sigma = 0.05 * float(np.median(mag[brain]))
+    rng = np.random.default_rng(8)
+    signal = mag * np.exp(1j * phase) + sigma * (rng.standard_normal(mag.shape) + 1j * rng.standard_normal(mag.shape))
+    noisy_mag, noisy_phase = np.abs(signal).astype(np.float32), wrap_to_pi(np.angle(signal).astype(np.float32))
+    p = reconstruct(noisy_mag, noisy_phase, affine=aff, te_s=TE, b0_t=B0T, mask=brain).parameters  # the defaults
+    assert p["medi_lambda"] == "auto" and p["medi_lambda_choice"].startswith("discrepancy (magnitude noise)")
+    assert p["magnitude_noise_sd"] == pytest.approx(sigma, rel=0.15)
+    assert "the prior inside the mask only" in p["medi_prior"]
+    r = reconstruct(mag, phase, affine=aff, te_s=TE, b0_t=B0T, mask=brain)  # a model's magnitude: no noise
+    assert r.parameters["medi_lambda_choice"].startswith("discrepancy (cone noise)")
+    assert "magnitude_noise_sd" not in r.parameters
+    assert any("noise could not be measured" in w for w in r.warnings)
+
+
 def test_default_inversion_is_medi_with_a_magnitude_and_tv_without():
     from napari_qsm_ms.qsm.pipeline import choose_inversion, reconstruct_from
 
