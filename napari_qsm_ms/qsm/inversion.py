@@ -502,17 +502,11 @@ def _auto_noise_level(lam, noise_sd, magnitude, mask) -> float | None:
     """The magnitude's noise SD for the weight ``lam``: given, or measured in the magnitude for
     ``"auto-noise"`` (refused where it cannot be) and ``"auto"`` (None where it cannot be: then
     ``"auto"`` follows the cone, :func:`~napari_qsm_ms.qsm.defaults.lambda_rule`)."""
-    from .noise import measure_noise_sd
+    from .noise import noise_for_lambda
 
     if noise_sd is not None:
         return defaults.check_positive(noise_sd, "magnitude noise SD")
-    if lam not in (defaults.AUTO, defaults.AUTO_NOISE):
-        return None
-    if magnitude is None:
-        if lam == defaults.AUTO_NOISE:
-            raise ParameterError(defaults.AUTO_NOISE_NEEDS_MAGNITUDE)
-        return None
-    return measure_noise_sd(magnitude, mask, required=lam == defaults.AUTO_NOISE)
+    return noise_for_lambda(lam, magnitude, mask)
 
 
 def _measured_misfit_level(w, nstd, noise_sd: float, m_in) -> float:

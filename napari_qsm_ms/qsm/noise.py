@@ -17,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import InputFileError, ParameterError
+from . import defaults
 
 MAD_TO_SD = 0.6745
 """Median of |N(0, 1)|."""
@@ -54,6 +55,22 @@ def magnitude_noise_sd(magnitude: np.ndarray, mask: np.ndarray, min_blocks: int 
         return float("nan")
     detail = np.abs(_haar_diagonal(mag)[inside])
     return float(np.median(detail) / MAD_TO_SD)
+
+
+def noise_for_lambda(lam, magnitude: np.ndarray | None, mask: np.ndarray,
+                     source: str | None = None) -> float | None:
+    """The magnitude's noise SD that MEDI's weight ``lam`` needs: measured for ``"auto-noise"``
+    (refused, with one line, without a magnitude or where it cannot be measured) and for ``"auto"``
+    (None there: ``"auto"`` then follows the cone, :func:`~napari_qsm_ms.qsm.defaults.lambda_rule`);
+    None for any other weight. The one rule of the pipeline and
+    :func:`~napari_qsm_ms.qsm.inversion.medi_l1`."""
+    if lam not in (defaults.AUTO, defaults.AUTO_NOISE):
+        return None
+    if magnitude is None:
+        if lam == defaults.AUTO_NOISE:
+            raise ParameterError(defaults.AUTO_NOISE_NEEDS_MAGNITUDE)
+        return None
+    return measure_noise_sd(magnitude, mask, source, required=lam == defaults.AUTO_NOISE)
 
 
 def measure_noise_sd(magnitude: np.ndarray, mask: np.ndarray, source: str | None = None,

@@ -533,16 +533,9 @@ def _magnitude_noise(inp: _Inputs, brain: np.ndarray, medi_lambda) -> float | No
     ``auto`` and ``auto-noise`` weights (recorded as ``magnitude_noise_sd``); None for other weights,
     and for ``auto`` where there is no magnitude or its noise cannot be measured (then the cone
     chooses: :func:`~napari_qsm_ms.qsm.defaults.lambda_rule`)."""
-    from .noise import measure_noise_sd
+    from .noise import noise_for_lambda
 
-    if medi_lambda not in (defaults.AUTO, defaults.AUTO_NOISE):
-        return None
-    if inp.magnitude is None:
-        if medi_lambda == defaults.AUTO_NOISE:
-            raise ParameterError(defaults.AUTO_NOISE_NEEDS_MAGNITUDE)
-        return None
-    sd = measure_noise_sd(inp.magnitude, brain, _name(inp.names, "magnitude"),
-                          required=medi_lambda == defaults.AUTO_NOISE)
+    sd = noise_for_lambda(medi_lambda, inp.magnitude, brain, _name(inp.names, "magnitude"))
     if sd is not None:
         inp.params["magnitude_noise_sd"] = float(f"{sd:.6g}")
     return sd
