@@ -550,7 +550,9 @@ def inversion_stage(local_ppm, qsm_mask, mag3, n_std, inp: _Inputs, ppr: float, 
     info: list = []
     if inversion == "medi":
         chi = medi_l1(
-            local_ppm, qsm_mask, mag3, inp.vs, inp.b0_dir, ppm_per_rad=ppr, lam=medi_lambda, n_std=n_std,
+            local_ppm, qsm_mask, mag3, inp.vs, inp.b0_dir, ppm_per_rad=ppr, n_std=n_std,
+            # the rule resolved from the pipeline's one noise measurement: MEDI does not measure again
+            lam=defaults.lambda_rule(medi_lambda, noise_measured=magnitude_noise_sd is not None),
             noise_sd=magnitude_noise_sd,
             merit=medi_merit, smv_radius_mm=medi_smv_radius_mm, prior_region=medi_prior_region,
             max_iter=medi_max_iter,
