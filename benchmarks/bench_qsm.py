@@ -86,6 +86,20 @@ def fft_yardstick(shape, repeats=5):
     return t_real, t_complex
 
 
+def ducc_yardstick(shape, repeats=5):
+    """One complex 3-D FFT of ``shape`` with ducc0, the library the pipeline's FFTs use (the figures
+    above keep scipy.fft's complex FFT as the yardstick, as every earlier run of this benchmark)."""
+    import ducc0
+
+    xc = np.random.default_rng(0).standard_normal(shape).astype(np.complex64)
+    out = np.empty_like(xc)
+    ducc0.fft.c2c(xc, axes=(0, 1, 2), nthreads=workers(), out=out)
+    t = time.perf_counter()
+    for _ in range(repeats):
+        ducc0.fft.c2c(xc, axes=(0, 1, 2), nthreads=workers(), out=out)
+    return (time.perf_counter() - t) / repeats
+
+
 def bench_speed(shape, voxel_size_mm, bfrs=("pdf", "vsharp")):
     print(f"\n## Speed: {shape} at {voxel_size_mm} mm, MEDI-L1 + PDF, TE {TE_S * 1e3:g} ms, {B0_T:g} T")
     print(f"cores available: {workers()}, load average: {os.getloadavg()[0]:.2f} (shared machine)")
@@ -118,6 +132,9 @@ def bench_speed(shape, voxel_size_mm, bfrs=("pdf", "vsharp")):
         print(f"yardstick of the image grid: one complex 3-D FFT of {tuple(shape)}: {t_image * 1e3:.0f} ms; "
               f"pipeline = {wall / t_image:.0f} of them; stages in them: "
               + ", ".join(f"{k} {v / t_image:.0f}" for k, v in r.timings_s.items() if k != "total"))
+        t_ducc = ducc_yardstick(tuple(shape))
+        print(f"the same yardstick with ducc0 (the pipeline's FFT library): {t_ducc * 1e3:.0f} ms; pipeline = "
+              f"{wall / t_ducc:.0f} of them")
         p = r.parameters
         if "pdf_iterations" in p:
             print(f"PDF: grid coarsened by {p['pdf_coarsening']}, {p['pdf_iterations']} CG iterations, relative "

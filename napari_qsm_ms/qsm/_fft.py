@@ -1,8 +1,12 @@
 """Real 3-D FFTs on padded grids, with a counter of the transforms performed.
 
 Every FFT of the QSM code goes through :func:`rfftn` / :func:`irfftn` so that benchmarks can
-report the work done as a number of FFTs (see :data:`FFT_COUNTER`). Transforms use
-``scipy.fft`` with all cores (``workers``) and keep float32 / complex64 inputs in single precision.
+report the work done as a number of FFTs (see :data:`FFT_COUNTER`). Transforms use ``ducc0.fft``
+(the successor of the pocketfft inside ``scipy.fft``) with all cores (``workers``), keep float32 /
+complex64 inputs in single precision, and can write into a given output array. On the paper's
+MEDI grid (360x360x90, 2 cores) the forward transform took 22 ms against 29-50 ms with
+``scipy.fft``, the inverse 23 ms (input overwritten) or 46 ms (input kept) against 53-68 ms:
+``scipy.fft.irfftn`` copies the half spectrum and allocates its output on every call.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ import os
 import threading
 from dataclasses import dataclass, field
 
+import ducc0
 import numpy as np
 import scipy.fft as sfft
 
@@ -39,23 +44,39 @@ FFT_COUNTER = FFTCounter()
 
 
 def workers() -> int:
-    """Threads for scipy.fft: every core this process may use."""
+    """Threads for the FFTs: every core this process may use."""
     try:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # pragma: no cover - not Linux
         return max(1, os.cpu_count() or 1)
 
 
-def rfftn(x: np.ndarray) -> np.ndarray:
-    """Real-to-complex 3-D FFT (half spectrum along the last axis), counted."""
+_AXES = (0, 1, 2)
+
+
+def rfftn(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """Real-to-complex 3-D FFT (half spectrum along the last axis, as ``scipy.fft.rfftn``), counted.
+
+    ``out``: a complex array of the half spectrum's shape to write into (float32 input:
+    complex64), else a new one.
+    """
     FFT_COUNTER.add(x.shape)
-    return sfft.rfftn(x, workers=workers(), overwrite_x=False)
+    x = np.asarray(x)
+    if x.dtype not in (np.float32, np.float64):  # bool, integers: as scipy.fft, in double precision
+        x = x.astype(np.float64)
+    return ducc0.fft.r2c(x, axes=_AXES, forward=True, inorm=0, nthreads=workers(), out=out)
 
 
-def irfftn(spectrum: np.ndarray, shape: tuple[int, int, int]) -> np.ndarray:
-    """Inverse of :func:`rfftn` onto a real array of ``shape``, counted."""
+def irfftn(spectrum: np.ndarray, shape: tuple[int, int, int], out: np.ndarray | None = None, *,
+           overwrite: bool = False) -> np.ndarray:
+    """Inverse of :func:`rfftn` onto a real array of ``shape`` (as ``scipy.fft.irfftn``), counted.
+
+    ``out``: a real array of ``shape`` to write into. ``overwrite``: the spectrum may be destroyed
+    (about half the time: no copy of it is made).
+    """
     FFT_COUNTER.add(shape)
-    return sfft.irfftn(spectrum, s=shape, workers=workers(), overwrite_x=True)
+    return ducc0.fft.c2r(np.asarray(spectrum), axes=_AXES, lastsize=int(shape[-1]), forward=False, inorm=2,
+                         nthreads=workers(), out=out, allow_overwriting_input=overwrite)
 
 
 def fast_shape(shape, min_pad=(0, 0, 0)) -> tuple[int, int, int]:

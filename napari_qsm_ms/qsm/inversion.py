@@ -14,6 +14,7 @@ import numpy as np
 from ..errors import ParameterError
 from ..progress import ProgressCallback, report
 from . import defaults
+from . import _kspace
 from ._fft import bounding_box, fast_shape, irfftn, pad_centered, rfftn
 from .bfr import _cg, noise_weight, sphere_kernel_rfft
 from .dipole import dipole_kernel
@@ -363,15 +364,6 @@ def gradient_mask(
     return (g <= thr).astype(np.float32)
 
 
-def _half_dot(a_hat: np.ndarray, b_hat: np.ndarray, n_last: int) -> float:
-    """``N <a, b>`` of two real volumes from their half spectra (``rfftn`` along the last axis of
-    length ``n_last``), by Parseval: interior planes of the half spectrum count twice."""
-    s = 2.0 * np.vdot(a_hat, b_hat).real - np.vdot(a_hat[..., 0], b_hat[..., 0]).real
-    if n_last % 2 == 0:
-        s -= np.vdot(a_hat[..., -1], b_hat[..., -1]).real
-    return float(s)
-
-
 def _pcg_kspace(b, apply_reg, d, w2, two_lam, inv_pk, *, tol: float, max_iter: int, progress=None):
     """MEDI's inner solve ``(G^T V G + 2 lam D W^2 D) dx = b`` by conjugate gradients carried out
     on half spectra, with the k-space preconditioner ``inv_pk`` (float32, half spectrum) or none
@@ -392,40 +384,40 @@ def _pcg_kspace(b, apply_reg, d, w2, two_lam, inv_pk, *, tol: float, max_iter: i
         The final relative residual ``||r|| / ||b||``.
     """
     shape = b.shape
-    nz = shape[-1]
     r_hat = rfftn(b)
-    bnorm2 = _half_dot(r_hat, r_hat, nz)
+    c = _kspace.plane_weights(r_hat.shape[-1], shape[-1])
+    bnorm2 = _kspace.half_dot(r_hat, r_hat, c)
     if bnorm2 == 0:
         return np.zeros_like(b), np.zeros_like(b), 0, 0.0
-    z_hat = r_hat if inv_pk is None else inv_pk * r_hat
+    use_pk = inv_pk is not None
+    pk = inv_pk if use_pk else np.ones((1, 1, 1), dtype=np.float32)
+    z_hat = inv_pk * r_hat if use_pk else r_hat.copy()
     p_hat = z_hat.copy()
+    p_scratch = z_hat.copy()  # p_hat for the inverse FFT, which overwrites it
+    dp_hat = d * p_hat  # D p, likewise overwritten
     x_hat = np.zeros_like(r_hat)
-    rz = _half_dot(r_hat, z_hat, nz)
-    reg = np.empty(shape, dtype=np.float32)
+    ap_hat, dp_spec = np.empty_like(r_hat), np.empty_like(r_hat)
+    two_lam_d = (two_lam * d).astype(np.float32)
+    rz = _kspace.half_dot(r_hat, z_hat, c)
+    p, d_p, reg = (np.empty(shape, dtype=np.float32) for _ in range(3))
     it, rel = 0, 1.0
     for it in range(1, max_iter + 1):
-        p = irfftn(p_hat, shape).astype(np.float32, copy=False)
-        d_p = irfftn(d * p_hat, shape).astype(np.float32, copy=False)
+        irfftn(p_scratch, shape, out=p, overwrite=True)
+        irfftn(dp_hat, shape, out=d_p, overwrite=True)
         d_p *= w2
-        ap_hat = rfftn(apply_reg(p, reg))
-        ap_hat += (two_lam * d) * rfftn(d_p)
-        pap = _half_dot(p_hat, ap_hat, nz)
+        rfftn(apply_reg(p, reg), out=ap_hat)
+        pap = _kspace.add_data_term(ap_hat, two_lam_d, rfftn(d_p, out=dp_spec), p_hat, c)
         if pap <= 0:
             break
-        alpha = np.float32(rz / pap)
-        x_hat += alpha * p_hat
-        r_hat -= alpha * ap_hat
+        rr, rz_new = _kspace.step(x_hat, r_hat, p_hat, ap_hat, rz / pap, pk, use_pk, z_hat, c)
         report(progress, it / max_iter, f"CG iteration {it}")
-        rel = float(np.sqrt(max(_half_dot(r_hat, r_hat, nz), 0.0) / bnorm2))
+        rel = float(np.sqrt(max(rr, 0.0) / bnorm2))
         if rel <= tol:
             break
-        z_hat = r_hat if inv_pk is None else inv_pk * r_hat
-        rz_new = _half_dot(r_hat, z_hat, nz)
-        p_hat *= np.float32(rz_new / rz)
-        p_hat += z_hat
+        _kspace.next_direction(p_hat, z_hat, rz_new / rz, d, dp_hat, p_scratch)
         rz = rz_new
-    dx = irfftn(x_hat, shape).astype(np.float32, copy=False)
-    return dx, irfftn(d * x_hat, shape).astype(np.float32, copy=False), it, rel
+    d_dx = irfftn(d * x_hat, shape, overwrite=True)
+    return irfftn(x_hat, shape, overwrite=True), d_dx, it, rel
 
 
 def _medi_objective(x, dx_field, f_rad, w, edge_free, vs, lam_medi) -> float:
