@@ -62,7 +62,9 @@ def rfftn(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """
     FFT_COUNTER.add(x.shape)
     x = np.asarray(x)
-    if x.dtype not in (np.float32, np.float64):  # bool, integers: as scipy.fft, in double precision
+    if x.dtype.kind == "f" and x.dtype.itemsize in (4, 8):
+        x = x.astype(x.dtype.newbyteorder("="), copy=False)  # a big-endian NIfTI array: native order
+    else:  # bool, integers, float16: as scipy.fft, in double precision
         x = x.astype(np.float64)
     return ducc0.fft.r2c(x, axes=_AXES, forward=True, inorm=0, nthreads=workers(), out=out)
 
