@@ -162,6 +162,7 @@ class ReconWidget(QWidget):
         for combo in self.findChildren(QComboBox):  # long item texts must not widen the dock past the screen
             combo.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
             combo.setMinimumContentsLength(10)
+        self.lambda_rule_combo.setMinimumContentsLength(4)  # shares its row with the weight's spin box
         lay.addWidget(self.save_check)
         lay.addWidget(self.run_button)
         lay.addWidget(self.progress)

@@ -19,8 +19,8 @@ from qtpy.QtWidgets import (
     QLabel,
     QListWidget,
     QListWidgetItem,
+    QScrollArea,
     QStackedWidget,
-    QStyle,
     QVBoxLayout,
     QWidget,
 )
@@ -126,11 +126,12 @@ class WorkspaceWidget(QWidget):
         if step not in self.pages:
             widget = _page_class(step)(self.viewer)  # each scrolls on its own (see _scroll)
             self.pages[step] = widget
-            # wide enough that a page never scrolls sideways (tables keep their Flags in view)
-            body = widget.findChild(QWidget, "qsm_ms_scroll_body")
-            scroll_bar = widget.style().pixelMetric(QStyle.PM_ScrollBarExtent)
-            need = (body or widget).minimumSizeHint().width() + scroll_bar + 4
-            self.stack.setMinimumWidth(min(max(self.stack.minimumWidth(), need), MAX_PAGE_WIDTH_PX))
+            # a page asks for the width of its contents (tables keep their Flags in view), which the
+            # stack follows as they change, up to MAX_PAGE_WIDTH_PX; beyond that it scrolls sideways
+            for area in widget.findChildren(QScrollArea):
+                if hasattr(area, "max_min_width"):
+                    area.max_min_width = MAX_PAGE_WIDTH_PX
+                    area.updateGeometry()
             self.stack.addWidget(widget)
         return self.pages[step]
 

@@ -62,3 +62,23 @@ def test_workspace_pages_and_rater_lock(make_napari_viewer, small_study, tmp_pat
     rate.sign_out()
     assert all(workspace.steps.item(k).flags() & Qt.ItemIsEnabled for k in range(len(STEPS)))
     assert not review.isHidden()
+
+
+@pytest.mark.parametrize("name", DOCKS)
+def test_no_dock_hides_its_right_edge(make_napari_viewer, qtbot, name):
+    """A dock added from the Plugins menu is as wide as its contents: no horizontal scroll bar that
+    hides a button or the end of a status line (the QSM dock's Cancel button was cut)."""
+    from qtpy.QtWidgets import QScrollArea
+
+    viewer = make_napari_viewer(show=True)
+    viewer.window._qt_window.resize(1500, 950)
+    dock, widget = add_dock(viewer, name)
+    qtbot.wait(300)
+    areas = [a for a in widget.findChildren(QScrollArea) if a.isVisible() and a.objectName() != "qt_scrollarea"]
+    assert areas
+    for area in areas:
+        body = area.widget()
+        if body is None or body.objectName() != "qsm_ms_scroll_body":
+            continue
+        assert not area.horizontalScrollBar().isVisible(), (name, area.width(), body.minimumSizeHint().width())
+        assert body.width() >= body.minimumSizeHint().width(), (name, body.width(), body.minimumSizeHint().width())
