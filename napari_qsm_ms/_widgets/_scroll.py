@@ -6,7 +6,7 @@ from qtpy.QtCore import QEvent
 from qtpy.QtWidgets import QFrame, QScrollArea, QVBoxLayout, QWidget
 
 
-class _VerticalScrollArea(QScrollArea):
+class VerticalScrollArea(QScrollArea):
     """A scroll area as wide as its contents plus the vertical scroll bar: when a long page shows that
     bar, the contents do not lose its width to a horizontal bar that hides their right edge (a
     button, the end of a line of status text)."""
@@ -52,7 +52,7 @@ def scroll_contents(widget: QWidget) -> QScrollArea:
     layout = widget.layout()
     if layout is not None:
         body.setLayout(layout)  # Qt takes the layout (and reparents its widgets) from ``widget``
-    scroll = _VerticalScrollArea()
+    scroll = VerticalScrollArea()
     scroll.setWidgetResizable(True)
     scroll.setFrameShape(QFrame.NoFrame)
     scroll.setWidget(body)

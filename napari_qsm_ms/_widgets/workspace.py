@@ -19,7 +19,6 @@ from qtpy.QtWidgets import (
     QLabel,
     QListWidget,
     QListWidgetItem,
-    QScrollArea,
     QStackedWidget,
     QVBoxLayout,
     QWidget,
@@ -27,7 +26,7 @@ from qtpy.QtWidgets import (
 
 from ..io.workflow import STEPS, next_step
 from ._layers import current_subject
-from ._scroll import scroll_contents
+from ._scroll import VerticalScrollArea, scroll_contents
 from .rating import rater_mode
 
 #: step -> "module:Class" of its page (each also a dock of its own in napari.yaml).
@@ -128,10 +127,9 @@ class WorkspaceWidget(QWidget):
             self.pages[step] = widget
             # a page asks for the width of its contents (tables keep their Flags in view), which the
             # stack follows as they change, up to MAX_PAGE_WIDTH_PX; beyond that it scrolls sideways
-            for area in widget.findChildren(QScrollArea):
-                if hasattr(area, "max_min_width"):
-                    area.max_min_width = MAX_PAGE_WIDTH_PX
-                    area.updateGeometry()
+            for area in widget.findChildren(VerticalScrollArea):
+                area.max_min_width = MAX_PAGE_WIDTH_PX
+                area.updateGeometry()
             self.stack.addWidget(widget)
         return self.pages[step]
 

@@ -74,11 +74,10 @@ def test_no_dock_hides_its_right_edge(make_napari_viewer, qtbot, name):
     viewer.window._qt_window.resize(1500, 950)
     dock, widget = add_dock(viewer, name)
     qtbot.wait(300)
-    areas = [a for a in widget.findChildren(QScrollArea) if a.isVisible() and a.objectName() != "qt_scrollarea"]
-    assert areas
+    areas = [a for a in widget.findChildren(QScrollArea)
+             if a.isVisible() and a.widget() is not None and a.widget().objectName() == "qsm_ms_scroll_body"]
+    assert areas, name  # every dock's contents scroll (_widgets/_scroll)
     for area in areas:
         body = area.widget()
-        if body is None or body.objectName() != "qsm_ms_scroll_body":
-            continue
         assert not area.horizontalScrollBar().isVisible(), (name, area.width(), body.minimumSizeHint().width())
         assert body.width() >= body.minimumSizeHint().width(), (name, body.width(), body.minimumSizeHint().width())
