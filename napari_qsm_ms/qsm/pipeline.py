@@ -833,7 +833,7 @@ def _check_inversion_parameters(inversion, medi_lambda, medi_max_iter, medi_cg_m
         defaults.check_tolerance(medi_cg_tol, "MEDI CG tolerance")
         if medi_smv_radius_mm is not None:
             defaults.check_positive(medi_smv_radius_mm, "MEDI SMV radius (mm)")
-        defaults.medi_prior_region(medi_prior_region, has_magnitude=False)  # refuses an unknown region
+        defaults.check_choice(medi_prior_region, defaults.MEDI_PRIOR_REGIONS, "MEDI prior region")
     elif inversion == "tkd":
         defaults.check_threshold(tkd_threshold)
     else:
