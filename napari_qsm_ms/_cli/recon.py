@@ -84,6 +84,9 @@ def register(subparsers) -> None:
                    "outside, not reported, is free to take up what background removal left), 'grid', the "
                    "whole padded grid as the MEDI toolbox, or 'auto': mask with a magnitude, grid without "
                    f"(default: {defaults.MEDI_PRIOR_REGION})")
+    m.add_argument("--medi-max-iter", type=int, default=defaults.MEDI_MAX_ITER, metavar="N",
+                   help="MEDI: at most N Gauss-Newton steps, the automatic weight's search included; a run that "
+                   f"stops at N before its stopping rule says so (default: {defaults.MEDI_MAX_ITER})")
     m.add_argument("--merit", action="store_true", help="MEDI: MERIT reweighting of outlier voxels (default: off)")
     m.add_argument("--smv-radius-mm", type=float, default=None, metavar="MM",
                    help="MEDI: SMV high-pass of field and kernel with this radius, mm (default: off)")
@@ -91,6 +94,8 @@ def register(subparsers) -> None:
                    help=f"TKD: truncation of |D|, frequencies below it dropped (default: {defaults.TKD_THRESHOLD:g})")
     m.add_argument("--tv-lambda", type=defaults.parse_lambda, default=defaults.TV_LAMBDA, metavar="L",
                    help=f"TV-ADMM: TV weight for a field in ppm, or 'auto' (default: {defaults.TV_LAMBDA})")
+    m.add_argument("--tv-max-iter", type=int, default=defaults.TV_MAX_ITER, metavar="N",
+                   help=f"TV-ADMM: at most N iterations (default: {defaults.TV_MAX_ITER})")
     p.add_argument("--save-intermediates", metavar="DIR", nargs="?", const=True, default=None,
                    help="write unwrapped phase (rad), total and local field (ppm) and masks: into DIR in "
                    "file mode; into derivatives/qsm-ms/sub-*/anat/intermediates in study mode "
@@ -104,13 +109,15 @@ def _params(args: argparse.Namespace) -> dict:
     defaults.check_lambda(args.medi_lambda, "--lambda")
     defaults.check_threshold(args.tkd_threshold, "--tkd-threshold")
     defaults.check_lambda(args.tv_lambda, "--tv-lambda")
+    defaults.check_iterations(args.medi_max_iter, "--medi-max-iter")
+    defaults.check_iterations(args.tv_max_iter, "--tv-max-iter")
     if args.smv_radius_mm is not None and args.smv_radius_mm <= 0:
         raise ParameterError(f"--smv-radius-mm {args.smv_radius_mm} must be > 0")
     return dict(
         inversion=args.inversion, unwrap=args.unwrap, bfr=args.bfr, erode_mm=args.erode_mm,
         medi_lambda=args.medi_lambda, medi_merit=args.merit, medi_smv_radius_mm=args.smv_radius_mm,
-        medi_prior_region=args.medi_prior_region,
-        tkd_threshold=args.tkd_threshold, tv_lambda=args.tv_lambda,
+        medi_prior_region=args.medi_prior_region, medi_max_iter=args.medi_max_iter,
+        tkd_threshold=args.tkd_threshold, tv_lambda=args.tv_lambda, tv_max_iter=args.tv_max_iter,
     )
 
 

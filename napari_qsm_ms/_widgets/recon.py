@@ -20,6 +20,7 @@ from qtpy.QtWidgets import (
     QLabel,
     QLineEdit,
     QPushButton,
+    QSpinBox,
     QVBoxLayout,
     QWidget,
 )
@@ -127,6 +128,11 @@ class ReconWidget(QWidget):
         self.lambda_spin.setValue(defaults.MEDI_LAMBDA_FIXED if defaults.MEDI_LAMBDA in defaults.AUTO_RULES
                                   else defaults.MEDI_LAMBDA)
         self.lambda_spin.setToolTip("Fixed MEDI data weight in ppm-normalised units (the same value for any B0 and TE)")
+        self.medi_steps_spin = QSpinBox()
+        self.medi_steps_spin.setRange(1, 100)
+        self.medi_steps_spin.setValue(defaults.MEDI_MAX_ITER)
+        self.medi_steps_spin.setToolTip("MEDI: at most this many Gauss-Newton steps, the automatic weight's search "
+                                        "included; a run that stops here before its stopping rule says so")
         self.lambda_rule_combo.currentIndexChanged.connect(self._on_lambda_rule)
         self._on_lambda_rule()
         self.save_check = QCheckBox("Save to the subject's derivatives")
@@ -157,6 +163,7 @@ class ReconWidget(QWidget):
         lambda_row.addWidget(self.lambda_rule_combo, 1)
         lambda_row.addWidget(self.lambda_spin)
         form.addRow("MEDI lambda", lambda_row)
+        form.addRow("MEDI steps (max)", self.medi_steps_spin)
         lay = QVBoxLayout(self)
         lay.addLayout(form)
         for combo in self.findChildren(QComboBox):  # long item texts must not widen the dock past the screen
@@ -253,6 +260,7 @@ class ReconWidget(QWidget):
             bfr=self.bfr_combo.currentData(),
             erode_mm=float(self.erode_spin.value()),
             medi_lambda=self.lambda_rule_combo.currentData() or float(self.lambda_spin.value()),
+            medi_max_iter=int(self.medi_steps_spin.value()),
         )
 
     def _on_lambda_rule(self, *_):

@@ -183,6 +183,27 @@ class InversionInfo:
         return out
 
 
+_CAP_OPTIONS = {"medi": ("MEDI", "Gauss-Newton steps",
+                         "--medi-max-iter; 'MEDI steps (max)' in the QSM dock; medi_max_iter in Python"),
+                "tv": ("TV", "ADMM iterations", "--tv-max-iter; tv_max_iter in Python")}
+
+
+def convergence_warnings(parameters: dict) -> list:
+    """One line per iterative inversion in ``parameters`` (an :meth:`InversionInfo.record` with the
+    pipeline's ``*_max_iter``) that ended at its iteration cap before its stopping rule: the map is
+    the last iterate, and how far it still moved is said."""
+    out = []
+    for prefix, (name, steps, options) in _CAP_OPTIONS.items():
+        if parameters.get(f"{prefix}_converged") is not False:
+            continue
+        rule = str(parameters.get(f"{prefix}_criterion", "")).split(";")[0]
+        change = parameters.get(f"{prefix}_final_change")
+        moved = "" if change is None else f"; the last one still changed chi by {100 * float(change):.0f} %"
+        out.append(f"{name} stopped at its cap of {parameters.get(f'{prefix}_iterations')} {steps} before its "
+                   f"stopping rule ({rule}){moved}; raise the cap ({options})")
+    return out
+
+
 def tv_admm(
     field_ppm: np.ndarray,
     mask: np.ndarray,
@@ -290,7 +311,7 @@ def tv_admm(
     if info is not None:
         misfit = float(np.sqrt(np.mean((irfftn(d * rfftn(chi), g.shape) - f)[m_in] ** 2)))
         info.append(InversionInfo(
-            lam=lam, iterations=it, converged=change < tol, criterion=f"relative change of chi < {tol:g}",
+            lam=lam, iterations=it, converged=change < tol and search.settled, criterion=f"relative change of chi < {tol:g}",
             final_change=change, misfit_rms_ppm=misfit, **search.record()))
     out = g.extract(chi, mask.shape)
     out[~mask] = 0
@@ -552,7 +573,8 @@ def medi_l1(
         || M G x ||_1  +  lam_medi || W (exp(i D x) - exp(i f)) ||_2^2
 
     by Gauss-Newton (at most ``max_iter`` outer steps, stopping when ``||dx|| / ||x||`` falls below
-    ``tol_norm_ratio``, the toolbox's rule) with conjugate-gradient inner solves, each run until its
+    ``tol_norm_ratio``, the toolbox's rule, after a step with the final weight whose inner solve was
+    not cut at the automatic search's cap) with conjugate-gradient inner solves, each run until its
     relative residual ``||r|| / ||b||`` is at most ``cg_tol`` (the toolbox's rule; ``cg_max_iter`` is
     only a safety cap, and whether every solve reached ``cg_tol`` is recorded), the L1 norm handled
     by lagged diffusivity ``1 / sqrt(|M G x|^2 + 1e-6)``. Unlike the toolbox, the inner CG runs on
@@ -748,13 +770,13 @@ def medi_l1(
                 w2 = (w * w).astype(np.float32)
                 if search.adapting and search.rule == defaults.AUTO_NOISE:  # the noise of the reweighted field
                     set_target(w)
-        if ratio < tol_norm_ratio and search.settled and lam == lam_step:  # at least one step at the final weight
+        if ratio < tol_norm_ratio and not searching:  # at least one full step at the final weight
             break
     report(progress, 1.0, "MEDI done")
     if info is not None:
         misfit = float(np.sqrt(np.mean((w * (dx_field - f_rad))[m_in] ** 2))) * ppm_per_rad
         info.append(InversionInfo(
-            lam=float(lam_step), iterations=it, converged=ratio < tol_norm_ratio,
+            lam=float(lam_step), iterations=it, converged=ratio < tol_norm_ratio and not searching,
             criterion=(f"relative update ||dx||/||x|| < {tol_norm_ratio:g}; each inner CG to relative "
                        f"residual {cg_tol:g} (at most {cg_max_iter} iterations)"), final_change=ratio,
             cg_iterations=[int(c) for c, _, _ in cg_path], cg_residuals=[float(r) for _, r, _ in cg_path],

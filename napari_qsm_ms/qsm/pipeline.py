@@ -31,7 +31,7 @@ from ._fft import FFT_COUNTER
 from .bfr import pdf, vsharp
 from . import defaults
 from .dipole import GAMMA_BAR_MHZ_PER_T, ppm_per_radian
-from .inversion import medi_l1, tkd, tv_admm
+from .inversion import convergence_warnings, medi_l1, tkd, tv_admm
 from .mask import brain_mask, erode_mask_mm, fill_holes_3d, has_background, largest_component
 from .region_unwrap import unwrap_region_growing
 from .regularisation import lambda_warnings
@@ -809,6 +809,7 @@ def reconstruct_from(
         tv_lambda=tv_lambda, tv_max_iter=tv_max_iter, progress=scaled(progress, 0.3, 1.0, "inversion"))
     timings["inversion"] = time.perf_counter() - t3
     warnings.extend(lambda_warnings(params))  # an automatic weight stopped at its search's bound
+    warnings.extend(convergence_warnings(params))  # an iterative inversion stopped at its cap
     timings["total"] = time.perf_counter() - t0
     params["qsm_mask_fraction_of_fov"] = float(qsm_mask.sum() / max(fov, 1))
     report(progress, 1.0, "QSM done")

@@ -214,3 +214,48 @@ def test_medi_prior_in_the_mask_lets_the_exterior_take_up_a_background_remainder
         assert err["mask", "data"] < 0.75 * err["grid", "data"]
     else:
         assert abs(err["mask", "data"] - err["grid", "data"]) < 0.1 * err["grid", "data"]
+
+
+def test_medi_ends_on_a_full_step_when_the_automatic_weight_freezes_unchanged(monkeypatch):
+    """A search that freezes on target at the weight it already had (two misfits in a row on target)
+    used to end MEDI at once, so the map came from inner solves cut at the search's cap; now one
+    more step at the final weight solves to the tolerance before the stopping rule may end it."""
+    from napari_qsm_ms.qsm import defaults, inversion, regularisation
+
+    calls = []
+
+    def freeze_on_the_fourth_check(self, misfit):
+        calls.append(misfit)
+        if len(calls) >= 4:
+            self.tracker.frozen = True  # on target: the weight stays what it was
+        return self.weight
+
+    monkeypatch.setattr(regularisation.LambdaSearch, "after_check", freeze_on_the_fourth_check)
+    field, mask, mag, vs, b0 = _small_noisy_phantom()
+    info, trace = [], []
+    medi_l1(field, mask, mag, vs, b0, ppm_per_rad=ppm_per_radian(0.0177, 7.0), lam="auto-noise", noise_sd=0.02,
+            info=info, trace=trace)
+    info = info[0]
+    steps_searching = 5  # steps 1-5 ran while the weight could still move (the checks follow steps 2-5)
+    assert len(calls) == 4 and info.iterations > steps_searching
+    assert trace[steps_searching - 1]["update"] < 0.1  # the old rule would have stopped after step 5
+    assert all(n <= inversion.SEARCH_CG_MAX_ITER for n in info.cg_iterations[:steps_searching])
+    last_n, last_res = info.cg_iterations[-1], info.cg_residuals[-1]
+    assert last_n > inversion.SEARCH_CG_MAX_ITER or last_res <= defaults.MEDI_CG_TOL
+    assert info.converged and info.final_change < 0.1
+
+
+def test_convergence_warnings_name_the_solver_its_cap_the_last_change_and_the_option():
+    from napari_qsm_ms.qsm.inversion import convergence_warnings
+
+    medi = dict(medi_converged=False, medi_iterations=10, medi_final_change=0.151,
+                medi_criterion="relative update ||dx||/||x|| < 0.1; each inner CG to relative residual 0.01")
+    (line,) = convergence_warnings(medi)
+    assert line == ("MEDI stopped at its cap of 10 Gauss-Newton steps before its stopping rule (relative update "
+                    "||dx||/||x|| < 0.1); the last one still changed chi by 15 %; raise the cap (--medi-max-iter; "
+                    "'MEDI steps (max)' in the QSM dock; medi_max_iter in Python)")
+    tv = dict(tv_converged=False, tv_iterations=60, tv_final_change=0.004, tv_criterion="relative change of chi < 0.001")
+    (line,) = convergence_warnings(tv)
+    assert line.startswith("TV stopped at its cap of 60 ADMM iterations") and "--tv-max-iter" in line
+    assert convergence_warnings(dict(medi_converged=True, tv_converged=True)) == []
+    assert convergence_warnings(dict(tkd_threshold=0.19)) == []  # no iterative inversion ran

@@ -390,3 +390,28 @@ def test_cli_medi_prior_region_is_passed_on_and_recorded(files, tmp_path, capsys
     with pytest.raises(SystemExit):
         main(argv + ["--medi-prior-region", "outside"])
     assert "invalid choice: 'outside'" in capsys.readouterr().err
+
+
+def test_cli_medi_step_cap_is_passed_on_and_a_run_stopped_by_it_says_so(files, tmp_path, capsys):
+    """A MEDI run that ends at its Gauss-Newton cap before its stopping rule warns on stderr and in
+    the sidecar, naming the last change and how to raise the cap; the cap is recorded."""
+    paths, *_ = files
+    out = tmp_path / "chi.nii.gz"
+    argv = ["recon", "--magnitude", str(paths["mag"]), "--phase", str(paths["phase"]), "--out", str(out),
+            "--te", str(TE), "--b0", str(B0T), "--inversion", "medi", "--lambda", "1000"]
+    assert main(argv + ["--medi-max-iter", "1"]) == 0
+    err = capsys.readouterr().err
+    side = json.loads((tmp_path / "chi.json").read_text())
+    params = side["Parameters"]
+    assert params["medi_max_iter"] == 1 and params["medi_iterations"] == 1 and params["medi_converged"] is False
+    line = [w for w in side["Warnings"] if w.startswith("MEDI stopped at its cap of 1 Gauss-Newton steps")]
+    assert len(line) == 1 and "still changed chi by 100 %" in line[0] and "--medi-max-iter" in line[0]
+    assert "qsm-ms recon: warning: " + line[0] in err
+    assert main(argv) == 0  # the default cap: converged, no such warning
+    side = json.loads((tmp_path / "chi.json").read_text())
+    assert side["Parameters"]["medi_converged"] is True and side["Parameters"]["medi_max_iter"] == 10
+    assert not [w for w in side["Warnings"] if w.startswith("MEDI stopped")]
+    capsys.readouterr()
+    assert main(argv + ["--medi-max-iter", "0"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "--medi-max-iter 0 must be a whole number >= 1" in err

@@ -254,3 +254,31 @@ def test_dock_lambda_rules_reach_the_pipeline_and_auto_noise_needs_a_magnitude(m
     p = widget.last_result.parameters
     assert p["medi_lambda_choice"] == "discrepancy (magnitude noise)"
     assert p["magnitude_noise_sd"] == pytest.approx(sigma, rel=0.15)
+
+
+def test_dock_medi_step_cap_typed_reaches_the_pipeline_and_its_warning_shows(make_napari_viewer, qtbot):
+    """The user types a Gauss-Newton cap of 1 into 'MEDI steps (max)': MEDI runs one step, and the
+    dock's status carries the pipeline's warning that the cap, not the stopping rule, ended it."""
+    from qtpy.QtCore import Qt
+
+    chi, brain, mag, phase = _data()
+    viewer = make_napari_viewer()
+    viewer.add_image(mag, name="mag", scale=VS)
+    viewer.add_image(phase, name="phase", scale=VS)
+    viewer.add_labels(brain.astype(np.int32), name="brain", scale=VS)
+    _, widget = viewer.window.add_plugin_dock_widget("napari-qsm-ms", "Reconstruct QSM")
+    widget.phase_combo.setCurrentText("phase")
+    widget.mask_combo.setCurrentText("brain")
+    widget.phase_units_combo.setCurrentIndex(widget.phase_units_combo.findData("rad"))  # never wraps: stated
+    widget.inversion_combo.setCurrentIndex(widget.inversion_combo.findData("medi"))
+    rule = widget.lambda_rule_combo
+    rule.setCurrentIndex(rule.findData(None))
+    spin = widget.medi_steps_spin
+    spin.lineEdit().selectAll()
+    qtbot.keyClicks(spin.lineEdit(), "1")
+    qtbot.keyClick(spin.lineEdit(), Qt.Key_Enter)
+    assert spin.value() == 1
+    _run_to_result(widget, qtbot)
+    p = widget.last_result.parameters
+    assert p["medi_max_iter"] == 1 and p["medi_iterations"] == 1 and p["medi_converged"] is False
+    assert "warning: MEDI stopped at its cap of 1 Gauss-Newton steps" in widget.status.text()
