@@ -8,7 +8,8 @@ from pathlib import Path
 from napari_qsm_ms.cli import SUBCOMMANDS, build_parser
 
 
-def main() -> None:
+def render() -> str:
+    """The text of docs/cli.md (the help is wrapped to the terminal width: run with COLUMNS=80)."""
     parser = build_parser()
     sub_action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     parts = [
@@ -21,8 +22,12 @@ def main() -> None:
     for name in SUBCOMMANDS:
         sub = sub_action.choices[name]
         parts += [f"## qsm-ms {name}\n", "```", sub.format_help().rstrip(), "```\n"]
+    return "\n".join(parts) + "\n"
+
+
+def main() -> None:
     out = Path(__file__).with_name("cli.md")
-    out.write_text("\n".join(parts) + "\n", encoding="utf-8")
+    out.write_text(render(), encoding="utf-8")
     print(f"wrote {out}")
 
 
