@@ -499,6 +499,13 @@ def _medi_inner_solve(b, weights, vs, d, w2, two_lam, m_in, precondition, *, tol
     return dx, dconv(dx), it, float("nan")
 
 
+def _relative_update(dx: np.ndarray, x: np.ndarray, region: np.ndarray | None) -> float:
+    """``||dx|| / ||x||`` (Gauss-Newton's stopping quantity), over ``region`` when given."""
+    if region is not None:
+        dx, x = dx[region], x[region]
+    return float(np.linalg.norm(dx) / max(float(np.linalg.norm(x)), 1e-30))
+
+
 def _medi_prior_words(has_magnitude: bool, has_noise: bool, region: str) -> str:
     """What MEDI's prior and data weights were, for the provenance record."""
     where = ("the prior inside the mask only (the exterior free)" if region == "mask"
@@ -574,7 +581,8 @@ def medi_l1(
 
     by Gauss-Newton (at most ``max_iter`` outer steps, stopping when ``||dx|| / ||x||`` falls below
     ``tol_norm_ratio``, the toolbox's rule, after a step with the final weight whose inner solve was
-    not cut at the automatic search's cap) with conjugate-gradient inner solves, each run until its
+    not cut at the automatic search's cap; with ``prior_region="mask"`` both norms are taken in the
+    mask, as the free exterior is a nuisance variable that is not reported) with conjugate-gradient inner solves, each run until its
     relative residual ``||r|| / ||b||`` is at most ``cg_tol`` (the toolbox's rule; ``cg_max_iter`` is
     only a safety cap, and whether every solve reached ``cg_tol`` is recorded), the L1 norm handled
     by lagged diffusivity ``1 / sqrt(|M G x|^2 + 1e-6)``. Unlike the toolbox, the inner CG runs on
@@ -712,6 +720,9 @@ def medi_l1(
     if prior_region == "mask":  # the exterior is free to take up what background removal left
         edge_free[:, ~m_in] = 0
     nstd_measured = nstd  # the noise of the field before MERIT inflates it
+    # the stopping rule looks where chi has a prior: with the exterior free (a nuisance, not reported)
+    # the update is measured in the mask; on the whole grid, as the toolbox, otherwise
+    update_region, where_update = (m_in, " in the mask") if prior_region == "mask" else (None, "")
 
     def set_target(w):  # the noise level of the weighted field (radians) and its rms, for the search
         target = (_measured_misfit_level(w, nstd_measured, noise_sd, m_in) if search.rule == defaults.AUTO_NOISE
@@ -749,7 +760,7 @@ def medi_l1(
         cg_path.append((cg_it, cg_res, searching))
         x += dx
         dx_field += d_dx
-        ratio = float(np.linalg.norm(dx) / max(np.linalg.norm(x), 1e-30))
+        ratio = _relative_update(dx, x, update_region)
         if trace is not None:
             trace.append(dict(cg_iterations=cg_it, cg_residual=cg_res, update=ratio,
                               objective=_medi_objective(x, dx_field, f_rad, w, edge_free, vs, lam_medi)))
@@ -777,7 +788,7 @@ def medi_l1(
         misfit = float(np.sqrt(np.mean((w * (dx_field - f_rad))[m_in] ** 2))) * ppm_per_rad
         info.append(InversionInfo(
             lam=float(lam_step), iterations=it, converged=ratio < tol_norm_ratio and not searching,
-            criterion=(f"relative update ||dx||/||x|| < {tol_norm_ratio:g}; each inner CG to relative "
+            criterion=(f"relative update ||dx||/||x||{where_update} < {tol_norm_ratio:g}; each inner CG to relative "
                        f"residual {cg_tol:g} (at most {cg_max_iter} iterations)"), final_change=ratio,
             cg_iterations=[int(c) for c, _, _ in cg_path], cg_residuals=[float(r) for _, r, _ in cg_path],
             cg_converged=_inner_solves_converged(cg_path, cg_tol),
