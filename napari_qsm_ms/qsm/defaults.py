@@ -94,7 +94,7 @@ MEDI_MAX_ITER = 10
 
 MEDI_TOL = 0.1
 """MEDI stops when the relative update ``||dx|| / ||x||`` of a Gauss-Newton step falls below this
-(the toolbox's ``tol_norm_ratio``)."""
+(the toolbox's ``tol_norm_ratio``; over the padded grid, docs/qsm.md)."""
 
 MEDI_CG_MAX_ITER = 100
 """Conjugate-gradient iterations at most per Gauss-Newton step: a safety cap (the toolbox's), not

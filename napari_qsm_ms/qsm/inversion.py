@@ -145,6 +145,9 @@ class InversionInfo:
     prior : str
         The regulariser and data weights actually used, in words (MEDI: with or without the
         magnitude's edge prior).
+    final_change_in_mask : float
+        MEDI: the last relative update ``||dx|| / ||x||`` taken in the mask only, the map that is
+        reported (``final_change`` is over the padded grid, the free exterior included; NaN for TV).
     cg_iterations, cg_residuals : list
         MEDI: inner CG iterations and final relative residual ``||r|| / ||b||`` per Gauss-Newton
         step (empty for TV).
@@ -168,6 +171,7 @@ class InversionInfo:
     cg_converged: bool | None = None
     lambda_at_bound: str = ""
     prior: str = ""
+    final_change_in_mask: float = float("nan")
 
     def record(self, prefix: str) -> dict:
         """The fields as ``{prefix_name: value}`` for a parameter record (JSON-safe floats)."""
@@ -188,6 +192,12 @@ _CAP_OPTIONS = {"medi": ("MEDI", "Gauss-Newton steps",
                 "tv": ("TV", "ADMM iterations", "--tv-max-iter; tv_max_iter in Python")}
 
 
+def _percent(fraction) -> str:
+    """``0.151`` -> ``"15.1"``, ``1.0`` -> ``"100"``."""
+    text = f"{100 * float(fraction):.1f}"
+    return text[:-2] if text.endswith(".0") else text
+
+
 def convergence_warnings(parameters: dict) -> list:
     """One line per iterative inversion in ``parameters`` (an :meth:`InversionInfo.record` with the
     pipeline's ``*_max_iter``) that ended at its iteration cap before its stopping rule: the map is
@@ -198,7 +208,10 @@ def convergence_warnings(parameters: dict) -> list:
             continue
         rule = str(parameters.get(f"{prefix}_criterion", "")).split(";")[0]
         change = parameters.get(f"{prefix}_final_change")
-        moved = "" if change is None else f"; the last one still changed chi by {100 * float(change):.0f} %"
+        in_mask = parameters.get(f"{prefix}_final_change_in_mask")
+        moved = "" if change is None else f"; the last one still changed chi by {_percent(change)} %"
+        if change is not None and in_mask is not None:
+            moved += f" over the padded grid ({_percent(in_mask)} % in the mask)"
         out.append(f"{name} stopped at its cap of {parameters.get(f'{prefix}_iterations')} {steps} before its "
                    f"stopping rule ({rule}){moved}; raise the cap ({options})")
     return out
@@ -581,8 +594,8 @@ def medi_l1(
 
     by Gauss-Newton (at most ``max_iter`` outer steps, stopping when ``||dx|| / ||x||`` falls below
     ``tol_norm_ratio``, the toolbox's rule, after a step with the final weight whose inner solve was
-    not cut at the automatic search's cap; with ``prior_region="mask"`` both norms are taken in the
-    mask, as the free exterior is a nuisance variable that is not reported) with conjugate-gradient inner solves, each run until its
+    not cut at the automatic search's cap; the norms are over the padded grid, as in the toolbox,
+    and the same ratio in the mask is recorded) with conjugate-gradient inner solves, each run until its
     relative residual ``||r|| / ||b||`` is at most ``cg_tol`` (the toolbox's rule; ``cg_max_iter`` is
     only a safety cap, and whether every solve reached ``cg_tol`` is recorded), the L1 norm handled
     by lagged diffusivity ``1 / sqrt(|M G x|^2 + 1e-6)``. Unlike the toolbox, the inner CG runs on
@@ -720,9 +733,6 @@ def medi_l1(
     if prior_region == "mask":  # the exterior is free to take up what background removal left
         edge_free[:, ~m_in] = 0
     nstd_measured = nstd  # the noise of the field before MERIT inflates it
-    # the stopping rule looks where chi has a prior: with the exterior free (a nuisance, not reported)
-    # the update is measured in the mask; on the whole grid, as the toolbox, otherwise
-    update_region, where_update = (m_in, " in the mask") if prior_region == "mask" else (None, "")
 
     def set_target(w):  # the noise level of the weighted field (radians) and its rms, for the search
         target = (_measured_misfit_level(w, nstd_measured, noise_sd, m_in) if search.rule == defaults.AUTO_NOISE
@@ -760,9 +770,10 @@ def medi_l1(
         cg_path.append((cg_it, cg_res, searching))
         x += dx
         dx_field += d_dx
-        ratio = _relative_update(dx, x, update_region)
+        ratio = _relative_update(dx, x, None)  # the toolbox's rule, over the grid
+        ratio_in_mask = _relative_update(dx, x, m_in)  # the map that is reported (recorded, not a rule)
         if trace is not None:
-            trace.append(dict(cg_iterations=cg_it, cg_residual=cg_res, update=ratio,
+            trace.append(dict(cg_iterations=cg_it, cg_residual=cg_res, update=ratio, update_in_mask=ratio_in_mask,
                               objective=_medi_objective(x, dx_field, f_rad, w, edge_free, vs, lam_medi)))
         lam_step = lam  # the weight this step was computed with
         if search.adapting and it > 1:  # the first step's misfit is not settled yet
@@ -788,8 +799,9 @@ def medi_l1(
         misfit = float(np.sqrt(np.mean((w * (dx_field - f_rad))[m_in] ** 2))) * ppm_per_rad
         info.append(InversionInfo(
             lam=float(lam_step), iterations=it, converged=ratio < tol_norm_ratio and not searching,
-            criterion=(f"relative update ||dx||/||x||{where_update} < {tol_norm_ratio:g}; each inner CG to relative "
+            criterion=(f"relative update ||dx||/||x|| < {tol_norm_ratio:g}; each inner CG to relative "
                        f"residual {cg_tol:g} (at most {cg_max_iter} iterations)"), final_change=ratio,
+            final_change_in_mask=ratio_in_mask,
             cg_iterations=[int(c) for c, _, _ in cg_path], cg_residuals=[float(r) for _, r, _ in cg_path],
             cg_converged=_inner_solves_converged(cg_path, cg_tol),
             misfit_rms_ppm=misfit,
