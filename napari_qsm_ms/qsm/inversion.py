@@ -199,9 +199,9 @@ def _percent(fraction) -> str:
 
 
 def convergence_warnings(parameters: dict) -> list:
-    """One line per iterative inversion in ``parameters`` (an :meth:`InversionInfo.record` with the
-    pipeline's ``*_max_iter``) that ended at its iteration cap before its stopping rule: the map is
-    the last iterate, and how far it still moved is said."""
+    """One line per iterative inversion in ``parameters`` (the fields of :meth:`InversionInfo.record`)
+    that ended at its iteration cap before its stopping rule (``*_converged`` False): the map is the
+    last iterate; the line says how far it still moved and how to raise the cap."""
     out = []
     for prefix, (name, steps, options) in _CAP_OPTIONS.items():
         if parameters.get(f"{prefix}_converged") is not False:
