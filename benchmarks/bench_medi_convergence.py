@@ -58,11 +58,13 @@ from napari_qsm_ms.simulate.phantom import make_phantom
 
 TE_S, B0_T, SNR = 0.0177, 7.0, 50.0
 # The toolbox's formulation puts the prior on the whole grid: every schedule compared with it does too.
-TOOLBOX = dict(precondition=False, cg_max_iter=100, cg_tol=0.01, tol_norm_ratio=0.1, max_iter=10, prior_region="grid")
+TOOLBOX = dict(precondition=False, cg_max_iter=100, cg_tol=0.01, tol_norm_ratio=0.1, max_iter=10,
+               prior_region="grid")
 FORMER_DEFAULT = dict(precondition=True, cg_max_iter=15, cg_tol=0.01, tol_norm_ratio=0.1, max_iter=10,
                       prior_region="grid")
 DEFAULT_SOLVER = dict(prior_region="grid")
-TIGHT = dict(precondition=True, cg_max_iter=300, cg_tol=1e-3, tol_norm_ratio=2e-3, max_iter=30, prior_region="grid")
+TIGHT = dict(precondition=True, cg_max_iter=300, cg_tol=1e-3, tol_norm_ratio=2e-3, max_iter=30,
+             prior_region="grid")
 GEOMETRIES = {
     "issue 2 mm 78x98x86": dict(shape=(78, 98, 86), voxel_size_mm=(2.0, 2.0, 2.0)),
     "oblique 20 deg 96x96x48 at 1x1x2 mm": dict(shape=(96, 96, 48), voxel_size_mm=(1.0, 1.0, 2.0), oblique_deg=20.0),

@@ -133,8 +133,8 @@ def bench_speed(shape, voxel_size_mm, bfrs=("pdf", "vsharp")):
               f"pipeline = {wall / t_image:.0f} of them; stages in them: "
               + ", ".join(f"{k} {v / t_image:.0f}" for k, v in r.timings_s.items() if k != "total"))
         t_ducc = ducc_yardstick(tuple(shape))
-        print(f"the same yardstick with ducc0 (the pipeline's FFT library): {t_ducc * 1e3:.0f} ms; pipeline = "
-              f"{wall / t_ducc:.0f} of them")
+        print(f"the same yardstick with ducc0 (the pipeline's FFT library): {t_ducc * 1e3:.0f} ms; "
+              f"pipeline = {wall / t_ducc:.0f} of them")
         p = r.parameters
         if "pdf_iterations" in p:
             print(f"PDF: grid coarsened by {p['pdf_coarsening']}, {p['pdf_iterations']} CG iterations, relative "

@@ -85,8 +85,8 @@ def register(subparsers) -> None:
                    "whole padded grid as the MEDI toolbox, or 'auto': mask with a magnitude, grid without "
                    f"(default: {defaults.MEDI_PRIOR_REGION})")
     m.add_argument("--medi-max-iter", type=int, default=defaults.MEDI_MAX_ITER, metavar="N",
-                   help="MEDI: at most N Gauss-Newton steps, the automatic weight's search included; a run that "
-                   f"stops at N before its stopping rule says so (default: {defaults.MEDI_MAX_ITER})")
+                   help="MEDI: at most N Gauss-Newton steps, the automatic weight's search included; a run "
+                   f"that stops at N before its stopping rule says so (default: {defaults.MEDI_MAX_ITER})")
     m.add_argument("--merit", action="store_true", help="MEDI: MERIT reweighting of outlier voxels (default: off)")
     m.add_argument("--smv-radius-mm", type=float, default=None, metavar="MM",
                    help="MEDI: SMV high-pass of field and kernel with this radius, mm (default: off)")

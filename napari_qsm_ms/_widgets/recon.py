@@ -131,8 +131,9 @@ class ReconWidget(QWidget):
         self.medi_steps_spin = QSpinBox()
         self.medi_steps_spin.setRange(1, 100)
         self.medi_steps_spin.setValue(defaults.MEDI_MAX_ITER)
-        self.medi_steps_spin.setToolTip("MEDI: at most this many Gauss-Newton steps, the automatic weight's search "
-                                        "included; a run that stops here before its stopping rule says so")
+        self.medi_steps_spin.setToolTip("MEDI: at most this many Gauss-Newton steps, the automatic weight's "
+                                        "search included; a run that stops here before its stopping rule "
+                                        "says so")
         self.lambda_rule_combo.currentIndexChanged.connect(self._on_lambda_rule)
         self._on_lambda_rule()
         self.save_check = QCheckBox("Save to the subject's derivatives")

@@ -212,8 +212,9 @@ def convergence_warnings(parameters: dict) -> list:
         moved = "" if change is None else f"; the last one still changed chi by {_percent(change)} %"
         if change is not None and in_mask is not None:
             moved += f" over the padded grid ({_percent(in_mask)} % in the mask)"
-        out.append(f"{name} stopped at its cap of {parameters.get(f'{prefix}_iterations')} {steps} before its "
-                   f"stopping rule ({rule}){moved}; raise the cap ({options})")
+        cap = parameters.get(f"{prefix}_iterations")
+        out.append(f"{name} stopped at its cap of {cap} {steps} before its stopping rule ({rule}){moved}; "
+                   f"raise the cap ({options})")
     return out
 
 
@@ -324,7 +325,8 @@ def tv_admm(
     if info is not None:
         misfit = float(np.sqrt(np.mean((irfftn(d * rfftn(chi), g.shape) - f)[m_in] ** 2)))
         info.append(InversionInfo(
-            lam=lam, iterations=it, converged=change < tol and search.settled, criterion=f"relative change of chi < {tol:g}",
+            lam=lam, iterations=it, converged=change < tol and search.settled,
+            criterion=f"relative change of chi < {tol:g}",
             final_change=change, misfit_rms_ppm=misfit, **search.record()))
     out = g.extract(chi, mask.shape)
     out[~mask] = 0
@@ -773,7 +775,8 @@ def medi_l1(
         ratio = _relative_update(dx, x, None)  # the toolbox's rule, over the grid
         ratio_in_mask = _relative_update(dx, x, m_in)  # the map that is reported (recorded, not a rule)
         if trace is not None:
-            trace.append(dict(cg_iterations=cg_it, cg_residual=cg_res, update=ratio, update_in_mask=ratio_in_mask,
+            trace.append(dict(cg_iterations=cg_it, cg_residual=cg_res, update=ratio,
+                              update_in_mask=ratio_in_mask,
                               objective=_medi_objective(x, dx_field, f_rad, w, edge_free, vs, lam_medi)))
         lam_step = lam  # the weight this step was computed with
         if search.adapting and it > 1:  # the first step's misfit is not settled yet
