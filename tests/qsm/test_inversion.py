@@ -264,6 +264,31 @@ def test_convergence_warnings_name_the_solver_its_cap_the_last_change_and_the_op
     assert convergence_warnings(dict(tkd_threshold=0.19)) == []  # no iterative inversion ran
 
 
+def test_no_cap_warning_when_only_the_free_exterior_still_moves():
+    """At the cap, the grid's update above the tolerance but the reported map's (in the mask) below it:
+    no warning (the sidecar keeps converged False and both ratios); at or above it in the mask, the
+    warning stays."""
+    from napari_qsm_ms.qsm.inversion import convergence_warnings
+
+    base = dict(medi_converged=False, medi_iterations=10, medi_final_change=0.151, medi_tolerance=0.1,
+                medi_criterion="relative update ||dx||/||x|| < 0.1")
+    assert convergence_warnings(dict(base, medi_final_change_in_mask=0.067)) == []
+    (line,) = convergence_warnings(dict(base, medi_final_change_in_mask=0.1))
+    assert "(10 % in the mask)" in line
+    (line,) = convergence_warnings(dict(base, medi_final_change_in_mask=None))  # no ratio in the mask
+    assert line.startswith("MEDI stopped at its cap of 10")
+
+
+def test_medi_records_the_tolerance_its_update_is_compared_with():
+    field, mask, mag, vs, b0 = _small_noisy_phantom()
+    info = []
+    medi_l1(field, mask, mag, vs, b0, ppm_per_rad=ppm_per_radian(0.0177, 7.0), lam=2000.0, max_iter=1,
+            tol_norm_ratio=0.05, info=info)
+    record = info[0].record("medi")
+    assert record["medi_tolerance"] == 0.05 and record["medi_converged"] is False
+    assert record["medi_final_change_in_mask"] == pytest.approx(1.0)  # one step from zero: dx = x
+
+
 @pytest.mark.parametrize("region", ["mask", "grid"])
 def test_medi_stops_on_the_update_over_the_grid_and_records_it_in_the_mask(monkeypatch, region):
     """Gauss-Newton's ||dx|| / ||x|| is the toolbox's, over the padded grid, whatever the prior
