@@ -52,6 +52,7 @@ $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e ".[pyqt5,test]"
+	$(PY) -m napari_qsm_ms.qsm.warmup
 	@touch $(STAMP)
 
 screenshots: setup

@@ -46,6 +46,7 @@ import tracemalloc
 import numpy as np
 import scipy.fft as sfft
 
+from _common import compile_qsm_kernels  # benchmarks/ is on sys.path when run as a script
 from napari_qsm_ms.io.geometry import b0_direction_voxel
 from napari_qsm_ms.qsm import defaults
 from napari_qsm_ms.qsm._fft import FFT_COUNTER, workers
@@ -169,6 +170,7 @@ def main(argv=None) -> int:
     p.add_argument("--tight", action="store_true", help="also run to tight convergence (slow: minutes)")
     p.add_argument("--quick", action="store_true", help="first geometry only")
     args = p.parse_args(argv)
+    compile_qsm_kernels()
     if not args.skip_convergence:
         bench_convergence(args.tight, args.quick)
     if not args.skip_speed:

@@ -33,6 +33,7 @@ import numpy as np
 import scipy.fft as sfft
 from scipy import ndimage as ndi
 
+from _common import compile_qsm_kernels  # benchmarks/ is on sys.path when run as a script
 from napari_qsm_ms.io.geometry import b0_direction_voxel
 from napari_qsm_ms.qsm import defaults
 from napari_qsm_ms.qsm._fft import FFT_COUNTER, workers
@@ -321,6 +322,7 @@ def main(argv=None) -> int:
                    help="with --default-pipeline: MEDI's lambda rule (auto, auto-noise) or value instead of the default")
     args = p.parse_args(argv)
     print(f"scipy.fft workers: {workers()}; numpy {np.__version__}")
+    compile_qsm_kernels()
     if args.default_pipeline is not None:
         bench_default(args.default_pipeline or list(GEOMETRIES), args.seeds, medi_lambda=args.medi_lambda)
         return 0
