@@ -56,30 +56,31 @@ def read_sidecar(path: str | os.PathLike) -> dict:
     return obj
 
 
-def check_te_s(te_s: float, source: str | os.PathLike | None = None) -> float:
-    """Check an echo time in seconds; milliseconds by mistake give a clear error."""
+def check_te_s(te_s: float, source: str | os.PathLike | None = None, name: str = "EchoTime") -> float:
+    """Check an echo time in seconds; milliseconds by mistake give a clear error. ``name`` is what
+    the value is called where it came from (a sidecar's ``EchoTime``, an option's ``--te``)."""
     try:
         te = float(te_s)
     except (TypeError, ValueError):
-        _raise(source, f"EchoTime {te_s!r} is not a number")
+        _raise(source, f"{name} {te_s!r} is not a number")
     if not te > 0:
-        _raise(source, f"EchoTime {te} s must be > 0")
+        _raise(source, f"{name} {te} s must be > 0")
     if te > TE_RANGE_S[1]:
-        hint = " (milliseconds given? EchoTime is in seconds)" if te < 200 else ""
-        _raise(source, f"EchoTime {te} s is implausible, expected {TE_RANGE_S[0]}-{TE_RANGE_S[1]} s{hint}")
+        hint = f" (milliseconds given? {name} is in seconds)" if te < 200 else ""
+        _raise(source, f"{name} {te} s is implausible, expected {TE_RANGE_S[0]}-{TE_RANGE_S[1]} s{hint}")
     if te < TE_RANGE_S[0]:
-        _raise(source, f"EchoTime {te} s is implausible, expected {TE_RANGE_S[0]}-{TE_RANGE_S[1]} s")
+        _raise(source, f"{name} {te} s is implausible, expected {TE_RANGE_S[0]}-{TE_RANGE_S[1]} s")
     return te
 
 
-def check_b0_t(b0_t: float, source: str | os.PathLike | None = None) -> float:
-    """Check a field strength in tesla (0.5-14 T)."""
+def check_b0_t(b0_t: float, source: str | os.PathLike | None = None, name: str = "MagneticFieldStrength") -> float:
+    """Check a field strength in tesla (0.5-14 T); ``name`` as in :func:`check_te_s`."""
     try:
         b0 = float(b0_t)
     except (TypeError, ValueError):
-        _raise(source, f"MagneticFieldStrength {b0_t!r} is not a number")
+        _raise(source, f"{name} {b0_t!r} is not a number")
     if not (B0_RANGE_T[0] <= b0 <= B0_RANGE_T[1]):
-        _raise(source, f"MagneticFieldStrength {b0} T is outside {B0_RANGE_T[0]:g}-{B0_RANGE_T[1]:g} T")
+        _raise(source, f"{name} {b0} T is outside {B0_RANGE_T[0]:g}-{B0_RANGE_T[1]:g} T")
     return b0
 
 

@@ -1026,6 +1026,11 @@ def _acquisition_for(path: Path, entry: str, field_units: str | None, te_s, b0_t
     where the entry needs it (a field in ppm needs neither, a field in Hz only B0)."""
     needs_te = entry == "phase" or field_units == "rad"
     needs_b0 = entry == "phase" or field_units in ("rad", "hz")
+    if te_s is not None:  # the options' own values: an error names the option, not the input file
+        for t in np.atleast_1d(np.asarray(te_s, dtype=object)).tolist():
+            check_te_s(t, name="--te")
+    if b0_t is not None:
+        check_b0_t(b0_t, name="--b0")
     side = sidecar_path(path)
     if side.exists() and (te_s is None or b0_t is None):
         acq = acquisition_from_sidecar(side) if needs_te else None

@@ -231,6 +231,11 @@ def test_bad_inputs_give_one_line_errors_and_no_output(files, tmp_path, capsys, 
     assert len(err.splitlines()) == 1 and expect in err, err
     if case in ("shape", "affine", "nan", "4d_no_te", "units", "empty_mask"):
         assert "bad.nii.gz" in err
+    if case in ("te_zero", "te_ms", "b0"):  # the option's value: the option is named, not the phase file
+        option = "--b0" if case == "b0" else "--te"
+        assert err.startswith(f"qsm-ms recon: error: {option} ") and str(paths["phase"]) not in err, err
+    if case == "te_ms":
+        assert "(milliseconds given? --te is in seconds)" in err
     assert not out.exists()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".chi")]
 
