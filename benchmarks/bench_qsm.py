@@ -134,8 +134,9 @@ def bench_speed(shape, voxel_size_mm, bfrs=("pdf", "vsharp")):
         print(f"yardstick: one complex 3-D FFT of {grid}: {t_complex * 1e3:.0f} ms, one real FFT: "
               f"{t_real * 1e3:.0f} ms")
         print(f"pipeline = {wall / t_complex:.0f} complex FFTs = {wall / t_real:.0f} real FFTs of that size")
-        print(f"yardstick of the image grid: one complex 3-D FFT of {tuple(shape)}: {t_image * 1e3:.0f} ms (the "
-              f"faster of {t_image_before * 1e3:.0f} ms before and {t_image_after * 1e3:.0f} ms after the run); "
+        print(f"yardstick of the image grid: one complex 3-D FFT of {tuple(shape)}: {t_image * 1e3:.0f} ms "
+              f"(the faster of {t_image_before * 1e3:.0f} ms before and {t_image_after * 1e3:.0f} ms after "
+              "the run); "
               f"pipeline = {wall / t_image:.0f} of them; stages in them: "
               + ", ".join(f"{k} {v / t_image:.0f}" for k, v in r.timings_s.items() if k != "total"))
         t_ducc = ducc_yardstick(tuple(shape))

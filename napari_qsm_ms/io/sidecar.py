@@ -73,7 +73,8 @@ def check_te_s(te_s: float, source: str | os.PathLike | None = None, name: str =
     return te
 
 
-def check_b0_t(b0_t: float, source: str | os.PathLike | None = None, name: str = "MagneticFieldStrength") -> float:
+def check_b0_t(b0_t: float, source: str | os.PathLike | None = None,
+               name: str = "MagneticFieldStrength") -> float:
     """Check a field strength in tesla (0.5-14 T); ``name`` as in :func:`check_te_s`."""
     try:
         b0 = float(b0_t)

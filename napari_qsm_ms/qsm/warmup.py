@@ -63,8 +63,8 @@ def compile_kernels() -> float:
 
 def main() -> int:
     seconds = compile_kernels()
-    print(f"QSM kernels compiled (numba, cached on disk) in {seconds:.1f} s: the first reconstruction will not wait for them",
-          file=sys.stderr)
+    print(f"QSM kernels compiled (numba, cached on disk) in {seconds:.1f} s: the first reconstruction will not "
+          "wait for them", file=sys.stderr)
     return 0
 
 

@@ -16,8 +16,9 @@ for mod in pkgutil.walk_packages(napari_qsm_ms.__path__, 'napari_qsm_ms.'):
         continue
     m = importlib.import_module(mod.name)
     for name, obj in vars(m).items():
-        inline = isinstance(obj, CPUDispatcher) and obj.targetoptions.get('inline') == 'always'
-        if isinstance(obj, CPUDispatcher) and obj.__module__ == m.__name__ and not inline and not obj.signatures:
+        if not isinstance(obj, CPUDispatcher) or obj.__module__ != m.__name__:
+            continue
+        if obj.targetoptions.get('inline') != 'always' and not obj.signatures:
             missing.append(m.__name__ + '.' + name)
 print(sorted(missing))
 """
