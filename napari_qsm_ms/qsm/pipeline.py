@@ -1027,7 +1027,7 @@ def _acquisition_for(path: Path, entry: str, field_units: str | None, te_s, b0_t
     needs_te = entry == "phase" or field_units == "rad"
     needs_b0 = entry == "phase" or field_units in ("rad", "hz")
     if te_s is not None:  # the options' own values: an error names the option, not the input file
-        for t in np.atleast_1d(np.asarray(te_s, dtype=object)).tolist():
+        for t in np.atleast_1d(np.asarray(te_s, dtype=object)).tolist():  # objects: "abc" gets its own error
             check_te_s(t, name="--te")
     if b0_t is not None:
         check_b0_t(b0_t, name="--b0")

@@ -3,10 +3,10 @@
 The kernels (:mod:`~napari_qsm_ms.qsm.gradients`, :mod:`~napari_qsm_ms.qsm._kspace`,
 :mod:`~napari_qsm_ms.qsm.region_unwrap`, :mod:`~napari_qsm_ms.qsm.unwrap`) are compiled on first
 use and cached on disk (``cache=True``). Without a warm cache the first reconstruction after an
-install pays the compilation: 14.6 s on the 2-core development machine (unwrapping 6.5 s, MEDI
-8.1 s) on top of a 0.7 s run, and a benchmark that times that run measures the compiler.
-``make setup`` runs this module once; the speed benchmarks call :func:`compile_kernels` before
-timing and print what it took.
+install pays the compilation: 14.1-14.6 s on the 2-core development machine (unwrapping 6.5 s,
+MEDI 8.1 s; 16.1-16.4 s in a clean clone's CI) on top of a 0.7 s run, and a benchmark that times
+that run measures the compiler. ``make setup`` runs this module once; the speed benchmarks call
+:func:`compile_kernels` before timing and print what it took.
 
 Run: ``python -m napari_qsm_ms.qsm.warmup``
 """
@@ -63,8 +63,8 @@ def compile_kernels() -> float:
 
 def main() -> int:
     seconds = compile_kernels()
-    print(f"QSM kernels compiled (numba, cached on disk) in {seconds:.1f} s: the first reconstruction will not "
-          "wait for them", file=sys.stderr)
+    print(f"QSM kernels compiled (numba, cached on disk) in {seconds:.1f} s: the first reconstruction will "
+          "not wait for them", file=sys.stderr)
     return 0
 
 
