@@ -656,8 +656,9 @@ def medi_l1(
         rms of the weighted misfit ``W (D chi - f)`` in the mask is compared with the cone noise
         level of ``W f``, and ``lam`` takes a secant step in ``log(lam)`` (at most x3). Where a
         larger data weight no longer lowers the misfit (a floor of model error: the misfit changes
-        by less than 5 % of the step in log scale), the previous weight is kept and adaptation
-        stops: the most regularised solution that reaches the floor.
+        by less than 5 % of the step in log scale, twice), adaptation stops at the knee of the
+        misfit curve, where its log-log slope falls to 5 %
+        (:meth:`~napari_qsm_ms.qsm.regularisation.DiscrepancyTracker._knee`).
     lam_start : float
         Where the automatic search starts (default
         :data:`~napari_qsm_ms.qsm.defaults.MEDI_LAMBDA_FIXED`; ignored with a number).
