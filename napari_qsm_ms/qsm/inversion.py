@@ -259,7 +259,8 @@ def tv_admm(
     ``|D chi - f|`` in the mask is compared with the cone noise level and ``lam`` takes a secant
     step (one extra FFT per check); the weight is frozen after
     :data:`~napari_qsm_ms.qsm.defaults.TV_LAMBDA_MAX_UPDATES` steps, or earlier once the misfit is
-    within 5 % of its target (:class:`~napari_qsm_ms.qsm.regularisation.LambdaSearch`).
+    within :data:`~napari_qsm_ms.qsm.defaults.DISCREPANCY_TOLERANCE` (2 %) of its target, twice
+    (:class:`~napari_qsm_ms.qsm.regularisation.LambdaSearch`).
 
     Parameters
     ----------

@@ -134,9 +134,22 @@ class DiscrepancyTracker:
                         return self.weight
                 else:
                     self.floor_hits = 0
-                if measured * sign > self.floor_slope:  # trust the secant only with the expected sign
-                    slope = measured
+                slope = sign * self._secant_slope(measured * sign)
         return self._step((math.log(self.target) - self.history[-1][1]) / slope)
+
+    def _secant_slope(self, measured: float) -> float:
+        """The log-log slope a secant step divides by, from the ``measured`` one (its expected sign
+        taken out): the measured slope from ``floor_slope`` up; the prior ``slope`` where it is zero
+        or has the wrong sign (a solve that lags behind the weight); in between, rising linearly
+        from ``floor_slope`` to ``slope`` as the measured slope falls to zero. Continuous, so that
+        the next weight moves continuously with the misfits (trusting the secant only above
+        ``floor_slope`` made a slope of 0.0526 a step of x1/3 in the weight and one of 0.049 a step
+        of x1/1.5, on the 0.94 mm phantom)."""
+        if measured >= self.floor_slope:
+            return measured
+        if measured <= 0:
+            return self.slope
+        return self.floor_slope + (self.slope - self.floor_slope) * (1.0 - measured / self.floor_slope)
 
     def _knee(self, flat_steps: int) -> float:
         """The weight where the misfit curve's log-log slope falls to ``floor_slope``, once the

@@ -401,6 +401,31 @@ def test_the_weight_at_a_misfit_floor_moves_continuously_with_the_misfits():
     assert _weight_after_a_floor(0.0515) / _weight_after_a_floor(0.049) == pytest.approx(1.0, abs=0.1)
 
 
+def _weight_after_a_secant(slope: float) -> float:
+    """The weight after a data-weight search's second step, whose measured log-log slope (expected
+    sign taken out) is ``slope``; both misfits stay > 10 % above the target (no freeze)."""
+    t = DiscrepancyTracker(1000.0, target=1.0, increasing=False)
+    w1 = t.update(1.2)
+    return t.update(1.2 * math.exp(-slope * math.log(w1 / 1000.0)))
+
+
+def test_the_secant_step_moves_continuously_with_the_measured_slope():
+    # the 0.94 mm phantom's search measured 0.0526, just above the 0.05 below which the secant was
+    # not trusted (then the prior slope 0.3): x1/3 against x1/1.5 on either side. Brute force from a
+    # wrong-signed slope (a lagging solve) to a steep one: no jump, the prior slope at zero and below
+    slopes = np.linspace(-0.05, 0.1, 301)
+    weights = np.array([_weight_after_a_secant(s) for s in slopes])
+    steps = np.abs(np.diff(np.log(weights)))
+    assert steps.max() < math.log(1.05), (slopes[steps.argmax()], weights[steps.argmax():steps.argmax() + 2])
+    w1 = 1000.0 * 1.2 ** (1 / 0.3)  # the first step, by the prior slope 0.3
+    for slope, used in ((0.2, 0.2), (0.0, 0.3), (-0.03, 0.3), (0.025, 0.175)):  # steep: as measured
+        m1 = 1.2 * math.exp(-slope * math.log(w1 / 1000.0))
+        assert _weight_after_a_secant(slope) == pytest.approx(w1 * m1 ** (1 / used), rel=1e-9), slope
+    t = DiscrepancyTracker(1.0, target=1.0, increasing=False)
+    assert t._secant_slope(0.05 - 1e-9) == pytest.approx(0.05) and t._secant_slope(0.05 + 1e-9) == pytest.approx(0.05)
+    assert t._secant_slope(0.0) == t._secant_slope(-1.0) == t.slope
+
+
 def test_method_summary_says_what_ran_and_how_the_weight_was_chosen():
     from napari_qsm_ms.qsm.pipeline import method_summary
 
