@@ -427,6 +427,25 @@ def test_the_secant_step_moves_continuously_with_the_measured_slope():
     assert t._secant_slope(0.0) == t._secant_slope(-1.0) == t.slope
 
 
+def test_a_regularisation_weight_search_mirrors_a_data_weight_search():
+    # TV's weight regularises (more weight, more misfit), MEDI's weights the data (less misfit): the
+    # same misfits must give reciprocal weights at every step, through secant steps, the knee at a
+    # floor, the bounds and the freeze. Brute force over random misfit paths, floors included
+    rng = np.random.default_rng(0)
+    kinds = set()
+    for _ in range(300):
+        misfits = 1.0 + np.abs(rng.normal(0.0, 0.4, 8)) * rng.choice([0.02, 1.0], 8)
+        if rng.random() < 0.5:
+            misfits = np.sort(misfits)[::-1]  # falling towards a floor
+        data = DiscrepancyTracker(5e3, target=1.0, increasing=False)
+        reg = DiscrepancyTracker(1 / 5e3, target=1.0, increasing=True)
+        for m in misfits:
+            assert data.update(float(m)) * reg.update(float(m)) == pytest.approx(1.0, rel=1e-9)
+            assert data.frozen == reg.frozen
+        kinds.add((data.frozen, data.floor_hits >= 2))
+    assert kinds >= {(False, False), (True, True)}  # both free paths and floors were exercised
+
+
 def test_method_summary_says_what_ran_and_how_the_weight_was_chosen():
     from napari_qsm_ms.qsm.pipeline import method_summary
 
