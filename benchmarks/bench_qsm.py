@@ -33,7 +33,7 @@ import numpy as np
 import scipy.fft as sfft
 from scipy import ndimage as ndi
 
-from _common import compile_qsm_kernels  # benchmarks/ is on sys.path when run as a script
+from _common import compile_qsm_kernels, timeit  # benchmarks/ is on sys.path when run as a script
 from napari_qsm_ms.io.geometry import b0_direction_voxel
 from napari_qsm_ms.qsm import defaults
 from napari_qsm_ms.qsm._fft import FFT_COUNTER, workers
@@ -78,13 +78,8 @@ def fft_yardstick(shape, repeats=7):
     xc = x.astype(np.complex64)
 
     def median_seconds(func, arr):
-        func(arr, workers=workers())
-        times = []
-        for _ in range(repeats):
-            t = time.perf_counter()
-            func(arr, workers=workers())
-            times.append(time.perf_counter() - t)
-        return float(np.median(times))
+        func(arr, workers=workers())  # warm-up: plan and caches
+        return timeit(lambda: func(arr, workers=workers()), repeat=repeats)
 
     return median_seconds(sfft.rfftn, x), median_seconds(sfft.fftn, xc)
 

@@ -159,8 +159,9 @@ class DiscrepancyTracker:
         linearly between the last steep step and the first flat one, so the weight moves
         continuously with the misfits: a step whose slope is just above or just below
         ``floor_slope`` gives nearly the same weight (reverting to a measured weight instead made a
-        slope of 0.0519, just above it, and one just below it a factor of 3 in the weight). Without a steep step just
-        before the flat ones, in the same direction, it is the weight before the flat steps.
+        slope of 0.0519, just above it, and one just below it a factor of 3 in the weight). Without
+        a steep step just before the flat ones, in the same direction, it is the weight before the
+        flat steps.
         """
         h = self.history
         i = len(h) - 1 - flat_steps  # the weight before the flat steps
