@@ -97,3 +97,14 @@ def next_direction(p, z, beta, d, dp, p_copy):  # pragma: no cover - compiled
                 p[i, j, k] = v
                 dp[i, j, k] = d[i, j, k] * v
                 p_copy[i, j, k] = v
+
+
+@njit(parallel=True, cache=True, fastmath=False)
+def multiply_in_place(x, w):  # pragma: no cover - compiled
+    """``x *= w`` for two float32 volumes of the same shape (image space; numpy's single-threaded
+    product took 7 ms of each CG iteration on the paper's grid)."""
+    n0, n1, n2 = x.shape
+    for i in prange(n0):
+        for j in range(n1):
+            for k in range(n2):
+                x[i, j, k] *= w[i, j, k]

@@ -454,7 +454,7 @@ def _pcg_kspace(b, apply_reg, d, w2, two_lam, inv_pk, *, tol: float, max_iter: i
     for it in range(1, max_iter + 1):
         irfftn(p_scratch, shape, out=p, overwrite=True)
         irfftn(dp_hat, shape, out=d_p, overwrite=True)
-        d_p *= w2
+        _kspace.multiply_in_place(d_p, w2)
         rfftn(apply_reg(p, reg), out=ap_hat)
         pap = _kspace.add_data_term(ap_hat, two_lam_d, rfftn(d_p, out=dp_spec), p_hat, c)
         if pap <= 0:
