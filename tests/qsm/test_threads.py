@@ -1,4 +1,4 @@
-"""The OpenMP wait policy the QSM package sets for its numba threads (napari_qsm_ms.qsm)."""
+"""How long idle OpenMP threads spin, as the QSM package sets it for its numba kernels (napari_qsm_ms.qsm)."""
 
 import os
 import subprocess
@@ -10,29 +10,33 @@ _PROBE = (
     "import os, numpy as np\n"
     "import napari_qsm_ms.qsm.gradients as g\n"
     "g.forward_gradient(np.ones((8, 8, 8), np.float32), (1.0, 1.0, 1.0))\n"  # OpenMP's runtime loads here
-    "print(repr(os.environ.get('OMP_WAIT_POLICY')))\n"
-    "print(any('gomp' in line or 'omp' in line.rsplit('/', 1)[-1] for line in open('/proc/self/maps')))\n"
+    "print(repr(os.environ.get('GOMP_SPINCOUNT')), repr(os.environ.get('OMP_WAIT_POLICY')))\n"
+    "print(any('gomp' in line.rsplit('/', 1)[-1] for line in open('/proc/self/maps')))\n"
 )
 
 
-def _probe(env_value):
-    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
-    if env_value is not None:
-        env["OMP_WAIT_POLICY"] = env_value
+def _probe(**users):
+    env = {k: v for k, v in os.environ.items() if k not in ("GOMP_SPINCOUNT", "OMP_WAIT_POLICY")}
+    env.update(users)
     out = subprocess.run([sys.executable, "-c", _PROBE], env=env, capture_output=True, text=True, timeout=300,
                          check=True).stdout.split("\n")
     return out[0], out[1] == "True"
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/maps")
-def test_the_qsm_package_makes_openmp_threads_wait_passively_before_they_start():
-    # set at import, before the first parallel kernel loads the OpenMP runtime (which reads it then)
-    policy, runtime_loaded = _probe(None)
-    assert policy == "'PASSIVE'"
-    assert runtime_loaded  # the kernel ran on OpenMP threads, after the variable was set
+def test_the_qsm_package_shortens_the_openmp_spin_before_the_runtime_loads():
+    from napari_qsm_ms.qsm import OPENMP_SPIN_COUNT
+
+    variables, gomp_loaded = _probe()
+    assert variables == f"'{OPENMP_SPIN_COUNT}' None"
+    # set at import; libgomp (numba's OpenMP layer here) loaded only when the kernel ran, and read it then
+    assert gomp_loaded
 
 
-@pytest.mark.parametrize("users", ["ACTIVE", "active"])
-def test_a_wait_policy_the_user_set_is_left_as_it_is(users):
-    policy, _ = _probe(users)
-    assert policy == repr(users)
+@pytest.mark.parametrize("users, expected", [
+    (dict(GOMP_SPINCOUNT="1000"), "'1000' None"),
+    (dict(OMP_WAIT_POLICY="ACTIVE"), "None 'ACTIVE'"),  # GOMP_SPINCOUNT would override the user's policy
+    (dict(OMP_WAIT_POLICY="PASSIVE"), "None 'PASSIVE'"),
+])
+def test_a_spin_setting_the_user_made_is_left_as_it_is(users, expected):
+    assert _probe(**users)[0] == expected
