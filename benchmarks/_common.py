@@ -24,4 +24,21 @@ def compile_qsm_kernels() -> float:
 
     seconds = compile_kernels()
     print(f"QSM kernels compiled or loaded from numba's cache in {seconds:.1f} s (not part of any timing)")
+    print(f"numba threads: {_numba_threads()}")
     return seconds
+
+
+def _numba_threads() -> str:
+    """numba's threading layer and thread count, and the OpenMP idle-spin settings in force (they
+    change the FFTs' speed on a 2-core machine: docs/qsm.md, "Idle OpenMP threads spin less")."""
+    import os
+
+    import numba
+
+    try:
+        layer = numba.threading_layer()
+    except ValueError:  # no parallel kernel has run yet
+        layer = "not started"
+    spin = {k: os.environ.get(k) for k in ("GOMP_SPINCOUNT", "OMP_WAIT_POLICY") if os.environ.get(k) is not None}
+    return f"{numba.get_num_threads()} on the {layer!r} layer; " + (
+        ", ".join(f"{k}={v}" for k, v in spin.items()) or "OpenMP spin: the runtime's default")
