@@ -39,6 +39,5 @@ def _numba_threads() -> str:
         layer = numba.threading_layer()
     except ValueError:  # no parallel kernel has run yet
         layer = "not started"
-    spin = {k: os.environ.get(k) for k in ("GOMP_SPINCOUNT", "OMP_WAIT_POLICY") if os.environ.get(k) is not None}
-    return f"{numba.get_num_threads()} on the {layer!r} layer; " + (
-        ", ".join(f"{k}={v}" for k, v in spin.items()) or "OpenMP spin: the runtime's default")
+    spin = ", ".join(f"{k}={os.environ[k]}" for k in ("GOMP_SPINCOUNT", "OMP_WAIT_POLICY") if k in os.environ)
+    return f"{numba.get_num_threads()} on the {layer!r} layer; " + (spin or "OpenMP spin: the runtime's default")

@@ -95,6 +95,12 @@ class DiscrepancyTracker:
     def __post_init__(self):
         self.start = float(self.weight)
 
+    @property
+    def _sign(self) -> float:
+        """+1 when the misfit grows with the weight (``increasing``: a regularisation weight, TV's),
+        -1 when it falls (a data weight, MEDI's)."""
+        return 1.0 if self.increasing else -1.0
+
     def update(self, misfit: float) -> float:
         """Record the misfit at the current weight; return the next weight.
 
@@ -114,7 +120,7 @@ class DiscrepancyTracker:
             if len(self.history) >= 2 and abs(math.exp(self.history[-2][1]) / self.target - 1.0) < self.tolerance:
                 self.frozen = True
             return self.weight
-        sign = 1.0 if self.increasing else -1.0
+        sign = self._sign
         slope = sign * self.slope
         if misfit >= 0.9 * self.ceiling > self.target:
             # the solution explains next to nothing of the data (over-regularised to ~0): the misfit
@@ -171,7 +177,7 @@ class DiscrepancyTracker:
         (xa, ya), (xb, yb), (xc, yc) = h[i - 1], h[i], h[i + 1]
         if abs(xb - xa) <= 1e-3 or abs(xc - xb) <= 1e-3 or (xb - xa) * (xc - xb) <= 0:
             return before
-        sign = 1.0 if self.increasing else -1.0
+        sign = self._sign
         steep, flat = sign * (yb - ya) / (xb - xa), sign * (yc - yb) / (xc - xb)
         if not steep > self.floor_slope > flat:
             return before
